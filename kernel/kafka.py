@@ -1,0 +1,117 @@
+"""Kafka client factories and topic administration, configured for a system of record.
+
+aiokafka's defaults (acks=1, no idempotence, auto-commit) are wrong for an event log, so every client here is
+built with explicit settings.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from kernel.logging import get_logger
+from kernel.settings import Settings
+from kernel.topics import TopicSpec
+
+log = get_logger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 0,
+        "request_timeout_ms": 15_000,
+        "metadata_max_age_ms": 60_000,
+        "max_batch_size": 256 * 1024,
+    }
+    return AIOKafkaProducer(**(options | overrides))
+
+
+def make_consumer(settings: Settings, *topics: str, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": 50,
+        "isolation_level": "read_committed",
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+    }
+    return AIOKafkaConsumer(*topics, **(options | overrides))
+
+
+def make_admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+
+
+class TopicMismatch(RuntimeError):
+    """An existing topic whose partition count differs from what the project expects."""
+
+
+async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the missing topics; verify the partition counts of existing ones. Returns the names created."""
+    specs = list(specs)
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        created: list[str] = []
+        if missing:
+            response = await admin.create_topics(
+                [NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in missing]
+            )
+            for topic, error_code, *rest in response.topic_errors:
+                if error_code not in (0, TOPIC_ALREADY_EXISTS):
+                    raise RuntimeError(f"could not create topic {topic}: error {error_code} {rest}")
+                if error_code == 0:
+                    created.append(topic)
+        described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+        for spec in specs:
+            partitions = len(described[spec.name]["partitions"])
+            if partitions != spec.partitions:
+                raise TopicMismatch(
+                    f"topic {spec.name} has {partitions} partitions, the project expects {spec.partitions}; "
+                    "set ZIXLY_TOPIC_PARTITIONS to match or recreate the topic"
+                )
+        log.info("topics ready", created=created, topics=[s.name for s in specs])
+        return created
+    finally:
+        await admin.close()
+
+
+async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:
+    """Wait until an admin client can list topics: an open port is not a ready broker."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    # While the broker starts, every refused connection is expected; aiokafka would log each as an error.
+    client_log = logging.getLogger("aiokafka")
+    previous_level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        await _poll_until_ready(settings, deadline)
+    finally:
+        client_log.setLevel(previous_level)
+
+
+async def _poll_until_ready(settings: Settings, deadline: float) -> None:
+    last_error: Exception | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        admin = make_admin(settings)
+        try:
+            await asyncio.wait_for(admin.start(), 5)
+            await asyncio.wait_for(admin.list_topics(), 5)
+            return
+        except Exception as exc:  # any failure here just means "not yet"
+            last_error = exc
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+    raise TimeoutError(f"Kafka at {settings.kafka_bootstrap} not ready in time: {last_error!r}")

@@ -1,0 +1,48 @@
+"""Appending events to the log, durably: a 'published' answer means the broker acknowledged with acks=all."""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from kernel.metrics import EVENTS_PRODUCED
+from schemas.codec import encode
+from schemas.events import Event
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where an event landed in the log."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class LogUnavailable(RuntimeError):
+    """The broker did not acknowledge in time; the event may or may not be in the log."""
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: Event) -> Appended: ...
+
+
+class KafkaEventPublisher:
+    def __init__(self, producer: AIOKafkaProducer, topic: str, timeout_seconds: float) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._timeout = timeout_seconds
+
+    async def publish(self, event: Event) -> Appended:
+        key, value, headers = encode(event)
+        try:
+            delivery = await asyncio.wait_for(
+                self._producer.send(self._topic, value=value, key=key, headers=headers), self._timeout
+            )
+            metadata = await asyncio.wait_for(delivery, self._timeout)
+        except (TimeoutError, KafkaError) as exc:
+            raise LogUnavailable(f"the broker did not acknowledge the event: {exc!r}") from exc
+        EVENTS_PRODUCED.labels(event_type=event.event_type).inc()
+        return Appended(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)

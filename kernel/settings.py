@@ -1,0 +1,114 @@
+"""Configuration, from the environment (and ``.env``), validated once at start-up."""
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder upwards holding this project's pyproject.toml, else the working directory."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and 'name = "zixly-pipeline"' in pyproject.read_text():
+            return folder
+    return here
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZIXLY_", env_file=".env", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: project_root() / ".zixly",
+        description="Data, logs and run files of the local stack.",
+    )
+    cache_dir: Path | None = Field(default=None, description="Downloaded jars; defaults to <home>/cache.")
+
+    # Unset means: the local stack runs its own server on the port below.
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ZIXLY_KAFKA_BOOTSTRAP_SERVERS")
+    )
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "ZIXLY_DATABASE_URL")
+    )
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    postgres_port: int = 5432
+
+    job_events_topic: str = "zixly.job-events"
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+
+    receiver_host: str = "127.0.0.1"
+    receiver_port: int = 8000
+    receiver_workers: int = Field(default=1, ge=1, le=64)
+    public_base_url: str | None = Field(default=None, description="Base of the status URLs handed out.")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    publish_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long a webhook waits for the broker before answering 503."
+    )
+
+    worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    worker_metrics_port: int = 9101
+    http_allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"],
+        description="Hosts the http.request job may call; '*.example.com' allows subdomains.",
+    )
+
+    projector_name: str = "jobs"
+    projector_metrics_port: int = 9102
+    projector_batch_size: int = Field(default=5000, ge=1)
+    projector_max_wait_ms: int = Field(default=100, ge=0)
+
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8050
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @property
+    def runs_own_kafka(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def runs_own_postgres(self) -> bool:
+        return self.database_url is None
+
+    @cached_property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @cached_property
+    def database(self) -> str:
+        """A libpq URL (``postgresql://…``) for psycopg."""
+        url = self.database_url or f"postgresql://zixly:zixly@127.0.0.1:{self.postgres_port}/zixly"
+        for prefix in ("postgresql+psycopg://", "postgres://"):
+            if url.startswith(prefix):
+                url = "postgresql://" + url.removeprefix(prefix)
+        return url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return "postgresql+psycopg://" + self.database.removeprefix("postgresql://")
+
+    @property
+    def cache(self) -> Path:
+        return self.cache_dir or self.home / "cache"
+
+    @property
+    def receiver_base_url(self) -> str:
+        return self.public_base_url or f"http://{self.receiver_host}:{self.receiver_port}"
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,23 @@
+"""The topics the project owns, created explicitly: broker auto-creation is off everywhere we run."""
+
+from dataclasses import dataclass, field
+
+from kernel.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+def project_topics(settings: Settings) -> list[TopicSpec]:
+    return [
+        TopicSpec(
+            name=settings.job_events_topic,
+            partitions=settings.topic_partitions,
+            # The event stream is the source of truth: it is never expired.
+            configs={"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
+        ),
+    ]

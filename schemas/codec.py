@@ -1,0 +1,51 @@
+"""How events travel on Kafka: JSON value, job id as key, type and version repeated as headers.
+
+The headers let a consumer skip events it does not handle without decoding the value.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.events import Event, JobEvent
+
+EVENT_TYPE_HEADER = "event_type"
+SCHEMA_VERSION_HEADER = "schema_version"
+TENANT_HEADER = "tenant_id"
+
+Headers = list[tuple[str, bytes]]
+
+_job_event_adapter: TypeAdapter[Any] = TypeAdapter(JobEvent)
+
+
+class UndecodableEvent(ValueError):
+    """A record that is not a valid event of a known type and version."""
+
+
+def encode(event: Event) -> tuple[bytes, bytes, Headers]:
+    """Key, value and headers of the record that carries ``event``."""
+    headers: Headers = [
+        (EVENT_TYPE_HEADER, event.event_type.encode()),
+        (SCHEMA_VERSION_HEADER, str(event.schema_version).encode()),
+        (TENANT_HEADER, event.tenant_id.encode()),
+    ]
+    return str(event.job_id).encode(), event.model_dump_json().encode(), headers
+
+
+def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name:
+            return value.decode(errors="replace")
+    return None
+
+
+def decode(value: bytes | None) -> Event:
+    """The event in a record's value; raises UndecodableEvent with the reason when there is none."""
+    if not value:
+        raise UndecodableEvent("empty record value")
+    try:
+        event: Event = _job_event_adapter.validate_json(value)
+    except ValidationError as exc:
+        raise UndecodableEvent(f"not a valid job event: {exc.errors(include_url=False)[:3]}") from exc
+    return event

@@ -1,0 +1,140 @@
+"""Events on the job log: immutable facts, named in the past tense.
+
+Every event is an envelope (who, when, which job, what caused it) around a typed payload. A published
+``(event_type, schema_version)`` is never changed in place; a new version is added instead and read through an
+upcaster.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.identifiers import TenantId
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Event(BaseModel):
+    """The envelope that every event on the log carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    event_type: str
+    schema_version: int
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+    tenant_id: TenantId
+    job_id: uuid.UUID
+    correlation_id: str = Field(min_length=1, max_length=128)
+    causation_id: uuid.UUID | None = Field(
+        default=None, description="The event that caused this one; none for an event caused by a request."
+    )
+    producer: str = Field(min_length=1, max_length=64, description="The service that appended the event.")
+    payload: Payload
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int]
+
+
+E = TypeVar("E", bound=Event)
+
+
+def follow_up(cause: Event, event_type: type[E], *, producer: str, payload: Payload) -> E:
+    """An event caused by ``cause``: same job, tenant and correlation, with the causation recorded."""
+    return event_type(
+        tenant_id=cause.tenant_id,
+        job_id=cause.job_id,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.event_id,
+        producer=producer,
+        payload=payload,
+    )
+
+
+class JobRequestedPayload(Payload):
+    job_type: str = Field(min_length=1, max_length=64)
+    parameters: dict[str, Any]
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class JobRequested(Event):
+    TYPE = "JobRequested"
+    VERSION = 1
+    event_type: Literal["JobRequested"] = "JobRequested"
+    schema_version: Literal[1] = 1
+    payload: JobRequestedPayload
+
+
+class JobStartedPayload(Payload):
+    attempt: int = Field(ge=1)
+    worker: str = Field(min_length=1, max_length=128)
+
+
+class JobStarted(Event):
+    TYPE = "JobStarted"
+    VERSION = 1
+    event_type: Literal["JobStarted"] = "JobStarted"
+    schema_version: Literal[1] = 1
+    payload: JobStartedPayload
+
+
+class JobProgressedPayload(Payload):
+    attempt: int = Field(ge=1)
+    progress: float = Field(ge=0.0, le=1.0, description="Fraction done, from 0 to 1.")
+    message: str | None = Field(default=None, max_length=1000)
+
+
+class JobProgressed(Event):
+    TYPE = "JobProgressed"
+    VERSION = 1
+    event_type: Literal["JobProgressed"] = "JobProgressed"
+    schema_version: Literal[1] = 1
+    payload: JobProgressedPayload
+
+
+class JobCompletedPayload(Payload):
+    attempt: int = Field(ge=1)
+    result: dict[str, Any]
+    duration_ms: float = Field(ge=0)
+
+
+class JobCompleted(Event):
+    TYPE = "JobCompleted"
+    VERSION = 1
+    event_type: Literal["JobCompleted"] = "JobCompleted"
+    schema_version: Literal[1] = 1
+    payload: JobCompletedPayload
+
+
+class JobFailedPayload(Payload):
+    attempt: int = Field(ge=1)
+    error_type: str = Field(min_length=1, max_length=200)
+    error_message: str = Field(max_length=10_000)
+    error_detail: str | None = Field(default=None, description="Stack trace or response excerpt.")
+    retryable: bool
+    duration_ms: float = Field(ge=0)
+
+
+class JobFailed(Event):
+    TYPE = "JobFailed"
+    VERSION = 1
+    event_type: Literal["JobFailed"] = "JobFailed"
+    schema_version: Literal[1] = 1
+    payload: JobFailedPayload
+
+
+JobEvent = Annotated[
+    JobRequested | JobStarted | JobProgressed | JobCompleted | JobFailed,
+    Field(discriminator="event_type"),
+]
+
+EVENT_TYPES: tuple[type[Event], ...] = (JobRequested, JobStarted, JobProgressed, JobCompleted, JobFailed)

@@ -1,0 +1,49 @@
+"""Job types and the parameters each one accepts.
+
+The receiver validates a job's parameters against these models before anything reaches the log, so a worker
+never meets parameters it cannot read.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+
+class JobParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoopParameters(JobParameters):
+    """Does nothing and completes: for smoke tests and for measuring the pipeline's own overhead."""
+
+    echo: dict[str, Any] | None = Field(default=None, description="Returned unchanged as the job's result.")
+
+
+class SleepParameters(JobParameters):
+    """Waits without using CPU, reporting progress: for load tests and for watching a job run."""
+
+    seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    progress_steps: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=4, description="How many JobProgressed events to emit along the way."
+    )
+    fail: bool = Field(default=False, description="Fail at the end instead of completing (for tests).")
+
+
+class HttpRequestParameters(JobParameters):
+    """Calls a client system's URL. Only hosts on the workers' allow-list may be called."""
+
+    url: AnyHttpUrl
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any | None = Field(default=None, description="Sent as the JSON request body.")
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    expected_status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
+        default=None, description="Statuses that count as success; any 2xx when omitted."
+    )
+
+
+JOB_PARAMETERS: dict[str, type[JobParameters]] = {
+    "noop": NoopParameters,
+    "sleep": SleepParameters,
+    "http.request": HttpRequestParameters,
+}

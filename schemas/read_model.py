@@ -1,0 +1,83 @@
+"""Tables of the read model (Postgres). The projector writes them; nothing else does.
+
+They are projections of the log: dropping them and replaying the log gives them back row for row.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData()
+
+pipeline_jobs = Table(
+    "pipeline_jobs",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("job_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("parameters", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("result", JSONB),
+    Column("metrics", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("error_type", String(200)),
+    Column("error_message", Text),
+    Column("error_detail", Text),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("progress", Float, nullable=False, server_default=text("0")),
+    Column("progress_message", Text),
+    Column("correlation_id", String(128), nullable=False),
+    Column("idempotency_key", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("event_count", Integer, nullable=False),
+    Column("last_event_id", UUID(as_uuid=True), nullable=False),
+    # Where the row's last applied event sits in the log; lets a reader wait for its own write.
+    Column("log_partition", Integer, nullable=False),
+    Column("log_offset", BigInteger, nullable=False),
+    Index("ix_pipeline_jobs_tenant_created", "tenant_id", text("created_at DESC")),
+    Index("ix_pipeline_jobs_status_created", "status", text("created_at DESC")),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("job_id", UUID(as_uuid=True), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("causation_id", UUID(as_uuid=True)),
+    Column("producer", String(64), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("log_partition", Integer, nullable=False),
+    Column("log_offset", BigInteger, nullable=False),
+    Index("ix_job_events_job", "job_id", "log_offset"),
+)
+
+projection_checkpoints = Table(
+    "projection_checkpoints",
+    metadata,
+    Column("projection", String(64), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    PrimaryKeyConstraint("projection", "topic", "partition"),
+)

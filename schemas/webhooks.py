@@ -1,0 +1,49 @@
+"""What integrators POST, and what the receiver answers."""
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GenericJobWebhook(BaseModel):
+    """``POST /webhook/generic-job``: run one job of a registered type."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"job_type": "sleep", "parameters": {"seconds": 0.5}}]},
+    )
+
+    job_type: str = Field(min_length=1, max_length=64, description="One of the registered job types.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Validated against the job type.")
+    correlation_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Carried on every event of the job."
+    )
+    metadata: dict[str, str] = Field(default_factory=dict, description="Free labels kept with the job.")
+
+
+class JobAccepted(BaseModel):
+    """The 202 answer: the event is durably in the log."""
+
+    job_id: uuid.UUID
+    status: str = "QUEUED"
+    status_url: str
+    event_id: uuid.UUID
+    correlation_id: str
+    partition: int
+    offset: int
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(default_factory=list)
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx answer of the receiver has this shape."""
+
+    error: str = Field(description="A stable, machine-readable code such as `broker_unavailable`.")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)

@@ -1,0 +1,98 @@
+"""The stack as a whole: bring up what is not external, create topics, migrate; report; stop."""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kernel.kafka import ensure_topics, wait_for_kafka
+from kernel.migrate import upgrade
+from kernel.settings import Settings
+from kernel.topics import project_topics
+from zixly.stack.kafka_broker import KafkaBroker
+from zixly.stack.postgres_server import PostgresServer
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    state: str  # running | stopped | external
+    address: str
+    detail: str
+
+
+class LocalStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.kafka = KafkaBroker(settings)
+        self.postgres = PostgresServer(settings)
+
+    def up(self, progress: Progress = lambda _: None) -> list[str]:
+        """Bring everything up; returns the names of the servers this call started."""
+        started = []
+        if self.settings.runs_own_kafka:
+            progress("Kafka: fetching broker jars (first run only)")
+            self.kafka.fetch_jars()
+            progress(f"Kafka: starting KRaft broker on {self.kafka.status().address}")
+            if self.kafka.start():
+                started.append("kafka")
+        else:
+            progress(f"Kafka: using {self.settings.kafka_bootstrap}")
+            asyncio.run(wait_for_kafka(self.settings, timeout=30))
+        if self.settings.runs_own_postgres:
+            progress(f"Postgres: starting on {self.postgres.status().address}")
+            if self.postgres.start():
+                started.append("postgres")
+        else:
+            progress("Postgres: using DATABASE_URL")
+        progress("Kafka: creating topics")
+        asyncio.run(ensure_topics(self.settings, project_topics(self.settings)))
+        progress("Postgres: applying migrations")
+        upgrade(self.settings)
+        return started
+
+    def down(self, progress: Progress = lambda _: None) -> list[str]:
+        stopped = []
+        if self.settings.runs_own_postgres:
+            progress("Postgres: stopping")
+            if self.postgres.stop():
+                stopped.append("postgres")
+        if self.settings.runs_own_kafka:
+            progress("Kafka: stopping")
+            if self.kafka.stop():
+                stopped.append("kafka")
+        return stopped
+
+    def status(self) -> list[ComponentStatus]:
+        rows = []
+        if self.settings.runs_own_kafka:
+            kafka = self.kafka.status()
+            rows.append(
+                ComponentStatus(
+                    "kafka", "running" if kafka.running else "stopped", kafka.address,
+                    f"pid {kafka.pid}, data {kafka.data_dir}" if kafka.running else f"data {kafka.data_dir}",
+                )
+            )  # fmt: skip
+        else:
+            rows.append(ComponentStatus("kafka", "external", self.settings.kafka_bootstrap, ""))
+        if self.settings.runs_own_postgres:
+            pg = self.postgres.status()
+            rows.append(
+                ComponentStatus(
+                    "postgres", "running" if pg.running else "stopped", pg.address,
+                    f"pid {pg.pid}, v{pg.version}, data {pg.data_dir}" if pg.running else f"data {pg.data_dir}",
+                )
+            )  # fmt: skip
+        else:
+            rows.append(ComponentStatus("postgres", "external", _redact(self.settings.database), ""))
+        return rows
+
+
+def _redact(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
