@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
     worker_metrics_port: int = 9101
+    metrics_bind_host: str = Field(default="127.0.0.1", description="0.0.0.0 where Prometheus scrapes remotely.")
     http_allowed_hosts: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "localhost"],
         description="Hosts the http.request job may call; '*.example.com' allows subdomains.",

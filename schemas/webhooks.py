@@ -1,6 +1,7 @@
 """What integrators POST, and what the receiver answers."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,3 +48,24 @@ class ErrorResponse(BaseModel):
     error: str = Field(description="A stable, machine-readable code such as `broker_unavailable`.")
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class JobStatusView(BaseModel):
+    """``GET /webhook/jobs/{id}``: the job as the read model sees it."""
+
+    job_id: uuid.UUID
+    tenant_id: str
+    job_type: str
+    status: str
+    attempts: int
+    progress: float
+    progress_message: str | None
+    parameters: dict[str, Any]
+    result: dict[str, Any] | None
+    error_type: str | None
+    error_message: str | None
+    correlation_id: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime

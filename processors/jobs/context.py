@@ -1,0 +1,42 @@
+"""What a job handler may do besides computing: report progress, and run blocking work off the event loop."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+class JobError(Exception):
+    """A failure the handler understands; ``retryable`` says whether trying again could help."""
+
+    def __init__(self, message: str, *, retryable: bool, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.detail = detail
+
+
+@dataclass
+class JobContext:
+    job_id: str
+    tenant_id: str
+    attempt: int
+    report_progress: Callable[[float, str | None], Awaitable[None]]
+    http: httpx.AsyncClient
+    allowed_hosts: list[str]
+    blocking_executor: Executor | None = None
+    cpu_executor: Executor | None = None
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Blocking I/O in a thread, so that heartbeats and other jobs keep going."""
+        return await asyncio.get_running_loop().run_in_executor(self.blocking_executor, fn, *args)
+
+    async def run_cpu_bound(self, fn: Callable[..., T], *args: Any) -> T:
+        """CPU-heavy work in a worker process: a thread would still hold the GIL the event loop needs."""
+        if self.cpu_executor is None:
+            raise RuntimeError("this worker has no process pool for CPU-bound work")
+        return await asyncio.get_running_loop().run_in_executor(self.cpu_executor, fn, *args)

@@ -1,0 +1,40 @@
+"""Job types the workers can run: parameters model (from the contracts) and handler."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from processors.jobs.context import JobContext
+from processors.jobs.http_request import run_http_request
+from processors.jobs.noop import run_noop
+from processors.jobs.sleep import run_sleep
+from schemas.jobs import JOB_PARAMETERS, JobParameters
+
+Handler = Callable[[Any, JobContext], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    parameters: type[JobParameters]
+    handler: Handler
+
+
+class JobRegistry:
+    def __init__(self, job_types: list[JobType]) -> None:
+        self._types = {job_type.name: job_type for job_type in job_types}
+
+    def get(self, name: str) -> JobType | None:
+        return self._types.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+
+def default_registry() -> JobRegistry:
+    handlers: dict[str, Handler] = {
+        "noop": run_noop,
+        "sleep": run_sleep,
+        "http.request": run_http_request,
+    }
+    return JobRegistry([JobType(name, JOB_PARAMETERS[name], handler) for name, handler in handlers.items()])

@@ -1,0 +1,16 @@
+import asyncio
+from typing import Any
+
+from processors.jobs.context import JobContext, JobError
+from schemas.jobs import SleepParameters
+
+
+async def run_sleep(parameters: SleepParameters, context: JobContext) -> dict[str, Any]:
+    steps = max(parameters.progress_steps, 1)
+    for step in range(1, steps + 1):
+        await asyncio.sleep(parameters.seconds / steps)
+        if step < steps and parameters.progress_steps:
+            await context.report_progress(step / steps, f"slept {step}/{steps}")
+    if parameters.fail:
+        raise JobError("the job was asked to fail", retryable=False)
+    return {"slept_seconds": parameters.seconds}

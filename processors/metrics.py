@@ -1,0 +1,18 @@
+"""The workers' Prometheus metrics, served on their own port for Prometheus to scrape."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+JOBS_FINISHED = Counter("zixly_jobs_finished_total", "Jobs run to an outcome", ["job_type", "outcome"])
+JOBS_RUNNING = Gauge("zixly_jobs_running", "Jobs running in this worker now", ["job_type"])
+JOB_DURATION = Histogram(
+    "zixly_job_duration_seconds",
+    "Time from start to outcome of a job attempt",
+    ["job_type"],
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+CONSUMER_LAG = Gauge(
+    "zixly_worker_consumer_lag", "Records behind the log end, per assigned partition", ["topic", "partition"]
+)
+RECORDS_SKIPPED = Counter(
+    "zixly_worker_records_skipped_total", "Records the worker did not run, by reason", ["reason"]
+)

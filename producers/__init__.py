@@ -1,0 +1,1 @@
+"""The webhook receiver: validates integrators' requests and appends them to the log."""

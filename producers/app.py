@@ -1,0 +1,66 @@
+"""The receiver's one wiring point: ``create_app`` builds the FastAPI app; its lifespan opens the clients."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kernel.database import make_async_engine
+from kernel.kafka import make_producer
+from kernel.logging import configure_logging, get_logger
+from kernel.publisher import KafkaEventPublisher
+from kernel.settings import Settings, load_settings
+from producers.errors import install_error_handlers
+from producers.health import kafka_probe, postgres_probe
+from producers.http_metrics import HttpMetricsMiddleware
+from producers.job_status import SqlJobReader
+from producers.routes import health, jobs, webhooks
+from producers.services import ReceiverServices
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None, services: ReceiverServices | None = None) -> FastAPI:
+    """The receiver. Given ``services`` (fakes in unit tests), it uses them instead of opening clients."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        producer = make_producer(settings)
+        await producer.start()
+        engine = make_async_engine(settings)
+        app.state.services = ReceiverServices(
+            settings=settings,
+            publisher=KafkaEventPublisher(producer, settings.job_events_topic, settings.publish_timeout_seconds),
+            jobs=SqlJobReader(engine),
+            probes={"kafka": kafka_probe(producer), "postgres": postgres_probe(engine)},
+        )
+        log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)
+        try:
+            yield
+        finally:
+            await producer.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Zixly Pipeline receiver",
+        version="0.1.0",
+        description="Integrators submit jobs as webhooks; each accepted job is an event in the log.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(HttpMetricsMiddleware)
+    install_error_handlers(app)
+    for module in (webhooks, jobs, health):
+        app.include_router(module.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn (``--factory``): each worker process reads the environment and logs as JSON."""
+    settings = load_settings()
+    configure_logging("receiver", settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -1,0 +1,34 @@
+"""Reading a job's projected state for ``GET /webhook/jobs/{id}``."""
+
+import uuid
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.read_model import pipeline_jobs
+from schemas.webhooks import JobStatusView
+
+_columns = [
+    pipeline_jobs.c.id.label("job_id"),
+    *(
+        pipeline_jobs.c[name]
+        for name in JobStatusView.model_fields
+        if name != "job_id"
+    ),
+]
+
+
+class JobReader(Protocol):
+    async def get(self, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None: ...
+
+
+class SqlJobReader:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None:
+        query = select(*_columns).where(pipeline_jobs.c.id == job_id, pipeline_jobs.c.tenant_id == tenant_id)
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return JobStatusView.model_validate(dict(row)) if row else None

@@ -1,0 +1,70 @@
+"""``POST /webhook/...``: integrators submit jobs."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from kernel.logging import bound_contextvars, get_logger
+from kernel.publisher import LogUnavailable
+from producers.deps import IdempotencyKey, Services, Tenant
+from producers.errors import ApiError
+from producers.request_body import read_json_body
+from producers.submission import job_requested, parse_generic_job
+from schemas.webhooks import ErrorResponse, GenericJobWebhook, JobAccepted
+
+router = APIRouter(prefix="/webhook", tags=["webhooks"])
+log = get_logger(__name__)
+
+_errors: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        413: "The body is over the size limit.",
+        415: "The body is not JSON.",
+        422: "The payload or its parameters are not valid; `details` names each field.",
+        503: "The log did not acknowledge the event: nothing was accepted, retry later.",
+    }.items()
+}
+
+
+@router.post(
+    "/generic-job",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=_errors,
+    summary="Submit a job of a registered type",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": GenericJobWebhook.model_json_schema()}},
+        }
+    },
+)
+async def submit_generic_job(
+    request: Request, services: Services, tenant_id: Tenant, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Answers 202 only once the broker has acknowledged the JobRequested event with acks=all."""
+    settings = services.settings
+    body = await read_json_body(request, settings.max_body_bytes)
+    webhook = parse_generic_job(body, settings.http_allowed_hosts)
+    event = job_requested(webhook, tenant_id, idempotency_key)
+    with bound_contextvars(job_id=str(event.job_id), tenant_id=tenant_id, correlation_id=event.correlation_id):
+        try:
+            appended = await services.publisher.publish(event)
+        except LogUnavailable as exc:
+            log.warning("job not accepted: log unavailable", error=str(exc))
+            raise ApiError(
+                503,
+                "broker_unavailable",
+                "the event log did not acknowledge the job; nothing was accepted, retry later",
+                headers={"Retry-After": "5"},
+            ) from exc
+    accepted = JobAccepted(
+        job_id=event.job_id,
+        status_url=f"{settings.receiver_base_url}/webhook/jobs/{event.job_id}",
+        event_id=event.event_id,
+        correlation_id=event.correlation_id,
+        partition=appended.partition,
+        offset=appended.offset,
+    )
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)

@@ -1,0 +1,16 @@
+"""What the receiver's routes depend on, built once per process in the app's lifespan."""
+
+from dataclasses import dataclass, field
+
+from kernel.publisher import EventPublisher
+from kernel.settings import Settings
+from producers.health import Probe
+from producers.job_status import JobReader
+
+
+@dataclass
+class ReceiverServices:
+    settings: Settings
+    publisher: EventPublisher
+    jobs: JobReader
+    probes: dict[str, Probe] = field(default_factory=dict)

@@ -1,0 +1,69 @@
+"""Turning a validated webhook into the JobRequested event that goes on the log."""
+
+import uuid
+
+from pydantic import ValidationError
+
+from kernel.hosts import host_allowed
+from producers.errors import ApiError, validation_details
+from schemas.events import JobRequested, JobRequestedPayload
+from schemas.identifiers import job_id_for_idempotency_key
+from schemas.jobs import JOB_PARAMETERS, HttpRequestParameters
+from schemas.webhooks import ErrorDetail, GenericJobWebhook
+
+PRODUCER = "receiver"
+
+
+def parse_generic_job(body: bytes, allowed_hosts: list[str]) -> GenericJobWebhook:
+    """The webhook with its job parameters checked against its job type; ApiError(422) with field errors."""
+    try:
+        webhook = GenericJobWebhook.model_validate_json(body)
+    except ValidationError as exc:
+        details = validation_details(exc.errors(include_url=False))
+        raise ApiError(422, "invalid_payload", "the webhook payload is not valid", details) from exc
+    parameters_model = JOB_PARAMETERS.get(webhook.job_type)
+    if parameters_model is None:
+        known = ", ".join(sorted(JOB_PARAMETERS))
+        raise ApiError(
+            422,
+            "unknown_job_type",
+            f"job_type {webhook.job_type!r} is not registered; known types: {known}",
+            [ErrorDetail(loc=["job_type"], msg=f"unknown job type; known types: {known}", type="unknown_job_type")],
+        )
+    try:
+        parameters = parameters_model.model_validate(webhook.parameters)
+    except ValidationError as exc:
+        details = validation_details(
+            [{**err, "loc": ("parameters", *err["loc"])} for err in exc.errors(include_url=False)]
+        )
+        raise ApiError(
+            422, "invalid_parameters", f"the parameters do not fit job type {webhook.job_type!r}", details
+        ) from exc
+    if isinstance(parameters, HttpRequestParameters):
+        host = parameters.url.host or ""
+        if not host_allowed(host, allowed_hosts):
+            raise ApiError(
+                422,
+                "host_not_allowed",
+                f"host {host!r} is not on the allow-list of callable hosts",
+                [ErrorDetail(loc=["parameters", "url"], msg="host not on the allow-list", type="host_not_allowed")],
+            )
+    return webhook
+
+
+def job_requested(
+    webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None
+) -> JobRequested:
+    job_id = job_id_for_idempotency_key(tenant_id, idempotency_key) if idempotency_key else uuid.uuid4()
+    return JobRequested(
+        tenant_id=tenant_id,
+        job_id=job_id,
+        correlation_id=webhook.correlation_id or str(job_id),
+        producer=PRODUCER,
+        payload=JobRequestedPayload(
+            job_type=webhook.job_type,
+            parameters=webhook.parameters,
+            idempotency_key=idempotency_key,
+            metadata=webhook.metadata,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The projector: folds the job log into the Postgres read model."""

@@ -1,0 +1,159 @@
+"""The fold of a job's events into its ``pipeline_jobs`` row: one small function per event type.
+
+Terminal states are sticky: an attempt that ran twice (at-least-once processing) is kept in ``job_events`` but
+cannot move a finished job back to RUNNING or overwrite its outcome.
+"""
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import singledispatch
+from typing import Any
+
+from schemas.events import Event, JobCompleted, JobFailed, JobProgressed, JobRequested, JobStarted
+from schemas.job_status import JobStatus
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: uuid.UUID
+    tenant_id: str
+    job_type: str
+    status: str
+    correlation_id: str
+    created_at: datetime
+    updated_at: datetime
+    event_count: int
+    last_event_id: uuid.UUID
+    log_partition: int
+    log_offset: int
+    parameters: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error_type: str | None = None
+    error_message: str | None = None
+    error_detail: str | None = None
+    attempts: int = 0
+    progress: float = 0.0
+    progress_message: str | None = None
+    idempotency_key: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return JobStatus(self.status).is_terminal
+
+
+COLUMNS: tuple[str, ...] = tuple(JobRow.__dataclass_fields__)
+
+
+def already_applied(row: JobRow | None, partition: int, offset: int) -> bool:
+    return row is not None and row.log_partition == partition and offset <= row.log_offset
+
+
+def apply_event(row: JobRow | None, event: Event, partition: int, offset: int) -> JobRow:
+    """The row after ``event`` (found at ``partition``/``offset``) is applied to ``row``."""
+    base = row if row is not None else _placeholder(event, partition, offset)
+    changed = _transition(event, base)
+    return replace(
+        changed,
+        updated_at=event.occurred_at,
+        event_count=base.event_count + 1 if row is not None else 1,
+        last_event_id=event.event_id,
+        log_partition=partition,
+        log_offset=offset,
+    )
+
+
+def _placeholder(event: Event, partition: int, offset: int) -> JobRow:
+    """A row for a job whose first event we see; a JobRequested fills it in right away."""
+    return JobRow(
+        id=event.job_id,
+        tenant_id=event.tenant_id,
+        job_type="unknown",
+        status=JobStatus.QUEUED,
+        correlation_id=event.correlation_id,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+        event_count=0,
+        last_event_id=event.event_id,
+        log_partition=partition,
+        log_offset=offset,
+    )
+
+
+@singledispatch
+def _transition(event: Event, row: JobRow) -> JobRow:
+    return row  # an event type this projection does not use still counts as applied
+
+
+@_transition.register
+def _requested(event: JobRequested, row: JobRow) -> JobRow:
+    if row.event_count > 0 and row.job_type != "unknown":
+        return row  # a redelivered request for a job we already know changes nothing
+    return replace(
+        row,
+        job_type=event.payload.job_type,
+        parameters=dict(event.payload.parameters),
+        metadata=dict(event.payload.metadata),
+        idempotency_key=event.payload.idempotency_key,
+        created_at=event.occurred_at if row.event_count == 0 else min(row.created_at, event.occurred_at),
+    )
+
+
+@_transition.register
+def _started(event: JobStarted, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    return replace(
+        row,
+        status=JobStatus.RUNNING,
+        attempts=max(row.attempts, event.payload.attempt),
+        started_at=row.started_at or event.occurred_at,
+        progress=0.0,
+        progress_message=None,
+    )
+
+
+@_transition.register
+def _progressed(event: JobProgressed, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    return replace(row, progress=event.payload.progress, progress_message=event.payload.message)
+
+
+@_transition.register
+def _completed(event: JobCompleted, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    return replace(
+        row,
+        status=JobStatus.COMPLETED,
+        result=dict(event.payload.result),
+        progress=1.0,
+        progress_message=None,
+        completed_at=event.occurred_at,
+        attempts=max(row.attempts, event.payload.attempt),
+        metrics={**row.metrics, "duration_ms": event.payload.duration_ms},
+        error_type=None,
+        error_message=None,
+        error_detail=None,
+    )
+
+
+@_transition.register
+def _failed(event: JobFailed, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    return replace(
+        row,
+        status=JobStatus.FAILED,
+        completed_at=event.occurred_at,
+        attempts=max(row.attempts, event.payload.attempt),
+        metrics={**row.metrics, "duration_ms": event.payload.duration_ms},
+        error_type=event.payload.error_type,
+        error_message=event.payload.error_message,
+        error_detail=event.payload.error_detail,
+    )

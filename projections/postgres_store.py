@@ -1,0 +1,130 @@
+"""The projection store on Postgres: COPY into staging tables, set-based upserts, checkpoints, one commit.
+
+One round trip per statement per batch, never per event.
+"""
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from projections.job_state import COLUMNS, JobRow
+from projections.store import EventRow, ProjectionUnitOfWork
+
+_JSON_COLUMNS = {"parameters", "metadata", "result", "metrics"}
+_EVENT_COLUMNS = (
+    "event_id", "job_id", "tenant_id", "event_type", "schema_version", "occurred_at", "correlation_id",
+    "causation_id", "producer", "payload", "log_partition", "log_offset",
+)  # fmt: skip
+
+_SETUP = """
+CREATE TEMP TABLE IF NOT EXISTS staging_job_events (LIKE job_events) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS staging_pipeline_jobs (LIKE pipeline_jobs) ON COMMIT DELETE ROWS;
+"""
+
+_job_columns = ", ".join(COLUMNS)
+_UPSERT_JOBS = f"""
+INSERT INTO pipeline_jobs ({_job_columns})
+SELECT {_job_columns} FROM staging_pipeline_jobs
+ON CONFLICT (id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "id")}
+"""
+_INSERT_EVENTS = f"""
+INSERT INTO job_events ({", ".join(_EVENT_COLUMNS)})
+SELECT {", ".join(_EVENT_COLUMNS)} FROM staging_job_events
+ON CONFLICT (event_id) DO NOTHING
+"""
+_UPSERT_CHECKPOINT = """
+INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at)
+VALUES (%s, %s, %s, %s, now())
+ON CONFLICT (projection, topic, partition) DO UPDATE
+SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at
+"""
+
+
+def _dump_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+class PostgresProjectionStore:
+    def __init__(self, dsn: str, projection: str) -> None:
+        self._dsn = dsn
+        self._projection = projection
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        if self._connection is None or self._connection.closed or self._connection.broken:
+            connection = await psycopg.AsyncConnection.connect(self._dsn, autocommit=False)
+            async with connection.transaction():
+                await connection.execute(_SETUP)
+            self._connection = connection
+        return self._connection
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def load_checkpoints(self, topic: str) -> dict[int, int]:
+        connection = await self._connect()
+        async with connection.transaction():
+            cursor = await connection.execute(
+                "SELECT partition, next_offset FROM projection_checkpoints WHERE projection = %s AND topic = %s",
+                (self._projection, topic),
+            )
+            return {partition: offset for partition, offset in await cursor.fetchall()}
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[ProjectionUnitOfWork]:
+        connection = await self._connect()
+        async with connection.transaction():
+            yield _PostgresUnitOfWork(connection, self._projection)
+
+
+class _PostgresUnitOfWork:
+    def __init__(self, connection: psycopg.AsyncConnection[Any], projection: str) -> None:
+        self._connection = connection
+        self._projection = projection
+
+    async def load_jobs(self, job_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, JobRow]:
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        async with self._connection.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(f"SELECT {_job_columns} FROM pipeline_jobs WHERE id = ANY(%s)", (ids,))
+            return {row["id"]: JobRow(**row) for row in await cursor.fetchall()}
+
+    async def write(
+        self, events: list[EventRow], jobs: list[JobRow], checkpoints: Mapping[tuple[str, int], int]
+    ) -> None:
+        async with self._connection.cursor() as cursor:
+            if events:
+                async with cursor.copy(
+                    f"COPY staging_job_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
+                ) as copy:
+                    for row in events:
+                        e = row.event
+                        await copy.write_row((
+                            e.event_id, e.job_id, e.tenant_id, e.event_type, e.schema_version, e.occurred_at,
+                            e.correlation_id, e.causation_id, e.producer, e.payload.model_dump_json(),
+                            row.partition, row.offset,
+                        ))  # fmt: skip
+                await cursor.execute(_INSERT_EVENTS)
+            if jobs:
+                async with cursor.copy(f"COPY staging_pipeline_jobs ({_job_columns}) FROM STDIN") as copy:
+                    for job in jobs:
+                        await copy.write_row(
+                            tuple(
+                                _dump_json(getattr(job, c)) if c in _JSON_COLUMNS else getattr(job, c)
+                                for c in COLUMNS
+                            )
+                        )
+                await cursor.execute(_UPSERT_JOBS)
+            if checkpoints:
+                await cursor.executemany(
+                    _UPSERT_CHECKPOINT,
+                    [(self._projection, topic, partition, offset) for (topic, partition), offset in checkpoints.items()],
+                )

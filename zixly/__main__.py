@@ -1,0 +1,3 @@
+from zixly.cli import app
+
+app(prog_name="zixly")

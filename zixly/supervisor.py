@@ -1,0 +1,149 @@
+"""``zixly up``: the whole system in the foreground, stopped cleanly on Ctrl-C.
+
+The services run as child processes (their logs under <home>/logs), so each one keeps its own event loop and
+a crash of one is reported rather than taking the others down silently.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from kernel.settings import Settings
+from zixly.stack.local import LocalStack
+from zixly.stack.processes import spawn, terminate
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    ready_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return 200 <= int(response.status) < 300
+    except Exception:  # not up yet
+        return False
+
+
+def services(settings: Settings, workers: int) -> list[Child]:
+    zixly = [sys.executable, "-m", "zixly"]
+    logs = settings.home / "logs"
+    children = [
+        Child("receiver", [*zixly, "receiver"], f"{settings.receiver_base_url}/health", logs / "receiver.log"),
+        Child("projector", [*zixly, "projector"],
+              f"http://127.0.0.1:{settings.projector_metrics_port}/metrics", logs / "projector.log"),
+        Child("dashboard", [*zixly, "dashboard"],
+              f"http://{settings.dashboard_host}:{settings.dashboard_port}/", logs / "dashboard.log"),
+    ]  # fmt: skip
+    for index in range(workers):
+        port = settings.worker_metrics_port + 10 * index
+        children.append(
+            Child(f"worker-{index + 1}", [*zixly, "worker", "--metrics-port", str(port)],
+                  f"http://127.0.0.1:{port}/metrics", logs / f"worker-{index + 1}.log")
+        )  # fmt: skip
+    return children
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, console: Console, workers: int = 1, keep_stack: bool = False) -> None:
+        self.settings = settings
+        self.console = console
+        self.stack = LocalStack(settings)
+        self.children = services(settings, workers)
+        self.keep_stack = keep_stack
+        self.started_stack: list[str] = []
+        self._stop = False
+
+    def run(self) -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._request_stop)
+        try:
+            with self.console.status("starting the stack") as status:
+                self.started_stack = self.stack.up(lambda message: status.update(message))
+                self.console.print("[green]✓[/] stack: Kafka, Postgres, topics, migrations")
+                self._start_children(status.update)
+            self._print_ready()
+            return self._watch()
+        finally:
+            self._shutdown()
+
+    def _request_stop(self, *_: object) -> None:
+        self._stop = True
+
+    def _start_children(self, report: Callable[[str], None]) -> None:
+        env = os.environ | {"ZIXLY_HOME": str(self.settings.home)}
+        for child in self.children:
+            child.process = spawn(child.command, child.log_path, env=env)
+        deadline = time.monotonic() + 120
+        for child in self.children:
+            report(f"waiting for {child.name} ({child.ready_url})")
+            while not _http_ok(child.ready_url):
+                assert child.process is not None
+                if child.process.poll() is not None:
+                    raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see {child.log_path}")
+                if self._stop or time.monotonic() > deadline:
+                    raise RuntimeError(f"{child.name} did not become ready; see {child.log_path}")
+                time.sleep(0.2)
+            self.console.print(f"[green]✓[/] {child.name}")
+
+    def _print_ready(self) -> None:
+        s = self.settings
+        table = Table(title="Zixly Pipeline is up", show_header=False)
+        table.add_row("receiver", s.receiver_base_url, "/webhook/…  /health  /metrics  /docs")
+        table.add_row("dashboard", f"http://{s.dashboard_host}:{s.dashboard_port}", "")
+        table.add_row("worker metrics", f"http://127.0.0.1:{s.worker_metrics_port}/metrics", "")
+        table.add_row("projector metrics", f"http://127.0.0.1:{s.projector_metrics_port}/metrics", "")
+        table.add_row("kafka", s.kafka_bootstrap, f"topic {s.job_events_topic}")
+        table.add_row("postgres", s.database.split("@")[-1], "")
+        table.add_row("logs", str(s.home / "logs"), "")
+        self.console.print(table)
+        self.console.print("Try it:")
+        self.console.print(
+            f"  curl -s -X POST {s.receiver_base_url}/webhook/generic-job -H 'Content-Type: application/json' "
+            "-H 'X-Tenant-ID: demo' -d '{\"job_type\": \"sleep\", \"parameters\": {\"seconds\": 1}}'",
+            soft_wrap=True, highlight=False,
+        )  # fmt: skip
+        self.console.print("  then curl the status_url it returns with -H 'X-Tenant-ID: demo'. Ctrl-C stops everything.")
+
+    def _watch(self) -> int:
+        while not self._stop:
+            for child in self.children:
+                assert child.process is not None
+                if child.process.poll() is not None:
+                    self.console.print(
+                        f"[red]✗[/] {child.name} exited with {child.process.returncode}; see {child.log_path}"
+                    )
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+    def _shutdown(self) -> None:
+        self.console.print("stopping…")
+        running = [c for c in self.children if c.process is not None and c.process.poll() is None]
+        for child in running:
+            assert child.process is not None
+            child.process.send_signal(signal.SIGTERM)
+        for child in running:
+            assert child.process is not None
+            try:
+                child.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                terminate(child.process.pid, timeout=0)
+                child.process.wait()
+        if self.started_stack and not self.keep_stack:
+            self.stack.down()
+        self.console.print("[green]stopped[/]")
