@@ -33,8 +33,7 @@ def create_app(settings: Settings) -> dash.Dash:
     def refresh(_: int | None) -> tuple[Any, Any]:
         counts = job_counts_by_status(engine)
         tiles = [
-            html.Span(f"{status}: {counts.get(status, 0)}", style={"marginRight": "1.5rem"})
-            for status in JobStatus
+            html.Span(f"{status}: {counts.get(status, 0)}", style={"marginRight": "1.5rem"}) for status in JobStatus
         ]
         header = html.Tr([html.Th(name) for name in ("job", "tenant", "type", "status", "progress", "created")])
         rows = [

@@ -4,10 +4,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from kernel.metrics import EVENTS_PRODUCED
+from kernel.producer_connection import ProducerConnection
 from schemas.codec import encode
 from schemas.events import Event
 
@@ -30,16 +30,19 @@ class EventPublisher(Protocol):
 
 
 class KafkaEventPublisher:
-    def __init__(self, producer: AIOKafkaProducer, topic: str, timeout_seconds: float) -> None:
-        self._producer = producer
+    def __init__(self, connection: ProducerConnection, topic: str, timeout_seconds: float) -> None:
+        self._connection = connection
         self._topic = topic
         self._timeout = timeout_seconds
 
     async def publish(self, event: Event) -> Appended:
+        producer = self._connection.producer
+        if producer is None:
+            raise LogUnavailable(f"not connected to the broker: {self._connection.last_error}")
         key, value, headers = encode(event)
         try:
             delivery = await asyncio.wait_for(
-                self._producer.send(self._topic, value=value, key=key, headers=headers), self._timeout
+                producer.send(self._topic, value=value, key=key, headers=headers), self._timeout
             )
             metadata = await asyncio.wait_for(delivery, self._timeout)
         except (TimeoutError, KafkaError) as exc:

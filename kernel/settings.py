@@ -29,11 +29,10 @@ class Settings(BaseSettings):
 
     # Unset means: the local stack runs its own server on the port below.
     kafka_bootstrap_servers: str | None = Field(
-        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ZIXLY_KAFKA_BOOTSTRAP_SERVERS")
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ZIXLY_KAFKA_BOOTSTRAP_SERVERS"),
     )
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "ZIXLY_DATABASE_URL")
-    )
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "ZIXLY_DATABASE_URL"))
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"

@@ -27,7 +27,7 @@ def header_value(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | No
 
 def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings: Settings) -> None:
     @app.agent(topic, concurrency=settings.worker_concurrency, name="zixly.run-requested-jobs")
-    async def run_requested_jobs(stream: faust.Stream[bytes]) -> None:
+    async def run_requested_jobs(stream: Any) -> None:
         async for event in stream.events():
             # Lifecycle events share the topic; the header tells them apart without decoding.
             if header_value(event.headers, EVENT_TYPE_HEADER) != JobRequested.TYPE:

@@ -25,7 +25,7 @@ def build_worker_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
         await record_lag(app)
 
     @app.on_before_shutdown.connect
-    async def close_runtime(sender: Any, **_: Any) -> None:
+    async def close_runtime(_sender: Any, /, *_: Any, **__: Any) -> None:
         await runtime.close()
 
     return app, runtime

@@ -13,6 +13,4 @@ JOB_DURATION = Histogram(
 CONSUMER_LAG = Gauge(
     "zixly_worker_consumer_lag", "Records behind the log end, per assigned partition", ["topic", "partition"]
 )
-RECORDS_SKIPPED = Counter(
-    "zixly_worker_records_skipped_total", "Records the worker did not run, by reason", ["reason"]
-)
+RECORDS_SKIPPED = Counter("zixly_worker_records_skipped_total", "Records the worker did not run, by reason", ["reason"])

@@ -70,7 +70,13 @@ class JobRunner:
                 )
             except Exception as exc:  # an unexpected crash of a handler is a failed attempt, not a dead worker
                 outcome = self._failed(
-                    started, attempt, t0, type(exc).__name__, str(exc) or repr(exc), traceback.format_exc(), True
+                    started,
+                    attempt,
+                    t0,
+                    type(exc).__name__,
+                    str(exc) or repr(exc),
+                    traceback.format_exc(),
+                    True,
                 )
             else:
                 outcome = follow_up(

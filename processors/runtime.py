@@ -3,12 +3,14 @@
 import asyncio
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 
 import httpx
 
 from kernel.kafka import make_producer
+from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.settings import Settings
 from processors.jobs.context import JobContext
@@ -25,7 +27,7 @@ class WorkerRuntime:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._lock = asyncio.Lock()
         self._runner: JobRunner | None = None
-        self._closers: list[partial[object]] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     async def runner(self) -> JobRunner:
         if self._runner is None:
@@ -36,14 +38,14 @@ class WorkerRuntime:
 
     async def _open(self) -> JobRunner:
         settings = self.settings
-        producer = make_producer(settings)
-        await producer.start()
+        kafka = ProducerConnection(lambda: make_producer(settings))
+        await kafka.start()
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
         threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blocking-job")
         processes = ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 1)))
-        self._closers = [partial(producer.stop), partial(http.aclose)]
+        self._closers = [kafka.stop, http.aclose]
         self._pools = (threads, processes)
-        publisher = KafkaEventPublisher(producer, settings.job_events_topic, settings.publish_timeout_seconds)
+        publisher = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)
         make_context = partial(
             JobContext, http=http, allowed_hosts=settings.http_allowed_hosts,
             blocking_executor=threads, cpu_executor=processes,
@@ -52,9 +54,7 @@ class WorkerRuntime:
 
     async def close(self) -> None:
         for close in self._closers:
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
+            await close()
         for pool in getattr(self, "_pools", ()):
             pool.shutdown(wait=False, cancel_futures=True)
         self._runner = None

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from kernel.database import make_async_engine
 from kernel.kafka import make_producer
 from kernel.logging import configure_logging, get_logger
+from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.settings import Settings, load_settings
 from producers.errors import install_error_handlers
@@ -30,20 +31,20 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             app.state.services = services
             yield
             return
-        producer = make_producer(settings)
-        await producer.start()
+        kafka = ProducerConnection(lambda: make_producer(settings))
+        await kafka.start()
         engine = make_async_engine(settings)
         app.state.services = ReceiverServices(
             settings=settings,
-            publisher=KafkaEventPublisher(producer, settings.job_events_topic, settings.publish_timeout_seconds),
+            publisher=KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
             jobs=SqlJobReader(engine),
-            probes={"kafka": kafka_probe(producer), "postgres": postgres_probe(engine)},
+            probes={"kafka": kafka_probe(kafka), "postgres": postgres_probe(engine)},
         )
         log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)
         try:
             yield
         finally:
-            await producer.stop()
+            await kafka.stop()
             await engine.dispose()
 
     app = FastAPI(

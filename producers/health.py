@@ -5,9 +5,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.producer_connection import ProducerConnection
 
 Probe = Callable[[], Awaitable[None]]
 
@@ -28,8 +29,11 @@ async def run_probe(probe: Probe, timeout: float = 2.0) -> ProbeResult:
     return ProbeResult(True, (time.perf_counter() - started) * 1000)
 
 
-def kafka_probe(producer: AIOKafkaProducer) -> Probe:
+def kafka_probe(connection: ProducerConnection) -> Probe:
     async def probe() -> None:
+        producer = connection.producer
+        if producer is None:
+            raise ConnectionError(f"not connected: {connection.last_error}")
         if not await producer.client.fetch_all_metadata():
             raise ConnectionError("no metadata from any broker")
 

@@ -11,11 +11,7 @@ from schemas.webhooks import JobStatusView
 
 _columns = [
     pipeline_jobs.c.id.label("job_id"),
-    *(
-        pipeline_jobs.c[name]
-        for name in JobStatusView.model_fields
-        if name != "job_id"
-    ),
+    *(pipeline_jobs.c[name] for name in JobStatusView.model_fields if name != "job_id"),
 ]
 
 

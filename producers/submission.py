@@ -51,9 +51,7 @@ def parse_generic_job(body: bytes, allowed_hosts: list[str]) -> GenericJobWebhoo
     return webhook
 
 
-def job_requested(
-    webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None
-) -> JobRequested:
+def job_requested(webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None) -> JobRequested:
     job_id = job_id_for_idempotency_key(tenant_id, idempotency_key) if idempotency_key else uuid.uuid4()
     return JobRequested(
         tenant_id=tenant_id,

@@ -3,9 +3,7 @@
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_APPLIED = Counter("zixly_projector_events_applied_total", "Events applied to the read model", ["event_type"])
-RECORDS_SKIPPED = Counter(
-    "zixly_projector_records_skipped_total", "Records not applied, by reason", ["reason"]
-)
+RECORDS_SKIPPED = Counter("zixly_projector_records_skipped_total", "Records not applied, by reason", ["reason"])
 BATCH_SIZE = Histogram(
     "zixly_projector_batch_records", "Records per committed batch",
     buckets=(1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000),

@@ -102,9 +102,7 @@ class _PostgresUnitOfWork:
     ) -> None:
         async with self._connection.cursor() as cursor:
             if events:
-                async with cursor.copy(
-                    f"COPY staging_job_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
-                ) as copy:
+                async with cursor.copy(f"COPY staging_job_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy:
                     for row in events:
                         e = row.event
                         await copy.write_row((
@@ -118,13 +116,15 @@ class _PostgresUnitOfWork:
                     for job in jobs:
                         await copy.write_row(
                             tuple(
-                                _dump_json(getattr(job, c)) if c in _JSON_COLUMNS else getattr(job, c)
-                                for c in COLUMNS
+                                _dump_json(getattr(job, c)) if c in _JSON_COLUMNS else getattr(job, c) for c in COLUMNS
                             )
                         )
                 await cursor.execute(_UPSERT_JOBS)
             if checkpoints:
                 await cursor.executemany(
                     _UPSERT_CHECKPOINT,
-                    [(self._projection, topic, partition, offset) for (topic, partition), offset in checkpoints.items()],
+                    [
+                        (self._projection, topic, partition, offset)
+                        for (topic, partition), offset in checkpoints.items()
+                    ],
                 )

@@ -37,9 +37,7 @@ class _SeekToCheckpoints(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class ProjectorService:
-    def __init__(
-        self, consumer: AIOKafkaConsumer, projector: Projector, topic: str, batch_size: int
-    ) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, projector: Projector, topic: str, batch_size: int) -> None:
         self._consumer = consumer
         self._projector = projector
         self._topic = topic

@@ -5,9 +5,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-TenantId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-]
+TenantId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 # A fixed namespace so that (tenant, idempotency key) maps to the same job id on every receiver replica.
 _JOB_ID_NAMESPACE = uuid.UUID("5b0f3a4e-3f57-4a39-9c7e-1f0d1b7a9e21")

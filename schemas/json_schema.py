@@ -22,9 +22,7 @@ def _slug(job_type: str) -> str:
 
 def generated_schemas() -> dict[str, str]:
     """File name → file content of every schema the project publishes."""
-    models: dict[str, type[BaseModel]] = {
-        f"events/{event.TYPE}.v{event.VERSION}.json": event for event in EVENT_TYPES
-    }
+    models: dict[str, type[BaseModel]] = {f"events/{event.TYPE}.v{event.VERSION}.json": event for event in EVENT_TYPES}
     models |= {
         "webhooks/generic-job.json": GenericJobWebhook,
         "webhooks/job-accepted.json": JobAccepted,

@@ -117,7 +117,9 @@ class Supervisor:
             "-H 'X-Tenant-ID: demo' -d '{\"job_type\": \"sleep\", \"parameters\": {\"seconds\": 1}}'",
             soft_wrap=True, highlight=False,
         )  # fmt: skip
-        self.console.print("  then curl the status_url it returns with -H 'X-Tenant-ID: demo'. Ctrl-C stops everything.")
+        self.console.print(
+            "  then curl the status_url it returns with -H 'X-Tenant-ID: demo'. Ctrl-C stops everything."
+        )
 
     def _watch(self) -> int:
         while not self._stop:

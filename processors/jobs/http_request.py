@@ -3,6 +3,7 @@
 Redirects are not followed: a redirect could lead off the allow-list.
 """
 
+import contextlib
 import time
 from typing import Any
 
@@ -31,17 +32,14 @@ async def run_http_request(parameters: HttpRequestParameters, context: JobContex
         )
     except httpx.TimeoutException as exc:
         raise JobError(
-            f"{parameters.method} {parameters.url} timed out after {parameters.timeout_seconds}s", retryable=True
+            f"{parameters.method} {parameters.url} timed out after {parameters.timeout_seconds}s",
+            retryable=True,
         ) from exc
     except httpx.HTTPError as exc:
         raise JobError(f"{parameters.method} {parameters.url} failed: {exc!r}", retryable=True) from exc
     elapsed_ms = (time.perf_counter() - started) * 1000
     excerpt = response.content[:BODY_EXCERPT_BYTES].decode(errors="replace")
-    ok = (
-        response.status_code in parameters.expected_status
-        if parameters.expected_status
-        else response.is_success
-    )
+    ok = response.status_code in parameters.expected_status if parameters.expected_status else response.is_success
     if not ok:
         raise JobError(
             f"{parameters.method} {parameters.url} answered {response.status_code}",
@@ -56,8 +54,6 @@ async def run_http_request(parameters: HttpRequestParameters, context: JobContex
         "truncated": len(response.content) > BODY_EXCERPT_BYTES,
     }
     if "json" in (response.headers.get("content-type") or ""):
-        try:
+        with contextlib.suppress(ValueError):  # a JSON content type with a broken body: keep the text only
             result["json"] = response.json()
-        except ValueError:
-            pass
     return result

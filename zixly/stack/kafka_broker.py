@@ -62,8 +62,13 @@ class KafkaBroker:
         return True
 
     def _java(self, *args: str) -> list[str]:
-        return ["java", *[a for a in args if a.startswith("-D")], "-cp", f"{self.libs}/*",
-                *[a for a in args if not a.startswith("-D")]]
+        return [
+            "java",
+            *[a for a in args if a.startswith("-D")],
+            "-cp",
+            f"{self.libs}/*",
+            *[a for a in args if not a.startswith("-D")],
+        ]
 
     def _write_config(self) -> Path:
         s = self.settings
@@ -109,7 +114,13 @@ class KafkaBroker:
         subprocess.run(
             self._java(
                 f"-Dlog4j.configuration=file:{self.root / 'log4j.properties'}",
-                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "-g",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+                "-g",
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -152,4 +163,3 @@ class KafkaBroker:
         terminate(pid, timeout=60)
         self.pidfile.remove()
         return True
-

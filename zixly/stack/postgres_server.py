@@ -33,7 +33,9 @@ class PostgresStatus:
 def find_bindir() -> Path:
     """The newest installed server's bin folder (Debian keeps them under /usr/lib/postgresql/<major>/bin)."""
     candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name), reverse=True
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        key=lambda p: int(p.parent.parent.name),
+        reverse=True,
     )
     if candidates:
         return candidates[0].parent
@@ -57,9 +59,7 @@ class PostgresServer:
         return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self._as_postgres, *command], check=True, capture_output=True, text=True, cwd="/"
-        )
+        return subprocess.run([*self._as_postgres, *command], check=True, capture_output=True, text=True, cwd="/")
 
     def status(self) -> PostgresStatus:
         pid = self.pidfile.alive_pid()
@@ -88,9 +88,7 @@ class PostgresServer:
             self._check_reachable_by_postgres()
 
     def _check_reachable_by_postgres(self) -> None:
-        probe = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "test", "-w", str(self.root)], check=False, cwd="/"
-        )
+        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.root)], check=False, cwd="/")
         if probe.returncode != 0:
             raise RuntimeError(
                 f"the postgres user cannot reach {self.root}; make its parent folders traversable "

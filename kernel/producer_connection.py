@@ -1,0 +1,55 @@
+"""A Kafka producer that may not be connected yet: services start (and answer 503) while the broker is down."""
+
+import asyncio
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaProducer
+
+from kernel.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class ProducerConnection:
+    """Starts a producer, retrying in the background until the broker answers."""
+
+    def __init__(self, factory: Callable[[], AIOKafkaProducer], retry_seconds: float = 2.0) -> None:
+        self._factory = factory
+        self._retry_seconds = retry_seconds
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer | None:
+        return self._producer
+
+    async def start(self) -> None:
+        """Try once now; on failure keep trying in the background and return."""
+        if not await self._try_start():
+            self._task = asyncio.create_task(self._keep_trying(), name="kafka-producer-connect")
+
+    async def _try_start(self) -> bool:
+        producer = self._factory()
+        try:
+            await producer.start()
+        except Exception as exc:  # any failure to bootstrap means: not connected yet
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            await producer.stop()
+            return False
+        self._producer, self.last_error = producer, None
+        return True
+
+    async def _keep_trying(self) -> None:
+        log.warning("broker unreachable, will keep trying", error=self.last_error)
+        while not await self._try_start():
+            await asyncio.sleep(self._retry_seconds)
+        log.info("connected to the broker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
