@@ -1,11 +1,12 @@
 """Configuration, from the environment (and ``.env``), validated once at start-up."""
 
+import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -53,7 +54,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
     worker_metrics_port: int = 9101
     metrics_bind_host: str = Field(default="127.0.0.1", description="0.0.0.0 where Prometheus scrapes remotely.")
-    http_allowed_hosts: list[str] = Field(
+    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1", "localhost"],
         description="Hosts the http.request job may call; '*.example.com' allows subdomains.",
     )
@@ -72,7 +73,9 @@ class Settings(BaseSettings):
     @field_validator("http_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [host.strip() for host in value.split(",") if host.strip()]
         return value
 

@@ -28,7 +28,6 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is not None:
-            app.state.services = services
             yield
             return
         kafka = ProducerConnection(lambda: make_producer(settings))
@@ -53,6 +52,8 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
         description="Integrators submit jobs as webhooks; each accepted job is an event in the log.",
         lifespan=lifespan,
     )
+    if services is not None:
+        app.state.services = services
     app.add_middleware(HttpMetricsMiddleware)
     install_error_handlers(app)
     for module in (webhooks, jobs, health):

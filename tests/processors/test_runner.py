@@ -1,0 +1,135 @@
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+
+from processors.jobs.context import JobContext
+from processors.jobs.registry import JobRegistry, JobType, default_registry
+from processors.runner import JobRunner
+from schemas.events import JobCompleted, JobFailed, JobProgressed, JobRequested, JobRequestedPayload
+from schemas.jobs import NoopParameters
+from tests.fakes import FakePublisher
+from tests.local_http import local_http_server
+
+
+def request(job_type: str, **parameters: Any) -> JobRequested:
+    return JobRequested(
+        tenant_id="acme",
+        job_id=uuid.uuid4(),
+        correlation_id="corr",
+        producer="test",
+        payload=JobRequestedPayload(job_type=job_type, parameters=parameters),
+    )
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with local_http_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def runner_with(publisher: FakePublisher, http: httpx.AsyncClient, registry: JobRegistry | None = None) -> JobRunner:
+    context = partial(JobContext, http=http, allowed_hosts=["127.0.0.1"])
+    return JobRunner(registry or default_registry(), publisher, "worker-1", context)
+
+
+async def test_a_noop_job_emits_started_then_completed_with_its_echo(http: httpx.AsyncClient) -> None:
+    publisher = FakePublisher()
+    job = request("noop", echo={"a": 1})
+    outcome = await runner_with(publisher, http).run(job)
+    assert publisher.types() == ["JobStarted", "JobCompleted"]
+    assert isinstance(outcome, JobCompleted)
+    assert outcome.payload.result == {"echo": {"a": 1}}
+    assert all(e.job_id == job.job_id and e.correlation_id == "corr" for e in publisher.events)
+    assert publisher.events[0].causation_id == job.event_id
+    assert outcome.causation_id == publisher.events[0].event_id
+
+
+async def test_a_sleep_job_reports_progress_along_the_way(http: httpx.AsyncClient) -> None:
+    publisher = FakePublisher()
+    await runner_with(publisher, http).run(request("sleep", seconds=0.04, progress_steps=4))
+    progress = [e.payload.progress for e in publisher.events if isinstance(e, JobProgressed)]
+    assert progress == [0.25, 0.5, 0.75]
+    assert publisher.types()[-1] == "JobCompleted"
+
+
+async def test_a_job_asked_to_fail_fails_without_retry(http: httpx.AsyncClient) -> None:
+    publisher = FakePublisher()
+    outcome = await runner_with(publisher, http).run(request("sleep", seconds=0, fail=True))
+    assert isinstance(outcome, JobFailed)
+    assert outcome.payload.retryable is False
+    assert "asked to fail" in outcome.payload.error_message
+
+
+async def test_an_unknown_job_type_fails_and_is_not_retryable(http: httpx.AsyncClient) -> None:
+    outcome = await runner_with(FakePublisher(), http).run(request("teleport"))
+    assert isinstance(outcome, JobFailed)
+    assert outcome.payload.retryable is False
+    assert "teleport" in outcome.payload.error_message
+
+
+async def test_invalid_parameters_that_reach_a_worker_fail_the_job_clearly(http: httpx.AsyncClient) -> None:
+    outcome = await runner_with(FakePublisher(), http).run(request("sleep", seconds="soon"))
+    assert isinstance(outcome, JobFailed)
+    assert outcome.payload.error_message.startswith("invalid parameters")
+
+
+async def test_a_crashing_handler_fails_the_job_with_its_stack_trace(http: httpx.AsyncClient) -> None:
+    async def crash(parameters: NoopParameters, context: JobContext) -> dict[str, Any]:
+        raise ZeroDivisionError("division by zero")
+
+    registry = JobRegistry([JobType("noop", NoopParameters, crash)])
+    outcome = await runner_with(FakePublisher(), http, registry).run(request("noop"))
+    assert isinstance(outcome, JobFailed)
+    assert outcome.payload.error_type == "ZeroDivisionError"
+    assert outcome.payload.error_detail is not None and "Traceback" in outcome.payload.error_detail
+
+
+async def test_an_http_request_job_calls_an_allowed_host_and_keeps_the_answer(
+    http: httpx.AsyncClient, server: str
+) -> None:
+    outcome = await runner_with(FakePublisher(), http).run(
+        request("http.request", url=f"{server}/hook", method="POST", json_body={"n": 1})
+    )
+    assert isinstance(outcome, JobCompleted)
+    assert outcome.payload.result["status_code"] == 200
+    assert outcome.payload.result["json"] == {"path": "/hook", "method": "POST", "received": '{"n":1}'}
+
+
+async def test_an_http_request_answered_with_500_fails_as_retryable(http: httpx.AsyncClient, server: str) -> None:
+    outcome = await runner_with(FakePublisher(), http).run(request("http.request", url=f"{server}/fail"))
+    assert isinstance(outcome, JobFailed)
+    assert outcome.payload.retryable is True
+    assert "500" in outcome.payload.error_message
+
+
+async def test_an_http_request_times_out_as_configured(http: httpx.AsyncClient, server: str) -> None:
+    outcome = await runner_with(FakePublisher(), http).run(
+        request("http.request", url=f"{server}/slow", timeout_seconds=0.2)
+    )
+    assert isinstance(outcome, JobFailed)
+    assert "timed out after 0.2s" in outcome.payload.error_message
+
+
+async def test_an_http_request_does_not_follow_a_redirect_off_the_allow_list(
+    http: httpx.AsyncClient, server: str
+) -> None:
+    outcome = await runner_with(FakePublisher(), http).run(request("http.request", url=f"{server}/redirect"))
+    assert isinstance(outcome, JobFailed)
+    assert "302" in outcome.payload.error_message
+
+
+async def test_an_http_request_to_a_host_off_the_allow_list_never_leaves_the_worker(http: httpx.AsyncClient) -> None:
+    outcome = await runner_with(FakePublisher(), http).run(request("http.request", url="http://10.0.0.1/"))
+    assert isinstance(outcome, JobFailed)
+    assert outcome.payload.retryable is False
+    assert "allow-list" in outcome.payload.error_message

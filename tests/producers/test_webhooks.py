@@ -1,0 +1,170 @@
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from kernel.settings import Settings
+from producers.app import create_app
+from producers.services import ReceiverServices
+from schemas.events import JobRequested
+from schemas.webhooks import JobStatusView
+from tests.fakes import FakeJobReader, FakePublisher
+
+HEADERS = {"Content-Type": "application/json", "X-Tenant-ID": "acme"}
+
+
+@pytest.fixture
+def publisher() -> FakePublisher:
+    return FakePublisher()
+
+
+@pytest.fixture
+def jobs() -> FakeJobReader:
+    return FakeJobReader()
+
+
+@pytest.fixture
+async def client(publisher: FakePublisher, jobs: FakeJobReader) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(max_body_bytes=2048, http_allowed_hosts=["api.example.com"])
+    app = create_app(settings, ReceiverServices(settings=settings, publisher=publisher, jobs=jobs))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+async def test_an_accepted_job_is_in_the_log_before_the_202(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    response = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=HEADERS)
+    assert response.status_code == 202
+    body = response.json()
+    [event] = publisher.events
+    assert isinstance(event, JobRequested)
+    assert body["job_id"] == str(event.job_id)
+    assert body["status_url"].endswith(f"/webhook/jobs/{event.job_id}")
+    assert event.tenant_id == "acme"
+    assert event.payload.job_type == "noop"
+
+
+async def test_a_payload_with_a_wrong_field_type_gets_422_naming_the_field(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    response = await client.post("/webhook/generic-job", json={"job_type": "noop", "parameters": []}, headers=HEADERS)
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_payload"
+    assert response.json()["details"][0]["loc"] == ["parameters"]
+    assert publisher.events == []
+
+
+async def test_an_unknown_job_type_gets_422_listing_the_known_types(client: httpx.AsyncClient) -> None:
+    response = await client.post("/webhook/generic-job", json={"job_type": "teleport"}, headers=HEADERS)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "unknown_job_type"
+    assert "sleep" in body["message"] and body["details"][0]["loc"] == ["job_type"]
+
+
+async def test_parameters_that_do_not_fit_the_job_type_get_422_with_their_path(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/webhook/generic-job", json={"job_type": "sleep", "parameters": {"seconds": -1}}, headers=HEADERS
+    )
+    assert response.status_code == 422
+    assert response.json()["details"][0]["loc"] == ["parameters", "seconds"]
+
+
+async def test_an_http_request_to_a_host_off_the_allow_list_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/webhook/generic-job",
+        json={"job_type": "http.request", "parameters": {"url": "http://169.254.169.254/latest"}},
+        headers=HEADERS,
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "host_not_allowed"
+
+
+async def test_a_body_over_the_limit_gets_413(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
+    big = {"job_type": "noop", "parameters": {"echo": {"x": "y" * 4000}}}
+    response = await client.post("/webhook/generic-job", content=json.dumps(big), headers=HEADERS)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+    assert publisher.events == []
+
+
+async def test_a_non_json_content_type_gets_415(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/webhook/generic-job", content="job_type=noop", headers={**HEADERS, "Content-Type": "text/plain"}
+    )
+    assert response.status_code == 415
+    assert "text/plain" in response.json()["message"]
+
+
+async def test_malformed_json_gets_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/webhook/generic-job", content="{not json", headers=HEADERS)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["type"] == "json_invalid"
+
+
+async def test_a_request_without_a_tenant_gets_422_naming_the_header(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/webhook/generic-job", json={"job_type": "noop"}, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["details"][0]["loc"] == ["header", "X-Tenant-ID"]
+
+
+async def test_when_the_log_is_unavailable_the_answer_is_503_and_nothing_is_accepted(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    publisher.unavailable = True
+    response = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=HEADERS)
+    assert response.status_code == 503
+    assert response.json()["error"] == "broker_unavailable"
+    assert response.headers["Retry-After"] == "5"
+
+
+async def test_a_redelivery_with_the_same_idempotency_key_maps_to_the_same_job_id(client: httpx.AsyncClient) -> None:
+    headers = {**HEADERS, "Idempotency-Key": "order-42"}
+    first = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=headers)
+    second = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=headers)
+    assert first.json()["job_id"] == second.json()["job_id"]
+
+
+async def test_an_unknown_job_gets_404(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"/webhook/jobs/{uuid.uuid4()}", headers=HEADERS)
+    assert response.status_code == 404
+    assert response.json()["error"] == "job_not_found"
+
+
+async def test_a_job_is_visible_only_to_its_own_tenant(client: httpx.AsyncClient, jobs: FakeJobReader) -> None:
+    job_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    jobs.jobs[(job_id, "acme")] = JobStatusView(
+        job_id=job_id, tenant_id="acme", job_type="noop", status="COMPLETED", attempts=1, progress=1.0,
+        progress_message=None, parameters={}, result={"echo": None}, error_type=None, error_message=None,
+        correlation_id="c", created_at=now, started_at=now, completed_at=now, updated_at=now,
+    )  # fmt: skip
+    mine = await client.get(f"/webhook/jobs/{job_id}", headers=HEADERS)
+    theirs = await client.get(f"/webhook/jobs/{job_id}", headers={"X-Tenant-ID": "other"})
+    assert mine.status_code == 200 and mine.json()["status"] == "COMPLETED"
+    assert theirs.status_code == 404
+
+
+async def test_a_malformed_job_id_gets_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/webhook/jobs/not-a-uuid", headers=HEADERS)
+    assert response.status_code == 422
+
+
+async def test_metrics_count_requests_by_route_and_status(client: httpx.AsyncClient) -> None:
+    await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=HEADERS)
+    metrics = (await client.get("/metrics")).text
+    assert 'zixly_http_requests_total{method="POST",route="/webhook/generic-job",status="202"}' in metrics
+    assert "zixly_http_request_duration_seconds_bucket" in metrics
+
+
+async def test_the_openapi_document_describes_the_webhook_body(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    body = spec["paths"]["/webhook/generic-job"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "job_type" in body["properties"]
+    assert (await client.get("/docs")).status_code == 200

@@ -1,0 +1,106 @@
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.codec import EVENT_TYPE_HEADER, SCHEMA_VERSION_HEADER, UndecodableEvent, decode, encode, header
+from schemas.events import (
+    JobCompleted,
+    JobCompletedPayload,
+    JobRequested,
+    JobRequestedPayload,
+    JobStarted,
+    JobStartedPayload,
+    follow_up,
+)
+from schemas.identifiers import job_id_for_idempotency_key
+
+
+def a_request(**overrides: object) -> JobRequested:
+    fields: dict[str, object] = {
+        "tenant_id": "acme",
+        "job_id": uuid.uuid4(),
+        "correlation_id": "corr-1",
+        "producer": "test",
+        "payload": JobRequestedPayload(job_type="noop", parameters={"echo": {"a": 1}}),
+    }
+    return JobRequested(**(fields | overrides))  # type: ignore[arg-type]
+
+
+def test_an_event_is_immutable() -> None:
+    event = a_request()
+    with pytest.raises(ValidationError):
+        event.tenant_id = "other"  # type: ignore[misc]
+
+
+def test_an_event_round_trips_through_the_codec_with_type_and_version_headers() -> None:
+    event = a_request()
+    key, value, headers = encode(event)
+    assert key == str(event.job_id).encode()
+    assert header(headers, EVENT_TYPE_HEADER) == "JobRequested"
+    assert header(headers, SCHEMA_VERSION_HEADER) == "1"
+    assert decode(value) == event
+
+
+def test_the_envelope_carries_every_field_the_design_asks_for() -> None:
+    _, value, _ = encode(a_request())
+    import json
+
+    envelope = json.loads(value)
+    assert set(envelope) == {
+        "event_id", "event_type", "schema_version", "occurred_at", "tenant_id", "job_id",
+        "correlation_id", "causation_id", "producer", "payload",
+    }  # fmt: skip
+    assert envelope["occurred_at"].endswith("Z")
+
+
+def test_a_follow_up_event_keeps_job_tenant_and_correlation_and_records_its_cause() -> None:
+    request = a_request()
+    started = follow_up(request, JobStarted, producer="worker", payload=JobStartedPayload(attempt=1, worker="w1"))
+    assert (started.job_id, started.tenant_id, started.correlation_id) == (
+        request.job_id,
+        request.tenant_id,
+        request.correlation_id,
+    )
+    assert started.causation_id == request.event_id
+    assert started.event_id != request.event_id
+
+
+def test_decoding_garbage_says_why() -> None:
+    with pytest.raises(UndecodableEvent, match="not a valid job event"):
+        decode(b'{"event_type": "JobRequested"}')
+    with pytest.raises(UndecodableEvent, match="empty"):
+        decode(b"")
+
+
+def test_an_unknown_event_type_is_undecodable() -> None:
+    _, value, _ = encode(a_request())
+    with pytest.raises(UndecodableEvent):
+        decode(value.replace(b'"JobRequested"', b'"JobTeleported"'))
+
+
+def test_a_naive_timestamp_is_refused() -> None:
+    from datetime import datetime
+
+    with pytest.raises(ValidationError, match="timezone"):
+        a_request(occurred_at=datetime(2026, 1, 1))
+
+
+def test_a_tenant_id_with_spaces_is_refused() -> None:
+    with pytest.raises(ValidationError, match="tenant_id"):
+        a_request(tenant_id="acme corp")
+
+
+def test_the_same_tenant_and_idempotency_key_always_give_the_same_job_id() -> None:
+    first = job_id_for_idempotency_key("acme", "order-42")
+    assert first == job_id_for_idempotency_key("acme", "order-42")
+    assert first != job_id_for_idempotency_key("other", "order-42")
+    assert first != job_id_for_idempotency_key("acme", "order-43")
+
+
+def test_a_completed_event_requires_a_non_negative_duration() -> None:
+    request = a_request()
+    with pytest.raises(ValidationError, match="duration_ms"):
+        follow_up(
+            request, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={}, duration_ms=-1)
+        )
