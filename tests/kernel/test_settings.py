@@ -8,7 +8,8 @@ def test_kafka_and_postgres_default_to_the_local_stack(monkeypatch: pytest.Monke
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     settings = Settings(kafka_port=19092, postgres_port=15432)
-    assert settings.runs_own_kafka and settings.runs_own_postgres
+    assert settings.runs_own_kafka
+    assert settings.runs_own_postgres
     assert settings.kafka_bootstrap == "127.0.0.1:19092"
     assert settings.database == "postgresql://zixly:zixly@127.0.0.1:15432/zixly"
 
@@ -17,7 +18,8 @@ def test_the_standard_environment_variables_point_at_existing_servers(monkeypatc
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db:5432/x")
     settings = Settings()
-    assert not settings.runs_own_kafka and not settings.runs_own_postgres
+    assert not settings.runs_own_kafka
+    assert not settings.runs_own_postgres
     assert settings.kafka_bootstrap == "broker:9092"
     assert settings.database == "postgresql://u:p@db:5432/x"
     assert settings.sqlalchemy_url == "postgresql+psycopg://u:p@db:5432/x"

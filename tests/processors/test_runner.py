@@ -91,7 +91,8 @@ async def test_a_crashing_handler_fails_the_job_with_its_stack_trace(http: httpx
     outcome = await runner_with(FakePublisher(), http, registry).run(request("noop"))
     assert isinstance(outcome, JobFailed)
     assert outcome.payload.error_type == "ZeroDivisionError"
-    assert outcome.payload.error_detail is not None and "Traceback" in outcome.payload.error_detail
+    assert outcome.payload.error_detail is not None
+    assert "Traceback" in outcome.payload.error_detail
 
 
 async def test_an_http_request_job_calls_an_allowed_host_and_keeps_the_answer(

@@ -63,7 +63,8 @@ async def test_an_unknown_job_type_gets_422_listing_the_known_types(client: http
     assert response.status_code == 422
     body = response.json()
     assert body["error"] == "unknown_job_type"
-    assert "sleep" in body["message"] and body["details"][0]["loc"] == ["job_type"]
+    assert "sleep" in body["message"]
+    assert body["details"][0]["loc"] == ["job_type"]
 
 
 async def test_parameters_that_do_not_fit_the_job_type_get_422_with_their_path(client: httpx.AsyncClient) -> None:
@@ -147,7 +148,8 @@ async def test_a_job_is_visible_only_to_its_own_tenant(client: httpx.AsyncClient
     )  # fmt: skip
     mine = await client.get(f"/webhook/jobs/{job_id}", headers=HEADERS)
     theirs = await client.get(f"/webhook/jobs/{job_id}", headers={"X-Tenant-ID": "other"})
-    assert mine.status_code == 200 and mine.json()["status"] == "COMPLETED"
+    assert mine.status_code == 200
+    assert mine.json()["status"] == "COMPLETED"
     assert theirs.status_code == 404
 
 

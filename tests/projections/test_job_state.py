@@ -52,7 +52,8 @@ def test_a_job_runs_progresses_and_completes() -> None:
     row = apply_event(row, DONE, 0, 4)
     assert (row.status, row.result, row.progress, row.completed_at) == ("COMPLETED", {"ok": 1}, 1.0, DONE.occurred_at)
     assert row.metrics == {"duration_ms": 12.5}
-    assert row.event_count == 4 and row.last_event_id == DONE.event_id
+    assert row.event_count == 4
+    assert row.last_event_id == DONE.event_id
 
 
 def test_a_failed_job_keeps_its_error() -> None:
@@ -64,7 +65,8 @@ def test_a_finished_job_is_not_reopened_by_a_duplicate_attempt() -> None:
     done = apply_event(apply_event(apply_event(None, REQUEST, 0, 1), STARTED, 0, 2), DONE, 0, 3)
     again = apply_event(done, STARTED, 0, 4)
     again = apply_event(again, FAILED, 0, 5)
-    assert again.status == "COMPLETED" and again.result == {"ok": 1}
+    assert again.status == "COMPLETED"
+    assert again.result == {"ok": 1}
     assert again.event_count == 5
 
 
@@ -75,6 +77,7 @@ def test_a_redelivered_request_does_not_reset_a_running_job() -> None:
 
 def test_an_event_at_or_below_the_rows_last_offset_counts_as_applied() -> None:
     row = apply_event(None, REQUEST, 2, 10)
-    assert already_applied(row, 2, 10) and already_applied(row, 2, 9)
+    assert already_applied(row, 2, 10)
+    assert already_applied(row, 2, 9)
     assert not already_applied(row, 2, 11)
     assert not already_applied(None, 2, 0)

@@ -82,7 +82,8 @@ async def test_a_failed_commit_leaves_checkpoints_where_they_were_so_the_batch_i
     store.fail_next_write = ConnectionError("database went away")
     with pytest.raises(ConnectionError):
         await projector.apply(batch)
-    assert store.jobs == {} and projector.checkpoint(TOPIC, 0) is None
+    assert store.jobs == {}
+    assert projector.checkpoint(TOPIC, 0) is None
     assert (await projector.apply(batch)).applied == 3
 
 
