@@ -1,0 +1,125 @@
+"""The real stack for integration tests: Kafka and Postgres started once per session, services per module."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kernel.settings import Settings, load_settings
+from zixly.stack.local import LocalStack
+from zixly.stack.processes import spawn, terminate
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Settings]:
+    """Kafka (KRaft, from jars) and Postgres, as `zixly stack up` runs them; stopped again if we started them."""
+    local = LocalStack(settings)
+    started = local.up()
+    yield settings
+    if started:
+        local.down()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    url: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        terminate(self.process.pid, timeout=20)
+        self.process.wait()
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return 200 <= int(response.status) < 300
+    except Exception:  # not up yet
+        return False
+
+
+def start_service(
+    settings: Settings, name: str, args: list[str], ready_url: str, env: dict[str, str], wait_ok: bool = True
+) -> Service:
+    """`python -m zixly <args>` as a real process, waited on until ``ready_url`` answers."""
+    log_path = settings.home / "logs" / "tests" / f"{name}-{time.time_ns()}.log"
+    process = spawn([sys.executable, "-m", "zixly", *args], log_path, env=os.environ | env)
+    service = Service(name, process, log_path, ready_url)
+    deadline = time.monotonic() + 60
+    while True:
+        if wait_ok and http_ok(ready_url):
+            return service
+        if not wait_ok:
+            try:
+                urllib.request.urlopen(ready_url, timeout=1)
+                return service
+            except urllib.error.HTTPError:
+                return service
+            except Exception:  # connection refused: not up yet
+                pass
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{service.log()}")
+        if time.monotonic() > deadline:
+            service.stop()
+            raise RuntimeError(f"{name} not ready at {ready_url}:\n{service.log()}")
+        time.sleep(0.2)
+
+
+@dataclass
+class RunningPipeline:
+    receiver_url: str
+    worker_metrics_url: str
+    projector_metrics_url: str
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack: Settings) -> Iterator[RunningPipeline]:
+    """Receiver, one worker and the projector as separate processes, as `zixly up` runs them."""
+    receiver_port, worker_port, projector_port = free_port(), free_port(), free_port()
+    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port)}
+    services = [
+        start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
+        start_service(stack, "worker", ["worker", "--metrics-port", str(worker_port)],
+                      f"http://127.0.0.1:{worker_port}/metrics", env),
+        start_service(stack, "projector", ["projector", "--metrics-port", str(projector_port)],
+                      f"http://127.0.0.1:{projector_port}/metrics", env),
+    ]  # fmt: skip
+    try:
+        yield RunningPipeline(
+            receiver_url=f"http://127.0.0.1:{receiver_port}",
+            worker_metrics_url=f"http://127.0.0.1:{worker_port}/metrics",
+            projector_metrics_url=f"http://127.0.0.1:{projector_port}/metrics",
+        )
+    finally:
+        for service in services:
+            service.stop()
