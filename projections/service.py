@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential, wait_random
 
 from kernel.logging import get_logger
 from projections.metrics import BATCH_SECONDS, BATCH_SIZE, CHECKPOINT, LAG, STORE_RETRIES
@@ -71,7 +71,7 @@ class ProjectorService:
         started = time.perf_counter()
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type((psycopg.OperationalError, psycopg.InterfaceError)),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential(multiplier=0.2, max=5.0) + wait_random(0, 0.2),
             before_sleep=self._log_retry,
             reraise=True,
         ):

@@ -1,0 +1,25 @@
+# The two commands of the README: `make run` and `make test`. Each does its own set-up first.
+.PHONY: run test bootstrap lint bench schemas stack-down
+
+run: bootstrap
+	.venv/bin/zixly up
+
+test: bootstrap lint
+	.venv/bin/pytest
+
+bootstrap:
+	@deploy/bootstrap.sh
+
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+bench: bootstrap
+	.venv/bin/zixly bench ingest
+
+schemas: bootstrap
+	.venv/bin/python -m schemas.json_schema
+
+stack-down: bootstrap
+	.venv/bin/zixly stack down

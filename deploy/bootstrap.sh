@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Everything the project needs on a fresh Debian machine, installed once and skipped when present:
+# Java and Maven (Kafka's jars come from Maven Central at first `zixly stack up`), PostgreSQL, kcat, the virtualenv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+
+if ((${#missing[@]})); then
+  echo "bootstrap: installing ${missing[*]} from Debian's packages"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # The stack runs its own Postgres cluster; keep the package from starting Debian's default one on port 5432.
+  policy_added=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
+  trap '[ -n "$policy_added" ] && $sudo rm -f /usr/sbin/policy-rc.d' EXIT
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+python=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    python="$candidate"
+    break
+  fi
+done
+[ -n "$python" ] || { echo "bootstrap: Python 3.11 or newer is needed" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv with $python"
+  "$python" -m venv .venv
+fi
+stamp=".venv/.zixly-installed"
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  echo "bootstrap: installing Python packages"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  echo "$wanted" > "$stamp"
+fi
