@@ -90,9 +90,7 @@ def event_count(settings: Settings, tenant: str) -> int:
 
 def snapshot(settings: Settings, tenant: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     with psycopg.connect(settings.database) as connection:
-        jobs = connection.execute(
-            "SELECT * FROM pipeline_jobs WHERE tenant_id = %s ORDER BY id", (tenant,)
-        ).fetchall()
+        jobs = connection.execute("SELECT * FROM pipeline_jobs WHERE tenant_id = %s ORDER BY id", (tenant,)).fetchall()
         events = connection.execute(
             "SELECT * FROM job_events WHERE tenant_id = %s ORDER BY event_id", (tenant,)
         ).fetchall()
@@ -145,9 +143,7 @@ async def read_whole_topic(settings: Settings) -> list[LogRecord]:
         end = await consumer.end_offsets(list(consumer.assignment()))
         while sum(end.values()) > len(records):
             fetched = await consumer.getmany(timeout_ms=1000)
-            records += [
-                LogRecord(r.topic, r.partition, r.offset, r.value) for batch in fetched.values() for r in batch
-            ]
+            records += [LogRecord(r.topic, r.partition, r.offset, r.value) for batch in fetched.values() for r in batch]
         return records
     finally:
         await consumer.stop()

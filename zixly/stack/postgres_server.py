@@ -6,6 +6,7 @@ Postgres refuses to run as root; when we are root, every server command runs thr
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -88,12 +89,21 @@ class PostgresServer:
             self._check_reachable_by_postgres()
 
     def _check_reachable_by_postgres(self) -> None:
-        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.root)], check=False, cwd="/")
-        if probe.returncode != 0:
+        if not self._postgres_can_write_root():
+            # A checkout under a private folder (mktemp -d, a 0700 home): let others traverse, not read, its parents.
+            for parent in self.root.parents:
+                mode = parent.stat().st_mode
+                if not mode & stat.S_IXOTH:
+                    os.chmod(parent, mode | stat.S_IXOTH)
+        if not self._postgres_can_write_root():
             raise RuntimeError(
                 f"the postgres user cannot reach {self.root}; make its parent folders traversable "
                 "(chmod o+x) or set ZIXLY_HOME to a folder it can reach"
             )
+
+    def _postgres_can_write_root(self) -> bool:
+        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.root)], check=False, cwd="/")
+        return probe.returncode == 0
 
     def _init_cluster(self, bindir: Path) -> None:
         if (self.data_dir / "PG_VERSION").exists():
