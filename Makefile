@@ -16,6 +16,8 @@ lint: bootstrap
 	.venv/bin/mypy
 
 bench: bootstrap
+	@command -v wrk >/dev/null && command -v hey >/dev/null || \
+		{ [ "$$(id -u)" -eq 0 ] && s= || s=sudo; $$s apt-get update -q && $$s apt-get install -y -q wrk hey; }
 	.venv/bin/zixly bench ingest
 
 schemas: bootstrap

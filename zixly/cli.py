@@ -125,6 +125,24 @@ def dashboard() -> None:
     run_dashboard(settings)
 
 
+bench_app = typer.Typer(help="Benchmarks, each against a baseline measured in the same run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    seconds: Annotated[int, typer.Option(help="length of each measurement")] = 10,
+    rounds: Annotated[int, typer.Option(help="interleaved rounds; the table shows medians")] = 3,
+    workers: Annotated[int, typer.Option(help="uvicorn workers for both servers")] = 2,
+) -> None:
+    """Webhook ingest (accepted/s, p50/p99) next to a bare FastAPI endpoint and a raw aiokafka producer."""
+    from zixly.bench.ingest import run_ingest_benchmark
+
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_ingest_benchmark(settings, console, seconds, rounds, workers)
+
+
 @app.command("up")
 def up(
     workers: Annotated[int, typer.Option(help="processor worker processes")] = 1,

@@ -1,0 +1,16 @@
+"""The baseline of the ingest benchmark: a bare FastAPI endpoint that parses the JSON body and answers 202."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+
+def create_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/webhook/generic-job", status_code=202)
+    async def accept(body: dict[str, Any]) -> JSONResponse:
+        return JSONResponse({"accepted": True}, status_code=202)
+
+    return app
