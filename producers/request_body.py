@@ -1,6 +1,7 @@
 """Reading a webhook body with a size limit and a JSON-only content type, before any parsing."""
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from producers.errors import ApiError
 
@@ -24,11 +25,15 @@ async def read_json_body(request: Request, limit: int) -> bytes:
         raise _too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer; nothing was accepted.
+        raise ApiError(400, "client_disconnected", "the client went away before sending the whole body") from None
     return b"".join(chunks)
 
 
