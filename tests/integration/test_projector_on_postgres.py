@@ -16,29 +16,10 @@ from projections.main import build_service
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
 from projections.records import LogRecord
-from schemas.events import (
-    Event,
-    JobCompleted,
-    JobCompletedPayload,
-    JobRequested,
-    JobRequestedPayload,
-    JobStarted,
-    JobStartedPayload,
-    follow_up,
-)
+from schemas.events import Event
+from tests.builders import job_lifecycle
 
 PARTITIONS = 3
-
-
-def lifecycle(tenant: str) -> list[Event]:
-    request = JobRequested(
-        tenant_id=tenant, job_id=uuid.uuid4(), correlation_id="c", producer="test",
-        payload=JobRequestedPayload(job_type="noop", parameters={}),
-    )  # fmt: skip
-    started = follow_up(request, JobStarted, producer="w", payload=JobStartedPayload(attempt=1, worker="w"))
-    done = follow_up(started, JobCompleted, producer="w",
-                     payload=JobCompletedPayload(attempt=1, result={"n": 1}, duration_ms=1))  # fmt: skip
-    return [request, started, done]
 
 
 @pytest.fixture
@@ -59,7 +40,7 @@ async def publish(topic_settings: Settings) -> AsyncIterator[KafkaEventPublisher
 
 
 async def publish_jobs(publisher: KafkaEventPublisher, tenant: str, jobs: int) -> list[Event]:
-    events = [event for _ in range(jobs) for event in lifecycle(tenant)]
+    events = [event for _ in range(jobs) for event in job_lifecycle(tenant)]
     for event in events:
         await publisher.publish(event)
     return events

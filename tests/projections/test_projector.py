@@ -1,34 +1,13 @@
-import uuid
-
 import pytest
 
 from projections.projector import Projector
 from projections.records import LogRecord
 from projections.store import InMemoryProjectionStore
 from schemas.codec import encode
-from schemas.events import (
-    Event,
-    JobCompleted,
-    JobCompletedPayload,
-    JobRequested,
-    JobRequestedPayload,
-    JobStarted,
-    JobStartedPayload,
-    follow_up,
-)
+from schemas.events import Event
+from tests.builders import job_lifecycle
 
 TOPIC = "events"
-
-
-def lifecycle() -> list[Event]:
-    request = JobRequested(
-        tenant_id="acme", job_id=uuid.uuid4(), correlation_id="c", producer="t",
-        payload=JobRequestedPayload(job_type="noop", parameters={}),
-    )  # fmt: skip
-    started = follow_up(request, JobStarted, producer="w", payload=JobStartedPayload(attempt=1, worker="w"))
-    done = follow_up(started, JobCompleted, producer="w",
-                     payload=JobCompletedPayload(attempt=1, result={}, duration_ms=1))  # fmt: skip
-    return [request, started, done]
 
 
 def records(events: list[Event], partition: int = 0, first_offset: int = 0) -> list[LogRecord]:
@@ -37,7 +16,7 @@ def records(events: list[Event], partition: int = 0, first_offset: int = 0) -> l
 
 async def test_a_batch_becomes_job_rows_events_and_a_checkpoint_in_one_commit() -> None:
     store = InMemoryProjectionStore()
-    events = lifecycle()
+    events = job_lifecycle()
     outcome = await Projector(store).apply(records(events))
     assert outcome.applied == 3
     assert store.commits == 1
@@ -48,7 +27,7 @@ async def test_a_batch_becomes_job_rows_events_and_a_checkpoint_in_one_commit() 
 
 async def test_a_redelivered_batch_changes_nothing() -> None:
     store = InMemoryProjectionStore()
-    batch = records(lifecycle())
+    batch = records(job_lifecycle())
     await Projector(store).apply(batch)
     jobs, events, checkpoints = dict(store.jobs), dict(store.events), dict(store.checkpoints)
     outcome = await Projector(store).apply(batch)  # a restarted projector, fed the same records
@@ -58,7 +37,7 @@ async def test_a_redelivered_batch_changes_nothing() -> None:
 
 async def test_a_restarted_projector_skips_records_below_its_checkpoint() -> None:
     store = InMemoryProjectionStore()
-    batch = records(lifecycle())
+    batch = records(job_lifecycle())
     await Projector(store).apply(batch[:2])
     restarted = Projector(store)
     assert await restarted.load_checkpoints(TOPIC) == {0: 2}
@@ -68,7 +47,7 @@ async def test_a_restarted_projector_skips_records_below_its_checkpoint() -> Non
 
 async def test_an_undecodable_record_is_skipped_and_the_partition_keeps_flowing() -> None:
     store = InMemoryProjectionStore()
-    events = lifecycle()
+    events = job_lifecycle()
     batch = [LogRecord(TOPIC, 0, 0, b"\x00garbage"), *records(events, first_offset=1)]
     outcome = await Projector(store).apply(batch)
     assert (outcome.applied, outcome.skipped_undecodable) == (3, 1)
@@ -78,7 +57,7 @@ async def test_an_undecodable_record_is_skipped_and_the_partition_keeps_flowing(
 async def test_a_failed_commit_leaves_checkpoints_where_they_were_so_the_batch_is_retried() -> None:
     store = InMemoryProjectionStore()
     projector = Projector(store)
-    batch = records(lifecycle())
+    batch = records(job_lifecycle())
     store.fail_next_write = ConnectionError("database went away")
     with pytest.raises(ConnectionError):
         await projector.apply(batch)
@@ -89,5 +68,5 @@ async def test_a_failed_commit_leaves_checkpoints_where_they_were_so_the_batch_i
 
 async def test_partitions_are_checkpointed_independently() -> None:
     store = InMemoryProjectionStore()
-    await Projector(store).apply(records(lifecycle(), partition=0) + records(lifecycle()[:1], partition=3))
+    await Projector(store).apply(records(job_lifecycle(), partition=0) + records(job_lifecycle()[:1], partition=3))
     assert store.checkpoints == {(TOPIC, 0): 3, (TOPIC, 3): 1}
