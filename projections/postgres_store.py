@@ -3,6 +3,7 @@
 One round trip per statement per batch, never per event.
 """
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -54,6 +55,9 @@ class PostgresProjectionStore:
         self._dsn = dsn
         self._projection = projection
         self._connection: psycopg.AsyncConnection[Any] | None = None
+        # The rebalance listener loads checkpoints from the consumer's own task, possibly while a batch's
+        # transaction is open on the same connection: one user of the connection at a time.
+        self._lock = asyncio.Lock()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         if self._connection is None or self._connection.closed or self._connection.broken:
@@ -69,6 +73,10 @@ class PostgresProjectionStore:
             self._connection = None
 
     async def load_checkpoints(self, topic: str) -> dict[int, int]:
+        async with self._lock:
+            return await self._load_checkpoints(topic)
+
+    async def _load_checkpoints(self, topic: str) -> dict[int, int]:
         connection = await self._connect()
         async with connection.transaction():
             cursor = await connection.execute(
@@ -79,9 +87,10 @@ class PostgresProjectionStore:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[ProjectionUnitOfWork]:
-        connection = await self._connect()
-        async with connection.transaction():
-            yield _PostgresUnitOfWork(connection, self._projection)
+        async with self._lock:
+            connection = await self._connect()
+            async with connection.transaction():
+                yield _PostgresUnitOfWork(connection, self._projection)
 
 
 class _PostgresUnitOfWork:
