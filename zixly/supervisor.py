@@ -31,7 +31,8 @@ class Child:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 2xx within a second."""
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return 200 <= int(response.status) < 300
@@ -91,7 +92,7 @@ class Supervisor:
         deadline = time.monotonic() + 120
         for child in self.children:
             report(f"waiting for {child.name} ({child.ready_url})")
-            while not _http_ok(child.ready_url):
+            while not http_ok(child.ready_url):
                 assert child.process is not None
                 if child.process.poll() is not None:
                     raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see {child.log_path}")

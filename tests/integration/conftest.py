@@ -15,6 +15,7 @@ import pytest
 from kernel.settings import Settings, load_settings
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import spawn, terminate
+from zixly.supervisor import http_ok
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -58,14 +59,6 @@ class Service:
     def stop(self) -> None:
         terminate(self.process.pid, timeout=20)
         self.process.wait()
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return 200 <= int(response.status) < 300
-    except Exception:  # not up yet
-        return False
 
 
 def start_service(
