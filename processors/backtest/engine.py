@@ -10,7 +10,8 @@ from processors.backtest.simulation import Costs, simulate
 from processors.backtest.strategies import STRATEGY_CLASSES, Grid
 from schemas.strategies import StrategyType
 
-# About 2.5 M cells per block keeps every temporary array near the size of a CPU's L2/L3 cache at 2,500 bars.
+# 1 M cells (8 MB per float array) per block: big enough to amortise numpy call overhead, small enough that the
+# dozen temporaries of a block stay near the CPU cache instead of streaming hundreds of MB per pass.
 BLOCK_CELLS = 1_000_000
 
 

@@ -26,12 +26,16 @@ def sma(close: Floats, windows: NDArray[np.int64]) -> Floats:
 
 def ema(series: Floats, windows: NDArray[np.int64]) -> Floats:
     """Exponential moving averages (span ``w``, alpha 2/(w+1)), seeded with the first value, NaN for w-1 bars."""
-    return _ewm_rows(np.broadcast_to(series, (windows.shape[0], series.shape[-1])), 2.0 / (windows + 1.0), windows)
+    return _ewm_rows(np.broadcast_to(series, (windows.shape[0], series.shape[-1])), _span_alpha(windows), windows)
 
 
 def ema_rows(rows: Floats, windows: NDArray[np.int64]) -> Floats:
     """EMA of each row with its own span; leading NaNs in a row are skipped (the row starts at its first value)."""
-    return _ewm_rows(rows, 2.0 / (windows + 1.0), windows)
+    return _ewm_rows(rows, _span_alpha(windows), windows)
+
+
+def _span_alpha(windows: NDArray[np.int64]) -> Floats:
+    return np.asarray(2.0 / (windows + 1.0), dtype=np.float64)
 
 
 def rsi(close: Floats, windows: NDArray[np.int64]) -> Floats:
@@ -98,4 +102,4 @@ def _first_index_reaching(rows: Floats, windows: NDArray[np.int64]) -> NDArray[n
     reached = counts >= windows[:, None]
     first = np.argmax(reached, axis=1)
     first[~reached.any(axis=1)] = rows.shape[1]
-    return first
+    return np.asarray(first, dtype=np.int64)

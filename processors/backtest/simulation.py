@@ -49,40 +49,70 @@ def simulate(close: Floats, positions: Positions, costs: Costs, initial_capital:
     previous[:, 0] = 0
     previous[:, 1:] = positions[:, :-1]
     changed = positions != previous
-    entries = changed & (positions != 0)
-    exits = changed & (previous != 0)
 
-    entry_bar = np.where(entries, np.arange(n, dtype=np.int32), 0)
-    np.maximum.accumulate(entry_bar, axis=1, out=entry_bar)
-    entry_close = close[entry_bar]
+    # Between two position changes the equity is linear in the close: A + B·close. So the dense work is one
+    # forward fill of "last change" and two gathers; everything per trade happens on the sparse list of changes.
+    event_rows, event_bars = np.nonzero(changed)
+    old_side = previous[event_rows, event_bars]
+    new_side = positions[event_rows, event_bars]
+    event_close = close[event_bars]
 
-    # Closed trades multiply the account by their exit factor; an open one is marked to market on top.
-    exit_rows, exit_bars = np.nonzero(exits)
-    exit_side = previous[exit_rows, exit_bars]
-    exit_ratio = close[exit_bars] / entry_close[exit_rows, exit_bars - 1]
-    exit_factor = np.where(
-        exit_side > 0,
-        exit_ratio * ((1 - slip) * (1 - fee) / ((1 + slip) * (1 + fee))),
-        2 / (1 + fee) - exit_ratio * ((1 + slip) / (1 - slip)),
+    # A change that closes a trade multiplies the account by the trade's exit factor; the trade's entry was the
+    # row's previous change (sorted by row, then bar), so its entry close is one element back.
+    closing = old_side != 0
+    entry_close = np.empty_like(event_close)
+    entry_close[1:] = event_close[:-1]
+    ratio = np.divide(event_close, entry_close, out=np.ones_like(event_close), where=closing)
+    factor = np.where(
+        old_side > 0,
+        ratio * ((1 - slip) * (1 - fee) / ((1 + slip) * (1 + fee))),
+        np.where(closing, 2 / (1 + fee) - ratio * ((1 + slip) / (1 - slip)), 1.0),
     )
-    growth = np.ones((rows, n))
-    growth[exit_rows, exit_bars] = exit_factor
-    np.cumprod(growth, axis=1, out=growth)
+    equity_at_event = initial_capital * _cumprod_by_row(factor, event_rows, rows)
 
-    ratio = close / entry_close
-    long_mark = ratio * (1 / ((1 + slip) * (1 + fee)))
-    if (positions < 0).any():
-        short_mark = 2 / (1 + fee) - ratio * (1 / ((1 - slip) * (1 + fee)))
-        mark = np.where(positions > 0, long_mark, np.where(positions < 0, short_mark, 1.0))
-    else:
-        mark = np.where(positions > 0, long_mark, 1.0)
-    growth *= mark
-    growth *= initial_capital
+    # Coefficients after each change, in a (rows, n + 1) table whose column 0 is "before the first change".
+    intercept = np.empty((rows, n + 1))
+    slope = np.empty((rows, n + 1))
+    intercept[:, 0] = initial_capital
+    slope[:, 0] = 0.0
+    cells = (event_rows, event_bars + 1)
+    intercept[cells] = np.where(
+        new_side < 0, equity_at_event * (2 / (1 + fee)), np.where(new_side == 0, equity_at_event, 0.0)
+    )
+    slope[cells] = np.where(
+        new_side > 0,
+        equity_at_event / (event_close * ((1 + slip) * (1 + fee))),
+        np.where(new_side < 0, -equity_at_event / (event_close * ((1 - slip) * (1 + fee))), 0.0),
+    )
+    last_change = np.where(changed, np.arange(1, n + 1, dtype=np.int32), 0)
+    np.maximum.accumulate(last_change, axis=1, out=last_change)
+    flat = (last_change + (np.arange(rows, dtype=np.int32) * (n + 1))[:, None]).ravel()
+    equity = np.take(slope.ravel(), flat).reshape(rows, n)
+    equity *= close
+    equity += np.take(intercept.ravel(), flat).reshape(rows, n)
 
+    winning = closing & (factor > 1)
     return Simulation(
-        equity=growth,
-        trades=np.count_nonzero(entries, axis=1),
-        closed_trades=np.bincount(exit_rows, minlength=rows),
-        winning_trades=np.bincount(exit_rows, weights=exit_factor > 1, minlength=rows).astype(np.int64),
+        equity=equity,
+        trades=np.bincount(event_rows, weights=new_side != 0, minlength=rows).astype(np.int64),
+        closed_trades=np.bincount(event_rows, weights=closing, minlength=rows).astype(np.int64),
+        winning_trades=np.bincount(event_rows, weights=winning, minlength=rows).astype(np.int64),
         exposure=np.count_nonzero(positions, axis=1) / n,
     )
+
+
+def _cumprod_by_row(factor: Floats, rows: NDArray[np.intp], row_count: int) -> Floats:
+    """Running product of ``factor`` restarting at each new row (``rows`` is sorted).
+
+    Each row is multiplied on its own, so a combination's result never depends on its neighbours in the block.
+    """
+    if factor.size == 0:
+        return factor.copy()
+    counts = np.bincount(rows, minlength=row_count)
+    row_start = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    column = np.arange(factor.size) - np.repeat(row_start, counts)
+    padded = np.ones((row_count, int(counts.max())))
+    padded[rows, column] = factor
+    np.cumprod(padded, axis=1, out=padded)
+    product: Floats = padded[rows, column]
+    return product

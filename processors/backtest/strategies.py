@@ -3,7 +3,7 @@ then every block of combinations gathers its rows from them.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,9 +42,7 @@ class _Crossover(GridStrategy):
         self._averages = self._average(close, windows)
         self._fast, self._slow = rows[: self.size], rows[self.size :]
 
-    @staticmethod
-    @abstractmethod
-    def _average(close: Floats, windows: NDArray[np.int64]) -> Floats: ...
+    _average: Callable[[Floats, NDArray[np.int64]], Floats]
 
     def positions(self, start: int, stop: int) -> Positions:
         fast = self._averages[self._fast[start:stop]]

@@ -1,0 +1,248 @@
+"""The trading-sweep job: what an integrator asks for, and the records the pipeline keeps about it.
+
+A grid is a product of parameter values (a list, or an inclusive start/stop/step range) from which combinations
+that break a strategy's ordering rule (fast < slow, lower < upper) are left out. Grid expansion is deterministic,
+so a chunk of work is named by a range of indexes into it.
+"""
+
+import itertools
+import math
+import uuid
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from schemas.jobs import JobParameters
+from schemas.strategies import STRATEGIES, StrategyType
+
+SWEEP_JOB_TYPE = "trading.sweep"
+
+Ticker = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._^=-]*$")]
+
+# A range with a non-integral number of steps still stops at or before `stop`; this slack keeps 0.1-steps from
+# losing their last value to floating-point error.
+_RANGE_EPSILON = 1e-9
+
+
+class ValueRange(BaseModel):
+    """``start`` to ``stop`` inclusive, every ``step``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: float
+    stop: float
+    step: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _not_inverted(self) -> "ValueRange":
+        if self.stop < self.start:
+            raise ValueError(f"inverted range: stop {self.stop:g} is below start {self.start:g}")
+        return self
+
+    def count(self) -> int:
+        return math.floor((self.stop - self.start) / self.step + _RANGE_EPSILON) + 1
+
+    def values(self) -> list[float]:
+        return [round(self.start + i * self.step, 12) for i in range(self.count())]
+
+
+ParameterValues = Annotated[list[float], Field(min_length=1, max_length=10_000)] | ValueRange
+
+
+class StrategyGrid(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: StrategyType
+    parameters: dict[str, ParameterValues] = Field(
+        description="Every parameter of the strategy, each a list of values or a {start, stop, step} range."
+    )
+
+    @model_validator(mode="after")
+    def _matches_catalogue(self) -> "StrategyGrid":
+        spec = STRATEGIES[self.type]
+        unknown = sorted(set(self.parameters) - set(spec.parameter_names))
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(unknown)} for {self.type.value}; "
+                f"it takes {', '.join(spec.parameter_names)}"
+            )
+        missing = [name for name in spec.parameter_names if name not in self.parameters]
+        if missing:
+            raise ValueError(f"missing parameter(s) {', '.join(missing)} for {self.type.value}")
+        for name, values in self.axes().items():
+            parameter = spec.parameter(name)
+            assert parameter is not None
+            for value in values:
+                if not parameter.minimum <= value <= parameter.maximum:
+                    raise ValueError(f"{name}={value:g} is outside [{parameter.minimum:g}, {parameter.maximum:g}]")
+                if parameter.integer and value != int(value):
+                    raise ValueError(f"{name} takes whole numbers of bars, got {value:g}")
+        return self
+
+    def axes(self) -> dict[str, list[float]]:
+        """Each parameter's distinct values, in the order given and in the catalogue's parameter order."""
+        spec = STRATEGIES[self.type]
+        out = {}
+        for name in spec.parameter_names:
+            given = self.parameters[name]
+            values = given.values() if isinstance(given, ValueRange) else given
+            out[name] = list(dict.fromkeys(values))
+        return out
+
+    def product_size(self) -> int:
+        """Size of the full product, before the ordering rules drop combinations (cheap: nothing is expanded)."""
+        return math.prod(len(v) for v in self.axes().values())
+
+    def combinations(self) -> list[dict[str, float]]:
+        """Every valid combination, in a fixed order."""
+        axes = self.axes()
+        names = list(axes)
+        rules = STRATEGIES[self.type].less_than
+        out = []
+        for values in itertools.product(*axes.values()):
+            combination = dict(zip(names, values, strict=True))
+            if all(combination[a] < combination[b] for a, b in rules):
+                out.append(combination)
+        return out
+
+
+class DataSource(StrEnum):
+    BUNDLED = "bundled"
+    """Real weekly prices of six large US stocks (2018-2019), shipped inside plotly: works offline."""
+    SYNTHETIC = "synthetic"
+    """Seeded geometric Brownian motion for any ticker and any dates (business days): for scale."""
+    FILES = "files"
+    """CSV or Parquet files in the configured market-data folder, one per ticker."""
+    HTTP = "http"
+    """The configured market-data HTTP API."""
+
+
+class Direction(StrEnum):
+    LONG_ONLY = "long_only"
+    LONG_SHORT = "long_short"
+
+
+class RankMetric(StrEnum):
+    SHARPE = "sharpe"
+    SORTINO = "sortino"
+    CALMAR = "calmar"
+    TOTAL_RETURN = "total_return"
+    CAGR = "cagr"
+    MAX_DRAWDOWN = "max_drawdown"
+    WIN_RATE = "win_rate"
+
+
+class SampleSplit(BaseModel):
+    """Rank on the first part of the data, then report the best candidates on the rest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    in_sample_fraction: float = Field(default=0.7, ge=0.1, le=0.9)
+    top_n: int = Field(default=5, ge=1, le=100, description="Candidates per ticker and strategy tested out of sample.")
+
+
+class TradingSweepParameters(JobParameters):
+    """A parameter sweep: every combination of every strategy on every ticker, ranked by one metric."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "tickers": ["AAPL", "MSFT", "GOOG"],
+                    "strategies": [
+                        {"type": "sma_crossover", "parameters": {"fast": {"start": 2, "stop": 20, "step": 1},
+                                                                 "slow": {"start": 10, "stop": 40, "step": 2}}},
+                        {"type": "rsi_reversion", "parameters": {"window": [7, 14], "lower": [20, 25, 30, 35],
+                                                                 "upper": [60, 65, 70, 75, 80]}},
+                    ],
+                    "data_source": "bundled",
+                    "rank_by": "sharpe",
+                }
+            ]
+        },
+    )  # fmt: skip
+
+    tickers: list[Ticker] = Field(min_length=1, max_length=100)
+    strategies: list[StrategyGrid] = Field(min_length=1, max_length=20)
+    start: date | None = Field(default=None, description="First bar; the first available when omitted.")
+    end: date | None = Field(default=None, description="Last bar; the last available when omitted.")
+    data_source: DataSource = DataSource.BUNDLED
+    initial_capital: float = Field(default=10_000.0, gt=0, le=1e12)
+    fees: float = Field(default=0.001, ge=0, le=0.1, description="Fraction of traded notional per fill.")
+    slippage: float = Field(default=0.0005, ge=0, lt=0.5, description="Fraction by which fills are worse.")
+    direction: Direction = Direction.LONG_ONLY
+    rank_by: RankMetric = RankMetric.SHARPE
+    split: SampleSplit | None = None
+    execution: Literal["internal", "external"] = Field(
+        default="internal", description="`external` dispatches the sweep to the tenant's backtest service."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TradingSweepParameters":
+        if len(set(self.tickers)) != len(self.tickers):
+            raise ValueError("tickers must not repeat")
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    def combination_count(self) -> int:
+        return sum(len(grid.combinations()) for grid in self.strategies)
+
+
+class TradingSweepWebhook(TradingSweepParameters):
+    """``POST /webhook/trading-sweep``."""
+
+    correlation_id: str | None = Field(default=None, min_length=1, max_length=128)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    def job_parameters(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"correlation_id", "metadata"}, exclude_none=True)
+
+
+class DataFingerprint(BaseModel):
+    """Exactly which prices a sweep used: a digest of the dates and closes, and their extent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticker: str
+    source: DataSource
+    sha256: str
+    bars: int
+    first: date
+    last: date
+    periods_per_year: float
+
+
+class SweepResultRow(BaseModel):
+    """One backtest: a ticker, a strategy, one combination of its parameters, and the metrics."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticker: str
+    strategy_type: StrategyType
+    parameters: dict[str, float]
+    score: float | None = Field(description="The ranking metric's value; null when it is undefined.")
+    metrics: dict[str, float | None]
+
+
+class SweepChunk(BaseModel):
+    """A unit of work on the sweep work topic: combinations [start, stop) of one strategy grid on one ticker."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: uuid.UUID
+    tenant_id: str
+    correlation_id: str
+    causation_id: uuid.UUID
+    chunk_index: int
+    chunk_count: int
+    ticker: str
+    strategy_index: int
+    start: int
+    stop: int
+    data: DataFingerprint
+    parameters: TradingSweepParameters
