@@ -64,6 +64,30 @@ class Settings(BaseSettings):
     projector_batch_size: int = Field(default=5000, ge=1)
     projector_max_wait_ms: int = Field(default=100, ge=0)
 
+    sweep_max_backtests: int = Field(
+        default=2_000_000, ge=1, description="Largest sweep accepted: tickers times parameter combinations."
+    )
+    sweep_chunk_size: int = Field(
+        default=1000, ge=1, le=5000, description="Backtests per chunk on the work topic (one results event each)."
+    )
+    sweep_chunks_topic: str = "zixly.sweep-chunks"
+    sweep_top_cells: int = Field(default=3, ge=1, le=50, description="Best cells per ticker with equity curves.")
+    market_data_dir: Path | None = Field(
+        default=None, description="CSV/Parquet prices; defaults to <home>/market-data."
+    )
+    market_data_url: str | None = Field(default=None, description="Base URL of the market-data HTTP API.")
+    market_data_timeout_seconds: float = Field(default=10.0, gt=0)
+    market_data_attempts: int = Field(default=4, ge=1, le=20)
+
+    s3_endpoint_url: str | None = Field(
+        default=None, description="An S3-compatible endpoint; unset, the local stack runs one (AWS when 'aws')."
+    )
+    s3_port: int = 9000
+    s3_bucket: str = "zixly-artifacts"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = "zixly"
+    s3_secret_access_key: str = "zixly-local-secret"
+
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8050
 
@@ -107,6 +131,21 @@ class Settings(BaseSettings):
     @property
     def cache(self) -> Path:
         return self.cache_dir or self.home / "cache"
+
+    @property
+    def market_data_folder(self) -> Path:
+        return self.market_data_dir or self.home / "market-data"
+
+    @property
+    def runs_own_s3(self) -> bool:
+        return self.s3_endpoint_url is None
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        """The endpoint boto3 is given; None means AWS's own."""
+        if self.s3_endpoint_url == "aws":
+            return None
+        return self.s3_endpoint_url or f"http://127.0.0.1:{self.s3_port}"
 
     @property
     def receiver_base_url(self) -> str:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from kernel.database import make_async_engine
 from kernel.kafka import make_producer
 from kernel.logging import configure_logging, get_logger
+from kernel.market_data.providers import MarketData
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.settings import Settings, load_settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             settings=settings,
             publisher=KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
             jobs=SqlJobReader(engine),
+            market_data=MarketData.from_settings(settings),
             probes={"kafka": kafka_probe(kafka), "postgres": postgres_probe(engine)},
         )
         log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)

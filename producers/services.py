@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from kernel.market_data.providers import MarketData
 from kernel.publisher import EventPublisher
 from kernel.settings import Settings
 from producers.health import Probe
@@ -13,4 +14,5 @@ class ReceiverServices:
     settings: Settings
     publisher: EventPublisher
     jobs: JobReader
+    market_data: MarketData
     probes: dict[str, Probe] = field(default_factory=dict)

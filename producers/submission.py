@@ -9,6 +9,7 @@ from producers.errors import ApiError, validation_details
 from schemas.events import JobRequested, JobRequestedPayload
 from schemas.identifiers import job_id_for_idempotency_key
 from schemas.jobs import JOB_PARAMETERS, HttpRequestParameters
+from schemas.sweeps import TradingSweepWebhook
 from schemas.webhooks import ErrorDetail, GenericJobWebhook
 
 PRODUCER = "receiver"
@@ -49,6 +50,14 @@ def parse_generic_job(body: bytes, allowed_hosts: list[str]) -> GenericJobWebhoo
                 [ErrorDetail(loc=["parameters", "url"], msg="host not on the allow-list", type="host_not_allowed")],
             )
     return webhook
+
+
+def parse_trading_sweep(body: bytes) -> TradingSweepWebhook:
+    try:
+        return TradingSweepWebhook.model_validate_json(body)
+    except ValidationError as exc:
+        details = validation_details(exc.errors(include_url=False))
+        raise ApiError(422, "invalid_payload", "the sweep is not valid", details) from exc
 
 
 def job_requested(webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None) -> JobRequested:

@@ -6,11 +6,10 @@ never meets parameters it cannot read.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, Field
 
-
-class JobParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from schemas.job_parameters import JobParameters
+from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters
 
 
 class NoopParameters(JobParameters):
@@ -46,4 +45,5 @@ JOB_PARAMETERS: dict[str, type[JobParameters]] = {
     "noop": NoopParameters,
     "sleep": SleepParameters,
     "http.request": HttpRequestParameters,
+    SWEEP_JOB_TYPE: TradingSweepParameters,
 }

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from schemas.jobs import JobParameters
+from schemas.job_parameters import JobParameters
 from schemas.strategies import STRATEGIES, StrategyType
 
 SWEEP_JOB_TYPE = "trading.sweep"

@@ -3,7 +3,9 @@
 import uuid
 from dataclasses import dataclass, field
 
+from kernel.market_data.providers import MarketData
 from kernel.publisher import Appended, LogUnavailable
+from kernel.settings import Settings
 from schemas.events import Event
 from schemas.webhooks import JobStatusView
 
@@ -29,3 +31,8 @@ class FakeJobReader:
 
     async def get(self, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None:
         return self.jobs.get((job_id, tenant_id))
+
+
+def market_data(settings: Settings) -> MarketData:
+    """The real providers over local sources only (bundled, synthetic, the settings' files folder)."""
+    return MarketData(files_folder=settings.market_data_folder, http_base_url=settings.market_data_url)

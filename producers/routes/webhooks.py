@@ -10,7 +10,10 @@ from kernel.publisher import LogUnavailable
 from producers.deps import IdempotencyKey, Services, Tenant
 from producers.errors import ApiError
 from producers.request_body import read_json_body
-from producers.submission import job_requested, parse_generic_job
+from producers.submission import job_requested, parse_generic_job, parse_trading_sweep
+from producers.sweep_checks import check_sweep
+from schemas.events import JobRequested
+from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters, TradingSweepWebhook
 from schemas.webhooks import ErrorResponse, GenericJobWebhook, JobAccepted
 
 router = APIRouter(prefix="/webhook", tags=["webhooks"])
@@ -47,8 +50,47 @@ async def submit_generic_job(
     settings = services.settings
     body = await read_json_body(request, settings.max_body_bytes)
     webhook = parse_generic_job(body, settings.http_allowed_hosts)
-    event = job_requested(webhook, tenant_id, idempotency_key)
-    with bound_contextvars(job_id=str(event.job_id), tenant_id=tenant_id, correlation_id=event.correlation_id):
+    if webhook.job_type == SWEEP_JOB_TYPE:
+        await _check_sweep(services, TradingSweepParameters.model_validate(webhook.parameters))
+    return await _accept(services, job_requested(webhook, tenant_id, idempotency_key))
+
+
+@router.post(
+    "/trading-sweep",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=_errors,
+    summary="Sweep strategies' parameters over tickers and rank the results",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TradingSweepWebhook.model_json_schema()}},
+        }
+    },
+)
+async def submit_trading_sweep(
+    request: Request, services: Services, tenant_id: Tenant, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Checks the grid's size and the market data before accepting; answers 202 once the job is in the log."""
+    body = await read_json_body(request, services.settings.max_body_bytes)
+    sweep = parse_trading_sweep(body)
+    await _check_sweep(services, sweep)
+    webhook = GenericJobWebhook(
+        job_type=SWEEP_JOB_TYPE,
+        parameters=sweep.job_parameters(),
+        correlation_id=sweep.correlation_id,
+        metadata=sweep.metadata,
+    )
+    return await _accept(services, job_requested(webhook, tenant_id, idempotency_key))
+
+
+async def _check_sweep(services: Services, sweep: TradingSweepParameters) -> None:
+    await check_sweep(sweep, services.market_data, services.settings.sweep_max_backtests)
+
+
+async def _accept(services: Services, event: JobRequested) -> JSONResponse:
+    settings = services.settings
+    with bound_contextvars(job_id=str(event.job_id), tenant_id=event.tenant_id, correlation_id=event.correlation_id):
         try:
             appended = await services.publisher.publish(event)
         except LogUnavailable as exc:

@@ -11,7 +11,7 @@ from producers.app import create_app
 from producers.services import ReceiverServices
 from schemas.events import JobRequested
 from schemas.webhooks import JobStatusView
-from tests.fakes import FakeJobReader, FakePublisher
+from tests.fakes import FakeJobReader, FakePublisher, market_data
 
 HEADERS = {"Content-Type": "application/json", "X-Tenant-ID": "acme"}
 
@@ -29,7 +29,9 @@ def jobs() -> FakeJobReader:
 @pytest.fixture
 async def client(publisher: FakePublisher, jobs: FakeJobReader) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(max_body_bytes=2048, http_allowed_hosts=["api.example.com"])
-    app = create_app(settings, ReceiverServices(settings=settings, publisher=publisher, jobs=jobs))
+    app = create_app(
+        settings, ReceiverServices(settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings))
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
 
