@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     sweep_chunks_topic: str = "zixly.sweep-chunks"
     sweep_top_cells: int = Field(default=3, ge=1, le=50, description="Best cells per ticker with equity curves.")
     market_data_dir: Path | None = Field(
-        default=None, description="CSV/Parquet prices; defaults to <home>/market-data."
+        default=None, description="CSV/Parquet price files; <home>/market-data by default."
     )
     market_data_url: str | None = Field(default=None, description="Base URL of the market-data HTTP API.")
     market_data_timeout_seconds: float = Field(default=10.0, gt=0)

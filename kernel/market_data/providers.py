@@ -67,11 +67,12 @@ class MarketData:
             default_start, default_end = self.synthetic.default_range()
             if start is None and end is None:
                 start, end = default_start, default_end
-        provider: WholeSeriesProvider = {
+        providers: dict[DataSource, WholeSeriesProvider] = {
             DataSource.BUNDLED: self.bundled,
             DataSource.SYNTHETIC: self.synthetic,
             DataSource.FILES: self.files,
-        }[source]
+        }
+        provider = providers[source]
         return provider.load(ticker).between(start, end)
 
     def problems(

@@ -8,7 +8,8 @@ from processors.jobs.context import JobContext
 from processors.jobs.http_request import run_http_request
 from processors.jobs.noop import run_noop
 from processors.jobs.sleep import run_sleep
-from schemas.jobs import JOB_PARAMETERS, JobParameters
+from schemas.job_parameters import JobParameters
+from schemas.jobs import JOB_PARAMETERS
 
 Handler = Callable[[Any, JobContext], Awaitable[dict[str, Any]]]
 

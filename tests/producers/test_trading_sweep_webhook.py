@@ -108,8 +108,8 @@ async def test_a_grid_whose_every_combination_breaks_the_ordering_rule_is_refuse
 
 
 async def test_a_grid_over_the_limit_says_how_big_it_was(client: httpx.AsyncClient) -> None:
-    body = sweep(strategies=[{"type": "sma_crossover", "parameters": {"fast": {"start": 2, "stop": 60, "step": 1},
-                                                                        "slow": {"start": 3, "stop": 61, "step": 1}}}])  # fmt: skip
+    windows = {"fast": {"start": 2, "stop": 60, "step": 1}, "slow": {"start": 3, "stop": 61, "step": 1}}
+    body = sweep(strategies=[{"type": "sma_crossover", "parameters": windows}])
     error = await error_of(client, body)
     assert error["error"] == "grid_too_large"
     # 59 fast x 59 slow windows, of which 1,770 pairs have fast < slow.
