@@ -49,3 +49,25 @@ class KafkaEventPublisher:
             raise LogUnavailable(f"the broker did not acknowledge the event: {exc!r}") from exc
         EVENTS_PRODUCED.labels(event_type=event.event_type).inc()
         return Appended(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
+
+
+class KafkaRecordSender:
+    """Plain records (work items, not events) to any topic, durably; many in flight at once."""
+
+    def __init__(self, connection: ProducerConnection, timeout_seconds: float) -> None:
+        self._connection = connection
+        self._timeout = timeout_seconds
+
+    async def send_all(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        """Sends (key, value) pairs and returns once the broker acknowledged every one."""
+        producer = self._connection.producer
+        if producer is None:
+            raise LogUnavailable(f"not connected to the broker: {self._connection.last_error}")
+        try:
+            deliveries = [
+                await asyncio.wait_for(producer.send(topic, value=value, key=key), self._timeout)
+                for key, value in records
+            ]
+            await asyncio.wait_for(asyncio.gather(*deliveries), self._timeout + len(records) * 0.01)
+        except (TimeoutError, KafkaError) as exc:
+            raise LogUnavailable(f"the broker did not acknowledge the records: {exc!r}") from exc

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=5000, description="Backtests per chunk on the work topic (one results event each)."
     )
     sweep_chunks_topic: str = "zixly.sweep-chunks"
+    sweep_chunk_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Chunks a worker runs at once (one process-pool slot each)."
+    )
     sweep_top_cells: int = Field(default=3, ge=1, le=50, description="Best cells per ticker with equity curves.")
     market_data_dir: Path | None = Field(
         default=None, description="CSV/Parquet price files; <home>/market-data by default."
@@ -85,8 +88,8 @@ class Settings(BaseSettings):
     s3_port: int = 9000
     s3_bucket: str = "zixly-artifacts"
     s3_region: str = "us-east-1"
-    s3_access_key_id: str = "zixly"
-    s3_secret_access_key: str = "zixly-local-secret"
+    s3_access_key_id: str | None = Field(default=None, description="Unset: the AWS credential chain.")
+    s3_secret_access_key: str | None = None
 
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8050

@@ -20,4 +20,10 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
             # The event stream is the source of truth: it is never expired.
             configs={"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
         ),
+        TopicSpec(
+            name=settings.sweep_chunks_topic,
+            partitions=settings.topic_partitions,
+            # Work items, not facts: a week covers any backlog; results live on the event stream.
+            configs={"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
+        ),
     ]

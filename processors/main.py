@@ -11,6 +11,7 @@ from processors.agents import register_agents
 from processors.app import create_app, job_events_topic
 from processors.lag import record_lag
 from processors.runtime import WorkerRuntime
+from processors.sweep_agents import register_sweep_agents
 
 log = get_logger(__name__)
 
@@ -18,7 +19,9 @@ log = get_logger(__name__)
 def build_worker_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
     app = create_app(settings)
     runtime = WorkerRuntime(settings)
-    register_agents(app, job_events_topic(app, settings), runtime, settings)
+    events = job_events_topic(app, settings)
+    register_agents(app, events, runtime, settings)
+    register_sweep_agents(app, events, runtime, settings)
 
     @app.timer(interval=5.0)
     async def lag() -> None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import EventPublisher
-from processors.jobs.context import JobContext, JobError
+from processors.jobs.context import Deferred, JobContext, JobError
 from processors.jobs.registry import JobRegistry
 from processors.metrics import JOB_DURATION, JOBS_FINISHED, JOBS_RUNNING
 from schemas.events import (
@@ -49,8 +49,11 @@ class JobRunner:
         self._worker_id = worker_id
         self._make_context = make_context
 
-    async def run(self, request: JobRequested) -> JobCompleted | JobFailed:
-        """Runs the job and returns its outcome event, which is in the log when this returns."""
+    async def run(self, request: JobRequested) -> JobCompleted | JobFailed | None:
+        """Runs the job and returns its outcome event, which is in the log when this returns.
+
+        None when the handler deferred the outcome (the job continues on other topics).
+        """
         job_type = request.payload.job_type
         with bound_contextvars(
             job_id=str(request.job_id), tenant_id=request.tenant_id, correlation_id=request.correlation_id
@@ -79,6 +82,9 @@ class JobRunner:
                     True,
                 )
             else:
+                if isinstance(result, Deferred):
+                    log.info("job continues elsewhere", job_type=job_type, duration_ms=round(_ms_since(t0), 2))
+                    return None
                 outcome = follow_up(
                     started, JobCompleted, producer=PRODUCER,
                     payload=JobCompletedPayload(attempt=attempt, result=result, duration_ms=_ms_since(t0)),
@@ -92,7 +98,9 @@ class JobRunner:
             log.info("job finished", job_type=job_type, outcome=kind, duration_ms=round(_ms_since(t0), 2))
             return outcome
 
-    async def _call_handler(self, request: JobRequested, started: JobStarted, attempt: int) -> dict[str, Any]:
+    async def _call_handler(
+        self, request: JobRequested, started: JobStarted, attempt: int
+    ) -> dict[str, Any] | Deferred:
         job_type = self._registry.get(request.payload.job_type)
         if job_type is None:
             raise JobError(f"no handler for job type {request.payload.job_type!r} in this worker", retryable=False)
@@ -112,7 +120,7 @@ class JobRunner:
 
         context = self._make_context(
             job_id=str(request.job_id), tenant_id=request.tenant_id, attempt=attempt,
-            report_progress=report_progress,
+            report_progress=report_progress, started=started, publish=self._publisher.publish,
         )  # fmt: skip
         return await job_type.handler(parameters, context)
 

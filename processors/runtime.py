@@ -1,21 +1,46 @@
-"""The worker's long-lived clients (producer, HTTP client, pools), opened in the worker's event loop."""
+"""The worker's long-lived clients (producer, HTTP client, pools, object store), opened in the worker's event loop."""
 
 import asyncio
 import os
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 
 import httpx
 
 from kernel.kafka import make_producer
+from kernel.object_store import ObjectStore
 from kernel.producer_connection import ProducerConnection
-from kernel.publisher import KafkaEventPublisher
+from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
 from kernel.settings import Settings
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
 from processors.runner import JobRunner
+from processors.sweeps.chunks import ChunkWorker
+from processors.sweeps.compute import MarketDataConfig
+from processors.sweeps.finisher import SweepFinisher
+from processors.sweeps.planner import SweepPlanner
+from schemas.sweeps import SWEEP_JOB_TYPE
+
+
+@dataclass(frozen=True)
+class WorkerServices:
+    runner: JobRunner
+    chunks: ChunkWorker
+    finisher: SweepFinisher
+    publisher: KafkaEventPublisher
+    worker_id: str
+
+
+def market_data_config(settings: Settings) -> MarketDataConfig:
+    return MarketDataConfig(
+        files_folder=settings.market_data_folder,
+        http_base_url=settings.market_data_url,
+        http_timeout_seconds=settings.market_data_timeout_seconds,
+        http_attempts=settings.market_data_attempts,
+    )
 
 
 class WorkerRuntime:
@@ -23,20 +48,24 @@ class WorkerRuntime:
 
     def __init__(self, settings: Settings, registry: JobRegistry | None = None) -> None:
         self.settings = settings
-        self.registry = registry or default_registry()
+        self._registry = registry
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._lock = asyncio.Lock()
-        self._runner: JobRunner | None = None
+        self._services: WorkerServices | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._pools: tuple[ThreadPoolExecutor, ProcessPoolExecutor] | None = None
+
+    async def services(self) -> WorkerServices:
+        if self._services is None:
+            async with self._lock:
+                if self._services is None:
+                    self._services = await self._open()
+        return self._services
 
     async def runner(self) -> JobRunner:
-        if self._runner is None:
-            async with self._lock:
-                if self._runner is None:
-                    self._runner = await self._open()
-        return self._runner
+        return (await self.services()).runner
 
-    async def _open(self) -> JobRunner:
+    async def _open(self) -> WorkerServices:
         settings = self.settings
         kafka = ProducerConnection(lambda: make_producer(settings))
         await kafka.start()
@@ -46,15 +75,27 @@ class WorkerRuntime:
         self._closers = [kafka.stop, http.aclose]
         self._pools = (threads, processes)
         publisher = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)
+        sender = KafkaRecordSender(kafka, settings.publish_timeout_seconds)
+        market_data = market_data_config(settings)
+        store = ObjectStore(settings)
+        planner = SweepPlanner(sender, settings.sweep_chunks_topic, settings.sweep_chunk_size, market_data)
+        registry = self._registry or default_registry({SWEEP_JOB_TYPE: planner})
         make_context = partial(
             JobContext, http=http, allowed_hosts=settings.http_allowed_hosts,
             blocking_executor=threads, cpu_executor=processes,
         )  # fmt: skip
-        return JobRunner(self.registry, publisher, self.worker_id, make_context)
+        return WorkerServices(
+            runner=JobRunner(registry, publisher, self.worker_id, make_context),
+            chunks=ChunkWorker(publisher, store, processes, market_data, self.worker_id),
+            finisher=SweepFinisher(store, processes, market_data, settings.sweep_top_cells),
+            publisher=publisher,
+            worker_id=self.worker_id,
+        )
 
     async def close(self) -> None:
         for close in self._closers:
             await close()
-        for pool in getattr(self, "_pools", ()):
-            pool.shutdown(wait=False, cancel_futures=True)
-        self._runner = None
+        if self._pools is not None:
+            for pool in self._pools:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._services = None

@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import singledispatch
 from typing import Any
 
-from schemas.events import Event, JobCompleted, JobFailed, JobProgressed, JobRequested, JobStarted
+from schemas.events import Event, JobCompleted, JobFailed, JobProgressed, JobRequested, JobStarted, SweepPlanned
 from schemas.job_status import JobStatus
 
 
@@ -157,3 +157,16 @@ def _failed(event: JobFailed, row: JobRow) -> JobRow:
         error_message=event.payload.error_message,
         error_detail=event.payload.error_detail,
     )
+
+
+@_transition.register
+def _planned(event: SweepPlanned, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    payload = event.payload
+    return replace(
+        row,
+        progress_message=f"planned {payload.backtest_count:,} backtests in {payload.chunk_count} chunks",
+        metrics={**row.metrics, "backtests": payload.backtest_count, "chunks": payload.chunk_count,
+                 "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data]},
+    )  # fmt: skip

@@ -15,6 +15,8 @@ from psycopg.rows import dict_row
 
 from projections.job_state import COLUMNS, JobRow
 from projections.store import EventRow, ProjectionUnitOfWork
+from projections.sweep_results import COLUMNS as RESULT_COLUMNS
+from projections.sweep_results import ResultRow, timeline_payload
 
 _JSON_COLUMNS = {"parameters", "metadata", "result", "metrics"}
 _EVENT_COLUMNS = (
@@ -25,6 +27,7 @@ _EVENT_COLUMNS = (
 _SETUP = """
 CREATE TEMP TABLE IF NOT EXISTS staging_job_events (LIKE job_events) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS staging_pipeline_jobs (LIKE pipeline_jobs) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS staging_trading_sweep_results (LIKE trading_sweep_results) ON COMMIT DELETE ROWS;
 """
 
 _job_columns = ", ".join(COLUMNS)
@@ -37,6 +40,13 @@ _INSERT_EVENTS = f"""
 INSERT INTO job_events ({", ".join(_EVENT_COLUMNS)})
 SELECT {", ".join(_EVENT_COLUMNS)} FROM staging_job_events
 ON CONFLICT (event_id) DO NOTHING
+"""
+_result_columns = ", ".join(RESULT_COLUMNS)
+# A redelivered chunk carries the very same rows: the first copy stays.
+_INSERT_RESULTS = f"""
+INSERT INTO trading_sweep_results ({_result_columns})
+SELECT {_result_columns} FROM staging_trading_sweep_results
+ON CONFLICT (job_id, ticker, strategy_type, parameters_key) DO NOTHING
 """
 _UPSERT_CHECKPOINT = """
 INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at)
@@ -107,7 +117,11 @@ class _PostgresUnitOfWork:
             return {row["id"]: JobRow(**row) for row in await cursor.fetchall()}
 
     async def write(
-        self, events: list[EventRow], jobs: list[JobRow], checkpoints: Mapping[tuple[str, int], int]
+        self,
+        events: list[EventRow],
+        jobs: list[JobRow],
+        checkpoints: Mapping[tuple[str, int], int],
+        sweep_results: list[ResultRow] | None = None,
     ) -> None:
         async with self._connection.cursor() as cursor:
             if events:
@@ -116,7 +130,7 @@ class _PostgresUnitOfWork:
                         e = row.event
                         await copy.write_row((
                             e.event_id, e.job_id, e.tenant_id, e.event_type, e.schema_version, e.occurred_at,
-                            e.correlation_id, e.causation_id, e.producer, e.payload.model_dump_json(),
+                            e.correlation_id, e.causation_id, e.producer, timeline_payload(e),
                             row.partition, row.offset,
                         ))  # fmt: skip
                 await cursor.execute(_INSERT_EVENTS)
@@ -129,6 +143,11 @@ class _PostgresUnitOfWork:
                             )
                         )
                 await cursor.execute(_UPSERT_JOBS)
+            if sweep_results:
+                async with cursor.copy(f"COPY staging_trading_sweep_results ({_result_columns}) FROM STDIN") as copy:
+                    for result in sweep_results:
+                        await copy.write_row(result)
+                await cursor.execute(_INSERT_RESULTS)
             if checkpoints:
                 await cursor.executemany(
                     _UPSERT_CHECKPOINT,

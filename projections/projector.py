@@ -13,7 +13,9 @@ from projections.job_state import JobRow, already_applied, apply_event
 from projections.metrics import EVENTS_APPLIED, LAST_EVENT_TIME, RECORDS_SKIPPED
 from projections.records import LogRecord
 from projections.store import EventRow, ProjectionStore
+from projections.sweep_results import result_rows
 from schemas.codec import UndecodableEvent, decode
+from schemas.events import SweepResultsRecorded
 
 log = get_logger(__name__)
 
@@ -74,7 +76,9 @@ class Projector:
                     current, row.event, row.partition, row.offset
                 )
                 new_events.append(row)
-            await uow.write(new_events, list(changed.values()), checkpoints)
+            sweep_rows = [r for row in new_events if isinstance(row.event, SweepResultsRecorded)
+                          for r in result_rows(row.event)]  # fmt: skip
+            await uow.write(new_events, list(changed.values()), checkpoints, sweep_rows)
 
         self._checkpoints.update(checkpoints)
         for row in new_events:

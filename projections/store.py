@@ -4,9 +4,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from projections.job_state import JobRow
+from projections.sweep_results import ResultRow
 from schemas.events import Event
 
 
@@ -23,7 +24,11 @@ class ProjectionUnitOfWork(Protocol):
     async def load_jobs(self, job_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, JobRow]: ...
 
     async def write(
-        self, events: list[EventRow], jobs: list[JobRow], checkpoints: Mapping[tuple[str, int], int]
+        self,
+        events: list[EventRow],
+        jobs: list[JobRow],
+        checkpoints: Mapping[tuple[str, int], int],
+        sweep_results: list[ResultRow] | None = None,
     ) -> None: ...
 
 
@@ -42,6 +47,7 @@ class InMemoryProjectionStore:
         self.jobs: dict[uuid.UUID, JobRow] = {}
         self.events: dict[uuid.UUID, EventRow] = {}
         self.checkpoints: dict[tuple[str, int], int] = {}
+        self.sweep_results: dict[tuple[Any, ...], ResultRow] = {}
         self.commits = 0
         self.fail_next_write: Exception | None = None
 
@@ -59,6 +65,8 @@ class InMemoryProjectionStore:
             self.events.setdefault(row.event.event_id, row)
         self.jobs.update(uow.pending_jobs)
         self.checkpoints.update(uow.pending_checkpoints)
+        for result in uow.pending_results:
+            self.sweep_results.setdefault(result[:5], result)  # (job, tenant, ticker, strategy, parameters): first wins
         self.commits += 1
 
 
@@ -68,13 +76,19 @@ class _InMemoryUnitOfWork:
         self.pending_events: list[EventRow] = []
         self.pending_jobs: dict[uuid.UUID, JobRow] = {}
         self.pending_checkpoints: dict[tuple[str, int], int] = {}
+        self.pending_results: list[ResultRow] = []
 
     async def load_jobs(self, job_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, JobRow]:
         return {job_id: self.store.jobs[job_id] for job_id in job_ids if job_id in self.store.jobs}
 
     async def write(
-        self, events: list[EventRow], jobs: list[JobRow], checkpoints: Mapping[tuple[str, int], int]
+        self,
+        events: list[EventRow],
+        jobs: list[JobRow],
+        checkpoints: Mapping[tuple[str, int], int],
+        sweep_results: list[ResultRow] | None = None,
     ) -> None:
+        self.pending_results.extend(sweep_results or [])
         self.pending_events.extend(events)
         self.pending_jobs.update({job.id: job for job in jobs})
         self.pending_checkpoints.update(checkpoints)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.identifiers import TenantId
+from schemas.sweeps import DataFingerprint, SweepResultRow
 
 
 def utc_now() -> datetime:
@@ -47,10 +48,17 @@ class Event(BaseModel):
 E = TypeVar("E", bound=Event)
 
 
-def follow_up(cause: Event, event_type: type[E], *, producer: str, payload: Payload) -> E:
-    """An event caused by ``cause``: same job, tenant and correlation, with the causation recorded."""
+def follow_up(
+    cause: Event, event_type: type[E], *, producer: str, payload: Payload, event_id: uuid.UUID | None = None
+) -> E:
+    """An event caused by ``cause``: same job, tenant and correlation, with the causation recorded.
+
+    Pass ``event_id`` (see ``derived_event_id``) for an event that a redelivery may produce again, so that the copy
+    is recognisably the same fact.
+    """
     # event_type and schema_version are defaulted by each concrete event class, which mypy cannot see via type[E].
     return event_type(  # type: ignore[call-arg]
+        event_id=event_id or uuid.uuid4(),
         tenant_id=cause.tenant_id,
         job_id=cause.job_id,
         correlation_id=cause.correlation_id,
@@ -58,6 +66,11 @@ def follow_up(cause: Event, event_type: type[E], *, producer: str, payload: Payl
         producer=producer,
         payload=payload,
     )
+
+
+def derived_event_id(job_id: uuid.UUID, fact: str) -> uuid.UUID:
+    """The same id for the same fact about a job, however many times it is produced."""
+    return uuid.uuid5(job_id, fact)
 
 
 class JobRequestedPayload(Payload):
@@ -133,9 +146,54 @@ class JobFailed(Event):
     payload: JobFailedPayload
 
 
+class SweepPlannedPayload(Payload):
+    attempt: int = Field(ge=1)
+    chunk_count: int = Field(ge=1)
+    backtest_count: int = Field(ge=1)
+    data: list[DataFingerprint] = Field(description="Exactly which prices each ticker's backtests use.")
+    parameters: dict[str, Any] = Field(description="The sweep as requested, for whoever completes it.")
+
+
+class SweepPlanned(Event):
+    """A sweep's grid was split into chunks on the work topic; the job completes when all are recorded."""
+
+    TYPE = "SweepPlanned"
+    VERSION = 1
+    event_type: Literal["SweepPlanned"] = "SweepPlanned"
+    schema_version: Literal[1] = 1
+    payload: SweepPlannedPayload
+
+
+class SweepResultsRecordedPayload(Payload):
+    chunk_index: int = Field(ge=0)
+    chunk_count: int = Field(ge=1)
+    rows: list[SweepResultRow]
+    artifact_key: str | None = Field(default=None, description="The chunk's rows as Parquet in the object store.")
+    worker: str = Field(min_length=1, max_length=128)
+    duration_ms: float = Field(ge=0)
+
+
+class SweepResultsRecorded(Event):
+    """One chunk of a sweep is done: its backtests and their metrics."""
+
+    TYPE = "SweepResultsRecorded"
+    VERSION = 1
+    event_type: Literal["SweepResultsRecorded"] = "SweepResultsRecorded"
+    schema_version: Literal[1] = 1
+    payload: SweepResultsRecordedPayload
+
+
 JobEvent = Annotated[
-    JobRequested | JobStarted | JobProgressed | JobCompleted | JobFailed,
+    JobRequested | JobStarted | JobProgressed | JobCompleted | JobFailed | SweepPlanned | SweepResultsRecorded,
     Field(discriminator="event_type"),
 ]
 
-EVENT_TYPES: tuple[type[Event], ...] = (JobRequested, JobStarted, JobProgressed, JobCompleted, JobFailed)
+EVENT_TYPES: tuple[type[Event], ...] = (
+    JobRequested,
+    JobStarted,
+    JobProgressed,
+    JobCompleted,
+    JobFailed,
+    SweepPlanned,
+    SweepResultsRecorded,
+)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from schemas.events import EVENT_TYPES
 from schemas.jobs import JOB_PARAMETERS
+from schemas.sweeps import SweepChunk, TradingSweepWebhook
 from schemas.webhooks import ErrorResponse, GenericJobWebhook, JobAccepted
 
 SCHEMA_DIR = Path(__file__).parent / "json"
@@ -25,6 +26,8 @@ def generated_schemas() -> dict[str, str]:
     models: dict[str, type[BaseModel]] = {f"events/{event.TYPE}.v{event.VERSION}.json": event for event in EVENT_TYPES}
     models |= {
         "webhooks/generic-job.json": GenericJobWebhook,
+        "webhooks/trading-sweep.json": TradingSweepWebhook,
+        "work/sweep-chunk.json": SweepChunk,
         "webhooks/job-accepted.json": JobAccepted,
         "webhooks/error.json": ErrorResponse,
     }

@@ -81,3 +81,37 @@ projection_checkpoints = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     PrimaryKeyConstraint("projection", "topic", "partition"),
 )
+
+trading_sweep_results = Table(
+    "trading_sweep_results",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("ticker", String(32), nullable=False),
+    Column("strategy_type", String(32), nullable=False),
+    # The parameters as canonical text ("fast=5,slow=20"): the row's identity within its job and strategy.
+    Column("parameters_key", Text, nullable=False),
+    Column("parameters", JSONB, nullable=False),
+    Column("score", Float),
+    Column("total_return", Float),
+    Column("cagr", Float),
+    Column("volatility", Float),
+    Column("sharpe", Float),
+    Column("sortino", Float),
+    Column("calmar", Float),
+    Column("max_drawdown", Float),
+    Column("win_rate", Float),
+    Column("trades", Integer, nullable=False),
+    Column("exposure", Float, nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("job_id", "ticker", "strategy_type", "parameters_key"),
+    # "Best N of a job", "best N per ticker" and "best N per ticker and strategy" are index scans.
+    Index("ix_sweep_results_job_score", "job_id", text("score DESC NULLS LAST")),
+    Index("ix_sweep_results_job_ticker_score", "job_id", "ticker", text("score DESC NULLS LAST")),
+    Index(
+        "ix_sweep_results_job_ticker_strategy_score", "job_id", "ticker", "strategy_type", text("score DESC NULLS LAST")
+    ),
+    Index("ix_sweep_results_tenant_recorded", "tenant_id", text("recorded_at DESC")),
+)

@@ -33,14 +33,28 @@ class GridResult:
         return len(self.metrics["total_return"])
 
 
-def run_grid(close: NDArray[np.float64], strategy: StrategyType, grid: Grid, config: BacktestConfig) -> GridResult:
+def run_grid(
+    close: NDArray[np.float64],
+    strategy: StrategyType,
+    grid: Grid,
+    config: BacktestConfig,
+    window: slice | None = None,
+) -> GridResult:
+    """Metrics of every combination of ``grid``.
+
+    ``window`` limits the account to some bars (an in- or out-of-sample period) while the indicators still see the
+    whole series up to each bar, so an out-of-sample period starts with warmed-up indicators and no look-ahead.
+    """
     close = np.ascontiguousarray(close, dtype=np.float64)
     rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short)
-    block = max(1, BLOCK_CELLS // max(1, close.shape[0]))
+    window = window or slice(0, close.shape[0])
+    traded = close[window]
+    block = max(1, BLOCK_CELLS // max(1, traded.shape[0]))
     columns = {name: np.empty(rules.size) for name in METRIC_NAMES}
     for start in range(0, rules.size, block):
         stop = min(start + block, rules.size)
-        simulation = simulate(close, rules.positions(start, stop), config.costs, config.initial_capital)
+        positions = np.ascontiguousarray(rules.positions(start, stop)[:, window])
+        simulation = simulate(traded, positions, config.costs, config.initial_capital)
         metrics = compute(simulation, config.initial_capital, config.periods_per_year)
         for name in METRIC_NAMES:
             columns[name][start:stop] = metrics.column(name)

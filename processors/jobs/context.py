@@ -8,7 +8,19 @@ from typing import Any, TypeVar
 
 import httpx
 
+from schemas.events import Event
+
 T = TypeVar("T")
+
+
+class Deferred:
+    """What a handler returns when the job goes on elsewhere (a sweep's chunks): no outcome event yet."""
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED = Deferred()
 
 
 class JobError(Exception):
@@ -26,6 +38,9 @@ class JobContext:
     tenant_id: str
     attempt: int
     report_progress: Callable[[float, str | None], Awaitable[None]]
+    started: Event
+    """The attempt's JobStarted event: the cause of whatever the handler appends."""
+    publish: Callable[[Event], Awaitable[object]]
     http: httpx.AsyncClient
     allowed_hosts: list[str]
     blocking_executor: Executor | None = None

@@ -4,14 +4,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from processors.jobs.context import JobContext
+from processors.jobs.context import Deferred, JobContext
 from processors.jobs.http_request import run_http_request
 from processors.jobs.noop import run_noop
 from processors.jobs.sleep import run_sleep
 from schemas.job_parameters import JobParameters
 from schemas.jobs import JOB_PARAMETERS
 
-Handler = Callable[[Any, JobContext], Awaitable[dict[str, Any]]]
+Handler = Callable[[Any, JobContext], Awaitable[dict[str, Any] | Deferred]]
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,12 @@ class JobRegistry:
         return sorted(self._types)
 
 
-def default_registry() -> JobRegistry:
+def default_registry(extra: dict[str, Handler] | None = None) -> JobRegistry:
+    """The built-in job types, plus handlers that need the worker's clients (the sweep planner)."""
     handlers: dict[str, Handler] = {
         "noop": run_noop,
         "sleep": run_sleep,
         "http.request": run_http_request,
+        **(extra or {}),
     }
     return JobRegistry([JobType(name, JOB_PARAMETERS[name], handler) for name, handler in handlers.items()])

@@ -10,6 +10,7 @@ from kernel.settings import Settings
 from kernel.topics import project_topics
 from zixly.stack.kafka_broker import KafkaBroker
 from zixly.stack.postgres_server import PostgresServer
+from zixly.stack.s3_server import S3Server
 
 Progress = Callable[[str], None]
 
@@ -27,6 +28,7 @@ class LocalStack:
         self.settings = settings
         self.kafka = KafkaBroker(settings)
         self.postgres = PostgresServer(settings)
+        self.s3 = S3Server(settings)
 
     def up(self, progress: Progress = lambda _: None) -> list[str]:
         """Bring everything up; returns the names of the servers this call started."""
@@ -46,6 +48,12 @@ class LocalStack:
                 started.append("postgres")
         else:
             progress("Postgres: using DATABASE_URL")
+        if self.settings.runs_own_s3:
+            progress(f"S3: starting the local endpoint on {self.s3.url}")
+            if self.s3.start():
+                started.append("s3")
+        else:
+            progress(f"S3: using {self.settings.s3_endpoint or 'AWS'}")
         progress("Kafka: creating topics")
         asyncio.run(ensure_topics(self.settings, project_topics(self.settings)))
         progress("Postgres: applying migrations")
@@ -54,6 +62,10 @@ class LocalStack:
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:
         stopped = []
+        if self.settings.runs_own_s3:
+            progress("S3: stopping")
+            if self.s3.stop():
+                stopped.append("s3")
         if self.settings.runs_own_postgres:
             progress("Postgres: stopping")
             if self.postgres.stop():
@@ -86,6 +98,13 @@ class LocalStack:
             )  # fmt: skip
         else:
             rows.append(ComponentStatus("postgres", "external", _redact(self.settings.database), ""))
+        if self.settings.runs_own_s3:
+            s3 = self.s3.status()
+            rows.append(ComponentStatus("s3", "running" if s3.running else "stopped", s3.address,
+                                        f"pid {s3.pid}, bucket {self.settings.s3_bucket}, in memory"
+                                        if s3.running else "objects kept in memory while it runs"))  # fmt: skip
+        else:
+            rows.append(ComponentStatus("s3", "external", self.settings.s3_endpoint or "AWS", self.settings.s3_bucket))
         return rows
 
 

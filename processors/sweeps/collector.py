@@ -1,0 +1,77 @@
+"""Collecting a sweep's chunks into its outcome.
+
+The state of each running sweep lives in a Faust table keyed by job id, on the job's own partition of the event
+stream, so it survives restarts (the table's changelog) and moves with the partition when workers come and go.
+The transitions below are plain functions over that state; ``SweepFinisher`` does the I/O at the end.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from processors.sweeps.ranking import Row, add_stats, empty_stats, merge_top
+from schemas.events import SweepPlanned, SweepResultsRecorded
+
+State = dict[str, Any]
+
+
+def cell_key(ticker: str, strategy_type: str) -> str:
+    return f"{ticker}|{strategy_type}"
+
+
+def keep_per_cell(parameters: dict[str, Any], top_cells: int) -> int:
+    """How many rows per (ticker, strategy) to keep: enough for the out-of-sample candidates and the best cells."""
+    split = parameters.get("split")
+    return max(top_cells, split["top_n"] if split else 0, 1)
+
+
+def planned_state(event: SweepPlanned) -> State:
+    payload = event.payload
+    return {
+        "attempt": payload.attempt,
+        "chunk_count": payload.chunk_count,
+        "backtest_count": payload.backtest_count,
+        "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data],
+        "parameters": payload.parameters,
+        "planned_event_id": str(event.event_id),
+        "planned_at": event.occurred_at.isoformat(),
+        "done": [],
+        "parts": {},
+        "top": {},
+        "stats": {},
+        "rows": 0,
+    }
+
+
+@dataclass
+class Collected:
+    state: State
+    new: bool
+    """False for a chunk already counted (a redelivery): nothing to report."""
+    complete: bool = field(default=False)
+
+
+def add_results(state: State, event: SweepResultsRecorded, keep: int) -> Collected:
+    payload = event.payload
+    if payload.chunk_index in state["done"]:
+        return Collected(state, new=False)
+    rows: list[Row] = [row.model_dump(mode="json") for row in payload.rows]
+    by_cell: dict[str, list[Row]] = {}
+    for row in rows:
+        by_cell.setdefault(cell_key(row["ticker"], row["strategy_type"]), []).append(row)
+    top = dict(state["top"])
+    stats = dict(state["stats"])
+    for key, cell_rows in by_cell.items():
+        top[key] = merge_top(top.get(key, []), cell_rows, keep)
+        stats[key] = add_stats(stats.get(key, empty_stats()), cell_rows)
+    done = sorted([*state["done"], payload.chunk_index])
+    parts = dict(state["parts"])
+    if payload.artifact_key:
+        parts[str(payload.chunk_index)] = payload.artifact_key
+    new_state = {**state, "done": done, "top": top, "stats": stats, "parts": parts,
+                 "rows": state["rows"] + len(rows)}  # fmt: skip
+    return Collected(new_state, new=True, complete=len(done) >= state["chunk_count"])
+
+
+def planned_at(state: State) -> datetime:
+    return datetime.fromisoformat(state["planned_at"])

@@ -1,0 +1,172 @@
+"""The CPU-heavy parts of a sweep, as plain functions of picklable arguments, for the worker's process pool.
+
+Each process keeps its own market-data providers (and their caches) between calls.
+"""
+
+import io
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from kernel.market_data.providers import MarketData
+from kernel.market_data.series import PriceSeries
+from processors.backtest.engine import BacktestConfig, equity_curve, run_grid
+from processors.backtest.metrics import METRIC_NAMES
+from processors.backtest.simulation import Costs
+from processors.sweeps.grid import grid_arrays, in_sample_bars
+from schemas.sweeps import DataFingerprint, Direction, SweepChunk, TradingSweepParameters
+
+
+@dataclass(frozen=True)
+class MarketDataConfig:
+    files_folder: Path
+    http_base_url: str | None
+    http_timeout_seconds: float
+    http_attempts: int
+
+
+class DataChanged(Exception):
+    """The prices are not the ones the sweep was planned on; running anyway would mix two datasets."""
+
+
+_providers: dict[MarketDataConfig, MarketData] = {}
+
+
+def market_data(config: MarketDataConfig) -> MarketData:
+    if config not in _providers:
+        _providers[config] = MarketData(
+            files_folder=config.files_folder, http_base_url=config.http_base_url,
+            http_timeout_seconds=config.http_timeout_seconds, http_attempts=config.http_attempts,
+        )  # fmt: skip
+    return _providers[config]
+
+
+def load_prices(config: MarketDataConfig, parameters: TradingSweepParameters, ticker: str) -> PriceSeries:
+    return market_data(config).load(parameters.data_source, ticker, parameters.start, parameters.end)
+
+
+def fingerprints(config: MarketDataConfig, parameters: TradingSweepParameters) -> list[DataFingerprint]:
+    """Loads every ticker once, so that problems show before any chunk is queued (raises MarketDataError)."""
+    return [load_prices(config, parameters, ticker).fingerprint() for ticker in parameters.tickers]
+
+
+def backtest_config(parameters: TradingSweepParameters, periods_per_year: float) -> BacktestConfig:
+    return BacktestConfig(
+        costs=Costs(fee=parameters.fees, slippage=parameters.slippage),
+        initial_capital=parameters.initial_capital,
+        periods_per_year=periods_per_year,
+        long_short=parameters.direction is Direction.LONG_SHORT,
+    )
+
+
+@dataclass(frozen=True)
+class ChunkOutput:
+    rows: list[dict[str, Any]]
+    parquet: bytes
+    seconds: float
+
+
+def run_chunk(chunk_json: str, config: MarketDataConfig) -> ChunkOutput:
+    t0 = time.perf_counter()
+    chunk = SweepChunk.model_validate_json(chunk_json)
+    parameters = chunk.parameters
+    prices = _verified_prices(config, chunk)
+    grid = parameters.strategies[chunk.strategy_index]
+    combinations = grid.combinations()[chunk.start : chunk.stop]
+    split = parameters.split.in_sample_fraction if parameters.split else None
+    window = slice(0, in_sample_bars(len(prices.close), split))
+    result = run_grid(
+        prices.close, grid.type, grid_arrays(combinations),
+        backtest_config(parameters, chunk.data.periods_per_year), window=window,
+    )  # fmt: skip
+    scores = result.metrics[parameters.rank_by.value]
+    rows = [
+        {
+            "ticker": chunk.ticker,
+            "strategy_type": grid.type.value,
+            "parameters": combination,
+            "score": _finite(scores[i]),
+            "metrics": {name: _finite(result.metrics[name][i]) for name in METRIC_NAMES},
+        }
+        for i, combination in enumerate(combinations)
+    ]
+    return ChunkOutput(rows, rows_to_parquet(rows), time.perf_counter() - t0)
+
+
+def _verified_prices(config: MarketDataConfig, chunk: SweepChunk) -> PriceSeries:
+    prices = load_prices(config, chunk.parameters, chunk.ticker)
+    if prices.sha256() != chunk.data.sha256:
+        raise DataChanged(
+            f"the prices of {chunk.ticker} changed since the sweep was planned "
+            f"(sha256 {chunk.data.sha256[:12]}… then, {prices.sha256()[:12]}… now)"
+        )
+    return prices
+
+
+@dataclass(frozen=True)
+class CellReport:
+    out_of_sample: dict[str, float | None] | None
+    curve: bytes | None
+    """Parquet of (date, equity) over the whole series, for the best cells only."""
+
+
+def evaluate_cells(
+    parameters_json: str, ticker: str, sha256: str, periods_per_year: float,
+    cells: list[tuple[str, dict[str, float], bool]], config: MarketDataConfig,
+) -> list[CellReport]:  # fmt: skip
+    """Out-of-sample metrics (when a split was asked for) and, where asked, equity curves of chosen cells."""
+    parameters = TradingSweepParameters.model_validate_json(parameters_json)
+    prices = load_prices(config, parameters, ticker)
+    if prices.sha256() != sha256:
+        raise DataChanged(f"the prices of {ticker} changed while the sweep ran")
+    config_bt = backtest_config(parameters, periods_per_year)
+    bars = len(prices.close)
+    split_at = in_sample_bars(bars, parameters.split.in_sample_fraction) if parameters.split else None
+    reports = []
+    for strategy_type, values, with_curve in cells:
+        grid = next(g for g in parameters.strategies if g.type.value == strategy_type)
+        oos = None
+        if split_at is not None:
+            # Positions come from the whole series (only the past is used at each bar); the account starts fresh
+            # on the first out-of-sample bar.
+            result = run_grid(prices.close, grid.type, grid_arrays([values]), config_bt, window=slice(split_at, bars))
+            oos = {name: _finite(result.metrics[name][0]) for name in METRIC_NAMES}
+        curve = None
+        if with_curve:
+            equity = equity_curve(prices.close, grid.type, values, config_bt)
+            curve = _curve_to_parquet(prices.dates, equity)
+        reports.append(CellReport(oos, curve))
+    return reports
+
+
+def rows_to_parquet(rows: list[dict[str, Any]]) -> bytes:
+    columns: dict[str, list[Any]] = {
+        "ticker": [r["ticker"] for r in rows],
+        "strategy_type": [r["strategy_type"] for r in rows],
+        "parameters": [json.dumps(r["parameters"], sort_keys=True) for r in rows],
+        "score": [r["score"] for r in rows],
+    }
+    for name in METRIC_NAMES:
+        columns[name] = [r["metrics"][name] for r in rows]
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def _curve_to_parquet(dates: NDArray[np.datetime64], equity: NDArray[np.float64]) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"date": dates.astype("datetime64[D]"), "equity": equity}), buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def _finite(value: float | np.floating[Any] | np.integer[Any]) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -1,0 +1,101 @@
+"""The end of a sweep: out-of-sample checks of the best candidates, equity curves of the best cells, the summary
+in the object store and on the job's result."""
+
+import asyncio
+import json
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any
+
+from kernel.object_store import ObjectStore, tenant_prefix
+from processors.sweeps.chunks import results_prefix
+from processors.sweeps.collector import State, cell_key, planned_at
+from processors.sweeps.compute import CellReport, MarketDataConfig, evaluate_cells
+from processors.sweeps.ranking import Row, rank_key, robustness
+from schemas.sweeps import TradingSweepParameters
+
+
+class SweepFinisher:
+    def __init__(self, store: ObjectStore, cpu: Executor, market_data: MarketDataConfig, top_cells: int) -> None:
+        self._store = store
+        self._cpu = cpu
+        self._market_data = market_data
+        self._top_cells = top_cells
+
+    async def summary(self, job_id: str, tenant_id: str, state: State) -> dict[str, Any]:
+        parameters = TradingSweepParameters.model_validate(state["parameters"])
+        top_n = parameters.split.top_n if parameters.split else 0
+        job_prefix = f"{tenant_prefix(tenant_id)}jobs/{job_id}/"
+        per_ticker = []
+        curves = []
+        loop = asyncio.get_running_loop()
+        for fingerprint in state["data"]:
+            ticker = fingerprint["ticker"]
+            cells = {grid.type.value: state["top"].get(cell_key(ticker, grid.type.value), [])
+                     for grid in parameters.strategies}  # fmt: skip
+            best_cells = sorted((row for rows in cells.values() for row in rows), key=rank_key)[: self._top_cells]
+            candidates: list[tuple[Row, bool]] = [(row, False) for rows in cells.values() for row in rows[:top_n]]
+            chosen = _dedupe([*[(row, True) for row in best_cells], *candidates])
+            reports: list[CellReport] = await loop.run_in_executor(
+                self._cpu, evaluate_cells, parameters.model_dump_json(), ticker, fingerprint["sha256"],
+                fingerprint["periods_per_year"],
+                [(row["strategy_type"], row["parameters"], with_curve) for row, with_curve in chosen],
+                self._market_data,
+            )  # fmt: skip
+            reported = {_identity(row): report for (row, _), report in zip(chosen, reports, strict=True)}
+            best_out = []
+            for rank, row in enumerate(best_cells, start=1):
+                report = reported[_identity(row)]
+                key = f"{job_prefix}equity/{ticker}/{rank:02d}-{row['strategy_type']}.parquet"
+                if report.curve is not None:
+                    await asyncio.to_thread(self._store.put, key, report.curve, "application/vnd.apache.parquet")
+                    curves.append(key)
+                best_out.append({**row, "rank": rank, "out_of_sample": report.out_of_sample, "equity_curve_key": key})
+            strategies_out = []
+            for strategy_type, rows in cells.items():
+                stats = state["stats"].get(cell_key(ticker, strategy_type))
+                strategies_out.append({
+                    "strategy_type": strategy_type,
+                    "best": rows[0] if rows else None,
+                    "robustness": robustness(stats, rows[0]["score"] if rows else None) if stats else None,
+                    "out_of_sample": [
+                        {"parameters": row["parameters"], "in_sample_score": row["score"],
+                         "out_of_sample": reported[_identity(row)].out_of_sample}
+                        for row in rows[:top_n]
+                    ],
+                })  # fmt: skip
+            per_ticker.append({"ticker": ticker, "data_sha256": fingerprint["sha256"], "best": best_out,
+                               "strategies": strategies_out})  # fmt: skip
+        finished = datetime.now(UTC)
+        summary: dict[str, Any] = {
+            "rank_by": parameters.rank_by.value,
+            "backtests": state["rows"],
+            "chunks": state["chunk_count"],
+            "elapsed_seconds": round((finished - planned_at(state)).total_seconds(), 3),
+            "data": state["data"],
+            "split": parameters.split.model_dump() if parameters.split else None,
+            "tickers": per_ticker,
+            "artifacts": {
+                "bucket": self._store.bucket,
+                "results_prefix": results_prefix(tenant_id, job_id),
+                "result_parts": [state["parts"][k] for k in sorted(state["parts"], key=int)],
+                "equity_curves": curves,
+                "summary": f"{job_prefix}summary.json",
+            },
+        }
+        body = json.dumps(summary, indent=2, sort_keys=True).encode()
+        await asyncio.to_thread(self._store.put, summary["artifacts"]["summary"], body, "application/json")
+        return summary
+
+
+def _identity(row: Row) -> tuple[str, str]:
+    return row["strategy_type"], json.dumps(row["parameters"], sort_keys=True)
+
+
+def _dedupe(cells: list[tuple[Row, bool]]) -> list[tuple[Row, bool]]:
+    """One evaluation per cell, with a curve when any mention asks for one."""
+    merged: dict[tuple[str, str], tuple[Row, bool]] = {}
+    for row, with_curve in cells:
+        previous = merged.get(_identity(row))
+        merged[_identity(row)] = (row, with_curve or (previous is not None and previous[1]))
+    return list(merged.values())

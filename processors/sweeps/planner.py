@@ -1,0 +1,64 @@
+"""The sweep job's handler: load and fingerprint the data, cut the grid into chunks, queue them, and defer.
+
+The job completes when the collector has seen every chunk's results, on whichever workers they ran.
+"""
+
+import asyncio
+from typing import Any
+
+from kernel.logging import get_logger
+from kernel.market_data.series import MarketDataError
+from kernel.publisher import KafkaRecordSender
+from processors.jobs.context import DEFERRED, Deferred, JobContext, JobError
+from processors.sweeps.compute import MarketDataConfig, fingerprints
+from processors.sweeps.grid import plan_chunks
+from schemas.events import SweepPlanned, SweepPlannedPayload, derived_event_id, follow_up
+from schemas.sweeps import SweepChunk, TradingSweepParameters
+
+log = get_logger(__name__)
+PRODUCER = "processor"
+
+
+class SweepPlanner:
+    def __init__(
+        self, sender: KafkaRecordSender, chunks_topic: str, chunk_size: int, market_data: MarketDataConfig
+    ) -> None:
+        self._sender = sender
+        self._topic = chunks_topic
+        self._chunk_size = chunk_size
+        self._market_data = market_data
+
+    async def __call__(self, parameters: TradingSweepParameters, context: JobContext) -> dict[str, Any] | Deferred:
+        if parameters.execution == "external":
+            raise JobError("external execution is not configured for this tenant", retryable=False)
+        try:
+            # Reading files or calling an API: a thread, so heartbeats and other jobs go on meanwhile.
+            data = await asyncio.to_thread(fingerprints, self._market_data, parameters)
+        except MarketDataError as exc:
+            raise JobError(str(exc), retryable=exc.retryable) from exc
+        plans = plan_chunks(parameters, self._chunk_size)
+        started = context.started
+        planned = follow_up(
+            started, SweepPlanned, producer=PRODUCER,
+            event_id=derived_event_id(started.job_id, f"sweep-planned:{context.attempt}"),
+            payload=SweepPlannedPayload(
+                attempt=context.attempt, chunk_count=len(plans), backtest_count=sum(p.size for p in plans),
+                data=data, parameters=parameters.model_dump(mode="json"),
+            ),
+        )  # fmt: skip
+        # The plan goes on the job's own partition before any chunk exists, so the collector always knows how many
+        # chunks to wait for before the first result arrives.
+        await context.publish(planned)
+        by_ticker = {fingerprint.ticker: fingerprint for fingerprint in data}
+        records = []
+        for index, plan in enumerate(plans):
+            chunk = SweepChunk(
+                job_id=started.job_id, tenant_id=started.tenant_id, correlation_id=started.correlation_id,
+                causation_id=planned.event_id, chunk_index=index, chunk_count=len(plans), ticker=plan.ticker,
+                strategy_index=plan.strategy_index, start=plan.start, stop=plan.stop, data=by_ticker[plan.ticker],
+                parameters=parameters,
+            )  # fmt: skip
+            records.append((f"{started.job_id}:{index}".encode(), chunk.model_dump_json().encode()))
+        await self._sender.send_all(self._topic, records)
+        log.info("sweep planned", chunks=len(plans), backtests=planned.payload.backtest_count)
+        return DEFERRED
