@@ -19,7 +19,7 @@ from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
 from processors.runner import JobRunner
 from processors.sweeps.chunks import ChunkWorker
-from processors.sweeps.compute import MarketDataConfig
+from processors.sweeps.compute import MarketDataConfig, warm_up
 from processors.sweeps.finisher import SweepFinisher
 from processors.sweeps.planner import SweepPlanner
 from schemas.sweeps import SWEEP_JOB_TYPE
@@ -71,7 +71,10 @@ class WorkerRuntime:
         await kafka.start()
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
         threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blocking-job")
-        processes = ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 1)))
+        pool_size = max(1, os.cpu_count() or 1)
+        processes = ProcessPoolExecutor(max_workers=pool_size)
+        for _ in range(pool_size):
+            processes.submit(warm_up)
         self._closers = [kafka.stop, http.aclose]
         self._pools = (threads, processes)
         publisher = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)

@@ -95,14 +95,18 @@ class StrategyGrid(BaseModel):
         """Size of the full product, before the ordering rules drop combinations (cheap: nothing is expanded)."""
         return math.prod(len(v) for v in self.axes().values())
 
-    def combinations(self) -> list[dict[str, float]]:
-        """Every valid combination, in a fixed order."""
+    def combinations(self) -> list[dict[str, int | float]]:
+        """Every valid combination, in a fixed order; whole-number parameters (windows) as ints."""
         axes = self.axes()
+        spec = STRATEGIES[self.type]
+        integer = {p.name for p in spec.parameters if p.integer}
         names = list(axes)
-        rules = STRATEGIES[self.type].less_than
+        rules = spec.less_than
         out = []
         for values in itertools.product(*axes.values()):
-            combination = dict(zip(names, values, strict=True))
+            combination = {
+                name: int(value) if name in integer else value for name, value in zip(names, values, strict=True)
+            }
             if all(combination[a] < combination[b] for a, b in rules):
                 out.append(combination)
         return out
@@ -224,9 +228,9 @@ class SweepResultRow(BaseModel):
 
     ticker: str
     strategy_type: StrategyType
-    parameters: dict[str, float]
+    parameters: dict[str, int | float]
     score: float | None = Field(description="The ranking metric's value; null when it is undefined.")
-    metrics: dict[str, float | None]
+    metrics: dict[str, int | float | None]
 
 
 class SweepChunk(BaseModel):

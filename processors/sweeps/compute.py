@@ -22,6 +22,7 @@ from processors.backtest.engine import BacktestConfig, equity_curve, run_grid
 from processors.backtest.metrics import METRIC_NAMES
 from processors.backtest.simulation import Costs
 from processors.sweeps.grid import grid_arrays, in_sample_bars
+from schemas.strategies import StrategyType
 from schemas.sweeps import DataFingerprint, Direction, SweepChunk, TradingSweepParameters
 
 
@@ -94,7 +95,7 @@ def run_chunk(chunk_json: str, config: MarketDataConfig) -> ChunkOutput:
             "strategy_type": grid.type.value,
             "parameters": combination,
             "score": _finite(scores[i]),
-            "metrics": {name: _finite(result.metrics[name][i]) for name in METRIC_NAMES},
+            "metrics": _metrics_row(result.metrics, i),
         }
         for i, combination in enumerate(combinations)
     ]
@@ -138,7 +139,7 @@ def evaluate_cells(
             # Positions come from the whole series (only the past is used at each bar); the account starts fresh
             # on the first out-of-sample bar.
             result = run_grid(prices.close, grid.type, grid_arrays([values]), config_bt, window=slice(split_at, bars))
-            oos = {name: _finite(result.metrics[name][0]) for name in METRIC_NAMES}
+            oos = _metrics_row(result.metrics, 0)
         curve = None
         if with_curve:
             equity = equity_curve(prices.close, grid.type, values, config_bt)
@@ -165,6 +166,19 @@ def _curve_to_parquet(dates: NDArray[np.datetime64], equity: NDArray[np.float64]
     buffer = io.BytesIO()
     pq.write_table(pa.table({"date": dates.astype("datetime64[D]"), "equity": equity}), buffer, compression="zstd")
     return buffer.getvalue()
+
+
+def _metrics_row(metrics: dict[str, NDArray[np.float64]], index: int) -> dict[str, int | float | None]:
+    row: dict[str, int | float | None] = {name: _finite(metrics[name][index]) for name in METRIC_NAMES}
+    row["trades"] = int(metrics["trades"][index])
+    return row
+
+
+def warm_up() -> None:
+    """Run once per pool process at start, so the first real chunk does not pay for imports and first calls."""
+    close = np.linspace(10.0, 20.0, 64)
+    run_grid(close, StrategyType.SMA_CROSSOVER, {"fast": np.array([2.0]), "slow": np.array([5.0])},
+             BacktestConfig(Costs(0.0, 0.0), 1.0, 252.0, long_short=False))  # fmt: skip
 
 
 def _finite(value: float | np.floating[Any] | np.integer[Any]) -> float | None:

@@ -46,7 +46,9 @@ class SweepFinisher:
             best_out = []
             for rank, row in enumerate(best_cells, start=1):
                 report = reported[_identity(row)]
-                key = f"{job_prefix}equity/{ticker}/{rank:02d}-{row['strategy_type']}.parquet"
+                key = (
+                    f"{job_prefix}equity/{ticker}/{rank:02d}-{row['strategy_type']}-{_slug(row['parameters'])}.parquet"
+                )
                 if report.curve is not None:
                     await asyncio.to_thread(self._store.put, key, report.curve, "application/vnd.apache.parquet")
                     curves.append(key)
@@ -86,6 +88,10 @@ class SweepFinisher:
         body = json.dumps(summary, indent=2, sort_keys=True).encode()
         await asyncio.to_thread(self._store.put, summary["artifacts"]["summary"], body, "application/json")
         return summary
+
+
+def _slug(parameters: dict[str, float]) -> str:
+    return "-".join(f"{name}{value:g}" for name, value in sorted(parameters.items()))
 
 
 def _identity(row: Row) -> tuple[str, str]:
