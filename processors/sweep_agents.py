@@ -45,7 +45,7 @@ def register_sweep_agents(app: faust.App, events_topic: Any, runtime: WorkerRunt
         "sweep-progress",
         default=None,
         partitions=settings.topic_partitions,
-        schema=faust.Schema(key_type=bytes, value_type=dict, key_serializer="raw", value_serializer="json"),
+        schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json"),
         help="Running sweeps: their plan, the chunks seen so far and the best rows.",
     )
 

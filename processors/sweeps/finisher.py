@@ -46,9 +46,8 @@ class SweepFinisher:
             best_out = []
             for rank, row in enumerate(best_cells, start=1):
                 report = reported[_identity(row)]
-                key = (
-                    f"{job_prefix}equity/{ticker}/{rank:02d}-{row['strategy_type']}-{_slug(row['parameters'])}.parquet"
-                )
+                name = f"{rank:02d}-{row['strategy_type']}-{_slug(row['parameters'])}"
+                key = f"{job_prefix}equity/{ticker}/{name}.parquet"
                 if report.curve is not None:
                     await asyncio.to_thread(self._store.put, key, report.curve, "application/vnd.apache.parquet")
                     curves.append(key)
