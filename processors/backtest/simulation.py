@@ -10,6 +10,9 @@ Conventions (also in docs/backtesting.md):
 
 These are the conventions of vectorbt's ``Portfolio.from_signals`` with ``size=inf`` and ``lock_cash=True``, so the
 reference test can hold the two to 1e-9.
+
+This module and ``metrics`` are the vectorised statement of the conventions, kept as the reference that the compiled
+kernel (``kernel.simulate_block``, which the engine runs) is tested against.
 """
 
 from dataclasses import dataclass
@@ -84,9 +87,10 @@ def simulate(close: Floats, positions: Positions, costs: Costs, initial_capital:
         equity_at_event / (event_close * ((1 + slip) * (1 + fee))),
         np.where(new_side < 0, -equity_at_event / (event_close * ((1 - slip) * (1 + fee))), 0.0),
     )
-    last_change = np.where(changed, np.arange(1, n + 1, dtype=np.int32), 0)
+    # intp indexes: np.take converts any other integer type first, which costs more than the gather itself.
+    last_change = np.where(changed, np.arange(1, n + 1, dtype=np.intp), 0)
     np.maximum.accumulate(last_change, axis=1, out=last_change)
-    flat = (last_change + (np.arange(rows, dtype=np.int32) * (n + 1))[:, None]).ravel()
+    flat = (last_change + (np.arange(rows, dtype=np.intp) * (n + 1))[:, None]).ravel()
     equity = np.take(slope.ravel(), flat).reshape(rows, n)
     equity *= close
     equity += np.take(intercept.ravel(), flat).reshape(rows, n)

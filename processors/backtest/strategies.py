@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processors.backtest import indicators
+from processors.backtest.kernel import regime_rows
 from processors.backtest.positions import Positions, latch, regime
 from schemas.strategies import StrategyType
 
@@ -28,11 +29,11 @@ class GridStrategy(ABC):
         """Target positions of combinations [start, stop), shape (stop - start, bars)."""
 
 
-def _rows(values: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _rows(values: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
     """Distinct integer windows and, per combination, the row of its window among them."""
     windows = values.astype(np.int64)
     distinct, row = np.unique(windows, return_inverse=True)
-    return distinct, row.astype(np.int64)
+    return distinct, row.astype(np.intp)
 
 
 class _Crossover(GridStrategy):
@@ -45,9 +46,9 @@ class _Crossover(GridStrategy):
     _average: Callable[[Floats, NDArray[np.int64]], Floats]
 
     def positions(self, start: int, stop: int) -> Positions:
-        fast = self._averages[self._fast[start:stop]]
-        slow = self._averages[self._slow[start:stop]]
-        return regime(fast > slow, fast < slow, long_short=self.long_short)
+        out = np.empty((stop - start, self.close.shape[0]), dtype=np.int8)
+        regime_rows(self._averages, self._fast[start:stop], self._slow[start:stop], self.long_short, out)
+        return out
 
 
 class SmaCrossover(_Crossover):
@@ -115,13 +116,16 @@ class Macd(GridStrategy):
         )
         self._lines = lines
         self._signals = indicators.ema_rows(lines[signal_pairs[:, 0]], signal_pairs[:, 1])
-        self._line = self._line.ravel()
-        self._signal = self._signal.ravel()
+        self._line = self._line.ravel().astype(np.intp)
+        self._signal = self._signal.ravel().astype(np.intp)
+        self._table = np.ascontiguousarray(np.concatenate((self._lines, self._signals)))
 
     def positions(self, start: int, stop: int) -> Positions:
-        line = self._lines[self._line[start:stop]]
-        signal = self._signals[self._signal[start:stop]]
-        return regime(line > signal, line < signal, long_short=self.long_short)
+        # Lines and signal lines in one table, so that one regime kernel compares row pairs of it.
+        out = np.empty((stop - start, self.close.shape[0]), dtype=np.int8)
+        regime_rows(self._table, self._line[start:stop], self._signal[start:stop] + len(self._lines), self.long_short,
+                    out)  # fmt: skip
+        return out
 
 
 STRATEGY_CLASSES: dict[StrategyType, type[GridStrategy]] = {

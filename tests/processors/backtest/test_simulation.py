@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from processors.backtest.metrics import compute
+from processors.backtest.kernel import OUTPUT_COLUMNS, simulate_block
+from processors.backtest.metrics import METRIC_NAMES, compute
 from processors.backtest.simulation import Costs, simulate
 
 CLOSE = np.array([10.0, 11.0, 12.0, 9.0, 9.0, 10.0])
@@ -70,3 +71,20 @@ def test_a_combination_that_never_trades_has_undefined_ratios_not_infinite_ones(
 def test_max_drawdown_is_the_worst_fall_from_a_previous_high() -> None:
     simulation = simulate(CLOSE, positions(1, 1, 1, 1, 1, 1), FREE, 100.0)
     assert compute(simulation, 100.0, 252).max_drawdown[0] == pytest.approx(9 / 12 - 1)
+
+
+@pytest.mark.parametrize(("fee", "slippage"), [(0.0, 0.0), (0.001, 0.0005), (0.02, 0.01)])
+def test_the_compiled_kernel_agrees_with_the_vectorised_reference(fee: float, slippage: float) -> None:
+    rng = np.random.default_rng(5)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 700)))
+    # Runs of random sides, so that trades last a while, with longs, shorts and reversals.
+    held = np.repeat(rng.integers(-1, 2, (64, 70)), 10, axis=1).astype(np.int8)
+    costs = Costs(fee, slippage)
+    reference = compute(simulate(close, held, costs, 1000.0), 1000.0, 252)
+    out = np.empty((64, OUTPUT_COLUMNS))
+    curve = np.empty((64, 700))
+    simulate_block(close, held, fee, slippage, 1000.0, 252.0, out, curve)
+    np.testing.assert_allclose(curve, simulate(close, held, costs, 1000.0).equity, rtol=1e-12)
+    for column, name in enumerate(METRIC_NAMES):
+        np.testing.assert_allclose(out[:, column], reference.column(name), rtol=1e-10, atol=1e-12, equal_nan=True,
+                                   err_msg=name)  # fmt: skip
