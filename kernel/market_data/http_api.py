@@ -9,7 +9,7 @@ from datetime import date
 import httpx
 import numpy as np
 from pydantic import BaseModel, ValidationError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from kernel.market_data.series import MarketDataUnavailable, PriceSeries, UnknownTicker
 from schemas.sweeps import DataSource
@@ -58,7 +58,7 @@ class HttpApiProvider:
         try:
             for attempt in Retrying(
                 stop=stop_after_attempt(self._attempts),
-                wait=wait_exponential_jitter(initial=0.2, max=5),
+                wait=wait_exponential(multiplier=0.2, max=5) + wait_random(0, 0.2),
                 retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
                 reraise=True,
             ):
