@@ -5,7 +5,7 @@ from projections.records import LogRecord
 from projections.store import InMemoryProjectionStore
 from schemas.codec import encode
 from schemas.events import Event
-from tests.builders import job_lifecycle
+from tests.builders import job_lifecycle, sweep_results
 
 TOPIC = "events"
 
@@ -70,3 +70,16 @@ async def test_partitions_are_checkpointed_independently() -> None:
     store = InMemoryProjectionStore()
     await Projector(store).apply(records(job_lifecycle(), partition=0) + records(job_lifecycle()[:1], partition=3))
     assert store.checkpoints == {(TOPIC, 0): 3, (TOPIC, 3): 1}
+
+
+async def test_sweep_results_become_one_row_per_backtest_and_a_redelivered_chunk_adds_none() -> None:
+    store = InMemoryProjectionStore()
+    request, started, _ = job_lifecycle()
+    chunk = sweep_results(started, 0, [1.0, 2.0, 0.5])
+    await Projector(store).apply(records([request, started, chunk]))
+    assert len(store.sweep_results) == 3
+    # The same chunk run again (a redelivery to another worker) is the same event with the same rows.
+    again = sweep_results(started, 0, [1.0, 2.0, 0.5])
+    await Projector(store).apply(records([again], first_offset=3))
+    assert len(store.sweep_results) == 3
+    assert len([e for e in store.events.values() if e.event.event_type == "SweepResultsRecorded"]) == 1

@@ -1,0 +1,59 @@
+import uuid
+
+from processors.sweeps.collector import add_results, keep_per_cell, planned_state
+from processors.sweeps.ranking import merge_top, rank_key, robustness
+from schemas.events import SweepPlanned, SweepPlannedPayload, SweepResultsRecorded, SweepResultsRecordedPayload
+from schemas.sweeps import SweepResultRow
+
+JOB = uuid.uuid4()
+ENVELOPE = {"tenant_id": "acme", "job_id": JOB, "correlation_id": "c", "producer": "test"}
+
+
+def planned(chunks: int = 2) -> SweepPlanned:
+    return SweepPlanned(**ENVELOPE, payload=SweepPlannedPayload(  # type: ignore[arg-type]
+        attempt=1, chunk_count=chunks, backtest_count=4, data=[], parameters={"split": None}))  # fmt: skip
+
+
+def results(chunk: int, scores: list[float | None]) -> SweepResultsRecorded:
+    rows = [SweepResultRow(ticker="AAPL", strategy_type="momentum", parameters={"window": chunk * 10 + i,  # type: ignore[arg-type]
+                           "threshold": 0.0}, score=s, metrics={}) for i, s in enumerate(scores)]  # fmt: skip
+    return SweepResultsRecorded(**ENVELOPE, payload=SweepResultsRecordedPayload(  # type: ignore[arg-type]
+        chunk_index=chunk, chunk_count=2, rows=rows, worker="w", duration_ms=1.0))  # fmt: skip
+
+
+def test_a_sweep_completes_when_its_last_chunk_is_in_whatever_the_order() -> None:
+    state = planned_state(planned())
+    first = add_results(state, results(1, [0.5, 1.5]), keep=3)
+    assert first.new
+    assert not first.complete
+    second = add_results(first.state, results(0, [2.0, None]), keep=3)
+    assert second.complete
+    assert second.state["rows"] == 4
+    assert [row["score"] for row in second.state["top"]["AAPL|momentum"]] == [2.0, 1.5, 0.5]
+
+
+def test_a_redelivered_chunk_is_not_counted_twice() -> None:
+    state = add_results(planned_state(planned()), results(0, [1.0]), keep=3).state
+    again = add_results(state, results(0, [1.0]), keep=3)
+    assert not again.new
+    assert again.state["rows"] == 1
+
+
+def test_undefined_scores_rank_last_and_ties_break_on_parameters() -> None:
+    rows = [{"score": None, "parameters": {"a": 1}}, {"score": 1.0, "parameters": {"a": 3}},
+            {"score": 1.0, "parameters": {"a": 2}}]  # fmt: skip
+    assert [r["parameters"]["a"] for r in sorted(rows, key=rank_key)] == [2, 3, 1]
+    assert merge_top(rows[:1], rows[1:], keep=2) == [rows[2], rows[1]]
+
+
+def test_robustness_tells_a_lone_spike_from_a_broad_plateau() -> None:
+    spike = {"count": 5, "scored": 5, "positive": 1, "sum": 1.6, "sum_squares": 4.0}
+    stats = robustness(spike, best_score=2.0)
+    assert stats["positive_share"] == 0.2
+    assert stats["best_z"] is not None
+    assert stats["best_z"] > 1.5
+
+
+def test_enough_rows_are_kept_for_the_out_of_sample_candidates() -> None:
+    assert keep_per_cell({"split": {"top_n": 7}}, top_cells=3) == 7
+    assert keep_per_cell({"split": None}, top_cells=3) == 3

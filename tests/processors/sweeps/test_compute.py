@@ -1,0 +1,64 @@
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from processors.sweeps.compute import DataChanged, MarketDataConfig, evaluate_cells, fingerprints, run_chunk
+from schemas.sweeps import SweepChunk, TradingSweepParameters
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> MarketDataConfig:
+    return MarketDataConfig(files_folder=tmp_path, http_base_url=None, http_timeout_seconds=1, http_attempts=1)
+
+
+def parameters(**overrides: object) -> TradingSweepParameters:
+    return TradingSweepParameters.model_validate({
+        "tickers": ["ACME"], "data_source": "synthetic", "start": "2018-01-01", "end": "2020-12-31",
+        "strategies": [{"type": "sma_crossover", "parameters": {"fast": [5, 10, 20], "slow": [50, 100]}}],
+        "rank_by": "sharpe",
+    } | overrides)  # fmt: skip
+
+
+def chunk(config: MarketDataConfig, sweep: TradingSweepParameters, start: int = 0, stop: int = 6) -> SweepChunk:
+    [data] = fingerprints(config, sweep)
+    return SweepChunk(job_id=uuid.uuid4(), tenant_id="acme", correlation_id="c", causation_id=uuid.uuid4(),
+                      chunk_index=0, chunk_count=1, ticker="ACME", strategy_index=0, start=start, stop=stop,
+                      data=data, parameters=sweep)  # fmt: skip
+
+
+def test_a_chunk_yields_one_row_per_combination_scored_by_the_ranking_metric(config: MarketDataConfig) -> None:
+    output = run_chunk(chunk(config, parameters()).model_dump_json(), config)
+    assert [row["parameters"] for row in output.rows][:2] == [{"fast": 5, "slow": 50}, {"fast": 5, "slow": 100}]
+    assert all(row["score"] == row["metrics"]["sharpe"] for row in output.rows)
+    table = pq.read_table(pa.BufferReader(output.parquet))
+    assert table.num_rows == 6
+    assert {"ticker", "strategy_type", "parameters", "score", "sharpe", "max_drawdown"} <= set(table.column_names)
+
+
+def test_running_a_chunk_again_gives_identical_results(config: MarketDataConfig) -> None:
+    work = chunk(config, parameters()).model_dump_json()
+    assert run_chunk(work, config).rows == run_chunk(work, config).rows
+
+
+def test_a_chunk_whose_prices_changed_since_planning_refuses_to_run(config: MarketDataConfig, tmp_path: Path) -> None:
+    (tmp_path / "ACME.csv").write_text("date,close\n" + "".join(f"2020-01-{d:02d},{10 + d}\n" for d in range(1, 29)))
+    sweep = parameters(data_source="files", start=None, end=None,
+                       strategies=[{"type": "momentum", "parameters": {"window": [2], "threshold": [0]}}])  # fmt: skip
+    work = chunk(config, sweep, stop=1)
+    (tmp_path / "ACME.csv").write_text("date,close\n" + "".join(f"2020-01-{d:02d},{20 + d}\n" for d in range(1, 29)))
+    with pytest.raises(DataChanged, match="changed since the sweep was planned"):
+        run_chunk(work.model_dump_json(), config)
+
+
+def test_out_of_sample_metrics_cover_only_the_bars_after_the_split(config: MarketDataConfig) -> None:
+    sweep = parameters(split={"in_sample_fraction": 0.5, "top_n": 2})
+    [data] = fingerprints(config, sweep)
+    [report] = evaluate_cells(sweep.model_dump_json(), "ACME", data.sha256, data.periods_per_year,
+                              [("sma_crossover", {"fast": 5, "slow": 50}, True)], config)  # fmt: skip
+    assert report.out_of_sample is not None
+    assert report.out_of_sample["exposure"] is not None
+    curve = pq.read_table(pa.BufferReader(report.curve or b""))
+    assert curve.num_rows == data.bars
