@@ -45,7 +45,8 @@ def register_sweep_agents(app: faust.App, events_topic: Any, runtime: WorkerRunt
         "sweep-progress",
         default=None,
         partitions=settings.topic_partitions,
-        schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json"),
+        # Faust derives the changelog's serializers from these types: bytes keys are raw, other values JSON.
+        key_type=bytes,
         help="Running sweeps: their plan, the chunks seen so far and the best rows.",
     )
 

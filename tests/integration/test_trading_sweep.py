@@ -1,0 +1,157 @@
+"""Trading sweeps on the real stack: receiver, two workers, projector, Postgres and the S3 endpoint."""
+
+import io
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+
+from kernel.market_data.providers import MarketData
+from kernel.object_store import ObjectStore
+from kernel.settings import Settings
+from schemas.sweeps import DataSource, TradingSweepParameters
+from tests.integration.conftest import Service, free_port, start_service
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "trading-sweep.json"
+
+
+class SweepPipeline:
+    def __init__(self, receiver_url: str, workers: list[Service]) -> None:
+        self.receiver_url = receiver_url
+        self.workers = workers
+
+
+@pytest.fixture(scope="module")
+def sweeps(stack: Settings) -> Iterator[SweepPipeline]:
+    """Receiver, projector and two workers of one consumer group, with small chunks so that a sweep spreads."""
+    receiver_port = free_port()
+    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_SWEEP_CHUNK_SIZE": "100"}
+    services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
+    workers = []
+    for name in ("worker-a", "worker-b"):
+        port = free_port()
+        workers.append(start_service(stack, name, ["worker", "--metrics-port", str(port)],
+                                     f"http://127.0.0.1:{port}/metrics", env))  # fmt: skip
+    port = free_port()
+    services.append(start_service(stack, "projector", ["projector", "--metrics-port", str(port)],
+                                  f"http://127.0.0.1:{port}/metrics", env))  # fmt: skip
+    try:
+        yield SweepPipeline(f"http://127.0.0.1:{receiver_port}", workers)
+    finally:
+        for service in [*services, *workers]:
+            if service.process.poll() is None:
+                service.stop()
+
+
+def submit_sweep(sweeps: SweepPipeline, tenant: str, body: dict[str, Any]) -> str:
+    response = httpx.post(f"{sweeps.receiver_url}/webhook/trading-sweep", json=body, headers={"X-Tenant-ID": tenant})
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
+def wait_until_done(sweeps: SweepPipeline, tenant: str, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{sweeps.receiver_url}/webhook/jobs/{job_id}", headers={"X-Tenant-ID": tenant})
+        if response.status_code == 200:
+            job = response.json()
+            if job["status"] in ("COMPLETED", "FAILED"):
+                return job
+        time.sleep(0.2)
+    raise AssertionError(f"sweep {job_id} did not finish: {job}")
+
+
+def query(settings: Settings, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(settings.database) as connection:
+        return connection.execute(sql, args).fetchall()
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def test_the_readme_sweep_completes_with_ranked_results_in_postgres_and_artifacts_in_s3(
+    sweeps: SweepPipeline, stack: Settings, tenant: str
+) -> None:
+    body = json.loads(EXAMPLE.read_text())
+    sweep = TradingSweepParameters.model_validate(body)
+    combinations = [len(grid.combinations()) for grid in sweep.strategies]
+    assert all(count >= 100 for count in combinations), "the example promises 100+ combinations per strategy"
+    job_id = submit_sweep(sweeps, tenant, body)
+
+    job = wait_until_done(sweeps, tenant, job_id)
+    assert job["status"] == "COMPLETED", job["error_message"]
+    result = job["result"]
+    assert result["backtests"] == len(sweep.tickers) * sum(combinations)
+    [(rows,)] = query(stack, "SELECT count(*) FROM trading_sweep_results WHERE job_id = %s", job_id)
+    assert rows == result["backtests"]
+
+    # The best cell per ticker in the table is the summary's rank 1, and it carries out-of-sample metrics.
+    best = dict(query(stack, """
+        SELECT DISTINCT ON (ticker) ticker, parameters_key FROM trading_sweep_results
+        WHERE job_id = %s ORDER BY ticker, score DESC NULLS LAST, parameters_key""", job_id))  # fmt: skip
+    for ticker in result["tickers"]:
+        top = ticker["best"][0]
+        assert best[ticker["ticker"]] == ",".join(f"{k}={v:g}" for k, v in sorted(top["parameters"].items()))
+        assert top["out_of_sample"] is not None
+        assert {s["strategy_type"] for s in ticker["strategies"]} == {g.type.value for g in sweep.strategies}
+
+    # Every job records which data it used.
+    market = MarketData(files_folder=stack.market_data_folder, http_base_url=None)
+    assert {d["ticker"]: d["sha256"] for d in result["data"]} == {
+        t: market.load(DataSource.BUNDLED, t, None, None).sha256() for t in sweep.tickers
+    }
+
+    store = ObjectStore(stack)
+    artifacts = result["artifacts"]
+    assert artifacts["results_prefix"].startswith(f"tenants/{tenant}/")
+    parts = [pq.read_table(io.BytesIO(store.get(key))) for key in artifacts["result_parts"]]
+    assert sum(part.num_rows for part in parts) == rows
+    assert len(artifacts["equity_curves"]) == len(sweep.tickers) * stack.sweep_top_cells
+    curve = pq.read_table(io.BytesIO(store.get(artifacts["equity_curves"][0])))
+    assert curve.column_names == ["date", "equity"]
+    assert json.loads(store.get(artifacts["summary"]))["backtests"] == rows
+
+
+def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
+    sweeps: SweepPipeline, stack: Settings, tenant: str
+) -> None:
+    windows = {"start": 2, "stop": 120, "step": 1}
+    body = {"tickers": ["SYN-A", "SYN-B"], "data_source": "synthetic", "start": "2010-01-01", "end": "2024-12-31",
+            "strategies": [{"type": "sma_crossover", "parameters": {"fast": windows, "slow": windows}}]}  # fmt: skip
+    expected = 2 * len(TradingSweepParameters.model_validate(body).strategies[0].combinations())
+    job_id = submit_sweep(sweeps, tenant, body)
+
+    # Once the sweep is under way, one worker dies without a goodbye.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        [(done,)] = query(stack, "SELECT count(*) FROM trading_sweep_results WHERE job_id = %s", job_id)
+        if done > 0:
+            break
+        time.sleep(0.05)
+    assert done < expected, "the sweep finished before a worker could be lost; make it larger"
+    lost = sweeps.workers[1]
+    os.kill(lost.process.pid, signal.SIGKILL)
+    lost.process.wait()
+
+    job = wait_until_done(sweeps, tenant, job_id, timeout=180)
+    assert job["status"] == "COMPLETED", job["error_message"]
+    [(rows, distinct)] = query(stack, """
+        SELECT count(*), count(DISTINCT (ticker, strategy_type, parameters_key)) FROM trading_sweep_results
+        WHERE job_id = %s""", job_id)  # fmt: skip
+    assert rows == distinct == expected == job["result"]["backtests"]
+    workers = query(stack, """
+        SELECT DISTINCT payload->>'worker' FROM job_events WHERE job_id = %s AND event_type = 'SweepResultsRecorded'
+        """, job_id)  # fmt: skip
+    assert len(workers) == 2, "both workers of the group ran chunks of the one sweep"
