@@ -19,9 +19,8 @@ log = get_logger(__name__)
 def build_worker_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
     app = create_app(settings)
     runtime = WorkerRuntime(settings)
-    events = job_events_topic(app, settings)
-    register_agents(app, events, runtime, settings)
-    register_sweep_agents(app, events, runtime, settings)
+    register_agents(app, job_events_topic(app, settings), runtime, settings)
+    register_sweep_agents(app, runtime, settings)
 
     @app.timer(interval=5.0)
     async def lag() -> None:

@@ -1,7 +1,7 @@
-"""The Faust side of sweeps: an agent that runs chunks from the work topic, and one that collects their results.
+"""The worker's side of sweeps: a Faust agent that runs chunks from the work topic, and the collector's steps.
 
-The collector's state is a table keyed by job id whose changelog Faust keeps, so a restarted or rebalanced worker
-resumes a sweep where it was.
+The collector itself (``processors.sweeps.collector_service``) folds sweeps from the event log with a consumer of
+its own; this module gives it the two things it does to the world: report progress, and finish a sweep.
 """
 
 import time
@@ -10,13 +10,12 @@ from typing import Any
 
 import faust
 
+from kernel.kafka import make_consumer
 from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
-from processors.agents import header_value
 from processors.metrics import RECORDS_SKIPPED
 from processors.runtime import WorkerRuntime
-from processors.sweeps.collector import add_results, keep_per_cell, planned_state
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from processors.sweeps.collector_service import SweepCollector, SweepCollectorService
 from schemas.events import (
     JobCompleted,
     JobCompletedPayload,
@@ -24,7 +23,6 @@ from schemas.events import (
     JobFailedPayload,
     JobProgressed,
     JobProgressedPayload,
-    SweepPlanned,
     SweepResultsRecorded,
     derived_event_id,
     follow_up,
@@ -33,22 +31,14 @@ from schemas.sweeps import SweepChunk
 
 log = get_logger(__name__)
 PRODUCER = "processor"
-_COLLECTED_TYPES = {SweepPlanned.TYPE, SweepResultsRecorded.TYPE, JobFailed.TYPE}
+COLLECTOR_GROUP = "zixly-sweep-collector"
 
 
-def register_sweep_agents(app: faust.App, events_topic: Any, runtime: WorkerRuntime, settings: Settings) -> None:
+def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Settings) -> None:
     chunks_topic = app.topic(
         settings.sweep_chunks_topic, value_type=bytes, key_type=bytes, partitions=settings.topic_partitions,
         internal=False,
     )  # fmt: skip
-    progress = app.Table(
-        "sweep-progress",
-        default=None,
-        partitions=settings.topic_partitions,
-        # Faust derives the changelog's serializers from these types: bytes keys are raw, other values JSON.
-        key_type=bytes,
-        help="Running sweeps: their plan, the chunks seen so far and the best rows.",
-    )
 
     @app.agent(chunks_topic, concurrency=max(1, settings.sweep_chunk_concurrency), name="zixly.run-sweep-chunks")
     async def run_sweep_chunks(stream: Any) -> None:
@@ -62,39 +52,28 @@ def register_sweep_agents(app: faust.App, events_topic: Any, runtime: WorkerRunt
             services = await runtime.services()
             await services.chunks.run(chunk)
 
-    @app.agent(events_topic, concurrency=1, name="zixly.collect-sweeps")
-    async def collect_sweeps(stream: Any) -> None:
-        async for record in stream.events():
-            if header_value(record.headers, EVENT_TYPE_HEADER) not in _COLLECTED_TYPES:
-                continue
-            try:
-                event = decode(record.value)
-            except UndecodableEvent:
-                continue  # the job agent reports undecodable records
-            key = str(event.job_id).encode()
-            state = progress.get(key)
-            if isinstance(event, SweepPlanned):
-                if state is None:
-                    progress[key] = planned_state(event)
-            elif isinstance(event, JobFailed):
-                if state is not None:
-                    del progress[key]
-            elif isinstance(event, SweepResultsRecorded):
-                if state is None:
-                    log.info("results for a sweep that is not running here (late or duplicate)",
-                             job_id=str(event.job_id), chunk=event.payload.chunk_index)  # fmt: skip
-                    continue
-                collected = add_results(state, event, keep_per_cell(state["parameters"], settings.sweep_top_cells))
-                if not collected.new:
-                    continue
-                progress[key] = collected.state
-                await _report(runtime, event, collected.state)
-                if collected.complete:
-                    await _finish(runtime, event, collected.state)
-                    del progress[key]
+    collector = SweepCollector(
+        report=lambda event, state: report_progress(runtime, event, state),
+        finish=lambda event, state: finish_sweep(runtime, event, state),
+        top_cells=settings.sweep_top_cells,
+    )
+    services: list[SweepCollectorService] = []
+
+    @app.task
+    async def collect_sweeps() -> None:
+        # The consumer is made here, in the worker's running loop, not when the app is built.
+        service = SweepCollectorService(make_consumer(settings, group_id=COLLECTOR_GROUP), collector,
+                                        settings.job_events_topic)  # fmt: skip
+        services.append(service)
+        await service.run()
+
+    @app.on_before_shutdown.connect
+    async def stop_collector(_sender: Any, /, *_: Any, **__: Any) -> None:
+        for service in services:
+            service.stop()
 
 
-async def _report(runtime: WorkerRuntime, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
+async def report_progress(runtime: WorkerRuntime, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
     services = await runtime.services()
     done, total = len(state["done"]), state["chunk_count"]
     await services.publisher.publish(
@@ -109,7 +88,7 @@ async def _report(runtime: WorkerRuntime, event: SweepResultsRecorded, state: di
     )  # fmt: skip
 
 
-async def _finish(runtime: WorkerRuntime, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
+async def finish_sweep(runtime: WorkerRuntime, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
     services = await runtime.services()
     t0 = time.perf_counter()
 

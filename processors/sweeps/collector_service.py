@@ -1,0 +1,160 @@
+"""The sweep collector: folds each running sweep's events from the log and completes the sweep at its last chunk.
+
+Its state is never stored anywhere but the log itself. The collector's consumer group commits, per partition,
+no further than the plan of the oldest sweep still running there; a collector that restarts, or takes over a
+partition from another worker, reads those sweeps' events again and arrives at the same state. Everything it
+appends has an id derived from the job (progress n, completion), so doing a step twice appends the same facts.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from kernel.logging import get_logger
+from processors.sweeps.collector import State, add_results, keep_per_cell, planned_state
+from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.events import Event, JobCompleted, JobFailed, SweepPlanned, SweepResultsRecorded
+
+log = get_logger(__name__)
+
+COLLECTED_TYPES = frozenset({SweepPlanned.TYPE, SweepResultsRecorded.TYPE, JobCompleted.TYPE, JobFailed.TYPE})
+CollectorStep = Callable[[SweepResultsRecorded, State], Awaitable[None]]
+
+
+@dataclass
+class _Running:
+    state: State
+    planned_at_offset: int
+
+
+@dataclass
+class _Partition:
+    running: dict[uuid.UUID, _Running] = field(default_factory=dict)
+
+
+class SweepCollector:
+    """The fold, without Kafka: events in log order per partition, and where it is safe to commit."""
+
+    def __init__(self, report: CollectorStep, finish: CollectorStep, top_cells: int) -> None:
+        self._report = report
+        self._finish = finish
+        self._top_cells = top_cells
+        self._partitions: dict[int, _Partition] = {}
+
+    def running(self, partition: int) -> int:
+        return len(self._partitions.get(partition, _Partition()).running)
+
+    async def apply(self, partition: int, offset: int, event: Event) -> None:
+        running = self._partitions.setdefault(partition, _Partition()).running
+        if isinstance(event, SweepPlanned):
+            if event.job_id not in running:
+                running[event.job_id] = _Running(planned_state(event), offset)
+        elif isinstance(event, JobCompleted | JobFailed):
+            running.pop(event.job_id, None)  # ended, by us or by a failed chunk
+        elif isinstance(event, SweepResultsRecorded):
+            sweep = running.get(event.job_id)
+            if sweep is None:
+                return  # a late or duplicate chunk of a sweep that has ended
+            collected = add_results(sweep.state, event, keep_per_cell(sweep.state["parameters"], self._top_cells))
+            if not collected.new:
+                return
+            sweep.state = collected.state
+            await self._report(event, collected.state)
+            if collected.complete:
+                await self._finish(event, collected.state)
+                running.pop(event.job_id, None)
+
+    def commit_offset(self, partition: int, next_offset: int) -> int:
+        """The offset to commit: before the plan of the oldest running sweep, or everything read so far."""
+        running = self._partitions.get(partition, _Partition()).running
+        return min((sweep.planned_at_offset for sweep in running.values()), default=next_offset)
+
+    def forget(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._partitions.pop(partition, None)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, collector: SweepCollector) -> None:
+        self._collector = collector
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Whoever gets these partitions rebuilds their sweeps from the committed offsets.
+        self._collector.forget({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("sweep collector assigned", partitions=sorted(tp.partition for tp in assigned))
+
+
+class SweepCollectorService:
+    def __init__(self, consumer: AIOKafkaConsumer, collector: SweepCollector, topic: str) -> None:
+        self._consumer = consumer
+        self._collector = collector
+        self._topic = topic
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        self._consumer.subscribe([self._topic], listener=_Rebalance(self._collector))
+        await self._consumer.start()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a failed step must not take the worker's other agents down
+                    log.warning("sweep collector step failed; re-reading from the last commit",
+                                error_type=type(exc).__name__, error=str(exc)[:500])  # fmt: skip
+                    await asyncio.sleep(1.0)
+                    await self._rewind()
+        finally:
+            await self._consumer.stop()
+
+    async def _rewind(self) -> None:
+        """Forget every sweep and read again from the committed offsets: the fold arrives where it was."""
+        assigned = self._consumer.assignment()
+        self._collector.forget({tp.partition for tp in assigned})
+        for tp in assigned:
+            try:
+                committed = await self._consumer.committed(tp)
+            except KafkaError as exc:
+                log.warning("cannot read the committed offset yet", partition=tp.partition, error=repr(exc)[:200])
+                continue
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+
+    async def _step(self) -> None:
+        fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
+        for tp, records in fetched.items():
+            for record in records:
+                if tp not in self._consumer.assignment():
+                    break  # revoked while we were busy: its new owner reads these again
+                await self._apply(tp.partition, record.offset, record.value, record.headers)
+            if tp not in self._consumer.assignment():
+                continue
+            commit = self._collector.commit_offset(tp.partition, records[-1].offset + 1)
+            try:
+                await self._consumer.commit({tp: OffsetAndMetadata(commit, "")})
+            except (CommitFailedError, IllegalStateError) as exc:
+                log.info("sweep collector commit skipped after a rebalance", partition=tp.partition,
+                         error=type(exc).__name__)  # fmt: skip
+
+    async def _apply(self, partition: int, offset: int, value: bytes, headers: object) -> None:
+        event_type = next((v.decode() for k, v in (headers or ()) if k == EVENT_TYPE_HEADER), None)  # type: ignore[attr-defined]
+        if event_type not in COLLECTED_TYPES:
+            return
+        try:
+            event = decode(value)
+        except UndecodableEvent:
+            return  # the job agent reports undecodable records
+        await self._collector.apply(partition, offset, event)
