@@ -5,7 +5,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -75,6 +75,20 @@ class Settings(BaseSettings):
         default=2, ge=1, le=64, description="Chunks a worker runs at once (one process-pool slot each)."
     )
     sweep_top_cells: int = Field(default=3, ge=1, le=50, description="Best cells per ticker with equity curves.")
+    sweep_external_services: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Tenant -> URL of its external backtest service, as JSON or 'tenant=url,tenant=url'.",
+    )
+    sweep_external_timeout_seconds: float = Field(default=10.0, gt=0)
+    sweep_external_attempts: int = Field(default=3, ge=1, le=20)
+    callback_max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+    callback_wait_seconds: float = Field(
+        default=3.0, ge=0, description="How long a callback waits for its job's dispatch to reach the read model."
+    )
+    callback_secret: SecretStr = Field(
+        default=SecretStr("zixly-local-callback-secret"),
+        description="Signs the callback tokens handed to external services; set a real secret in production.",
+    )
     market_data_dir: Path | None = Field(
         default=None, description="CSV/Parquet price files; <home>/market-data by default."
     )
@@ -104,6 +118,16 @@ class Settings(BaseSettings):
             if value.lstrip().startswith("["):
                 return json.loads(value)
             return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator("sweep_external_services", mode="before")
+    @classmethod
+    def _split_services(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                return json.loads(value)
+            pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+            return {tenant.strip(): url.strip() for tenant, url in pairs}
         return value
 
     @property

@@ -20,6 +20,7 @@ from processors.jobs.registry import JobRegistry, default_registry
 from processors.runner import JobRunner
 from processors.sweeps.chunks import ChunkWorker
 from processors.sweeps.compute import MarketDataConfig, warm_up
+from processors.sweeps.external import ExternalDispatcher
 from processors.sweeps.finisher import SweepFinisher
 from processors.sweeps.planner import SweepPlanner
 from schemas.sweeps import SWEEP_JOB_TYPE
@@ -81,7 +82,12 @@ class WorkerRuntime:
         sender = KafkaRecordSender(kafka, settings.publish_timeout_seconds)
         market_data = market_data_config(settings)
         store = ObjectStore(settings)
-        planner = SweepPlanner(sender, settings.sweep_chunks_topic, settings.sweep_chunk_size, market_data)
+        external = ExternalDispatcher(
+            settings.sweep_external_services, f"{settings.receiver_base_url}/webhook/sweep-callback",
+            settings.callback_secret.get_secret_value(), timeout_seconds=settings.sweep_external_timeout_seconds,
+            attempts=settings.sweep_external_attempts,
+        )  # fmt: skip
+        planner = SweepPlanner(sender, settings.sweep_chunks_topic, settings.sweep_chunk_size, market_data, external)
         registry = self._registry or default_registry({SWEEP_JOB_TYPE: planner})
         make_context = partial(
             JobContext, http=http, allowed_hosts=settings.http_allowed_hosts,

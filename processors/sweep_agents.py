@@ -23,7 +23,9 @@ from schemas.events import (
     JobFailedPayload,
     JobProgressed,
     JobProgressedPayload,
+    SweepCallbackReceived,
     SweepResultsRecorded,
+    SweepResultsRecordedPayload,
     derived_event_id,
     follow_up,
 )
@@ -55,6 +57,7 @@ def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Sett
     collector = SweepCollector(
         report=lambda event, state: report_progress(runtime, event, state),
         finish=lambda event, state: finish_sweep(runtime, event, state),
+        relay=lambda event, state: relay_callback(runtime, event, state),
         top_cells=settings.sweep_top_cells,
     )
     services: list[SweepCollectorService] = []
@@ -115,3 +118,26 @@ async def finish_sweep(runtime: WorkerRuntime, event: SweepResultsRecorded, stat
                                          duration_ms=elapsed_ms()),
             )  # fmt: skip
         await services.publisher.publish(outcome)
+
+
+async def relay_callback(runtime: WorkerRuntime, event: SweepCallbackReceived, state: dict[str, Any]) -> None:
+    """An external sweep's callback becomes its one chunk of results (collected as usual) or its failure."""
+    services = await runtime.services()
+    outcome: SweepResultsRecorded | JobFailed
+    if event.payload.status == "completed":
+        outcome = follow_up(
+            event, SweepResultsRecorded, producer=PRODUCER,
+            event_id=derived_event_id(event.job_id, f"sweep-results:{event.payload.part_index}"),
+            payload=SweepResultsRecordedPayload(chunk_index=event.payload.part_index,
+                                                chunk_count=event.payload.part_count, rows=event.payload.rows,
+                                                worker=f"external:{event.payload.external_reference}"[:128],
+                                                duration_ms=0.0),
+        )  # fmt: skip
+    else:
+        outcome = follow_up(
+            event, JobFailed, producer=PRODUCER, event_id=derived_event_id(event.job_id, "sweep-failed"),
+            payload=JobFailedPayload(attempt=state["attempt"], error_type="ExternalSweepFailed",
+                                     error_message=(event.payload.error or "no reason given")[:10_000],
+                                     retryable=False, duration_ms=0.0),
+        )  # fmt: skip
+    await services.publisher.publish(outcome)

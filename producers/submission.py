@@ -9,7 +9,7 @@ from producers.errors import ApiError, validation_details
 from schemas.events import JobRequested, JobRequestedPayload
 from schemas.identifiers import job_id_for_idempotency_key
 from schemas.jobs import JOB_PARAMETERS, HttpRequestParameters
-from schemas.sweeps import TradingSweepWebhook
+from schemas.sweeps import SweepCallbackWebhook, TradingSweepWebhook
 from schemas.webhooks import ErrorDetail, GenericJobWebhook
 
 PRODUCER = "receiver"
@@ -58,6 +58,14 @@ def parse_trading_sweep(body: bytes) -> TradingSweepWebhook:
     except ValidationError as exc:
         details = validation_details(exc.errors(include_url=False))
         raise ApiError(422, "invalid_payload", "the sweep is not valid", details) from exc
+
+
+def parse_sweep_callback(body: bytes) -> SweepCallbackWebhook:
+    try:
+        return SweepCallbackWebhook.model_validate_json(body)
+    except ValidationError as exc:
+        details = validation_details(exc.errors(include_url=False))
+        raise ApiError(422, "invalid_payload", "the callback is not valid", details) from exc
 
 
 def job_requested(webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None) -> JobRequested:

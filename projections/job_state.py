@@ -10,7 +10,16 @@ from datetime import datetime
 from functools import singledispatch
 from typing import Any
 
-from schemas.events import Event, JobCompleted, JobFailed, JobProgressed, JobRequested, JobStarted, SweepPlanned
+from schemas.events import (
+    Event,
+    JobCompleted,
+    JobFailed,
+    JobProgressed,
+    JobRequested,
+    JobStarted,
+    SweepDispatched,
+    SweepPlanned,
+)
 from schemas.job_status import JobStatus
 
 
@@ -168,5 +177,19 @@ def _planned(event: SweepPlanned, row: JobRow) -> JobRow:
         row,
         progress_message=f"planned {payload.backtest_count:,} backtests in {payload.chunk_count} chunks",
         metrics={**row.metrics, "backtests": payload.backtest_count, "chunks": payload.chunk_count,
+                 "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data]},
+    )  # fmt: skip
+
+
+@_transition.register
+def _dispatched(event: SweepDispatched, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    payload = event.payload
+    return replace(
+        row,
+        progress_message=f"dispatched to {payload.service_url} as {payload.external_reference}",
+        metrics={**row.metrics, "backtests": payload.backtest_count,
+                 "external": {"service": payload.service_url, "reference": payload.external_reference},
                  "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data]},
     )  # fmt: skip

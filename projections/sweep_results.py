@@ -6,7 +6,7 @@ The timeline (``job_events``) keeps such an event without its rows, which are in
 import json
 from typing import Any
 
-from schemas.events import Event, SweepResultsRecorded
+from schemas.events import Event, SweepCallbackReceived, SweepResultsRecorded
 
 METRIC_COLUMNS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate")
 COLUMNS = (
@@ -46,7 +46,7 @@ def result_rows(event: SweepResultsRecorded) -> list[ResultRow]:
 
 def timeline_payload(event: Event) -> str:
     """The payload as stored in ``job_events``."""
-    if isinstance(event, SweepResultsRecorded):
+    if isinstance(event, SweepResultsRecorded | SweepCallbackReceived):
         trimmed = event.payload.model_dump(mode="json", exclude={"rows"})
         return json.dumps({**trimmed, "row_count": len(event.payload.rows)})
     return event.payload.model_dump_json()

@@ -183,8 +183,54 @@ class SweepResultsRecorded(Event):
     payload: SweepResultsRecordedPayload
 
 
+class SweepDispatchedPayload(Payload):
+    attempt: int = Field(ge=1)
+    service_url: str = Field(max_length=2000)
+    external_reference: str = Field(min_length=1, max_length=200)
+    backtest_count: int = Field(ge=1)
+    data: list[DataFingerprint] = Field(description="The prices the sweep names, as this pipeline sees them.")
+    parameters: dict[str, Any]
+
+
+class SweepDispatched(Event):
+    """The sweep was handed to the tenant's external backtest service, which will call back with results."""
+
+    TYPE = "SweepDispatched"
+    VERSION = 1
+    event_type: Literal["SweepDispatched"] = "SweepDispatched"
+    schema_version: Literal[1] = 1
+    payload: SweepDispatchedPayload
+
+
+class SweepCallbackReceivedPayload(Payload):
+    external_reference: str = Field(min_length=1, max_length=200)
+    status: Literal["completed", "failed"]
+    part_index: int = Field(default=0, ge=0, description="Large results arrive as several events (parts).")
+    part_count: int = Field(default=1, ge=1)
+    rows: list[SweepResultRow] = Field(default_factory=list)
+    error: str | None = Field(default=None, max_length=10_000)
+
+
+class SweepCallbackReceived(Event):
+    """The external backtest service called back: its results, or why it failed."""
+
+    TYPE = "SweepCallbackReceived"
+    VERSION = 1
+    event_type: Literal["SweepCallbackReceived"] = "SweepCallbackReceived"
+    schema_version: Literal[1] = 1
+    payload: SweepCallbackReceivedPayload
+
+
 JobEvent = Annotated[
-    JobRequested | JobStarted | JobProgressed | JobCompleted | JobFailed | SweepPlanned | SweepResultsRecorded,
+    JobRequested
+    | JobStarted
+    | JobProgressed
+    | JobCompleted
+    | JobFailed
+    | SweepPlanned
+    | SweepResultsRecorded
+    | SweepDispatched
+    | SweepCallbackReceived,
     Field(discriminator="event_type"),
 ]
 
@@ -196,4 +242,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     JobFailed,
     SweepPlanned,
     SweepResultsRecorded,
+    SweepDispatched,
+    SweepCallbackReceived,
 )

@@ -233,6 +233,44 @@ class SweepResultRow(BaseModel):
     metrics: dict[str, int | float | None]
 
 
+class SweepCallbackWebhook(BaseModel):
+    """``POST /webhook/sweep-callback``: the external backtest service reports a dispatched sweep's outcome."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_id: uuid.UUID
+    external_reference: str = Field(min_length=1, max_length=200, description="The reference it gave at dispatch.")
+    callback_token: str = Field(min_length=16, max_length=256, description="The token it was given at dispatch.")
+    status: Literal["completed", "failed"]
+    results: list[SweepResultRow] = Field(default_factory=list, max_length=1_000_000)
+    error: str | None = Field(default=None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _outcome_matches_status(self) -> "SweepCallbackWebhook":
+        if self.status == "completed" and not self.results:
+            raise ValueError("a completed sweep reports its results")
+        if self.status == "failed" and not self.error:
+            raise ValueError("a failed sweep says why in `error`")
+        return self
+
+
+class ExternalSweepRequest(BaseModel):
+    """What the pipeline POSTs to a tenant's external backtest service; it answers 2xx with a ``reference``."""
+
+    job_id: uuid.UUID
+    tenant_id: str
+    callback_url: str
+    callback_token: str
+    sweep: TradingSweepParameters
+    data: list[DataFingerprint]
+
+
+class ExternalSweepAccepted(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reference: str = Field(min_length=1, max_length=200)
+
+
 class SweepChunk(BaseModel):
     """A unit of work on the sweep work topic: combinations [start, stop) of one strategy grid on one ticker."""
 

@@ -62,6 +62,7 @@ class JobStatusView(BaseModel):
     progress_message: str | None
     parameters: dict[str, Any]
     result: dict[str, Any] | None
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Duration, backtests, data used, ...")
     error_type: str | None
     error_message: str | None
     correlation_id: str

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from processors.sweeps.ranking import Row, add_stats, empty_stats, merge_top
-from schemas.events import SweepPlanned, SweepResultsRecorded
+from schemas.events import SweepDispatched, SweepPlanned, SweepResultsRecorded
 
 State = dict[str, Any]
 
@@ -43,6 +43,26 @@ def planned_state(event: SweepPlanned) -> State:
     }
 
 
+def dispatched_state(event: SweepDispatched) -> State:
+    """An external sweep: one "chunk", the service's callback, whose rows are then collected like any chunk's."""
+    payload = event.payload
+    return {
+        "attempt": payload.attempt,
+        "chunk_count": 1,
+        "backtest_count": payload.backtest_count,
+        "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data],
+        "parameters": payload.parameters,
+        "external_reference": payload.external_reference,
+        "planned_event_id": str(event.event_id),
+        "planned_at": event.occurred_at.isoformat(),
+        "done": [],
+        "parts": {},
+        "top": {},
+        "stats": {},
+        "rows": 0,
+    }
+
+
 @dataclass
 class Collected:
     state: State
@@ -55,6 +75,9 @@ def add_results(state: State, event: SweepResultsRecorded, keep: int) -> Collect
     payload = event.payload
     if payload.chunk_index in state["done"]:
         return Collected(state, new=False)
+    if "external_reference" in state:
+        # An external service's results come in as many parts as it sent; the plan could not know how many.
+        state = {**state, "chunk_count": payload.chunk_count}
     rows: list[Row] = [row.model_dump(mode="json") for row in payload.rows]
     by_cell: dict[str, list[Row]] = {}
     for row in rows:

@@ -16,14 +16,26 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from kernel.logging import get_logger
-from processors.sweeps.collector import State, add_results, keep_per_cell, planned_state
+from processors.sweeps.collector import State, add_results, dispatched_state, keep_per_cell, planned_state
 from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
-from schemas.events import Event, JobCompleted, JobFailed, SweepPlanned, SweepResultsRecorded
+from schemas.events import (
+    Event,
+    JobCompleted,
+    JobFailed,
+    SweepCallbackReceived,
+    SweepDispatched,
+    SweepPlanned,
+    SweepResultsRecorded,
+)
 
 log = get_logger(__name__)
 
-COLLECTED_TYPES = frozenset({SweepPlanned.TYPE, SweepResultsRecorded.TYPE, JobCompleted.TYPE, JobFailed.TYPE})
+COLLECTED_TYPES = frozenset({
+    SweepPlanned.TYPE, SweepDispatched.TYPE, SweepResultsRecorded.TYPE, SweepCallbackReceived.TYPE, JobCompleted.TYPE,
+    JobFailed.TYPE,
+})  # fmt: skip
 CollectorStep = Callable[[SweepResultsRecorded, State], Awaitable[None]]
+CallbackStep = Callable[[SweepCallbackReceived, State], Awaitable[None]]
 
 
 @dataclass
@@ -40,7 +52,8 @@ class _Partition:
 class SweepCollector:
     """The fold, without Kafka: events in log order per partition, and where it is safe to commit."""
 
-    def __init__(self, report: CollectorStep, finish: CollectorStep, top_cells: int) -> None:
+    def __init__(self, report: CollectorStep, finish: CollectorStep, relay: CallbackStep, top_cells: int) -> None:
+        self._relay = relay
         self._report = report
         self._finish = finish
         self._top_cells = top_cells
@@ -54,6 +67,14 @@ class SweepCollector:
         if isinstance(event, SweepPlanned):
             if event.job_id not in running:
                 running[event.job_id] = _Running(planned_state(event), offset)
+        elif isinstance(event, SweepDispatched):
+            if event.job_id not in running:
+                running[event.job_id] = _Running(dispatched_state(event), offset)
+        elif isinstance(event, SweepCallbackReceived):
+            sweep = running.get(event.job_id)
+            # The receiver checked the reference; a callback for a sweep that has ended changes nothing.
+            if sweep is not None and sweep.state.get("external_reference") == event.payload.external_reference:
+                await self._relay(event, sweep.state)
         elif isinstance(event, JobCompleted | JobFailed):
             running.pop(event.job_id, None)  # ended, by us or by a failed chunk
         elif isinstance(event, SweepResultsRecorded):

@@ -11,9 +11,17 @@ from kernel.market_data.series import MarketDataError
 from kernel.publisher import KafkaRecordSender
 from processors.jobs.context import DEFERRED, Deferred, JobContext, JobError
 from processors.sweeps.compute import MarketDataConfig, fingerprints
+from processors.sweeps.external import ExternalDispatcher
 from processors.sweeps.grid import plan_chunks
-from schemas.events import SweepPlanned, SweepPlannedPayload, derived_event_id, follow_up
-from schemas.sweeps import SweepChunk, TradingSweepParameters
+from schemas.events import (
+    SweepDispatched,
+    SweepDispatchedPayload,
+    SweepPlanned,
+    SweepPlannedPayload,
+    derived_event_id,
+    follow_up,
+)
+from schemas.sweeps import DataFingerprint, SweepChunk, TradingSweepParameters
 
 log = get_logger(__name__)
 PRODUCER = "processor"
@@ -21,8 +29,14 @@ PRODUCER = "processor"
 
 class SweepPlanner:
     def __init__(
-        self, sender: KafkaRecordSender, chunks_topic: str, chunk_size: int, market_data: MarketDataConfig
+        self,
+        sender: KafkaRecordSender,
+        chunks_topic: str,
+        chunk_size: int,
+        market_data: MarketDataConfig,
+        external: ExternalDispatcher,
     ) -> None:
+        self._external = external
         self._sender = sender
         self._topic = chunks_topic
         self._chunk_size = chunk_size
@@ -30,12 +44,14 @@ class SweepPlanner:
 
     async def __call__(self, parameters: TradingSweepParameters, context: JobContext) -> dict[str, Any] | Deferred:
         if parameters.execution == "external":
-            raise JobError("external execution is not configured for this tenant", retryable=False)
+            self._external.service_for(context.tenant_id)  # fail before loading data when there is none
         try:
             # Reading files or calling an API: a thread, so heartbeats and other jobs go on meanwhile.
             data = await asyncio.to_thread(fingerprints, self._market_data, parameters)
         except MarketDataError as exc:
             raise JobError(str(exc), retryable=exc.retryable) from exc
+        if parameters.execution == "external":
+            return await self._dispatch(parameters, data, context)
         plans = plan_chunks(parameters, self._chunk_size)
         started = context.started
         planned = follow_up(
@@ -61,4 +77,22 @@ class SweepPlanner:
             records.append((f"{started.job_id}:{index}".encode(), chunk.model_dump_json().encode()))
         await self._sender.send_all(self._topic, records)
         log.info("sweep planned", chunks=len(plans), backtests=planned.payload.backtest_count)
+        return DEFERRED
+
+    async def _dispatch(
+        self, parameters: TradingSweepParameters, data: list[DataFingerprint], context: JobContext
+    ) -> Deferred:
+        service, reference = await self._external.dispatch(parameters, data, context)
+        started = context.started
+        await context.publish(
+            follow_up(
+                started, SweepDispatched, producer=PRODUCER,
+                event_id=derived_event_id(started.job_id, f"sweep-dispatched:{context.attempt}"),
+                payload=SweepDispatchedPayload(
+                    attempt=context.attempt, service_url=service, external_reference=reference,
+                    backtest_count=len(parameters.tickers) * parameters.combination_count(), data=data,
+                    parameters=parameters.model_dump(mode="json"),
+                ),
+            )
+        )  # fmt: skip
         return DEFERRED

@@ -1,19 +1,22 @@
 """``POST /webhook/...``: integrators submit jobs."""
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from kernel.logging import bound_contextvars, get_logger
-from kernel.publisher import LogUnavailable
+from kernel.publisher import Appended, LogUnavailable
 from producers.deps import IdempotencyKey, Services, Tenant
 from producers.errors import ApiError
 from producers.request_body import read_json_body
-from producers.submission import job_requested, parse_generic_job, parse_trading_sweep
+from producers.submission import job_requested, parse_generic_job, parse_sweep_callback, parse_trading_sweep
+from producers.sweep_callback import callback_events, checked_job
 from producers.sweep_checks import check_sweep
-from schemas.events import JobRequested
-from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters, TradingSweepWebhook
+from schemas.events import Event, JobRequested
+from schemas.sweeps import SWEEP_JOB_TYPE, SweepCallbackWebhook, TradingSweepParameters, TradingSweepWebhook
 from schemas.webhooks import ErrorResponse, GenericJobWebhook, JobAccepted
 
 router = APIRouter(prefix="/webhook", tags=["webhooks"])
@@ -88,19 +91,23 @@ async def _check_sweep(services: Services, sweep: TradingSweepParameters) -> Non
     await check_sweep(sweep, services.market_data, services.settings.sweep_max_backtests)
 
 
+async def _append(services: Services, event: Event) -> Appended:
+    try:
+        return await services.publisher.publish(event)
+    except LogUnavailable as exc:
+        log.warning("event not accepted: log unavailable", error=str(exc), event_type=event.event_type)
+        raise ApiError(
+            503,
+            "broker_unavailable",
+            "the event log did not acknowledge the event; nothing was accepted, retry later",
+            headers={"Retry-After": "5"},
+        ) from exc
+
+
 async def _accept(services: Services, event: JobRequested) -> JSONResponse:
     settings = services.settings
     with bound_contextvars(job_id=str(event.job_id), tenant_id=event.tenant_id, correlation_id=event.correlation_id):
-        try:
-            appended = await services.publisher.publish(event)
-        except LogUnavailable as exc:
-            log.warning("job not accepted: log unavailable", error=str(exc))
-            raise ApiError(
-                503,
-                "broker_unavailable",
-                "the event log did not acknowledge the job; nothing was accepted, retry later",
-                headers={"Retry-After": "5"},
-            ) from exc
+        appended = await _append(services, event)
     accepted = JobAccepted(
         job_id=event.job_id,
         status_url=f"{settings.receiver_base_url}/webhook/jobs/{event.job_id}",
@@ -110,3 +117,46 @@ async def _accept(services: Services, event: JobRequested) -> JSONResponse:
         offset=appended.offset,
     )
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+class CallbackRecorded(BaseModel):
+    job_id: uuid.UUID
+    status: str = "RECORDED"
+    events: int
+
+
+@router.post(
+    "/sweep-callback",
+    status_code=202,
+    response_model=CallbackRecorded,
+    responses=_errors
+    | {
+        401: {"model": ErrorResponse, "description": "The callback token is not this job's."},
+        404: {"model": ErrorResponse, "description": "No such job for this tenant."},
+        409: {
+            "model": ErrorResponse,
+            "description": "The job has ended, was not dispatched, or has another reference.",
+        },
+    },
+    summary="An external backtest service reports a dispatched sweep's outcome",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SweepCallbackWebhook.model_json_schema()}},
+        }
+    },
+)
+async def receive_sweep_callback(request: Request, services: Services, tenant_id: Tenant) -> JSONResponse:
+    """Records the callback as events once they are in the log; the job completes (or fails) from there."""
+    settings = services.settings
+    body = await read_json_body(request, settings.callback_max_body_bytes)
+    callback = parse_sweep_callback(body)
+    job = await checked_job(services.jobs, callback, tenant_id, settings.callback_secret.get_secret_value(),
+                            settings.callback_wait_seconds)  # fmt: skip
+    events = callback_events(callback, job, settings.sweep_chunk_size)
+    with bound_contextvars(job_id=str(job.job_id), tenant_id=tenant_id, correlation_id=job.correlation_id):
+        for event in events:
+            await _append(services, event)
+        log.info("sweep callback recorded", status=callback.status, rows=len(callback.results), parts=len(events))
+    recorded = CallbackRecorded(job_id=job.job_id, events=len(events))
+    return JSONResponse(recorded.model_dump(mode="json"), status_code=202)

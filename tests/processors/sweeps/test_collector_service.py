@@ -1,7 +1,15 @@
 from typing import Any
 
 from processors.sweeps.collector_service import SweepCollector
-from schemas.events import Event, JobFailed, JobFailedPayload, SweepPlanned, SweepResultsRecorded, follow_up
+from schemas.events import (
+    Event,
+    JobFailed,
+    JobFailedPayload,
+    SweepCallbackReceived,
+    SweepPlanned,
+    SweepResultsRecorded,
+    follow_up,
+)
 from tests.processors.sweeps.test_collector import planned, results
 
 
@@ -9,6 +17,7 @@ class Outcomes:
     def __init__(self) -> None:
         self.progress: list[int] = []
         self.finished: list[str] = []
+        self.relayed: list[str] = []
 
     async def report(self, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
         self.progress.append(len(state["done"]))
@@ -16,9 +25,12 @@ class Outcomes:
     async def finish(self, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
         self.finished.append(str(event.job_id))
 
+    async def relay(self, event: SweepCallbackReceived, state: dict[str, Any]) -> None:
+        self.relayed.append(event.payload.external_reference)
+
 
 def collector(outcomes: Outcomes) -> SweepCollector:
-    return SweepCollector(report=outcomes.report, finish=outcomes.finish, top_cells=3)
+    return SweepCollector(report=outcomes.report, finish=outcomes.finish, relay=outcomes.relay, top_cells=3)
 
 
 async def feed(target: SweepCollector, log: list[Event], start: int = 0) -> None:
