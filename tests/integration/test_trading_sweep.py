@@ -19,6 +19,7 @@ from kernel.market_data.providers import MarketData
 from kernel.object_store import ObjectStore
 from kernel.settings import Settings
 from schemas.sweeps import DataSource, TradingSweepParameters
+from tests.external_backtests import ExternalBacktests, external_backtests
 from tests.integration.conftest import Service, free_port, start_service
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "trading-sweep.json"
@@ -30,11 +31,21 @@ class SweepPipeline:
         self.workers = workers
 
 
+EXTERNAL_TENANT = "external-backtests"
+
+
 @pytest.fixture(scope="module")
-def sweeps(stack: Settings) -> Iterator[SweepPipeline]:
+def external() -> Iterator[ExternalBacktests]:
+    with external_backtests() as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def sweeps(stack: Settings, external: ExternalBacktests) -> Iterator[SweepPipeline]:
     """Receiver, projector and two workers of one consumer group, with small chunks so that a sweep spreads."""
     receiver_port = free_port()
-    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_SWEEP_CHUNK_SIZE": "100"}
+    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_SWEEP_CHUNK_SIZE": "100",
+           "ZIXLY_SWEEP_EXTERNAL_SERVICES": f"{EXTERNAL_TENANT}={external.url}"}  # fmt: skip
     services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
     workers = []
     for name in ("worker-a", "worker-b"):
@@ -155,3 +166,49 @@ def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
         SELECT DISTINCT payload->>'worker' FROM job_events WHERE job_id = %s AND event_type = 'SweepResultsRecorded'
         """, job_id)  # fmt: skip
     assert len(workers) == 2, "both workers of the group ran chunks of the one sweep"
+
+
+def test_a_sweep_dispatched_to_an_external_service_completes_from_its_callback(
+    sweeps: SweepPipeline, stack: Settings, external: ExternalBacktests
+) -> None:
+    body = json.loads(EXAMPLE.read_text()) | {"execution": "external", "tickers": ["AAPL", "MSFT"]}
+    sweep = TradingSweepParameters.model_validate(body)
+    job_id = submit_sweep(sweeps, EXTERNAL_TENANT, body)
+
+    job = wait_until_done(sweeps, EXTERNAL_TENANT, job_id)
+    assert job["status"] == "COMPLETED", job["error_message"]
+    assert job["metrics"]["external"]["reference"].startswith("ext-")
+    [(rows,)] = query(stack, "SELECT count(*) FROM trading_sweep_results WHERE job_id = %s", job_id)
+    assert rows == job["result"]["backtests"] == 2 * sweep.combination_count()
+    types = [t for (t,) in query(stack, "SELECT event_type FROM job_events WHERE job_id = %s ORDER BY log_offset",
+                                 job_id)]  # fmt: skip
+    assert types[:3] == ["JobRequested", "JobStarted", "SweepDispatched"]
+    assert {"SweepCallbackReceived", "SweepResultsRecorded"} <= set(types)
+    assert types[-1] == "JobCompleted"
+
+    # The service calls back again (a retry of its own): the job is finished, so nothing changes.
+    request = next(r for r in external.requests if str(r.job_id) == job_id)
+    external.call_back(request, job["metrics"]["external"]["reference"])
+    assert external.callback_statuses[-1] == 409
+    [(after,)] = query(stack, "SELECT count(*) FROM trading_sweep_results WHERE job_id = %s", job_id)
+    assert after == rows
+
+
+def test_an_external_failure_fails_the_job_with_the_services_reason(
+    sweeps: SweepPipeline, external: ExternalBacktests
+) -> None:
+    external.fail_with = "out of credits"
+    try:
+        body = json.loads(EXAMPLE.read_text()) | {"execution": "external"}
+        job = wait_until_done(sweeps, EXTERNAL_TENANT, submit_sweep(sweeps, EXTERNAL_TENANT, body))
+    finally:
+        external.fail_with = None
+    assert job["status"] == "FAILED"
+    assert job["error_message"] == "out of credits"
+
+
+def test_external_execution_for_a_tenant_without_a_service_fails_clearly(sweeps: SweepPipeline, tenant: str) -> None:
+    body = json.loads(EXAMPLE.read_text()) | {"execution": "external"}
+    job = wait_until_done(sweeps, tenant, submit_sweep(sweeps, tenant, body))
+    assert job["status"] == "FAILED"
+    assert f"no external backtest service is configured for tenant {tenant!r}" in job["error_message"]
