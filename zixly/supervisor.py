@@ -110,12 +110,18 @@ class Supervisor:
         table.add_row("projector metrics", f"http://127.0.0.1:{s.projector_metrics_port}/metrics", "")
         table.add_row("kafka", s.kafka_bootstrap, f"topic {s.job_events_topic}")
         table.add_row("postgres", s.database.split("@")[-1], "")
+        table.add_row("s3", s.s3_endpoint or "AWS", f"bucket {s.s3_bucket}")
         table.add_row("logs", str(s.home / "logs"), "")
         self.console.print(table)
         self.console.print("Try it:")
         self.console.print(
             f"  curl -s -X POST {s.receiver_base_url}/webhook/generic-job -H 'Content-Type: application/json' "
             "-H 'X-Tenant-ID: demo' -d '{\"job_type\": \"sleep\", \"parameters\": {\"seconds\": 1}}'",
+            soft_wrap=True, highlight=False,
+        )  # fmt: skip
+        self.console.print(
+            f"  curl -s -X POST {s.receiver_base_url}/webhook/trading-sweep -H 'Content-Type: application/json' "
+            "-H 'X-Tenant-ID: demo' -d @examples/trading-sweep.json",
             soft_wrap=True, highlight=False,
         )  # fmt: skip
         self.console.print(
