@@ -17,9 +17,10 @@ from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
 from kernel.settings import Settings
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
+from processors.pools import cpu_pool
 from processors.runner import JobRunner
 from processors.sweeps.chunks import ChunkWorker
-from processors.sweeps.compute import MarketDataConfig, warm_up
+from processors.sweeps.compute import MarketDataConfig
 from processors.sweeps.external import ExternalDispatcher
 from processors.sweeps.finisher import SweepFinisher
 from processors.sweeps.planner import SweepPlanner
@@ -73,9 +74,9 @@ class WorkerRuntime:
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
         threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blocking-job")
         pool_size = max(1, os.cpu_count() or 1)
-        processes = ProcessPoolExecutor(max_workers=pool_size)
+        processes = cpu_pool(pool_size)
         for _ in range(pool_size):
-            processes.submit(warm_up)
+            processes.submit(int)  # starts the processes now, so the first chunk does not wait for them
         self._closers = [kafka.stop, http.aclose]
         self._pools = (threads, processes)
         publisher = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)
@@ -106,5 +107,6 @@ class WorkerRuntime:
             await close()
         if self._pools is not None:
             for pool in self._pools:
-                pool.shutdown(wait=False, cancel_futures=True)
+                # Idle by now: waiting lets the pool's processes exit before the worker does.
+                pool.shutdown(wait=True, cancel_futures=True)
         self._services = None

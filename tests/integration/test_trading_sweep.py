@@ -153,6 +153,8 @@ def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
         time.sleep(0.05)
     assert done < expected, "the sweep finished before a worker could be lost; make it larger"
     lost = sweeps.workers[1]
+    pool = children_of(lost.process.pid)
+    assert pool, "the worker runs its backtests in a process pool"
     os.kill(lost.process.pid, signal.SIGKILL)
     lost.process.wait()
 
@@ -166,6 +168,19 @@ def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
         SELECT DISTINCT payload->>'worker' FROM job_events WHERE job_id = %s AND event_type = 'SweepResultsRecorded'
         """, job_id)  # fmt: skip
     assert len(workers) == 2, "both workers of the group ran chunks of the one sweep"
+    assert not [pid for pid in pool if Path(f"/proc/{pid}").exists()], "the lost worker's pool died with it"
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
 
 
 def test_a_sweep_dispatched_to_an_external_service_completes_from_its_callback(
