@@ -6,6 +6,9 @@ from schemas.events import (
     JobFailed,
     JobFailedPayload,
     SweepCallbackReceived,
+    SweepCallbackReceivedPayload,
+    SweepDispatched,
+    SweepDispatchedPayload,
     SweepPlanned,
     SweepResultsRecorded,
     follow_up,
@@ -86,3 +89,35 @@ async def test_a_plan_seen_twice_keeps_its_first_position() -> None:
     await target.apply(0, 5, plan)
     await target.apply(0, 9, plan)
     assert target.commit_offset(0, next_offset=10) == 5
+
+
+def dispatched(reference: str = "ext-1") -> SweepDispatched:
+    plan = planned()
+    return follow_up(plan, SweepDispatched, producer="w", payload=SweepDispatchedPayload(
+        attempt=1, service_url="http://svc", external_reference=reference, backtest_count=2, data=[],
+        parameters={"split": None}))  # fmt: skip
+
+
+def called_back(reference: str, part: int = 0, parts: int = 1) -> SweepCallbackReceived:
+    return follow_up(planned(), SweepCallbackReceived, producer="receiver", payload=SweepCallbackReceivedPayload(
+        external_reference=reference, status="completed", part_index=part, part_count=parts))  # fmt: skip
+
+
+async def test_a_callback_for_the_dispatched_reference_is_relayed_and_another_is_not() -> None:
+    outcomes = Outcomes()
+    await feed(collector(outcomes), [dispatched("ext-1"), called_back("ext-2"), called_back("ext-1")])
+    assert outcomes.relayed == ["ext-1"]
+
+
+async def test_an_external_sweep_completes_when_all_parts_of_its_callback_are_in() -> None:
+    outcomes = Outcomes()
+    target = collector(outcomes)
+    part = results(0, [1.0])
+    later = results(1, [2.0])
+    # The relayed parts say how many there are; the dispatch could not know.
+    parts = [part.model_copy(update={"payload": part.payload.model_copy(update={"chunk_count": 2})}),
+             later.model_copy(update={"payload": later.payload.model_copy(update={"chunk_count": 2})})]  # fmt: skip
+    await feed(target, [dispatched(), parts[0]])
+    assert outcomes.finished == []
+    await target.apply(0, 2, parts[1])
+    assert len(outcomes.finished) == 1
