@@ -1,8 +1,9 @@
 """Turning a validated webhook into the JobRequested event that goes on the log."""
 
 import uuid
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from kernel.hosts import host_allowed
 from producers.errors import ApiError, validation_details
@@ -13,6 +14,7 @@ from schemas.sweeps import SweepCallbackWebhook, TradingSweepWebhook
 from schemas.webhooks import ErrorDetail, GenericJobWebhook
 
 PRODUCER = "receiver"
+M = TypeVar("M", bound=BaseModel)
 
 
 def parse_generic_job(body: bytes, allowed_hosts: list[str]) -> GenericJobWebhook:
@@ -53,19 +55,19 @@ def parse_generic_job(body: bytes, allowed_hosts: list[str]) -> GenericJobWebhoo
 
 
 def parse_trading_sweep(body: bytes) -> TradingSweepWebhook:
-    try:
-        return TradingSweepWebhook.model_validate_json(body)
-    except ValidationError as exc:
-        details = validation_details(exc.errors(include_url=False))
-        raise ApiError(422, "invalid_payload", "the sweep is not valid", details) from exc
+    return _parse(TradingSweepWebhook, body, "the sweep is not valid")
 
 
 def parse_sweep_callback(body: bytes) -> SweepCallbackWebhook:
+    return _parse(SweepCallbackWebhook, body, "the callback is not valid")
+
+
+def _parse(model: type[M], body: bytes, message: str) -> M:
+    """The body as ``model``, or ApiError(422) with one detail per field at fault."""
     try:
-        return SweepCallbackWebhook.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
-        details = validation_details(exc.errors(include_url=False))
-        raise ApiError(422, "invalid_payload", "the callback is not valid", details) from exc
+        raise ApiError(422, "invalid_payload", message, validation_details(exc.errors(include_url=False))) from exc
 
 
 def job_requested(webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None) -> JobRequested:

@@ -1,7 +1,6 @@
 """A real external backtest service on loopback: takes a dispatched sweep, answers with a reference, and calls the
 pipeline back a moment later with results (computed with the engine on the same data) or with a failure."""
 
-import json
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ from processors.backtest.engine import run_grid
 from processors.sweeps.compute import backtest_config
 from processors.sweeps.grid import grid_arrays
 from schemas.sweeps import ExternalSweepRequest
+from tests.local_http import send_json
 
 
 @dataclass
@@ -67,12 +67,7 @@ def _handler(service: ExternalBacktests) -> type[BaseHTTPRequestHandler]:
             request = ExternalSweepRequest.model_validate_json(self.rfile.read(length))
             service.requests.append(request)
             reference = f"ext-{uuid.uuid4().hex[:8]}"
-            data = json.dumps({"reference": reference}).encode()
-            self.send_response(202)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, 202, {"reference": reference})
             threading.Thread(target=service.call_back, args=(request, reference), daemon=True).start()
 
         def log_message(self, format: str, *args: object) -> None:

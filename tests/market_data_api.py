@@ -3,7 +3,6 @@
 It serves seeded prices for any ticker except ``NOPE``, and can be told to fail its next requests or to hang.
 """
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+
+from tests.local_http import send_json
 
 
 @dataclass
@@ -53,12 +54,7 @@ def _handler(api: MarketDataApi) -> type[BaseHTTPRequestHandler]:
             self._send(200, {"ticker": ticker, "bars": bars})
 
         def _send(self, status: int, payload: object) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload)
 
         def log_message(self, format: str, *args: object) -> None:
             return None

@@ -26,33 +26,22 @@ def keep_per_cell(parameters: dict[str, Any], top_cells: int) -> int:
 
 
 def planned_state(event: SweepPlanned) -> State:
-    payload = event.payload
-    return {
-        "attempt": payload.attempt,
-        "chunk_count": payload.chunk_count,
-        "backtest_count": payload.backtest_count,
-        "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data],
-        "parameters": payload.parameters,
-        "planned_event_id": str(event.event_id),
-        "planned_at": event.occurred_at.isoformat(),
-        "done": [],
-        "parts": {},
-        "top": {},
-        "stats": {},
-        "rows": 0,
-    }
+    return _initial_state(event, event.payload.chunk_count)
 
 
 def dispatched_state(event: SweepDispatched) -> State:
-    """An external sweep: one "chunk", the service's callback, whose rows are then collected like any chunk's."""
+    """An external sweep: the service's callback is its results, collected like chunks (as many as it sends)."""
+    return {**_initial_state(event, 1), "external_reference": event.payload.external_reference}
+
+
+def _initial_state(event: SweepPlanned | SweepDispatched, chunk_count: int) -> State:
     payload = event.payload
     return {
         "attempt": payload.attempt,
-        "chunk_count": 1,
+        "chunk_count": chunk_count,
         "backtest_count": payload.backtest_count,
         "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data],
         "parameters": payload.parameters,
-        "external_reference": payload.external_reference,
         "planned_event_id": str(event.event_id),
         "planned_at": event.occurred_at.isoformat(),
         "done": [],
