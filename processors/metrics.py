@@ -14,3 +14,11 @@ CONSUMER_LAG = Gauge(
     "zixly_worker_consumer_lag", "Records behind the log end, per assigned partition", ["topic", "partition"]
 )
 RECORDS_SKIPPED = Counter("zixly_worker_records_skipped_total", "Records the worker did not run, by reason", ["reason"])
+SWEEP_BACKTESTS = Counter("zixly_sweep_backtests_total", "Backtests run by this worker's sweep chunks")
+SWEEP_CHUNKS = Counter("zixly_sweep_chunks_total", "Sweep chunks run, by outcome", ["outcome"])
+SWEEP_CHUNK_SECONDS = Histogram(
+    "zixly_sweep_chunk_seconds",
+    "Time to run a chunk: compute, artifact upload and results event",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+SWEEPS_FINISHED = Counter("zixly_sweeps_finished_total", "Sweeps the collector finished, by outcome", ["outcome"])

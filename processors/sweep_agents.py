@@ -13,7 +13,7 @@ import faust
 from kernel.kafka import make_consumer
 from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
-from processors.metrics import RECORDS_SKIPPED
+from processors.metrics import RECORDS_SKIPPED, SWEEPS_FINISHED
 from processors.runtime import WorkerRuntime
 from processors.sweeps.collector_service import SweepCollector, SweepCollectorService
 from schemas.events import (
@@ -118,6 +118,7 @@ async def finish_sweep(runtime: WorkerRuntime, event: SweepResultsRecorded, stat
                                          duration_ms=elapsed_ms()),
             )  # fmt: skip
         await services.publisher.publish(outcome)
+        SWEEPS_FINISHED.labels("completed" if isinstance(outcome, JobCompleted) else "failed").inc()
 
 
 async def relay_callback(runtime: WorkerRuntime, event: SweepCallbackReceived, state: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from kernel.logging import bound_contextvars, get_logger
 from kernel.market_data.series import MarketDataError
 from kernel.object_store import ObjectStore, tenant_prefix
 from kernel.publisher import EventPublisher
+from processors.metrics import SWEEP_BACKTESTS, SWEEP_CHUNK_SECONDS, SWEEP_CHUNKS
 from processors.sweeps.compute import DataChanged, MarketDataConfig, run_chunk
 from schemas.events import (
     JobFailed,
@@ -64,11 +65,14 @@ class ChunkWorker:
                     ),
                 )  # fmt: skip
                 log.info("sweep chunk done", rows=len(output.rows), compute_ms=round(output.seconds * 1000, 1))
+                SWEEP_BACKTESTS.inc(len(output.rows))
             except (DataChanged, MarketDataError) as exc:
                 outcome = self._failure(chunk, exc, t0, retryable=isinstance(exc, MarketDataError) and exc.retryable)
             except Exception as exc:  # the chunk fails the job rather than stopping the worker's chunk stream
                 outcome = self._failure(chunk, exc, t0, retryable=True, detail=traceback.format_exc())
             await self._publisher.publish(outcome)
+            SWEEP_CHUNKS.labels("recorded" if isinstance(outcome, SweepResultsRecorded) else "failed").inc()
+            SWEEP_CHUNK_SECONDS.observe(time.perf_counter() - t0)
             return outcome
 
     def _failure(
