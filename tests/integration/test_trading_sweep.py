@@ -144,13 +144,14 @@ def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
     expected = 2 * len(TradingSweepParameters.model_validate(body).strategies[0].combinations())
     job_id = submit_sweep(sweeps, tenant, body)
 
-    # Once the sweep is under way, one worker dies without a goodbye.
+    # Once both workers are running chunks of the sweep, one of them dies without a goodbye.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         [(done,)] = query(stack, "SELECT count(*) FROM trading_sweep_results WHERE job_id = %s", job_id)
-        if done > 0:
+        if len(chunk_workers(stack, job_id)) == 2:
             break
         time.sleep(0.05)
+    assert len(chunk_workers(stack, job_id)) == 2, "both workers of the group run chunks of the one sweep"
     assert done < expected, "the sweep finished before a worker could be lost; make it larger"
     lost = sweeps.workers[1]
     pool = children_of(lost.process.pid)
@@ -164,11 +165,14 @@ def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
         SELECT count(*), count(DISTINCT (ticker, strategy_type, parameters_key)) FROM trading_sweep_results
         WHERE job_id = %s""", job_id)  # fmt: skip
     assert rows == distinct == expected == job["result"]["backtests"]
-    workers = query(stack, """
+    assert not [pid for pid in pool if Path(f"/proc/{pid}").exists()], "the lost worker's pool died with it"
+
+
+def chunk_workers(settings: Settings, job_id: str) -> set[str]:
+    rows = query(settings, """
         SELECT DISTINCT payload->>'worker' FROM job_events WHERE job_id = %s AND event_type = 'SweepResultsRecorded'
         """, job_id)  # fmt: skip
-    assert len(workers) == 2, "both workers of the group ran chunks of the one sweep"
-    assert not [pid for pid in pool if Path(f"/proc/{pid}").exists()], "the lost worker's pool died with it"
+    return {worker for (worker,) in rows}
 
 
 def children_of(pid: int) -> list[int]:

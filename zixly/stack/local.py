@@ -49,6 +49,8 @@ class LocalStack:
         else:
             progress("Postgres: using DATABASE_URL")
         if self.settings.runs_own_s3:
+            if not self.s3.binary.exists():
+                progress("S3: building the local endpoint (first run only)")
             progress(f"S3: starting the local endpoint on {self.s3.url}")
             if self.s3.start():
                 started.append("s3")
@@ -101,8 +103,8 @@ class LocalStack:
         if self.settings.runs_own_s3:
             s3 = self.s3.status()
             rows.append(ComponentStatus("s3", "running" if s3.running else "stopped", s3.address,
-                                        f"pid {s3.pid}, bucket {self.settings.s3_bucket}, in memory"
-                                        if s3.running else "objects kept in memory while it runs"))  # fmt: skip
+                                        f"pid {s3.pid}, bucket {self.settings.s3_bucket}, data {s3.data}"
+                                        if s3.running else f"data {s3.data}"))  # fmt: skip
         else:
             rows.append(ComponentStatus("s3", "external", self.settings.s3_endpoint or "AWS", self.settings.s3_bucket))
         return rows
