@@ -12,10 +12,12 @@ from kernel.market_data.providers import MarketData
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.settings import Settings, load_settings
+from producers.acceptance import JobAcceptance
 from producers.errors import install_error_handlers
 from producers.health import kafka_probe, postgres_probe
 from producers.http_metrics import HttpMetricsMiddleware
 from producers.job_status import SqlJobReader
+from producers.receipts import SqlReceiptStore
 from producers.routes import health, jobs, webhooks
 from producers.services import ReceiverServices
 
@@ -34,11 +36,13 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
         kafka = ProducerConnection(lambda: make_producer(settings))
         await kafka.start()
         engine = make_async_engine(settings)
+        publisher = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)
         app.state.services = ReceiverServices(
             settings=settings,
-            publisher=KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
+            publisher=publisher,
             jobs=SqlJobReader(engine),
             market_data=MarketData.from_settings(settings),
+            acceptance=JobAcceptance(publisher, SqlReceiptStore(engine), settings.publish_timeout_seconds),
             probes={"kafka": kafka_probe(kafka), "postgres": postgres_probe(engine)},
         )
         log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)

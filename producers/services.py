@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from kernel.market_data.providers import MarketData
 from kernel.publisher import EventPublisher
 from kernel.settings import Settings
+from producers.acceptance import JobAcceptance
 from producers.health import Probe
 from producers.job_status import JobReader
 
@@ -15,4 +16,5 @@ class ReceiverServices:
     publisher: EventPublisher
     jobs: JobReader
     market_data: MarketData
+    acceptance: JobAcceptance
     probes: dict[str, Probe] = field(default_factory=dict)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ValidationError
 
 from kernel.hosts import host_allowed
 from producers.errors import ApiError, validation_details
-from schemas.events import JobRequested, JobRequestedPayload
+from schemas.events import JobRequested, JobRequestedPayload, derived_event_id
 from schemas.identifiers import job_id_for_idempotency_key
 from schemas.jobs import JOB_PARAMETERS, HttpRequestParameters
 from schemas.sweeps import SweepCallbackWebhook, TradingSweepWebhook
@@ -73,6 +73,8 @@ def _parse(model: type[M], body: bytes, message: str) -> M:
 def job_requested(webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None) -> JobRequested:
     job_id = job_id_for_idempotency_key(tenant_id, idempotency_key) if idempotency_key else uuid.uuid4()
     return JobRequested(
+        # Keyed requests get a derived event id, so that an append repeated after a crash is the same fact.
+        event_id=derived_event_id(job_id, "requested") if idempotency_key else uuid.uuid4(),
         tenant_id=tenant_id,
         job_id=job_id,
         correlation_id=webhook.correlation_id or str(job_id),

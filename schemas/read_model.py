@@ -115,3 +115,22 @@ trading_sweep_results = Table(
     ),
     Index("ix_sweep_results_tenant_recorded", "tenant_id", text("recorded_at DESC")),
 )
+
+# Owned by the receiver, not a projection: which (tenant, idempotency key) became which job, so that a redelivered
+# webhook is answered without appending anything.
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("job_id", UUID(as_uuid=True), nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | appended
+    Column("log_partition", Integer),
+    Column("log_offset", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    PrimaryKeyConstraint("tenant_id", "idempotency_key"),
+)

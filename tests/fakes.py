@@ -1,11 +1,14 @@
 """Small fakes of the project's own ports, for unit tests."""
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kernel.market_data.providers import MarketData
 from kernel.publisher import Appended, LogUnavailable
 from kernel.settings import Settings
+from producers.acceptance import JobAcceptance
+from producers.receipts import Receipt
+from producers.services import ReceiverServices
 from schemas.events import Event
 from schemas.webhooks import JobStatusView
 
@@ -36,3 +39,35 @@ class FakeJobReader:
 def market_data(settings: Settings) -> MarketData:
     """The real providers over local sources only (bundled, synthetic, the settings' files folder)."""
     return MarketData(files_folder=settings.market_data_folder, http_base_url=settings.market_data_url)
+
+
+@dataclass
+class FakeReceiptStore:
+    receipts: dict[tuple[str, str], Receipt] = field(default_factory=dict)
+
+    async def claim(self, tenant_id: str, key: str, receipt: Receipt) -> Receipt | None:
+        existing = self.receipts.get((tenant_id, key))
+        if existing is None:
+            self.receipts[(tenant_id, key)] = receipt
+        return existing
+
+    async def get(self, tenant_id: str, key: str) -> Receipt | None:
+        return self.receipts.get((tenant_id, key))
+
+    async def mark_appended(self, tenant_id: str, key: str, partition: int, offset: int) -> None:
+        self.receipts[(tenant_id, key)] = replace(
+            self.receipts[(tenant_id, key)], state="appended", log_partition=partition, log_offset=offset
+        )
+
+    async def release(self, tenant_id: str, key: str) -> None:
+        if (receipt := self.receipts.get((tenant_id, key))) and not receipt.appended:
+            del self.receipts[(tenant_id, key)]
+
+
+def receiver_services(
+    settings: Settings, publisher: FakePublisher, jobs: FakeJobReader, receipts: FakeReceiptStore | None = None
+) -> ReceiverServices:
+    return ReceiverServices(
+        settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings),
+        acceptance=JobAcceptance(publisher, receipts or FakeReceiptStore(), settings.publish_timeout_seconds),
+    )  # fmt: skip

@@ -8,9 +8,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from kernel.logging import bound_contextvars, get_logger
-from kernel.publisher import Appended, LogUnavailable
+from kernel.publisher import Appended
+from producers.acceptance import append
 from producers.deps import IdempotencyKey, Services, Tenant
-from producers.errors import ApiError
 from producers.request_body import read_json_body
 from producers.submission import job_requested, parse_generic_job, parse_sweep_callback, parse_trading_sweep
 from producers.sweep_callback import callback_events, checked_job
@@ -55,7 +55,7 @@ async def submit_generic_job(
     webhook = parse_generic_job(body, settings.http_allowed_hosts)
     if webhook.job_type == SWEEP_JOB_TYPE:
         await _check_sweep(services, TradingSweepParameters.model_validate(webhook.parameters))
-    return await _accept(services, job_requested(webhook, tenant_id, idempotency_key))
+    return await _accept(services, job_requested(webhook, tenant_id, idempotency_key), idempotency_key)
 
 
 @router.post(
@@ -84,7 +84,7 @@ async def submit_trading_sweep(
         correlation_id=sweep.correlation_id,
         metadata=sweep.metadata,
     )
-    return await _accept(services, job_requested(webhook, tenant_id, idempotency_key))
+    return await _accept(services, job_requested(webhook, tenant_id, idempotency_key), idempotency_key)
 
 
 async def _check_sweep(services: Services, sweep: TradingSweepParameters) -> None:
@@ -92,22 +92,16 @@ async def _check_sweep(services: Services, sweep: TradingSweepParameters) -> Non
 
 
 async def _append(services: Services, event: Event) -> Appended:
-    try:
-        return await services.publisher.publish(event)
-    except LogUnavailable as exc:
-        log.warning("event not accepted: log unavailable", error=str(exc), event_type=event.event_type)
-        raise ApiError(
-            503,
-            "broker_unavailable",
-            "the event log did not acknowledge the event; nothing was accepted, retry later",
-            headers={"Retry-After": "5"},
-        ) from exc
+    return await append(services.publisher, event)
 
 
-async def _accept(services: Services, event: JobRequested) -> JSONResponse:
+async def _accept(services: Services, event: JobRequested, idempotency_key: str | None) -> JSONResponse:
     settings = services.settings
     with bound_contextvars(job_id=str(event.job_id), tenant_id=event.tenant_id, correlation_id=event.correlation_id):
-        appended = await _append(services, event)
+        accepted_once = await services.acceptance.accept(event, idempotency_key)
+        if accepted_once.replayed:
+            log.info("redelivered webhook answered from its receipt", idempotency_key=idempotency_key)
+    appended = accepted_once.appended
     accepted = JobAccepted(
         job_id=event.job_id,
         status_url=f"{settings.receiver_base_url}/webhook/jobs/{event.job_id}",
@@ -116,7 +110,8 @@ async def _accept(services: Services, event: JobRequested) -> JSONResponse:
         partition=appended.partition,
         offset=appended.offset,
     )
-    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+    headers = {"Idempotent-Replayed": "true"} if accepted_once.replayed else None
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
 
 
 class CallbackRecorded(BaseModel):

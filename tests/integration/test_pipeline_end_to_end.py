@@ -1,17 +1,21 @@
 """A webhook travels the whole pipeline: receiver → Kafka → Faust worker → projector → Postgres."""
 
+import asyncio
 import json
 import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from aiokafka import TopicPartition
 
+from kernel.kafka import make_consumer
 from kernel.settings import Settings
 from tests.integration.conftest import RunningPipeline, free_port, start_service
 from tests.local_http import local_http_server
@@ -114,14 +118,50 @@ def test_many_concurrent_jobs_all_complete_exactly_once(
     assert completed_events == (100,)
 
 
-def test_a_redelivered_webhook_with_the_same_idempotency_key_maps_to_the_same_job(
-    pipeline: RunningPipeline, tenant: str
+def test_duplicate_and_concurrent_redeliveries_of_a_webhook_create_exactly_one_job(
+    pipeline: RunningPipeline, stack: Settings, tenant: str
 ) -> None:
-    first = submit(pipeline, tenant, {"job_type": "noop"}, **{"Idempotency-Key": "delivery-1"})
-    second = submit(pipeline, tenant, {"job_type": "noop"}, **{"Idempotency-Key": "delivery-1"})
-    assert first.json()["job_id"] == second.json()["job_id"]
-    job = wait_for_status(first.json()["status_url"], tenant, {"COMPLETED"})
-    assert job["job_id"] == first.json()["job_id"]
+    body = {"job_type": "sleep", "parameters": {"seconds": 0.2}}
+    key = {"Idempotency-Key": "delivery-1"}
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: submit(pipeline, tenant, body, **key), range(20)))
+    answers.append(submit(pipeline, tenant, body, **key))  # and one more, late
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["job_id"] for a in answers}) == 1
+    assert len({(a.json()["partition"], a.json()["offset"]) for a in answers}) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 20
+
+    job = wait_for_status(answers[0].json()["status_url"], tenant, {"COMPLETED"})
+    partition = answers[0].json()["partition"]
+    assert requests_in_log(stack, job["job_id"], partition) == 1
+    assert job_event_types(stack, job["job_id"]).count("JobStarted") == 1
+
+    conflicting = submit(pipeline, tenant, {"job_type": "noop"}, **key)
+    assert conflicting.status_code == 409
+
+
+def requests_in_log(settings: Settings, job_id: str, partition: int) -> int:
+    """JobRequested records of one job in its partition of the log itself, not in a projection."""
+
+    async def count() -> int:
+        consumer = make_consumer(settings, group_id=None)
+        await consumer.start()
+        try:
+            tp = TopicPartition(settings.job_events_topic, partition)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            found = 0
+            while await consumer.position(tp) < end:
+                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                    headers = dict(record.headers or ())
+                    if record.key == job_id.encode() and headers.get("event_type") == b"JobRequested":
+                        found += 1
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(count())
 
 
 def test_health_reports_kafka_and_postgres_ready(pipeline: RunningPipeline) -> None:

@@ -9,10 +9,9 @@ import pytest
 from kernel.callback_tokens import callback_token
 from kernel.settings import Settings
 from producers.app import create_app
-from producers.services import ReceiverServices
 from schemas.events import SweepCallbackReceived
 from schemas.webhooks import JobStatusView
-from tests.fakes import FakeJobReader, FakePublisher, market_data
+from tests.fakes import FakeJobReader, FakePublisher, receiver_services
 
 SECRET = "test-secret"
 TENANT = "acme"
@@ -32,7 +31,7 @@ def jobs() -> FakeJobReader:
 @pytest.fixture
 async def client(publisher: FakePublisher, jobs: FakeJobReader) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(callback_secret=SECRET, callback_wait_seconds=0.2, sweep_chunk_size=2)  # type: ignore[arg-type]
-    services = ReceiverServices(settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings))
+    services = receiver_services(settings, publisher, jobs)
     app = create_app(settings, services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client

@@ -7,10 +7,9 @@ import pytest
 
 from kernel.settings import Settings
 from producers.app import create_app
-from producers.services import ReceiverServices
 from schemas.events import JobRequested
 from schemas.sweeps import SWEEP_JOB_TYPE
-from tests.fakes import FakeJobReader, FakePublisher, market_data
+from tests.fakes import FakeJobReader, FakePublisher, receiver_services
 
 HEADERS = {"X-Tenant-ID": "acme"}
 
@@ -24,8 +23,7 @@ def publisher() -> FakePublisher:
 async def client(publisher: FakePublisher, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     (tmp_path / "ACME.csv").write_text("Date,Close\n2020-01-02,10\n2020-01-03,11\n2020-01-06,12\n")
     settings = Settings(sweep_max_backtests=5000, market_data_dir=tmp_path)
-    services = ReceiverServices(settings=settings, publisher=publisher, jobs=FakeJobReader(),
-                                market_data=market_data(settings))  # fmt: skip
+    services = receiver_services(settings, publisher, FakeJobReader())  # fmt: skip
     app = create_app(settings, services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client

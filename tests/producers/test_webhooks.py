@@ -8,10 +8,9 @@ import pytest
 
 from kernel.settings import Settings
 from producers.app import create_app
-from producers.services import ReceiverServices
 from schemas.events import JobRequested
 from schemas.webhooks import JobStatusView
-from tests.fakes import FakeJobReader, FakePublisher, market_data
+from tests.fakes import FakeJobReader, FakePublisher, receiver_services
 
 HEADERS = {"Content-Type": "application/json", "X-Tenant-ID": "acme"}
 
@@ -29,9 +28,7 @@ def jobs() -> FakeJobReader:
 @pytest.fixture
 async def client(publisher: FakePublisher, jobs: FakeJobReader) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(max_body_bytes=2048, http_allowed_hosts=["api.example.com"])
-    app = create_app(
-        settings, ReceiverServices(settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings))
-    )
+    app = create_app(settings, receiver_services(settings, publisher, jobs))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
 
@@ -127,11 +124,43 @@ async def test_when_the_log_is_unavailable_the_answer_is_503_and_nothing_is_acce
     assert response.headers["Retry-After"] == "5"
 
 
-async def test_a_redelivery_with_the_same_idempotency_key_maps_to_the_same_job_id(client: httpx.AsyncClient) -> None:
+async def test_a_redelivery_with_the_same_idempotency_key_gets_the_same_answer_and_appends_nothing(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
     headers = {**HEADERS, "Idempotency-Key": "order-42"}
     first = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=headers)
-    second = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=headers)
-    assert first.json()["job_id"] == second.json()["job_id"]
+    # The same request, written differently: same fields, other order and spacing.
+    second = await client.post("/webhook/generic-job", content=b'{ "parameters": {},  "job_type": "noop" }',
+                               headers={**headers, "Content-Type": "application/json"})  # fmt: skip
+    assert second.status_code == 202
+    assert second.json() == first.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert len(publisher.events) == 1
+
+
+async def test_reusing_an_idempotency_key_for_another_request_is_a_conflict(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    headers = {**HEADERS, "Idempotency-Key": "order-43"}
+    await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=headers)
+    other = await client.post("/webhook/generic-job", json={"job_type": "sleep"}, headers=headers)
+    assert other.status_code == 409
+    assert other.json()["error"] == "idempotency_conflict"
+    assert len(publisher.events) == 1
+
+
+async def test_a_keyed_request_the_log_refused_can_be_retried_with_the_same_key(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    headers = {**HEADERS, "Idempotency-Key": "order-44"}
+    publisher.unavailable = True
+    refused = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=headers)
+    assert refused.status_code == 503
+    publisher.unavailable = False
+    retried = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=headers)
+    assert retried.status_code == 202
+    assert "Idempotent-Replayed" not in retried.headers
+    assert len(publisher.events) == 1
 
 
 async def test_an_unknown_job_gets_404(client: httpx.AsyncClient) -> None:
