@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     )
 
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    retries_topic: str = "zixly.job-retries"
+    dead_letter_topic: str = "zixly.dead-letters"
+    retry_max_attempts: int = Field(default=3, ge=1, le=100, description="Attempts per job, the first included.")
+    retry_base_delay_seconds: float = Field(default=2.0, ge=0, description="Backoff before the second attempt.")
+    retry_max_delay_seconds: float = Field(default=300.0, ge=0)
+    attempt_timeout_seconds: float | None = Field(default=None, gt=0, description="Per attempt; unset: none.")
+    retry_concurrency: int = Field(default=64, ge=1, le=10_000, description="Retries waiting at once per worker.")
     worker_metrics_port: int = 9101
     metrics_bind_host: str = Field(default="127.0.0.1", description="0.0.0.0 where Prometheus scrapes remotely.")
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(

@@ -1,16 +1,21 @@
-"""The Faust agent: a thin loop that picks JobRequested events off the log and hands them to the runner."""
+"""The Faust agents of jobs: thin loops that hand requested jobs, and retries once due, to the runner; a record no
+worker can read goes to the dead-letter topic and its partition keeps flowing."""
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
+from kernel.dead_letters import Origin
 from kernel.logging import get_logger
 from kernel.settings import Settings
 from processors.metrics import RECORDS_SKIPPED
 from processors.runtime import WorkerRuntime
 from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
 from schemas.events import JobRequested
+from schemas.retries import RetryRequest
 
 log = get_logger(__name__)
 
@@ -26,6 +31,9 @@ def header_value(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | No
 
 
 def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings: Settings) -> None:
+    retries_topic = app.topic(settings.retries_topic, value_type=bytes, key_type=bytes,
+                              partitions=settings.topic_partitions, internal=False)  # fmt: skip
+
     @app.agent(topic, concurrency=settings.worker_concurrency, name="zixly.run-requested-jobs")
     async def run_requested_jobs(stream: Any) -> None:
         async for event in stream.events():
@@ -34,13 +42,44 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
                 continue
             try:
                 request = decode(event.value)
+                if not isinstance(request, JobRequested):
+                    raise UndecodableEvent(f"header says JobRequested, the value is a {request.event_type}")
             except UndecodableEvent as exc:
-                RECORDS_SKIPPED.labels("undecodable").inc()
-                log.error("skipping undecodable record", error=str(exc), offset=event.message.offset,
-                          partition=event.message.partition)  # fmt: skip
-                continue
-            if not isinstance(request, JobRequested):
-                RECORDS_SKIPPED.labels("header_mismatch").inc()
+                await _dead_letter(runtime, event, exc, stage="decode")
                 continue
             runner = await runtime.runner()
             await runner.run(request)
+
+    @app.agent(retries_topic, concurrency=settings.retry_concurrency, name="zixly.run-retries")
+    async def run_retries(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                retry = RetryRequest.model_validate_json(event.value)
+            except ValueError as exc:
+                await _dead_letter(runtime, event, exc, stage="decode")
+                continue
+            # Waiting here holds only this retry (the agent runs many at once), never the job's own partition.
+            wait = (retry.due_at - datetime.now(UTC)).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            runner = await runtime.runner()
+            await runner.run(retry.request, retry.attempt, retry.history)
+
+
+async def _dead_letter(runtime: WorkerRuntime, event: Any, exc: Exception, stage: str) -> None:
+    """A record no worker can read: to the dead-letter topic, with where it was and why; the partition goes on."""
+    message = event.message
+    origin = Origin(topic=message.topic, partition=message.partition, offset=message.offset, key=event.key,
+                    value=event.value, headers=_headers(event.headers))  # fmt: skip
+    RECORDS_SKIPPED.labels("dead_lettered").inc()
+    log.error("record dead-lettered", stage=stage, error=str(exc)[:500], topic=message.topic,
+              partition=message.partition, offset=message.offset)  # fmt: skip
+    services = await runtime.services()
+    await services.dead_letters.send(origin, type(exc).__name__, str(exc), stage)
+
+
+def _headers(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None) -> list[tuple[str, bytes]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [(key, value if isinstance(value, bytes) else str(value).encode()) for key, value in items]

@@ -1,39 +1,78 @@
-"""Running one requested job: emit JobStarted, call the handler, emit JobCompleted or JobFailed.
+"""Running one attempt of a requested job: JobStarted, the handler, then JobCompleted, JobFailed, a retry, or the
+dead-letter topic.
 
-Plain code over ports (a publisher, a registry), so it is tested without a broker; the Faust agent is a thin
-loop around it.
+- A retryable failure with attempts left schedules the next attempt on the retry topic (so it never holds up the
+  job's partition) and appends JobRetryScheduled.
+- A failure no retry can fix is JobFailed.
+- The last attempt's failure is JobDeadLettered, with every attempt's error, and the request goes to the dead-letter
+  topic.
+
+Plain code over ports (publisher, retry scheduler, dead letters), tested without a broker; the agents are thin loops
+around it.
 """
 
+import asyncio
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from kernel.dead_letters import Origin
 from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import EventPublisher
 from processors.jobs.context import Deferred, JobContext, JobError
 from processors.jobs.registry import JobRegistry
+from processors.jobs.retry_policy import RetryPolicy
 from processors.metrics import JOB_DURATION, JOBS_FINISHED, JOBS_RUNNING
+from schemas.codec import encode
 from schemas.events import (
+    AttemptError,
     E,
     JobCompleted,
     JobCompletedPayload,
+    JobDeadLettered,
+    JobDeadLetteredPayload,
     JobFailed,
     JobFailedPayload,
     JobProgressed,
     JobProgressedPayload,
     JobRequested,
+    JobRetryScheduled,
+    JobRetryScheduledPayload,
     JobStarted,
     JobStartedPayload,
+    derived_event_id,
     follow_up,
 )
+from schemas.retries import RetryRequest
 
 PRODUCER = "processor"
 log = get_logger(__name__)
 
 ContextFactory = Callable[..., JobContext]
+Outcome = JobCompleted | JobFailed | JobRetryScheduled | JobDeadLettered
+
+
+class RetryScheduler(Protocol):
+    async def schedule(self, retry: RetryRequest) -> None: ...
+
+
+class DeadLetters(Protocol):
+    topic: str
+
+    async def send(self, origin: Origin, error_type: str, error: str, stage: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error_type: str
+    message: str
+    detail: str | None
+    retryable: bool
 
 
 class JobRunner:
@@ -43,60 +82,118 @@ class JobRunner:
         publisher: EventPublisher,
         worker_id: str,
         make_context: ContextFactory,
+        retries: RetryScheduler,
+        dead_letters: DeadLetters,
     ) -> None:
         self._registry = registry
         self._publisher = publisher
         self._worker_id = worker_id
         self._make_context = make_context
+        self._retries = retries
+        self._dead_letters = dead_letters
 
-    async def run(self, request: JobRequested) -> JobCompleted | JobFailed | None:
-        """Runs the job and returns its outcome event, which is in the log when this returns.
+    async def run(
+        self, request: JobRequested, attempt: int = 1, history: Sequence[AttemptError] = ()
+    ) -> Outcome | None:
+        """Runs one attempt and returns its outcome event, which is in the log when this returns.
 
         None when the handler deferred the outcome (the job continues on other topics).
         """
         job_type = request.payload.job_type
-        with bound_contextvars(
-            job_id=str(request.job_id), tenant_id=request.tenant_id, correlation_id=request.correlation_id
-        ):
-            attempt = 1
+        with bound_contextvars(job_id=str(request.job_id), tenant_id=request.tenant_id,
+                               correlation_id=request.correlation_id, attempt=attempt):  # fmt: skip
             started = await self._emit(
                 follow_up(request, JobStarted, producer=PRODUCER,
+                          event_id=derived_event_id(request.job_id, f"started:{attempt}"),
                           payload=JobStartedPayload(attempt=attempt, worker=self._worker_id))
             )  # fmt: skip
             t0 = time.perf_counter()
+            policy = self._policy(job_type)
             JOBS_RUNNING.labels(job_type).inc()
             try:
-                result = await self._call_handler(request, started, attempt)
+                result = await asyncio.wait_for(self._call_handler(request, started, attempt), policy.timeout_seconds)
             except JobError as exc:
-                outcome: JobCompleted | JobFailed = self._failed(
-                    started, attempt, t0, type(exc).__name__, str(exc), exc.detail, exc.retryable
-                )
-            except Exception as exc:  # an unexpected crash of a handler is a failed attempt, not a dead worker
-                outcome = self._failed(
-                    started,
-                    attempt,
-                    t0,
-                    type(exc).__name__,
-                    str(exc) or repr(exc),
-                    traceback.format_exc(),
-                    True,
-                )
+                failure = _Failure(type(exc).__name__, str(exc), exc.detail, exc.retryable)
+            except TimeoutError:
+                failure = _Failure("AttemptTimedOut", f"attempt {attempt} ran over {policy.timeout_seconds} s",
+                                   None, True)  # fmt: skip
+            except Exception as exc:  # a crash of a handler is a failed attempt, not a dead worker
+                failure = _Failure(type(exc).__name__, str(exc) or repr(exc), traceback.format_exc(), True)
             else:
                 if isinstance(result, Deferred):
                     log.info("job continues elsewhere", job_type=job_type, duration_ms=round(_ms_since(t0), 2))
                     return None
-                outcome = follow_up(
+                outcome: Outcome = follow_up(
                     started, JobCompleted, producer=PRODUCER,
                     payload=JobCompletedPayload(attempt=attempt, result=result, duration_ms=_ms_since(t0)),
                 )  # fmt: skip
+                return await self._finish(outcome, job_type, t0)
             finally:
                 JOBS_RUNNING.labels(job_type).dec()
-            await self._emit(outcome)
-            kind = "completed" if isinstance(outcome, JobCompleted) else "failed"
-            JOBS_FINISHED.labels(job_type, kind).inc()
-            JOB_DURATION.labels(job_type).observe(time.perf_counter() - t0)
-            log.info("job finished", job_type=job_type, outcome=kind, duration_ms=round(_ms_since(t0), 2))
-            return outcome
+            outcome = await self._after_failure(request, started, attempt, list(history), failure, policy, t0)
+            return await self._finish(outcome, job_type, t0)
+
+    async def _after_failure(
+        self,
+        request: JobRequested,
+        started: JobStarted,
+        attempt: int,
+        history: list[AttemptError],
+        failure: _Failure,
+        policy: RetryPolicy,
+        t0: float,
+    ) -> Outcome:
+        now = datetime.now(UTC)
+        history = [*history, AttemptError(attempt=attempt, error_type=failure.error_type[:200],
+                                          error_message=failure.message[:10_000], failed_at=now)]  # fmt: skip
+        log.warning("job attempt failed", error_type=failure.error_type, error=failure.message[:500],
+                    retryable=failure.retryable)  # fmt: skip
+        if policy.retries(failure.error_type, failure.retryable, attempt):
+            delay = policy.delay(attempt)
+            due = now + timedelta(seconds=delay)
+            # The retry is durable before the event says so: a crash in between at worst runs an attempt twice.
+            await self._retries.schedule(RetryRequest(request=request, attempt=attempt + 1, due_at=due,
+                                                      history=history))  # fmt: skip
+            return follow_up(
+                started, JobRetryScheduled, producer=PRODUCER,
+                event_id=derived_event_id(request.job_id, f"retry-scheduled:{attempt}"),
+                payload=JobRetryScheduledPayload(
+                    attempt=attempt, next_attempt=attempt + 1, delay_seconds=round(delay, 3), due_at=due,
+                    error_type=failure.error_type[:200], error_message=failure.message[:10_000],
+                ),
+            )  # fmt: skip
+        if not failure.retryable or failure.error_type in policy.non_retryable:
+            return follow_up(
+                started, JobFailed, producer=PRODUCER,
+                payload=JobFailedPayload(
+                    attempt=attempt, error_type=failure.error_type[:200], error_message=failure.message[:10_000],
+                    error_detail=failure.detail, retryable=False, duration_ms=_ms_since(t0),
+                ),
+            )  # fmt: skip
+        key, value, headers = encode(request)
+        origin = Origin(topic="", partition=-1, offset=-1, key=key, value=value, headers=headers)
+        await self._dead_letters.send(origin, failure.error_type, failure.message, stage="attempts_exhausted")
+        return follow_up(
+            started, JobDeadLettered, producer=PRODUCER,
+            event_id=derived_event_id(request.job_id, "dead-lettered"),
+            payload=JobDeadLetteredPayload(
+                attempts=attempt, reason=f"{attempt} attempt(s) failed; the last with {failure.error_type}",
+                history=history, dead_letter_topic=self._dead_letters.topic,
+            ),
+        )  # fmt: skip
+
+    async def _finish(self, outcome: Outcome, job_type: str, t0: float) -> Outcome:
+        await self._emit(outcome)
+        kind = {JobCompleted: "completed", JobFailed: "failed", JobRetryScheduled: "retry_scheduled",
+                JobDeadLettered: "dead_lettered"}[type(outcome)]  # fmt: skip
+        JOBS_FINISHED.labels(job_type, kind).inc()
+        JOB_DURATION.labels(job_type).observe(time.perf_counter() - t0)
+        log.info("job attempt finished", job_type=job_type, outcome=kind, duration_ms=round(_ms_since(t0), 2))
+        return outcome
+
+    def _policy(self, job_type: str) -> RetryPolicy:
+        registered = self._registry.get(job_type)
+        return registered.retry if registered is not None else RetryPolicy(max_attempts=1)
 
     async def _call_handler(
         self, request: JobRequested, started: JobStarted, attempt: int
@@ -123,25 +220,6 @@ class JobRunner:
             report_progress=report_progress, started=started, publish=self._publisher.publish,
         )  # fmt: skip
         return await job_type.handler(parameters, context)
-
-    def _failed(
-        self,
-        started: JobStarted,
-        attempt: int,
-        t0: float,
-        error_type: str,
-        message: str,
-        detail: str | None,
-        retryable: bool,
-    ) -> JobFailed:
-        log.warning("job attempt failed", error_type=error_type, error=message[:500], retryable=retryable)
-        return follow_up(
-            started, JobFailed, producer=PRODUCER,
-            payload=JobFailedPayload(
-                attempt=attempt, error_type=error_type[:200], error_message=message[:10_000],
-                error_detail=detail, retryable=retryable, duration_ms=_ms_since(t0),
-            ),
-        )  # fmt: skip
 
     async def _emit(self, event: E) -> E:
         await self._publisher.publish(event)

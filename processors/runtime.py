@@ -10,6 +10,7 @@ from functools import partial
 
 import httpx
 
+from kernel.dead_letters import DeadLetterSender
 from kernel.kafka import make_producer
 from kernel.object_store import ObjectStore
 from kernel.producer_connection import ProducerConnection
@@ -17,7 +18,9 @@ from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
 from kernel.settings import Settings
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
+from processors.jobs.retry_policy import RetryPolicy
 from processors.pools import cpu_pool
+from processors.retries import KafkaRetryScheduler
 from processors.runner import JobRunner
 from processors.sweeps.chunks import ChunkWorker
 from processors.sweeps.compute import MarketDataConfig
@@ -34,6 +37,7 @@ class WorkerServices:
     finisher: SweepFinisher
     publisher: KafkaEventPublisher
     worker_id: str
+    dead_letters: DeadLetterSender
 
 
 def market_data_config(settings: Settings) -> MarketDataConfig:
@@ -89,13 +93,26 @@ class WorkerRuntime:
             attempts=settings.sweep_external_attempts,
         )  # fmt: skip
         planner = SweepPlanner(sender, settings.sweep_chunks_topic, settings.sweep_chunk_size, market_data, external)
-        registry = self._registry or default_registry({SWEEP_JOB_TYPE: planner})
+        policy = RetryPolicy(
+            max_attempts=settings.retry_max_attempts, base_delay_seconds=settings.retry_base_delay_seconds,
+            max_delay_seconds=settings.retry_max_delay_seconds, timeout_seconds=settings.attempt_timeout_seconds,
+        )  # fmt: skip
+        registry = self._registry or default_registry({SWEEP_JOB_TYPE: planner}, policy)
+        dead_letters = DeadLetterSender(kafka, settings.dead_letter_topic, self.worker_id)
         make_context = partial(
             JobContext, http=http, allowed_hosts=settings.http_allowed_hosts,
             blocking_executor=threads, cpu_executor=processes,
         )  # fmt: skip
         return WorkerServices(
-            runner=JobRunner(registry, publisher, self.worker_id, make_context),
+            runner=JobRunner(
+                registry,
+                publisher,
+                self.worker_id,
+                make_context,
+                KafkaRetryScheduler(sender, settings.retries_topic),
+                dead_letters,
+            ),
+            dead_letters=dead_letters,
             chunks=ChunkWorker(publisher, store, processes, market_data, self.worker_id),
             finisher=SweepFinisher(store, processes, market_data, settings.sweep_top_cells),
             publisher=publisher,

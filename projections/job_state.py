@@ -13,9 +13,11 @@ from typing import Any
 from schemas.events import (
     Event,
     JobCompleted,
+    JobDeadLettered,
     JobFailed,
     JobProgressed,
     JobRequested,
+    JobRetryScheduled,
     JobStarted,
     SweepDispatched,
     SweepPlanned,
@@ -192,4 +194,38 @@ def _dispatched(event: SweepDispatched, row: JobRow) -> JobRow:
         metrics={**row.metrics, "backtests": payload.backtest_count,
                  "external": {"service": payload.service_url, "reference": payload.external_reference},
                  "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data]},
+    )  # fmt: skip
+
+
+@_transition.register
+def _retry_scheduled(event: JobRetryScheduled, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    payload = event.payload
+    return replace(
+        row,
+        status=JobStatus.RETRYING,
+        attempts=max(row.attempts, payload.attempt),
+        progress_message=f"attempt {payload.attempt} failed; attempt {payload.next_attempt} at {payload.due_at}",
+        error_type=payload.error_type,
+        error_message=payload.error_message,
+    )
+
+
+@_transition.register
+def _dead_lettered(event: JobDeadLettered, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    payload = event.payload
+    last = payload.history[-1] if payload.history else None
+    return replace(
+        row,
+        status=JobStatus.DEAD_LETTERED,
+        completed_at=event.occurred_at,
+        attempts=max(row.attempts, payload.attempts),
+        progress_message=None,
+        error_type=last.error_type if last else None,
+        error_message=payload.reason,
+        metrics={**row.metrics, "attempt_errors": [error.model_dump(mode="json") for error in payload.history],
+                 "dead_letter_topic": payload.dead_letter_topic},
     )  # fmt: skip

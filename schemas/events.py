@@ -221,6 +221,51 @@ class SweepCallbackReceived(Event):
     payload: SweepCallbackReceivedPayload
 
 
+class AttemptError(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempt: int = Field(ge=1)
+    error_type: str = Field(max_length=200)
+    error_message: str = Field(max_length=10_000)
+    failed_at: AwareDatetime
+
+
+class JobRetryScheduledPayload(Payload):
+    attempt: int = Field(ge=1, description="The attempt that failed.")
+    next_attempt: int = Field(ge=2)
+    delay_seconds: float = Field(ge=0)
+    due_at: AwareDatetime
+    error_type: str = Field(max_length=200)
+    error_message: str = Field(max_length=10_000)
+
+
+class JobRetryScheduled(Event):
+    """An attempt failed in a way that trying again could help; the next one is due at ``due_at``."""
+
+    TYPE = "JobRetryScheduled"
+    VERSION = 1
+    event_type: Literal["JobRetryScheduled"] = "JobRetryScheduled"
+    schema_version: Literal[1] = 1
+    payload: JobRetryScheduledPayload
+
+
+class JobDeadLetteredPayload(Payload):
+    attempts: int = Field(ge=1)
+    reason: str = Field(max_length=1000)
+    history: list[AttemptError] = Field(description="Every failed attempt, oldest first.")
+    dead_letter_topic: str
+
+
+class JobDeadLettered(Event):
+    """The job gave up: its attempts are spent (or it cannot run at all); its request is on the dead-letter topic."""
+
+    TYPE = "JobDeadLettered"
+    VERSION = 1
+    event_type: Literal["JobDeadLettered"] = "JobDeadLettered"
+    schema_version: Literal[1] = 1
+    payload: JobDeadLetteredPayload
+
+
 JobEvent = Annotated[
     JobRequested
     | JobStarted
@@ -230,7 +275,9 @@ JobEvent = Annotated[
     | SweepPlanned
     | SweepResultsRecorded
     | SweepDispatched
-    | SweepCallbackReceived,
+    | SweepCallbackReceived
+    | JobRetryScheduled
+    | JobDeadLettered,
     Field(discriminator="event_type"),
 ]
 
@@ -244,4 +291,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SweepResultsRecorded,
     SweepDispatched,
     SweepCallbackReceived,
+    JobRetryScheduled,
+    JobDeadLettered,
 )

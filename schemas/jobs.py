@@ -25,7 +25,11 @@ class SleepParameters(JobParameters):
     progress_steps: Annotated[int, Field(ge=0, le=100)] = Field(
         default=4, description="How many JobProgressed events to emit along the way."
     )
-    fail: bool = Field(default=False, description="Fail at the end instead of completing (for tests).")
+    fail: bool = Field(default=False, description="Fail at the end, for good, instead of completing (for tests).")
+    fail_attempts: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=0, description="Fail the first N attempts with an error worth retrying (for tests of retries)."
+    )
+    crash: bool = Field(default=False, description="Crash on every attempt (for tests of dead letters).")
 
 
 class HttpRequestParameters(JobParameters):

@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass, field, replace
 
+from kernel.dead_letters import Origin
 from kernel.market_data.providers import MarketData
 from kernel.publisher import Appended, LogUnavailable
 from kernel.settings import Settings
@@ -10,6 +11,7 @@ from producers.acceptance import JobAcceptance
 from producers.receipts import Receipt
 from producers.services import ReceiverServices
 from schemas.events import Event
+from schemas.retries import RetryRequest
 from schemas.webhooks import JobStatusView
 
 
@@ -71,3 +73,20 @@ def receiver_services(
         settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings),
         acceptance=JobAcceptance(publisher, receipts or FakeReceiptStore(), settings.publish_timeout_seconds),
     )  # fmt: skip
+
+
+@dataclass
+class FakeRetryScheduler:
+    scheduled: list[RetryRequest] = field(default_factory=list)
+
+    async def schedule(self, retry: RetryRequest) -> None:
+        self.scheduled.append(retry)
+
+
+@dataclass
+class FakeDeadLetters:
+    topic: str = "dead-letters"
+    letters: list[tuple[Origin, str, str, str]] = field(default_factory=list)
+
+    async def send(self, origin: Origin, error_type: str, error: str, stage: str) -> None:
+        self.letters.append((origin, error_type, error, stage))

@@ -1,12 +1,13 @@
 """Job types the workers can run: parameters model (from the contracts) and handler."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from processors.jobs.context import Deferred, JobContext
 from processors.jobs.http_request import run_http_request
 from processors.jobs.noop import run_noop
+from processors.jobs.retry_policy import RetryPolicy
 from processors.jobs.sleep import run_sleep
 from schemas.job_parameters import JobParameters
 from schemas.jobs import JOB_PARAMETERS
@@ -19,6 +20,7 @@ class JobType:
     name: str
     parameters: type[JobParameters]
     handler: Handler
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 class JobRegistry:
@@ -32,12 +34,19 @@ class JobRegistry:
         return sorted(self._types)
 
 
-def default_registry(extra: dict[str, Handler] | None = None) -> JobRegistry:
-    """The built-in job types, plus handlers that need the worker's clients (the sweep planner)."""
+def default_registry(extra: dict[str, Handler] | None = None, retry: RetryPolicy | None = None) -> JobRegistry:
+    """The built-in job types, plus handlers that need the worker's clients (the sweep planner).
+
+    ``retry`` is the policy of every type; ``noop`` never fails and is not retried.
+    """
     handlers: dict[str, Handler] = {
         "noop": run_noop,
         "sleep": run_sleep,
         "http.request": run_http_request,
         **(extra or {}),
     }
-    return JobRegistry([JobType(name, JOB_PARAMETERS[name], handler) for name, handler in handlers.items()])
+    policy = retry or RetryPolicy()
+    return JobRegistry([
+        JobType(name, JOB_PARAMETERS[name], handler, policy if name != "noop" else RetryPolicy(max_attempts=1))
+        for name, handler in handlers.items()
+    ])  # fmt: skip

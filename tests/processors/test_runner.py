@@ -1,3 +1,4 @@
+import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
@@ -8,10 +9,19 @@ import pytest
 
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, JobType, default_registry
+from processors.jobs.retry_policy import RetryPolicy
 from processors.runner import JobRunner
-from schemas.events import JobCompleted, JobFailed, JobProgressed, JobRequested, JobRequestedPayload
+from schemas.events import (
+    JobCompleted,
+    JobDeadLettered,
+    JobFailed,
+    JobProgressed,
+    JobRequested,
+    JobRequestedPayload,
+    JobRetryScheduled,
+)
 from schemas.jobs import NoopParameters
-from tests.fakes import FakePublisher
+from tests.fakes import FakeDeadLetters, FakePublisher, FakeRetryScheduler
 from tests.local_http import local_http_server
 
 
@@ -37,9 +47,16 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def runner_with(publisher: FakePublisher, http: httpx.AsyncClient, registry: JobRegistry | None = None) -> JobRunner:
+def runner_with(
+    publisher: FakePublisher,
+    http: httpx.AsyncClient,
+    registry: JobRegistry | None = None,
+    retries: FakeRetryScheduler | None = None,
+    dead_letters: FakeDeadLetters | None = None,
+) -> JobRunner:
     context = partial(JobContext, http=http, allowed_hosts=["127.0.0.1"])
-    return JobRunner(registry or default_registry(), publisher, "worker-1", context)
+    return JobRunner(registry or default_registry(), publisher, "worker-1", context,
+                     retries or FakeRetryScheduler(), dead_letters or FakeDeadLetters())  # fmt: skip
 
 
 async def test_a_noop_job_emits_started_then_completed_with_its_echo(http: httpx.AsyncClient) -> None:
@@ -83,16 +100,26 @@ async def test_invalid_parameters_that_reach_a_worker_fail_the_job_clearly(http:
     assert outcome.payload.error_message.startswith("invalid parameters")
 
 
-async def test_a_crashing_handler_fails_the_job_with_its_stack_trace(http: httpx.AsyncClient) -> None:
+async def test_a_crashing_handler_is_retried_then_dead_lettered_with_every_error(http: httpx.AsyncClient) -> None:
     async def crash(parameters: NoopParameters, context: JobContext) -> dict[str, Any]:
-        raise ZeroDivisionError("division by zero")
+        raise ZeroDivisionError(f"division by zero in attempt {context.attempt}")
 
-    registry = JobRegistry([JobType("noop", NoopParameters, crash)])
-    outcome = await runner_with(FakePublisher(), http, registry).run(request("noop"))
-    assert isinstance(outcome, JobFailed)
-    assert outcome.payload.error_type == "ZeroDivisionError"
-    assert outcome.payload.error_detail is not None
-    assert "Traceback" in outcome.payload.error_detail
+    registry = JobRegistry([JobType("noop", NoopParameters, crash, RetryPolicy(max_attempts=3))])
+    retries, dead_letters, publisher = FakeRetryScheduler(), FakeDeadLetters(), FakePublisher()
+    runner = runner_with(publisher, http, registry, retries, dead_letters)
+    job = request("noop")
+    outcome = await runner.run(job)
+    while isinstance(outcome, JobRetryScheduled):
+        retry = retries.scheduled[-1]
+        assert retry.attempt == outcome.payload.next_attempt
+        outcome = await runner.run(retry.request, retry.attempt, retry.history)
+
+    assert isinstance(outcome, JobDeadLettered)
+    assert outcome.payload.attempts == 3
+    assert [h.error_message for h in outcome.payload.history] == [f"division by zero in attempt {n}" for n in (1, 2, 3)]
+    [(origin, error_type, _, stage)] = dead_letters.letters
+    assert (error_type, stage, origin.key) == ("ZeroDivisionError", "attempts_exhausted", str(job.job_id).encode())
+    assert publisher.types().count("JobRetryScheduled") == 2
 
 
 async def test_an_http_request_job_calls_an_allowed_host_and_keeps_the_answer(
@@ -106,18 +133,24 @@ async def test_an_http_request_job_calls_an_allowed_host_and_keeps_the_answer(
     assert outcome.payload.result["json"] == {"path": "/hook", "method": "POST", "received": '{"n":1}'}
 
 
-async def test_an_http_request_answered_with_500_fails_as_retryable(http: httpx.AsyncClient, server: str) -> None:
-    outcome = await runner_with(FakePublisher(), http).run(request("http.request", url=f"{server}/fail"))
-    assert isinstance(outcome, JobFailed)
-    assert outcome.payload.retryable is True
+async def test_an_http_request_answered_with_500_is_retried_after_a_backoff(
+    http: httpx.AsyncClient, server: str
+) -> None:
+    retries = FakeRetryScheduler()
+    outcome = await runner_with(FakePublisher(), http, retries=retries).run(
+        request("http.request", url=f"{server}/fail")
+    )
+    assert isinstance(outcome, JobRetryScheduled)
     assert "500" in outcome.payload.error_message
+    assert outcome.payload.next_attempt == 2
+    assert retries.scheduled[0].due_at == outcome.payload.due_at
 
 
 async def test_an_http_request_times_out_as_configured(http: httpx.AsyncClient, server: str) -> None:
     outcome = await runner_with(FakePublisher(), http).run(
         request("http.request", url=f"{server}/slow", timeout_seconds=0.2)
     )
-    assert isinstance(outcome, JobFailed)
+    assert isinstance(outcome, JobRetryScheduled)
     assert "timed out after 0.2s" in outcome.payload.error_message
 
 
@@ -134,3 +167,40 @@ async def test_an_http_request_to_a_host_off_the_allow_list_never_leaves_the_wor
     assert isinstance(outcome, JobFailed)
     assert outcome.payload.retryable is False
     assert "allow-list" in outcome.payload.error_message
+
+
+async def test_a_job_that_fails_twice_then_succeeds_completes_on_its_third_attempt(http: httpx.AsyncClient) -> None:
+    retries, publisher = FakeRetryScheduler(), FakePublisher()
+    runner = runner_with(publisher, http, retries=retries)
+    outcome = await runner.run(request("sleep", seconds=0, progress_steps=0, fail_attempts=2))
+    while isinstance(outcome, JobRetryScheduled):
+        outcome = await runner.run(retries.scheduled[-1].request, retries.scheduled[-1].attempt,
+                                   retries.scheduled[-1].history)  # fmt: skip
+    assert isinstance(outcome, JobCompleted)
+    assert outcome.payload.attempt == 3
+    assert publisher.types() == ["JobStarted", "JobRetryScheduled"] * 2 + ["JobStarted", "JobCompleted"]
+
+
+async def test_an_attempt_over_its_time_limit_is_retried(http: httpx.AsyncClient) -> None:
+    registry = default_registry(retry=RetryPolicy(max_attempts=2, timeout_seconds=0.05))
+    outcome = await runner_with(FakePublisher(), http, registry).run(request("sleep", seconds=1, progress_steps=0))
+    assert isinstance(outcome, JobRetryScheduled)
+    assert outcome.payload.error_type == "AttemptTimedOut"
+
+
+async def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    policy = RetryPolicy(base_delay_seconds=1, max_delay_seconds=10)
+    rng = random.Random(1)
+    delays = [policy.delay(attempt, rng) for attempt in (1, 2, 3, 4, 5, 6)]
+    for attempt, delay in zip((1, 2, 3, 4, 5, 6), delays, strict=True):
+        step = min(10, 2 ** (attempt - 1))
+        assert step / 2 <= delay <= step
+    assert len({round(d, 6) for d in delays}) == len(delays)
+
+
+async def test_a_non_retryable_error_class_fails_at_once(http: httpx.AsyncClient) -> None:
+    registry = default_registry(retry=RetryPolicy(max_attempts=5, non_retryable=("JobError",)))
+    outcome = await runner_with(FakePublisher(), http, registry).run(
+        request("sleep", seconds=0, progress_steps=0, fail_attempts=1)
+    )
+    assert isinstance(outcome, JobFailed)
