@@ -5,9 +5,11 @@ from typing import Any
 import faust
 
 from kernel.settings import Settings
+from processors import faust_commit_fix
 
 
 def create_app(settings: Settings) -> faust.App:
+    faust_commit_fix.install()
     return faust.App(
         "zixly-processor",
         broker=f"kafka://{settings.kafka_bootstrap}",

@@ -1,0 +1,60 @@
+"""A correction to faust-streaming's offset commits, which can commit past a record still being processed.
+
+``Consumer._new_offset`` (faust-streaming 0.15.3) refuses to commit only when the lowest acknowledged offset is
+more than one past the committed position: with the committed position at N (record N is the next to finish) and
+N+1, N+2 … acknowledged, it commits N+3, and record N is never processed if the worker dies before it finishes.
+Agents with ``concurrency`` > 1, like ours, finish records out of order all the time; a worker killed in the middle
+of a job then loses that job (the fault tests in tests/integration/test_failures.py caught it). And ``perform_seek``
+records a committed offset of 0 as "none", which disables even that check at the start of a partition.
+
+``install()`` replaces both methods with versions that commit only a run of acknowledged offsets that starts at the
+committed position.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from faust.transport import consumer as faust_consumer
+from faust.types import TP
+from faust.utils.functional import consecutive_numbers
+
+# Kept for the test that shows the upstream behaviour (and tells when an upgrade makes this module unnecessary).
+UPSTREAM_NEW_OFFSET = faust_consumer.Consumer._new_offset
+
+
+def _new_offset(self: Any, tp: TP) -> int | None:
+    acked: list[int] = self._acked[tp]
+    if not acked:
+        return None
+    gaps = self._gap[tp]
+    if gaps:
+        # Offsets that will never be delivered (compaction, transaction markers) count as acknowledged.
+        highest = max(acked)
+        ranges = sorted(gaps.overlap(0, highest), key=lambda interval: interval.begin)
+        if ranges:
+            filled = [offset for interval in ranges for offset in range(interval.begin, interval.end)]
+            acked.extend(filled)
+            gaps.chop(0, max(filled[-1], highest + 1))
+    acked.sort()
+    committed: int | None = self._committed_offset[tp]
+    if committed is not None and acked[0] > committed:
+        return None  # record `committed` is still in flight: nothing past it may be committed yet
+    batch = next(consecutive_numbers(acked))
+    acked[: len(batch)] = []
+    self._acked_index[tp].difference_update(batch)
+    return int(batch[-1]) + 1
+
+
+async def _perform_seek(self: Any) -> None:
+    committed: Mapping[Any, int | None] = await self.seek_to_committed()
+    self._read_offset.update(
+        {tp: offset if offset is not None and offset >= 0 else None for tp, offset in committed.items()}
+    )
+    self._committed_offset.update(
+        {faust_consumer.ensure_TP(tp): offset for tp, offset in committed.items() if offset is not None}
+    )
+
+
+def install() -> None:
+    faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+    faust_consumer.Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]

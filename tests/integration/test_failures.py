@@ -1,0 +1,223 @@
+"""Failures on the real stack: retries that wait without blocking, dead letters, poison records, lost workers."""
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.partitioner import murmur2
+
+from kernel.dead_letters import ERROR_TYPE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC, STAGE
+from kernel.kafka import make_consumer, make_producer
+from kernel.settings import Settings
+from schemas.codec import encode
+from schemas.events import JobRequested, JobRequestedPayload
+from schemas.identifiers import job_id_for_idempotency_key
+from tests.integration.conftest import Service, free_port, start_service
+
+RETRY_DELAY = 1.5
+
+
+class Pipeline:
+    def __init__(self, stack: Settings, receiver_url: str, workers: list[Service]) -> None:
+        self.stack = stack
+        self.receiver_url = receiver_url
+        self.workers = workers
+        self.env: dict[str, str] = {}
+
+    def add_worker(self, name: str) -> Service:
+        port = free_port()
+        worker = start_service(self.stack, name, ["worker", "--metrics-port", str(port)],
+                               f"http://127.0.0.1:{port}/metrics", self.env)  # fmt: skip
+        self.workers.append(worker)
+        return worker
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack: Settings) -> Iterator[Pipeline]:
+    """Receiver, projector and two workers whose retries wait RETRY_DELAY seconds (with jitter) and more."""
+    receiver_port = free_port()
+    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_RETRY_BASE_DELAY_SECONDS": str(RETRY_DELAY),
+           "ZIXLY_RETRY_MAX_ATTEMPTS": "3"}  # fmt: skip
+    services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
+    port = free_port()
+    services.append(start_service(stack, "projector", ["projector", "--metrics-port", str(port)],
+                                  f"http://127.0.0.1:{port}/metrics", env))  # fmt: skip
+    running = Pipeline(stack, f"http://127.0.0.1:{receiver_port}", [])
+    running.env = env
+    running.add_worker("worker-a")
+    running.add_worker("worker-b")
+    try:
+        yield running
+    finally:
+        for service in [*services, *running.workers]:
+            if service.process.poll() is None:
+                service.stop()
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def submit(pipeline: Pipeline, tenant: str, body: dict[str, Any], key: str | None = None) -> str:
+    headers = {"X-Tenant-ID": tenant} | ({"Idempotency-Key": key} if key else {})
+    response = httpx.post(f"{pipeline.receiver_url}/webhook/generic-job", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
+def job(pipeline: Pipeline, tenant: str, job_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{pipeline.receiver_url}/webhook/jobs/{job_id}", headers={"X-Tenant-ID": tenant})
+    return response.json() if response.status_code == 200 else {}
+
+
+def wait_for(pipeline: Pipeline, tenant: str, job_id: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = job(pipeline, tenant, job_id)
+        if current.get("status") in statuses:
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not reach {statuses}: {job(pipeline, tenant, job_id)}")
+
+
+def events_of(settings: Settings, job_id: str) -> list[str]:
+    with psycopg.connect(settings.database) as connection:
+        rows = connection.execute("SELECT event_type FROM job_events WHERE job_id = %s ORDER BY log_offset",
+                                  (job_id,)).fetchall()  # fmt: skip
+    return [event_type for (event_type,) in rows]
+
+
+def partition_of(job_id: uuid.UUID, partitions: int) -> int:
+    return (murmur2(str(job_id).encode()) & 0x7FFFFFFF) % partitions
+
+
+def keys_on_one_partition(tenant: str, count: int, partitions: int) -> list[str]:
+    """Idempotency keys whose jobs land on the same partition (the job id, derived from the key, is the record key)."""
+    by_partition: dict[int, list[str]] = {}
+    for n in range(10_000):
+        key = f"k-{n}"
+        found = by_partition.setdefault(partition_of(job_id_for_idempotency_key(tenant, key), partitions), [])
+        found.append(key)
+        if len(found) == count:
+            return found
+    raise AssertionError("no partition with enough keys")
+
+
+def test_a_job_that_fails_twice_completes_on_its_third_attempt(pipeline: Pipeline, tenant: str) -> None:
+    job_id = submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 0, "fail_attempts": 2}})
+    done = wait_for(pipeline, tenant, job_id, {"COMPLETED", "FAILED", "DEAD_LETTERED"})
+    assert done["status"] == "COMPLETED"
+    assert done["attempts"] == 3
+    assert events_of(pipeline.stack, job_id).count("JobRetryScheduled") == 2
+
+
+def test_a_job_waiting_for_its_retry_does_not_hold_up_its_partition(pipeline: Pipeline, tenant: str) -> None:
+    failing_key, quick_key = keys_on_one_partition(tenant, 2, pipeline.stack.topic_partitions)
+    failing = submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 0, "fail_attempts": 1}},
+                     failing_key)  # fmt: skip
+    wait_for(pipeline, tenant, failing, {"RETRYING"})
+    quick = submit(pipeline, tenant, {"job_type": "noop"}, quick_key)
+    wait_for(pipeline, tenant, quick, {"COMPLETED"}, timeout=RETRY_DELAY / 2)  # before the retry is even due
+    assert job(pipeline, tenant, failing)["status"] == "RETRYING"
+    assert wait_for(pipeline, tenant, failing, {"COMPLETED"})["attempts"] == 2
+
+
+def test_a_job_that_crashes_every_time_is_dead_lettered_with_its_history(pipeline: Pipeline, tenant: str) -> None:
+    job_id = submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 0, "crash": True}})
+    dead = wait_for(pipeline, tenant, job_id, {"DEAD_LETTERED", "FAILED", "COMPLETED"}, timeout=90)
+    assert dead["status"] == "DEAD_LETTERED"
+    assert dead["attempts"] == 3
+    assert [e["error_message"] for e in dead["metrics"]["attempt_errors"]] == ["the job was asked to crash"] * 3
+    letters = dead_letters(pipeline.stack)
+    mine = [headers for key, headers in letters if key == job_id.encode()]
+    assert mine, "the request is on the dead-letter topic"
+    assert mine[-1][ERROR_TYPE] == b"RuntimeError"
+    assert mine[-1][STAGE] == b"attempts_exhausted"
+
+
+def test_a_poison_record_is_dead_lettered_and_the_records_behind_it_are_processed(
+    pipeline: Pipeline, tenant: str
+) -> None:
+    before, after = (JobRequested(tenant_id=tenant, job_id=uuid.uuid4(), correlation_id="poison-test",
+                                  producer="test", payload=JobRequestedPayload(job_type="noop", parameters={}))
+                     for _ in range(2))  # fmt: skip
+    poison_key = b"poison-" + uuid.uuid4().hex.encode()
+    offsets = asyncio.run(_produce_on_partition_0(pipeline.stack, [
+        encode(before), (poison_key, b'{"event_type": "JobRequested", "this is": "not an event"',
+                         [("event_type", b"JobRequested"), ("schema_version", b"1")]), encode(after),
+    ]))  # fmt: skip
+    wait_for(pipeline, tenant, str(after.job_id), {"COMPLETED"})
+    wait_for(pipeline, tenant, str(before.job_id), {"COMPLETED"})
+    [headers] = [headers for key, headers in dead_letters(pipeline.stack) if key == poison_key]
+    assert headers[ORIGINAL_TOPIC] == pipeline.stack.job_events_topic.encode()
+    assert (headers[ORIGINAL_PARTITION], headers[ORIGINAL_OFFSET]) == (b"0", str(offsets[1]).encode())
+    assert headers[STAGE] == b"decode"
+
+
+def test_a_worker_killed_in_the_middle_of_a_job_leaves_it_to_the_others(pipeline: Pipeline, tenant: str) -> None:
+    job_ids = [submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 2, "progress_steps": 2}})
+               for _ in range(12)]  # fmt: skip
+    time.sleep(1.0)  # every job is now running on one of the two workers
+    lost = pipeline.workers.pop(0)
+    os.kill(lost.process.pid, signal.SIGKILL)
+    lost.process.wait()
+    pipeline.add_worker("worker-c")  # the group is back to two
+
+    finished = [wait_for(pipeline, tenant, job_id, {"COMPLETED", "FAILED", "DEAD_LETTERED"}, timeout=90)
+                for job_id in job_ids]  # fmt: skip
+    assert {f["status"] for f in finished} == {"COMPLETED"}
+    with psycopg.connect(pipeline.stack.database) as connection:
+        [(completed,)] = connection.execute(
+            "SELECT count(*) FROM job_events WHERE job_id = ANY(%s) AND event_type = 'JobCompleted'",
+            ([uuid.UUID(j) for j in job_ids],),
+        ).fetchall()
+        [(rows,)] = connection.execute("SELECT count(*) FROM pipeline_jobs WHERE id = ANY(%s)",
+                                       ([uuid.UUID(j) for j in job_ids],)).fetchall()  # fmt: skip
+    assert completed == rows == len(job_ids)
+    assert all(datetime.fromisoformat(f["completed_at"]) for f in finished)
+
+
+async def _produce_on_partition_0(
+    settings: Settings, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+) -> list[int]:
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        offsets = []
+        for key, value, headers in records:
+            sent = await producer.send_and_wait(settings.job_events_topic, value=value, key=key, headers=headers,
+                                                partition=0)  # fmt: skip
+            offsets.append(sent.offset)
+        return offsets
+    finally:
+        await producer.stop()
+
+
+def dead_letters(settings: Settings) -> list[tuple[bytes | None, dict[str, bytes]]]:
+    async def read() -> list[tuple[bytes | None, dict[str, bytes]]]:
+        consumer = make_consumer(settings, group_id=None)
+        await consumer.start()
+        try:
+            tp = TopicPartition(settings.dead_letter_topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            found = []
+            while await consumer.position(tp) < end:
+                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                    found.append((record.key, dict(record.headers or ())))
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())

@@ -1,0 +1,41 @@
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+from faust.types import TP
+from intervaltree import IntervalTree
+
+from processors import faust_commit_fix
+
+PARTITION = TP("zixly.job-events", 0)
+
+
+def consumer(committed: int | None, acked: list[int]) -> Any:
+    return SimpleNamespace(
+        _acked=defaultdict(list, {PARTITION: list(acked)}),
+        _acked_index=defaultdict(set, {PARTITION: set(acked)}),
+        _gap=defaultdict(IntervalTree),
+        _committed_offset=defaultdict(lambda: None, {PARTITION: committed}),
+    )
+
+
+def test_nothing_is_committed_past_a_record_that_is_still_in_flight() -> None:
+    # Record 10 (the committed position) is still running; 11 and 12 finished first.
+    assert faust_commit_fix._new_offset(consumer(10, [11, 12]), PARTITION) is None
+
+
+def test_upstream_commits_past_it_which_is_why_the_fix_exists() -> None:
+    # When an upgrade of faust-streaming makes this fail, the upstream bug is fixed and the module can go.
+    assert faust_commit_fix.UPSTREAM_NEW_OFFSET(consumer(10, [11, 12]), PARTITION) == 13
+
+
+def test_a_run_starting_at_the_committed_position_is_committed() -> None:
+    state = consumer(10, [10, 11, 12, 14])
+    assert faust_commit_fix._new_offset(state, PARTITION) == 13
+    assert state._acked[PARTITION] == [14]
+
+
+def test_offsets_that_will_never_arrive_count_as_done() -> None:
+    state = consumer(10, [10, 13])
+    state._gap[PARTITION].addi(11, 13)
+    assert faust_commit_fix._new_offset(state, PARTITION) == 14
