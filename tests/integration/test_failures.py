@@ -1,8 +1,12 @@
 """Failures on the real stack: retries that wait without blocking, dead letters, poison records, lost workers."""
 
 import asyncio
+import contextlib
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +26,8 @@ from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
 from schemas.identifiers import job_id_for_idempotency_key
 from tests.integration.conftest import Service, free_port, start_service
+from zixly.stack.kafka_broker import KafkaBroker
+from zixly.stack.postgres_server import PostgresServer
 
 RETRY_DELAY = 1.5
 
@@ -221,3 +227,147 @@ def dead_letters(settings: Settings) -> list[tuple[bytes | None, dict[str, bytes
             await consumer.stop()
 
     return asyncio.run(read())
+
+
+class Load:
+    """Noop webhooks at a steady rate from a thread, counting what was accepted and what was refused."""
+
+    def __init__(self, pipeline: Pipeline, tenant: str, per_second: float) -> None:
+        self._pipeline, self._tenant, self._interval = pipeline, tenant, 1.0 / per_second
+        self.accepted: list[str] = []
+        self.refused: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Load":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                response = client.post(f"{self._pipeline.receiver_url}/webhook/generic-job", json={"job_type": "noop"},
+                                       headers={"X-Tenant-ID": self._tenant})  # fmt: skip
+                if response.status_code == 202:
+                    self.accepted.append(response.json()["job_id"])
+                else:
+                    self.refused.append(response.status_code)
+                time.sleep(self._interval)
+
+
+def projected(database: str, tenant: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database) as connection:
+        return connection.execute("SELECT * FROM pipeline_jobs WHERE tenant_id = %s ORDER BY id", (tenant,)).fetchall()
+
+
+def wait_projected(database: str, tenant: str, statuses: set[str], job_ids: set[str], timeout: float = 90) -> set[str]:
+    """Waits until every one of ``job_ids`` has one of ``statuses``; returns all the tenant's jobs that have."""
+    deadline = time.monotonic() + timeout
+    done: set[str] = set()
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psycopg.OperationalError), psycopg.connect(database) as connection:
+            rows = connection.execute(
+                "SELECT id FROM pipeline_jobs WHERE tenant_id = %s AND status = ANY(%s)", (tenant, list(statuses))
+            ).fetchall()
+            done = {str(job_id) for (job_id,) in rows}
+            if job_ids <= done:
+                return done
+        time.sleep(0.2)
+    raise AssertionError(f"{len(job_ids & done)} of {len(job_ids)} jobs reached {statuses} in {database}")
+
+
+def test_postgres_stopped_for_10_s_under_load_loses_nothing_and_matches_a_fresh_projection(
+    pipeline: Pipeline, tenant: str
+) -> None:
+    stack = pipeline.stack
+    if not stack.runs_own_postgres:
+        pytest.skip("stops and starts Postgres, which it can only do to the stack's own server")
+    with Load(pipeline, tenant, per_second=40) as load:
+        time.sleep(2)
+        postgres = PostgresServer(stack)
+        postgres.stop()
+        time.sleep(10)
+        postgres.start()
+        time.sleep(2)
+    assert not load.refused, "ingest does not need Postgres: no webhook was refused"
+    wait_projected(stack.database, tenant, {"COMPLETED"}, set(load.accepted))
+    live = projected(stack.database, tenant)
+    assert {str(row[0]) for row in live} == set(load.accepted)
+
+    # A fresh projector, into a database of its own, from the start of the log.
+    fresh = stack.database.rsplit("/", 1)[0] + f"/replay_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(stack.database, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {fresh.rsplit('/', 1)[1]}")
+    env = pipeline.env | {"DATABASE_URL": fresh, "ZIXLY_PROJECTOR_NAME": f"replay-{uuid.uuid4().hex[:8]}"}
+    subprocess.run([sys.executable, "-m", "zixly", "db", "upgrade"], env=os.environ | env, check=True,
+                   capture_output=True)  # fmt: skip
+    port = free_port()
+    replay = start_service(stack, "projector-replay", ["projector", "--metrics-port", str(port)],
+                           f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+    try:
+        wait_projected(fresh, tenant, {"COMPLETED"}, set(load.accepted), timeout=120)
+    finally:
+        replay.stop()
+    assert projected(fresh, tenant) == live
+    print(f"\npostgres outage: sent {len(load.accepted) + len(load.refused)}, accepted {len(load.accepted)}, "
+          f"completed in the projection {len(live)}, equal to a fresh projection: yes")  # fmt: skip
+
+
+def requested_in_log(settings: Settings, job_ids: set[str]) -> dict[str, int]:
+    """How many JobRequested records each of ``job_ids`` has in the log itself."""
+
+    async def scan() -> dict[str, int]:
+        consumer = make_consumer(settings, group_id=None)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(settings.job_events_topic, p) for p in range(settings.topic_partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            counts = dict.fromkeys(job_ids, 0)
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    for record in records:
+                        key = (record.key or b"").decode()
+                        if key in counts and dict(record.headers or ()).get("event_type") == b"JobRequested":
+                            counts[key] += 1
+            return counts
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(scan())
+
+
+def test_a_broker_restart_under_load_loses_no_accepted_webhook(pipeline: Pipeline, tenant: str) -> None:
+    stack = pipeline.stack
+    if not stack.runs_own_kafka:
+        pytest.skip("stops and starts Kafka, which it can only do to the stack's own broker")
+    loads = [Load(pipeline, tenant, per_second=20) for _ in range(3)]
+    with contextlib.ExitStack() as running:
+        for load in loads:
+            running.enter_context(load)
+        time.sleep(2)
+        broker = KafkaBroker(stack)
+        broker.stop()
+        time.sleep(5)
+        broker.start()
+        time.sleep(3)
+    accepted = {job_id for load in loads for job_id in load.accepted}
+    refused = [status for load in loads for status in load.refused]
+    assert refused, "webhooks arrived while the broker was down"
+    assert set(refused) == {503}
+    in_log = requested_in_log(stack, accepted)
+    assert sorted(set(in_log.values())) == [1], "every accepted webhook is in the log, once"
+    completed = wait_projected(stack.database, tenant, {"COMPLETED"}, accepted, timeout=120)
+    # A 503 after the publish deadline means "not known to be in the log": the broker may still take the record
+    # once it is back. Integrators retry with the same Idempotency-Key to get the same job.
+    late = completed - accepted
+    assert len(late) <= len(refused)
+    print(f"\nbroker restart: sent {len(accepted) + len(refused)}, accepted {len(accepted)}, refused (503) "
+          f"{len(refused)}, accepted and in the log {sum(in_log.values())}, accepted and completed in the "
+          f"projection {len(accepted & completed)}, duplicates 0, lost 0; refused but appended after the deadline "
+          f"{len(late)}")  # fmt: skip
