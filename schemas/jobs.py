@@ -4,7 +4,7 @@ The receiver validates a job's parameters against these models before anything r
 never meets parameters it cannot read.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AnyHttpUrl, Field
 
@@ -51,3 +51,7 @@ JOB_PARAMETERS: dict[str, type[JobParameters]] = {
     "http.request": HttpRequestParameters,
     SWEEP_JOB_TYPE: TradingSweepParameters,
 }
+
+JobTypeName = Literal["noop", "sleep", "http.request", "trading.sweep"]
+"""The registered job types, as the webhook contract states them (a test keeps this equal to JOB_PARAMETERS)."""
+JOB_TYPE_NAMES: tuple[str, ...] = get_args(JobTypeName)

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.jobs import JobTypeName
+
 
 class GenericJobWebhook(BaseModel):
     """``POST /webhook/generic-job``: run one job of a registered type."""
@@ -16,7 +18,7 @@ class GenericJobWebhook(BaseModel):
         json_schema_extra={"examples": [{"job_type": "sleep", "parameters": {"seconds": 0.5}}]},
     )
 
-    job_type: str = Field(min_length=1, max_length=64, description="One of the registered job types.")
+    job_type: JobTypeName = Field(description="One of the registered job types.")
     parameters: dict[str, Any] = Field(default_factory=dict, description="Validated against the job type.")
     correlation_id: str | None = Field(
         default=None, min_length=1, max_length=128, description="Carried on every event of the job."

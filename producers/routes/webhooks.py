@@ -11,6 +11,7 @@ from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import Appended
 from producers.acceptance import append
 from producers.deps import IdempotencyKey, Services, Tenant
+from producers.openapi import request_body
 from producers.request_body import read_json_body
 from producers.submission import job_requested, parse_generic_job, parse_sweep_callback, parse_trading_sweep
 from producers.sweep_callback import callback_events, checked_job
@@ -26,6 +27,7 @@ _errors: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
         413: "The body is over the size limit.",
+        409: "The Idempotency-Key was used for another request, or the same request is being accepted right now.",
         415: "The body is not JSON.",
         422: "The payload or its parameters are not valid; `details` names each field.",
         503: "The log did not acknowledge the event: nothing was accepted, retry later.",
@@ -39,12 +41,7 @@ _errors: dict[int | str, dict[str, Any]] = {
     response_model=JobAccepted,
     responses=_errors,
     summary="Submit a job of a registered type",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": GenericJobWebhook.model_json_schema()}},
-        }
-    },
+    openapi_extra=request_body(GenericJobWebhook),
 )
 async def submit_generic_job(
     request: Request, services: Services, tenant_id: Tenant, idempotency_key: IdempotencyKey = None
@@ -64,12 +61,7 @@ async def submit_generic_job(
     response_model=JobAccepted,
     responses=_errors,
     summary="Sweep strategies' parameters over tickers and rank the results",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": TradingSweepWebhook.model_json_schema()}},
-        }
-    },
+    openapi_extra=request_body(TradingSweepWebhook),
 )
 async def submit_trading_sweep(
     request: Request, services: Services, tenant_id: Tenant, idempotency_key: IdempotencyKey = None
@@ -134,12 +126,7 @@ class CallbackRecorded(BaseModel):
         },
     },
     summary="An external backtest service reports a dispatched sweep's outcome",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": SweepCallbackWebhook.model_json_schema()}},
-        }
-    },
+    openapi_extra=request_body(SweepCallbackWebhook),
 )
 async def receive_sweep_callback(request: Request, services: Services, tenant_id: Tenant) -> JSONResponse:
     """Records the callback as events once they are in the log; the job completes (or fails) from there."""
