@@ -11,6 +11,7 @@ from functools import singledispatch
 from typing import Any
 
 from schemas.events import (
+    DeadLetterResubmitted,
     Event,
     JobCompleted,
     JobDeadLettered,
@@ -229,3 +230,10 @@ def _dead_lettered(event: JobDeadLettered, row: JobRow) -> JobRow:
         metrics={**row.metrics, "attempt_errors": [error.model_dump(mode="json") for error in payload.history],
                  "dead_letter_topic": payload.dead_letter_topic},
     )  # fmt: skip
+
+
+@_transition.register
+def _resubmitted(event: DeadLetterResubmitted, row: JobRow) -> JobRow:
+    # The job stays dead-lettered; it records where it went.
+    resubmitted = [*row.metrics.get("resubmitted_as", []), str(event.payload.new_job_id)]
+    return replace(row, metrics={**row.metrics, "resubmitted_as": resubmitted})

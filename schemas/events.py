@@ -266,6 +266,23 @@ class JobDeadLettered(Event):
     payload: JobDeadLetteredPayload
 
 
+class DeadLetterResubmittedPayload(Payload):
+    new_job_id: uuid.UUID
+    dead_letter_offset: int = Field(ge=0)
+    operator: str = Field(max_length=200)
+    reason: str = Field(max_length=2000)
+
+
+class DeadLetterResubmitted(Event):
+    """An operator sent a dead-lettered job back: it runs again as a new job."""
+
+    TYPE = "DeadLetterResubmitted"
+    VERSION = 1
+    event_type: Literal["DeadLetterResubmitted"] = "DeadLetterResubmitted"
+    schema_version: Literal[1] = 1
+    payload: DeadLetterResubmittedPayload
+
+
 JobEvent = Annotated[
     JobRequested
     | JobStarted
@@ -277,7 +294,8 @@ JobEvent = Annotated[
     | SweepDispatched
     | SweepCallbackReceived
     | JobRetryScheduled
-    | JobDeadLettered,
+    | JobDeadLettered
+    | DeadLetterResubmitted,
     Field(discriminator="event_type"),
 ]
 
@@ -293,4 +311,5 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SweepCallbackReceived,
     JobRetryScheduled,
     JobDeadLettered,
+    DeadLetterResubmitted,
 )

@@ -1,14 +1,18 @@
 """The ``zixly`` command."""
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from kernel import dead_letters as dlq
 from kernel.logging import configure_logging
 from kernel.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from processors.dead_letter_desk import DeadLetter
 
 app = typer.Typer(help="Zixly Pipeline: an event-sourced job pipeline on Kafka.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack alone: Kafka, Postgres, topics, migrations.", no_args_is_help=True)
@@ -153,6 +157,75 @@ def bench_sweep(
     from zixly.bench.sweep import run_sweep_benchmark
 
     run_sweep_benchmark(console, rounds, reference_rounds, processes)
+
+
+dead_letters_app = typer.Typer(help="Records that could not be processed: list them, send chosen ones back.",
+                               no_args_is_help=True)  # fmt: skip
+app.add_typer(dead_letters_app, name="dead-letters")
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    job_id: Annotated[list[str] | None, typer.Option(help="only these jobs")] = None,
+    error_type: Annotated[str | None, typer.Option(help="only this error type")] = None,
+) -> None:
+    """The dead-letter topic as a table: where each record came from, and why it failed."""
+    from processors.dead_letter_desk import read_dead_letters
+
+    letters = _choose(asyncio.run(read_dead_letters(_settings())), job_id, error_type)
+    table = Table(title=f"{len(letters)} dead letter(s)")
+    for column in ("offset", "job", "from", "stage", "error type", "error", "failed at"):
+        table.add_column(column)
+    for letter in letters:
+        request = letter.request
+        table.add_row(
+            str(letter.offset), str(request.job_id) if request else (letter.key or b"").decode(errors="replace"),
+            _origin(letter),
+            letter.header(dlq.STAGE), letter.header(dlq.ERROR_TYPE), letter.header(dlq.ERROR)[:80],
+            letter.header(dlq.FAILED_AT),
+        )  # fmt: skip
+    console.print(table)
+
+
+@dead_letters_app.command("resubmit")
+def dead_letters_resubmit(
+    reason: Annotated[str, typer.Option(help="why; recorded in the log")],
+    job_id: Annotated[list[str] | None, typer.Option(help="these jobs")] = None,
+    error_type: Annotated[str | None, typer.Option(help="every dead letter with this error type")] = None,
+    all_letters: Annotated[bool, typer.Option("--all", help="every dead letter")] = False,
+    dry_run: Annotated[bool, typer.Option(help="say what would be sent, send nothing")] = False,
+) -> None:
+    """Send chosen dead letters back: a dead-lettered job runs again as a new job, audited in the log."""
+    from processors.dead_letter_desk import read_dead_letters, resubmit
+
+    if not (job_id or error_type or all_letters):
+        raise typer.BadParameter("choose with --job-id, --error-type or --all")
+    settings = _settings()
+    letters = _choose(asyncio.run(read_dead_letters(settings)), job_id, error_type)
+    console.print(f"{len(letters)} dead letter(s) chosen")
+    if dry_run or not letters:
+        return
+    done = asyncio.run(resubmit(settings, letters, reason, progress=console.print))
+    console.print(f"[green]✓[/] {len(done)} resubmitted")
+
+
+def _origin(letter: "DeadLetter") -> str:
+    if letter.header(dlq.ORIGINAL_PARTITION) in ("", "-1"):
+        return "its job's attempts"
+    topic, partition, offset = (
+        letter.header(h) for h in (dlq.ORIGINAL_TOPIC, dlq.ORIGINAL_PARTITION, dlq.ORIGINAL_OFFSET)
+    )
+    return f"{topic}[{partition}]@{offset}"
+
+
+def _choose(letters: list["DeadLetter"], job_ids: list[str] | None, error_type: str | None) -> list["DeadLetter"]:
+    chosen = letters
+    if job_ids:
+        wanted = set(job_ids)
+        chosen = [letter for letter in chosen if letter.request and str(letter.request.job_id) in wanted]
+    if error_type:
+        chosen = [letter for letter in chosen if letter.header(dlq.ERROR_TYPE) == error_type]
+    return chosen
 
 
 @app.command("up")

@@ -22,6 +22,7 @@ from aiokafka.partitioner import murmur2
 from kernel.dead_letters import ERROR_TYPE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC, STAGE
 from kernel.kafka import make_consumer, make_producer
 from kernel.settings import Settings
+from processors.dead_letter_desk import read_dead_letters, resubmit
 from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
 from schemas.identifiers import job_id_for_idempotency_key
@@ -149,6 +150,22 @@ def test_a_job_that_crashes_every_time_is_dead_lettered_with_its_history(pipelin
     assert mine, "the request is on the dead-letter topic"
     assert mine[-1][ERROR_TYPE] == b"RuntimeError"
     assert mine[-1][STAGE] == b"attempts_exhausted"
+
+    # An operator sends it back: a new job, and the old one says where it went.
+    letter = next(
+        d for d in asyncio.run(read_dead_letters(pipeline.stack)) if d.request and str(d.request.job_id) == job_id
+    )
+    [sent] = asyncio.run(resubmit(pipeline.stack, [letter], reason="fixed the crash"))
+    again = wait_for(pipeline, tenant, str(sent.new_job_id), {"RUNNING", "RETRYING", "DEAD_LETTERED", "COMPLETED"})
+    assert again["parameters"] == dead["parameters"]
+    with psycopg.connect(pipeline.stack.database) as connection:
+        [(metadata,)] = connection.execute("SELECT metadata FROM pipeline_jobs WHERE id = %s",
+                                           (sent.new_job_id,)).fetchall()  # fmt: skip
+    assert metadata["resubmitted_from"] == job_id
+    deadline = time.monotonic() + 30
+    while "DeadLetterResubmitted" not in events_of(pipeline.stack, job_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job(pipeline, tenant, job_id)["metrics"]["resubmitted_as"] == [str(sent.new_job_id)]
 
 
 def test_a_poison_record_is_dead_lettered_and_the_records_behind_it_are_processed(
