@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     receiver_workers: int = Field(default=1, ge=1, le=64)
     public_base_url: str | None = Field(default=None, description="Base of the status URLs handed out.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    receiver_max_in_flight: int = Field(
+        default=1000, ge=1, description="Appends waiting for the broker per receiver process before it sheds load."
+    )
     publish_timeout_seconds: float = Field(
         default=5.0, gt=0, description="How long a webhook waits for the broker before answering 503."
     )

@@ -13,6 +13,7 @@ from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.settings import Settings, load_settings
 from producers.acceptance import JobAcceptance
+from producers.backpressure import BoundedPublisher
 from producers.errors import install_error_handlers
 from producers.health import kafka_probe, postgres_probe
 from producers.http_metrics import HttpMetricsMiddleware
@@ -36,7 +37,10 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
         kafka = ProducerConnection(lambda: make_producer(settings))
         await kafka.start()
         engine = make_async_engine(settings)
-        publisher = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)
+        publisher = BoundedPublisher(
+            KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
+            settings.receiver_max_in_flight,
+        )
         app.state.services = ReceiverServices(
             settings=settings,
             publisher=publisher,

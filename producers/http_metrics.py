@@ -6,6 +6,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("zixly_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+SHED_REQUESTS = Counter("zixly_receiver_shed_total", "Requests refused because too many appends were waiting")
 LATENCY = Histogram(
     "zixly_http_request_duration_seconds",
     "Time to answer an HTTP request",

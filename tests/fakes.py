@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, replace
 
 from kernel.dead_letters import Origin
 from kernel.market_data.providers import MarketData
-from kernel.publisher import Appended, LogUnavailable
+from kernel.publisher import Appended, EventPublisher, LogUnavailable
 from kernel.settings import Settings
 from producers.acceptance import JobAcceptance
 from producers.receipts import Receipt
@@ -67,7 +67,7 @@ class FakeReceiptStore:
 
 
 def receiver_services(
-    settings: Settings, publisher: FakePublisher, jobs: FakeJobReader, receipts: FakeReceiptStore | None = None
+    settings: Settings, publisher: EventPublisher, jobs: FakeJobReader, receipts: FakeReceiptStore | None = None
 ) -> ReceiverServices:
     return ReceiverServices(
         settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings),

@@ -1,3 +1,4 @@
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -6,9 +7,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from kernel.publisher import Appended
 from kernel.settings import Settings
 from producers.app import create_app
-from schemas.events import JobRequested
+from producers.backpressure import BoundedPublisher
+from schemas.events import Event, JobRequested
 from schemas.jobs import JOB_PARAMETERS, JOB_TYPE_NAMES
 from schemas.webhooks import JobStatusView
 from tests.fakes import FakeJobReader, FakePublisher, receiver_services
@@ -205,3 +208,34 @@ async def test_the_openapi_document_describes_the_webhook_body(client: httpx.Asy
     body = spec["paths"]["/webhook/generic-job"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "job_type" in body["properties"]
     assert (await client.get("/docs")).status_code == 200
+
+
+class StalledPublisher(FakePublisher):
+    """A broker that takes its time: appends wait until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def publish(self, event: Event) -> Appended:
+        await self.release.wait()
+        return await super().publish(event)
+
+
+async def test_a_receiver_with_too_many_appends_waiting_sheds_load_with_503_at_once() -> None:
+    stalled = StalledPublisher()
+    bounded = BoundedPublisher(stalled, max_in_flight=2)
+    settings = Settings()
+    app = create_app(settings, receiver_services(settings, bounded, FakeJobReader()))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        waiting = [asyncio.create_task(client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=HEADERS))
+                   for _ in range(2)]  # fmt: skip
+        while bounded.in_flight < 2:
+            await asyncio.sleep(0.01)
+        shed = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=HEADERS)
+        assert shed.status_code == 503
+        assert shed.json()["error"] == "overloaded"
+        assert shed.headers["Retry-After"] == "1"
+        stalled.release.set()
+        assert [(await task).status_code for task in waiting] == [202, 202]
+    assert len(stalled.events) == 2
