@@ -2,7 +2,7 @@
 worker can read goes to the dead-letter topic and its partition keeps flowing."""
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,34 +36,59 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
 
     @app.agent(topic, concurrency=settings.worker_concurrency, name="zixly.run-requested-jobs")
     async def run_requested_jobs(stream: Any) -> None:
-        async for event in stream.events():
+        async for event, done in acked_when_done(stream):
             # Lifecycle events share the topic; the header tells them apart without decoding.
-            if header_value(event.headers, EVENT_TYPE_HEADER) != JobRequested.TYPE:
-                continue
-            try:
-                request = decode(event.value)
-                if not isinstance(request, JobRequested):
-                    raise UndecodableEvent(f"header says JobRequested, the value is a {request.event_type}")
-            except UndecodableEvent as exc:
-                await _dead_letter(runtime, event, exc, stage="decode")
-                continue
-            runner = await runtime.runner()
-            await runner.run(request)
+            if header_value(event.headers, EVENT_TYPE_HEADER) == JobRequested.TYPE:
+                await _run_requested(runtime, event)
+            await done()
 
     @app.agent(retries_topic, concurrency=settings.retry_concurrency, name="zixly.run-retries")
     async def run_retries(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                retry = RetryRequest.model_validate_json(event.value)
-            except ValueError as exc:
-                await _dead_letter(runtime, event, exc, stage="decode")
-                continue
-            # Waiting here holds only this retry (the agent runs many at once), never the job's own partition.
-            wait = (retry.due_at - datetime.now(UTC)).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            runner = await runtime.runner()
-            await runner.run(retry.request, retry.attempt, retry.history)
+        async for event, done in acked_when_done(stream):
+            await _run_retry(runtime, event)
+            await done()
+
+
+async def acked_when_done(stream: Any) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
+    """The stream's events, each acknowledged only when its handler says it is done.
+
+    Faust acknowledges an event as soon as the agent leaves it, also when the agent is cancelled: a worker told to
+    stop (SIGTERM) would then commit the jobs it was in the middle of, and they would never run. Acknowledging by
+    hand after the work leaves a stopped worker's jobs to the next owner of the partition.
+    """
+    manual = stream.noack()
+    async for event in manual.events():
+
+        async def done(event: Any = event) -> None:
+            await manual.ack(event)
+
+        yield event, done
+
+
+async def _run_requested(runtime: WorkerRuntime, event: Any) -> None:
+    try:
+        request = decode(event.value)
+        if not isinstance(request, JobRequested):
+            raise UndecodableEvent(f"header says JobRequested, the value is a {request.event_type}")
+    except UndecodableEvent as exc:
+        await _dead_letter(runtime, event, exc, stage="decode")
+        return
+    runner = await runtime.runner()
+    await runner.run(request)
+
+
+async def _run_retry(runtime: WorkerRuntime, event: Any) -> None:
+    try:
+        retry = RetryRequest.model_validate_json(event.value)
+    except ValueError as exc:
+        await _dead_letter(runtime, event, exc, stage="decode")
+        return
+    # Waiting here holds only this retry (the agent runs many at once), never the job's own partition.
+    wait = (retry.due_at - datetime.now(UTC)).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    runner = await runtime.runner()
+    await runner.run(retry.request, retry.attempt, retry.history)
 
 
 async def _dead_letter(runtime: WorkerRuntime, event: Any, exc: Exception, stage: str) -> None:

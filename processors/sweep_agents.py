@@ -13,6 +13,7 @@ import faust
 from kernel.kafka import make_consumer
 from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
+from processors.agents import acked_when_done
 from processors.metrics import RECORDS_SKIPPED, SWEEPS_FINISHED
 from processors.runtime import WorkerRuntime
 from processors.sweeps.collector_service import SweepCollector, SweepCollectorService
@@ -44,15 +45,16 @@ def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Sett
 
     @app.agent(chunks_topic, concurrency=max(1, settings.sweep_chunk_concurrency), name="zixly.run-sweep-chunks")
     async def run_sweep_chunks(stream: Any) -> None:
-        async for record in stream.events():
+        async for record, done in acked_when_done(stream):
             try:
                 chunk = SweepChunk.model_validate_json(record.value)
             except ValueError as exc:
                 RECORDS_SKIPPED.labels("undecodable_chunk").inc()
                 log.error("skipping undecodable chunk", error=str(exc)[:500], offset=record.message.offset)
-                continue
-            services = await runtime.services()
-            await services.chunks.run(chunk)
+            else:
+                services = await runtime.services()
+                await services.chunks.run(chunk)
+            await done()
 
     collector = SweepCollector(
         report=lambda event, state: report_progress(runtime, event, state),

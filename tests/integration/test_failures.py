@@ -388,3 +388,16 @@ def test_a_broker_restart_under_load_loses_no_accepted_webhook(pipeline: Pipelin
           f"{len(refused)}, accepted and in the log {sum(in_log.values())}, accepted and completed in the "
           f"projection {len(accepted & completed)}, duplicates 0, lost 0; refused but appended after the deadline "
           f"{len(late)}")  # fmt: skip
+
+
+def test_a_worker_stopped_with_sigterm_hands_its_jobs_back(pipeline: Pipeline, tenant: str) -> None:
+    job_ids = [submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 3, "progress_steps": 3}})
+               for _ in range(8)]  # fmt: skip
+    time.sleep(1.0)
+    stopping = pipeline.workers.pop(0)
+    stopping.stop()  # SIGTERM, then waits for the process to exit
+    assert stopping.process.returncode is not None
+    pipeline.add_worker("worker-d")
+    finished = [wait_for(pipeline, tenant, job_id, {"COMPLETED", "FAILED", "DEAD_LETTERED"}, timeout=90)
+                for job_id in job_ids]  # fmt: skip
+    assert {f["status"] for f in finished} == {"COMPLETED"}
