@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     )
 
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    worker_publish_patience_seconds: float = Field(
+        default=300.0, gt=0, description="How long a worker keeps retrying an append while the broker is away."
+    )
     retries_topic: str = "zixly.job-retries"
     dead_letter_topic: str = "zixly.dead-letters"
     retry_max_attempts: int = Field(default=3, ge=1, le=100, description="Attempts per job, the first included.")

@@ -1,13 +1,14 @@
-"""Scheduling retries on the retry topic, and the dead-letter sink the runner uses."""
+"""Scheduling retries on the retry topic."""
 
 from kernel.publisher import KafkaRecordSender
 from schemas.retries import RetryRequest
 
 
 class KafkaRetryScheduler:
-    def __init__(self, sender: KafkaRecordSender, topic: str) -> None:
+    def __init__(self, sender: KafkaRecordSender, topic: str, patience_seconds: float) -> None:
         self._sender = sender
         self._topic = topic
+        self._patience = patience_seconds
 
     async def schedule(self, retry: RetryRequest) -> None:
         await self._sender.send_all(

@@ -19,6 +19,7 @@ from kernel.settings import Settings
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
 from processors.jobs.retry_policy import RetryPolicy
+from processors.patient_publisher import PatientDeadLetters, PatientPublisher
 from processors.pools import cpu_pool
 from processors.retries import KafkaRetryScheduler
 from processors.runner import JobRunner
@@ -35,9 +36,9 @@ class WorkerServices:
     runner: JobRunner
     chunks: ChunkWorker
     finisher: SweepFinisher
-    publisher: KafkaEventPublisher
+    publisher: PatientPublisher
     worker_id: str
-    dead_letters: DeadLetterSender
+    dead_letters: PatientDeadLetters
 
 
 def market_data_config(settings: Settings) -> MarketDataConfig:
@@ -83,7 +84,10 @@ class WorkerRuntime:
             processes.submit(int)  # starts the processes now, so the first chunk does not wait for them
         self._closers = [kafka.stop, http.aclose]
         self._pools = (threads, processes)
-        publisher = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)
+        publisher = PatientPublisher(
+            KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
+            settings.worker_publish_patience_seconds,
+        )
         sender = KafkaRecordSender(kafka, settings.publish_timeout_seconds)
         market_data = market_data_config(settings)
         store = ObjectStore(settings)
@@ -98,7 +102,8 @@ class WorkerRuntime:
             max_delay_seconds=settings.retry_max_delay_seconds, timeout_seconds=settings.attempt_timeout_seconds,
         )  # fmt: skip
         registry = self._registry or default_registry({SWEEP_JOB_TYPE: planner}, policy)
-        dead_letters = DeadLetterSender(kafka, settings.dead_letter_topic, self.worker_id)
+        patience = settings.worker_publish_patience_seconds
+        dead_letters = PatientDeadLetters(DeadLetterSender(kafka, settings.dead_letter_topic, self.worker_id), patience)
         make_context = partial(
             JobContext, http=http, allowed_hosts=settings.http_allowed_hosts,
             blocking_executor=threads, cpu_executor=processes,
@@ -109,7 +114,7 @@ class WorkerRuntime:
                 publisher,
                 self.worker_id,
                 make_context,
-                KafkaRetryScheduler(sender, settings.retries_topic),
+                KafkaRetryScheduler(sender, settings.retries_topic, patience),
                 dead_letters,
             ),
             dead_letters=dead_letters,
