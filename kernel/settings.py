@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     receiver_workers: int = Field(default=1, ge=1, le=64)
     public_base_url: str | None = Field(default=None, description="Base of the status URLs handed out.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    allow_unregistered_tenants: bool = Field(
+        default=True,
+        description="Accept unsigned webhooks from tenants not in the tenants table (set false in production).",
+    )
     receiver_max_in_flight: int = Field(
         default=1000, ge=1, description="Appends waiting for the broker per receiver process before it sheds load."
     )

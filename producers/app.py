@@ -12,6 +12,7 @@ from kernel.market_data.providers import MarketData
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.settings import Settings, load_settings
+from kernel.tenants import TenantDirectory
 from producers.acceptance import JobAcceptance
 from producers.backpressure import BoundedPublisher
 from producers.errors import install_error_handlers
@@ -21,6 +22,7 @@ from producers.job_status import SqlJobReader
 from producers.receipts import SqlReceiptStore
 from producers.routes import health, jobs, webhooks
 from producers.services import ReceiverServices
+from producers.signatures import WebhookAuthenticator
 
 log = get_logger(__name__)
 
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             jobs=SqlJobReader(engine),
             market_data=MarketData.from_settings(settings),
             acceptance=JobAcceptance(publisher, SqlReceiptStore(engine), settings.publish_timeout_seconds),
+            authenticator=WebhookAuthenticator(TenantDirectory(engine), settings.allow_unregistered_tenants),
             probes={"kafka": kafka_probe(kafka), "postgres": postgres_probe(engine)},
         )
         log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)

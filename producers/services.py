@@ -8,6 +8,7 @@ from kernel.settings import Settings
 from producers.acceptance import JobAcceptance
 from producers.health import Probe
 from producers.job_status import JobReader
+from producers.signatures import WebhookAuthenticator
 
 
 @dataclass
@@ -17,4 +18,5 @@ class ReceiverServices:
     jobs: JobReader
     market_data: MarketData
     acceptance: JobAcceptance
+    authenticator: WebhookAuthenticator
     probes: dict[str, Probe] = field(default_factory=dict)

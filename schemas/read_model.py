@@ -134,3 +134,24 @@ webhook_receipts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     PrimaryKeyConstraint("tenant_id", "idempotency_key"),
 )
+
+# Written by operators (`zixly tenants`), read by the receiver: who may send webhooks, and the secrets that sign them.
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+tenant_webhook_secrets = Table(
+    "tenant_webhook_secrets",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    # A rotated-out secret keeps working until then, so senders can switch without a gap.
+    Column("expires_at", DateTime(timezone=True)),
+    Index("ix_tenant_webhook_secrets_tenant", "tenant_id"),
+)

@@ -7,9 +7,11 @@ from kernel.dead_letters import Origin
 from kernel.market_data.providers import MarketData
 from kernel.publisher import Appended, EventPublisher, LogUnavailable
 from kernel.settings import Settings
+from kernel.tenants import TenantSecrets
 from producers.acceptance import JobAcceptance
 from producers.receipts import Receipt
 from producers.services import ReceiverServices
+from producers.signatures import WebhookAuthenticator
 from schemas.events import Event
 from schemas.retries import RetryRequest
 from schemas.webhooks import JobStatusView
@@ -67,11 +69,16 @@ class FakeReceiptStore:
 
 
 def receiver_services(
-    settings: Settings, publisher: EventPublisher, jobs: FakeJobReader, receipts: FakeReceiptStore | None = None
+    settings: Settings,
+    publisher: EventPublisher,
+    jobs: FakeJobReader,
+    receipts: FakeReceiptStore | None = None,
+    tenants: "FakeTenants | None" = None,
 ) -> ReceiverServices:
     return ReceiverServices(
         settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings),
         acceptance=JobAcceptance(publisher, receipts or FakeReceiptStore(), settings.publish_timeout_seconds),
+        authenticator=WebhookAuthenticator(tenants or FakeTenants(), settings.allow_unregistered_tenants, 0.0),
     )  # fmt: skip
 
 
@@ -90,3 +97,12 @@ class FakeDeadLetters:
 
     async def send(self, origin: Origin, error_type: str, error: str, stage: str) -> None:
         self.letters.append((origin, error_type, error, stage))
+
+
+@dataclass
+class FakeTenants:
+    secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    async def secrets_of(self, tenant_id: str) -> TenantSecrets | None:
+        found = self.secrets.get(tenant_id)
+        return None if found is None else TenantSecrets(tenant_id, found)

@@ -27,6 +27,7 @@ _errors: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
         413: "The body is over the size limit.",
+        401: "The tenant signs its webhooks and this one's signature is missing, wrong or stale (or it is unknown).",
         409: "The Idempotency-Key was used for another request, or the same request is being accepted right now.",
         415: "The body is not JSON.",
         422: "The payload or its parameters are not valid; `details` names each field.",
@@ -49,6 +50,8 @@ async def submit_generic_job(
     """Answers 202 only once the broker has acknowledged the JobRequested event with acks=all."""
     settings = services.settings
     body = await read_json_body(request, settings.max_body_bytes)
+    webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
+    idempotency_key = idempotency_key or webhook_id
     webhook = parse_generic_job(body, settings.http_allowed_hosts)
     if webhook.job_type == SWEEP_JOB_TYPE:
         await _check_sweep(services, TradingSweepParameters.model_validate(webhook.parameters))
@@ -68,6 +71,8 @@ async def submit_trading_sweep(
 ) -> JSONResponse:
     """Checks the grid's size and the market data before accepting; answers 202 once the job is in the log."""
     body = await read_json_body(request, services.settings.max_body_bytes)
+    webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
+    idempotency_key = idempotency_key or webhook_id
     sweep = parse_trading_sweep(body)
     await _check_sweep(services, sweep)
     webhook = GenericJobWebhook(
