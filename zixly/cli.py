@@ -12,6 +12,7 @@ from kernel.logging import configure_logging
 from kernel.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from kernel.tenants import TenantDirectory
     from processors.dead_letter_desk import DeadLetter
 
 app = typer.Typer(help="Zixly Pipeline: an event-sourced job pipeline on Kafka.", no_args_is_help=True)
@@ -157,6 +158,52 @@ def bench_sweep(
     from zixly.bench.sweep import run_sweep_benchmark
 
     run_sweep_benchmark(console, rounds, reference_rounds, processes)
+
+
+tenants_app = typer.Typer(help="Tenants and the secrets that sign their webhooks.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+
+
+def _tenant_directory() -> "TenantDirectory":
+    from kernel.database import make_async_engine
+    from kernel.tenants import TenantDirectory
+
+    return TenantDirectory(make_async_engine(_settings()))
+
+
+@tenants_app.command("create")
+def tenants_create(
+    tenant_id: Annotated[str, typer.Argument(help="the id integrators send in X-Tenant-ID")],
+    name: Annotated[str | None, typer.Option(help="a readable name")] = None,
+) -> None:
+    """Register a tenant; prints its first signing secret (shown once)."""
+    secret = asyncio.run(_tenant_directory().create(tenant_id, name or tenant_id))
+    console.print(f"[green]✓[/] tenant {tenant_id} created; its webhook secret (shown once):")
+    console.print(secret, highlight=False, soft_wrap=True)
+
+
+@tenants_app.command("rotate")
+def tenants_rotate(
+    tenant_id: Annotated[str, typer.Argument()],
+    overlap_hours: Annotated[float, typer.Option(help="how long the current secrets keep working")] = 24.0,
+) -> None:
+    """A new signing secret; the current ones stay valid for the overlap, so senders can switch without a gap."""
+    from datetime import timedelta
+
+    secret = asyncio.run(_tenant_directory().rotate(tenant_id, timedelta(hours=overlap_hours)))
+    console.print(f"[green]✓[/] new secret for {tenant_id} (the old ones expire in {overlap_hours:g} h):")
+    console.print(secret, highlight=False, soft_wrap=True)
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """Tenants and how many secrets each has active."""
+    table = Table(title="tenants")
+    for column in ("id", "name", "active secrets"):
+        table.add_column(column)
+    for tenant_id, name, active in asyncio.run(_tenant_directory().list()):
+        table.add_row(tenant_id, name, str(active))
+    console.print(table)
 
 
 dead_letters_app = typer.Typer(help="Records that could not be processed: list them, send chosen ones back.",

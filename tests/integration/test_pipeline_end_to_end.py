@@ -2,18 +2,22 @@
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from aiokafka import TopicPartition
+from standardwebhooks.webhooks import Webhook
 
 from kernel.kafka import make_consumer
 from kernel.settings import Settings
@@ -231,3 +235,38 @@ def test_without_a_broker_the_receiver_answers_503_and_says_why(receiver_without
     assert health.status_code == 503
     assert health.json()["checks"]["kafka"]["ok"] is False
     assert health.json()["checks"]["postgres"]["ok"] is True
+
+
+def zixly(*args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "zixly", *args], capture_output=True, text=True, check=True,
+                            env=os.environ | {"COLUMNS": "400"})  # fmt: skip
+    return result.stdout
+
+
+def signed_post(pipeline: RunningPipeline, tenant: str, secret: str, body: dict[str, Any]) -> httpx.Response:
+    data = json.dumps(body)
+    now = datetime.now(UTC)
+    webhook_id = f"msg_{uuid.uuid4().hex}"
+    headers = {"Content-Type": "application/json", "X-Tenant-ID": tenant, "webhook-id": webhook_id,
+               "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": Webhook(secret).sign(webhook_id, now, data)}  # fmt: skip
+    return httpx.post(f"{pipeline.receiver_url}/webhook/generic-job", content=data, headers=headers)
+
+
+def test_a_tenant_created_with_the_cli_must_sign_and_can_rotate_its_secret(
+    pipeline: RunningPipeline, tenant: str
+) -> None:
+    first = zixly("tenants", "create", tenant, "--name", "Signed Inc.").strip().splitlines()[-1]
+    assert first.startswith("whsec_")
+    unsigned = submit(pipeline, tenant, {"job_type": "noop"})
+    assert (unsigned.status_code, unsigned.json()["error"]) == (401, "missing_signature_header")
+
+    accepted = signed_post(pipeline, tenant, first, {"job_type": "noop"})
+    assert accepted.status_code == 202, accepted.text
+    assert wait_for_status(accepted.json()["status_url"], tenant, {"COMPLETED"})["status"] == "COMPLETED"
+
+    second = zixly("tenants", "rotate", tenant, "--overlap-hours", "1").strip().splitlines()[-1]
+    time.sleep(5.5)  # the receiver caches a tenant's secrets for 5 s
+    assert signed_post(pipeline, tenant, second, {"job_type": "noop"}).status_code == 202
+    assert signed_post(pipeline, tenant, first, {"job_type": "noop"}).status_code == 202  # still in its overlap
+    assert tenant in zixly("tenants", "list")
