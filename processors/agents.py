@@ -14,7 +14,7 @@ from kernel.settings import Settings
 from processors.metrics import RECORDS_SKIPPED
 from processors.runtime import WorkerRuntime
 from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
-from schemas.events import JobRequested
+from schemas.events import JobCancelRequested, JobRequested
 from schemas.retries import RetryRequest
 
 log = get_logger(__name__)
@@ -38,8 +38,11 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
     async def run_requested_jobs(stream: Any) -> None:
         async for event, done in acked_when_done(stream):
             # Lifecycle events share the topic; the header tells them apart without decoding.
-            if header_value(event.headers, EVENT_TYPE_HEADER) == JobRequested.TYPE:
+            event_type = header_value(event.headers, EVENT_TYPE_HEADER)
+            if event_type == JobRequested.TYPE:
                 await _run_requested(runtime, event)
+            elif event_type == JobCancelRequested.TYPE and event.key:
+                runtime.cancellations.request(event.key.decode())
             await done()
 
     @app.agent(retries_topic, concurrency=settings.retry_concurrency, name="zixly.run-retries")

@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from kernel.dead_letters import Origin
 from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import EventPublisher
-from processors.jobs.context import Deferred, JobContext, JobError
+from processors.cancellations import CancelRegistry
+from processors.jobs.context import Cancelled, Deferred, JobContext, JobError
 from processors.jobs.registry import JobRegistry
 from processors.jobs.retry_policy import RetryPolicy
 from processors.metrics import JOB_DURATION, JOBS_FINISHED, JOBS_RUNNING
@@ -32,6 +33,8 @@ from schemas.codec import encode
 from schemas.events import (
     AttemptError,
     E,
+    JobCancelled,
+    JobCancelledPayload,
     JobCompleted,
     JobCompletedPayload,
     JobDeadLettered,
@@ -54,7 +57,7 @@ PRODUCER = "processor"
 log = get_logger(__name__)
 
 ContextFactory = Callable[..., JobContext]
-Outcome = JobCompleted | JobFailed | JobRetryScheduled | JobDeadLettered
+Outcome = JobCompleted | JobFailed | JobRetryScheduled | JobDeadLettered | JobCancelled
 
 
 class RetryScheduler(Protocol):
@@ -84,7 +87,9 @@ class JobRunner:
         make_context: ContextFactory,
         retries: RetryScheduler,
         dead_letters: DeadLetters,
+        cancellations: CancelRegistry | None = None,
     ) -> None:
+        self._cancellations = cancellations or CancelRegistry()
         self._registry = registry
         self._publisher = publisher
         self._worker_id = worker_id
@@ -111,7 +116,14 @@ class JobRunner:
             policy = self._policy(job_type)
             JOBS_RUNNING.labels(job_type).inc()
             try:
+                if self._cancellations.requested(str(request.job_id)):
+                    raise Cancelled(f"job {request.job_id} was cancelled before attempt {attempt}")
                 result = await asyncio.wait_for(self._call_handler(request, started, attempt), policy.timeout_seconds)
+            except Cancelled as exc:
+                cancelled = follow_up(started, JobCancelled, producer=PRODUCER,
+                                      event_id=derived_event_id(request.job_id, "cancelled"),
+                                      payload=JobCancelledPayload(attempt=attempt, reason=str(exc)))  # fmt: skip
+                return await self._finish(cancelled, job_type, t0)
             except JobError as exc:
                 failure = _Failure(type(exc).__name__, str(exc), exc.detail, exc.retryable)
             except TimeoutError:
@@ -185,7 +197,7 @@ class JobRunner:
     async def _finish(self, outcome: Outcome, job_type: str, t0: float) -> Outcome:
         await self._emit(outcome)
         kind = {JobCompleted: "completed", JobFailed: "failed", JobRetryScheduled: "retry_scheduled",
-                JobDeadLettered: "dead_lettered"}[type(outcome)]  # fmt: skip
+                JobDeadLettered: "dead_lettered", JobCancelled: "cancelled"}[type(outcome)]  # fmt: skip
         JOBS_FINISHED.labels(job_type, kind).inc()
         JOB_DURATION.labels(job_type).observe(time.perf_counter() - t0)
         log.info("job attempt finished", job_type=job_type, outcome=kind, duration_ms=round(_ms_since(t0), 2))
@@ -218,6 +230,7 @@ class JobRunner:
         context = self._make_context(
             job_id=str(request.job_id), tenant_id=request.tenant_id, attempt=attempt,
             report_progress=report_progress, started=started, publish=self._publisher.publish,
+            cancel_requested=lambda: self._cancellations.requested(str(request.job_id)),
         )  # fmt: skip
         return await job_type.handler(parameters, context)
 

@@ -16,6 +16,7 @@ from kernel.object_store import ObjectStore
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
 from kernel.settings import Settings
+from processors.cancellations import CancelRegistry
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
 from processors.jobs.retry_policy import RetryPolicy
@@ -39,6 +40,7 @@ class WorkerServices:
     publisher: PatientPublisher
     worker_id: str
     dead_letters: PatientDeadLetters
+    cancellations: CancelRegistry
 
 
 def market_data_config(settings: Settings) -> MarketDataConfig:
@@ -58,6 +60,8 @@ class WorkerRuntime:
         self._registry = registry
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._lock = asyncio.Lock()
+        # Filled by the job agent from the event stream, read by running jobs: exists before the clients do.
+        self.cancellations = CancelRegistry()
         self._services: WorkerServices | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._pools: tuple[ThreadPoolExecutor, ProcessPoolExecutor] | None = None
@@ -103,12 +107,14 @@ class WorkerRuntime:
         )  # fmt: skip
         registry = self._registry or default_registry({SWEEP_JOB_TYPE: planner}, policy)
         patience = settings.worker_publish_patience_seconds
+        cancellations = self.cancellations
         dead_letters = PatientDeadLetters(DeadLetterSender(kafka, settings.dead_letter_topic, self.worker_id), patience)
         make_context = partial(
             JobContext, http=http, allowed_hosts=settings.http_allowed_hosts,
             blocking_executor=threads, cpu_executor=processes,
         )  # fmt: skip
         return WorkerServices(
+            cancellations=cancellations,
             runner=JobRunner(
                 registry,
                 publisher,
@@ -116,6 +122,7 @@ class WorkerRuntime:
                 make_context,
                 KafkaRetryScheduler(sender, settings.retries_topic, patience),
                 dead_letters,
+                cancellations,
             ),
             dead_letters=dead_letters,
             chunks=ChunkWorker(publisher, store, processes, market_data, self.worker_id),

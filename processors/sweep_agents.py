@@ -18,6 +18,9 @@ from processors.metrics import RECORDS_SKIPPED, SWEEPS_FINISHED
 from processors.runtime import WorkerRuntime
 from processors.sweeps.collector_service import SweepCollector, SweepCollectorService
 from schemas.events import (
+    JobCancelled,
+    JobCancelledPayload,
+    JobCancelRequested,
     JobCompleted,
     JobCompletedPayload,
     JobFailed,
@@ -60,6 +63,7 @@ def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Sett
         report=lambda event, state: report_progress(runtime, event, state),
         finish=lambda event, state: finish_sweep(runtime, event, state),
         relay=lambda event, state: relay_callback(runtime, event, state),
+        cancel=lambda event, state: cancel_sweep(runtime, event, state),
         top_cells=settings.sweep_top_cells,
     )
     services: list[SweepCollectorService] = []
@@ -144,3 +148,13 @@ async def relay_callback(runtime: WorkerRuntime, event: SweepCallbackReceived, s
                                      retryable=False, duration_ms=0.0),
         )  # fmt: skip
     await services.publisher.publish(outcome)
+
+
+async def cancel_sweep(runtime: WorkerRuntime, event: JobCancelRequested, state: dict[str, Any]) -> None:
+    services = await runtime.services()
+    done, total = len(state["done"]), state["chunk_count"]
+    await services.publisher.publish(
+        follow_up(event, JobCancelled, producer=PRODUCER, event_id=derived_event_id(event.job_id, "cancelled"),
+                  payload=JobCancelledPayload(attempt=state["attempt"],
+                                              reason=event.payload.reason or f"cancelled after {done}/{total} chunks"))
+    )  # fmt: skip

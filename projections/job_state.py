@@ -13,6 +13,8 @@ from typing import Any
 from schemas.events import (
     DeadLetterResubmitted,
     Event,
+    JobCancelled,
+    JobCancelRequested,
     JobCompleted,
     JobDeadLettered,
     JobFailed,
@@ -237,3 +239,19 @@ def _resubmitted(event: DeadLetterResubmitted, row: JobRow) -> JobRow:
     # The job stays dead-lettered; it records where it went.
     resubmitted = [*row.metrics.get("resubmitted_as", []), str(event.payload.new_job_id)]
     return replace(row, metrics={**row.metrics, "resubmitted_as": resubmitted})
+
+
+@_transition.register
+def _cancel_requested(event: JobCancelRequested, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    return replace(row, progress_message="cancel requested", metrics={**row.metrics, "cancel_requested_at":
+                                                                       event.occurred_at.isoformat()})  # fmt: skip
+
+
+@_transition.register
+def _cancelled(event: JobCancelled, row: JobRow) -> JobRow:
+    if row.is_terminal:
+        return row
+    return replace(row, status=JobStatus.CANCELLED, completed_at=event.occurred_at, progress_message=None,
+                   error_message=event.payload.reason)  # fmt: skip

@@ -283,6 +283,34 @@ class DeadLetterResubmitted(Event):
     payload: DeadLetterResubmittedPayload
 
 
+class JobCancelRequestedPayload(Payload):
+    reason: str | None = Field(default=None, max_length=1000)
+    requested_by: str = Field(max_length=200, description="Who asked: the tenant's webhook, or an operator.")
+
+
+class JobCancelRequested(Event):
+    """Someone asked for the job to stop; workers honour it at their next checkpoint (between steps or chunks)."""
+
+    TYPE = "JobCancelRequested"
+    VERSION = 1
+    event_type: Literal["JobCancelRequested"] = "JobCancelRequested"
+    schema_version: Literal[1] = 1
+    payload: JobCancelRequestedPayload
+
+
+class JobCancelledPayload(Payload):
+    attempt: int = Field(ge=1)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class JobCancelled(Event):
+    TYPE = "JobCancelled"
+    VERSION = 1
+    event_type: Literal["JobCancelled"] = "JobCancelled"
+    schema_version: Literal[1] = 1
+    payload: JobCancelledPayload
+
+
 JobEvent = Annotated[
     JobRequested
     | JobStarted
@@ -295,7 +323,9 @@ JobEvent = Annotated[
     | SweepCallbackReceived
     | JobRetryScheduled
     | JobDeadLettered
-    | DeadLetterResubmitted,
+    | DeadLetterResubmitted
+    | JobCancelRequested
+    | JobCancelled,
     Field(discriminator="event_type"),
 ]
 
@@ -312,4 +342,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     JobRetryScheduled,
     JobDeadLettered,
     DeadLetterResubmitted,
+    JobCancelRequested,
+    JobCancelled,
 )

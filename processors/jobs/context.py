@@ -23,6 +23,10 @@ class Deferred:
 DEFERRED = Deferred()
 
 
+class Cancelled(Exception):
+    """The job's cancellation was requested; raised by ``JobContext.checkpoint``."""
+
+
 class JobError(Exception):
     """A failure the handler understands; ``retryable`` says whether trying again could help."""
 
@@ -45,6 +49,12 @@ class JobContext:
     allowed_hosts: list[str]
     blocking_executor: Executor | None = None
     cpu_executor: Executor | None = None
+    cancel_requested: Callable[[], bool] = lambda: False
+
+    def checkpoint(self) -> None:
+        """Where a handler may stop: raises Cancelled when the job's cancellation was requested."""
+        if self.cancel_requested():
+            raise Cancelled(f"job {self.job_id} was cancelled")
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Blocking I/O in a thread, so that heartbeats and other jobs keep going."""

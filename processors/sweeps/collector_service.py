@@ -20,6 +20,8 @@ from processors.sweeps.collector import State, add_results, dispatched_state, ke
 from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
 from schemas.events import (
     Event,
+    JobCancelled,
+    JobCancelRequested,
     JobCompleted,
     JobFailed,
     SweepCallbackReceived,
@@ -32,10 +34,11 @@ log = get_logger(__name__)
 
 COLLECTED_TYPES = frozenset({
     SweepPlanned.TYPE, SweepDispatched.TYPE, SweepResultsRecorded.TYPE, SweepCallbackReceived.TYPE, JobCompleted.TYPE,
-    JobFailed.TYPE,
+    JobFailed.TYPE, JobCancelRequested.TYPE, JobCancelled.TYPE,
 })  # fmt: skip
 CollectorStep = Callable[[SweepResultsRecorded, State], Awaitable[None]]
 CallbackStep = Callable[[SweepCallbackReceived, State], Awaitable[None]]
+CancelStep = Callable[[JobCancelRequested, State], Awaitable[None]]
 
 
 @dataclass
@@ -52,7 +55,10 @@ class _Partition:
 class SweepCollector:
     """The fold, without Kafka: events in log order per partition, and where it is safe to commit."""
 
-    def __init__(self, report: CollectorStep, finish: CollectorStep, relay: CallbackStep, top_cells: int) -> None:
+    def __init__(
+        self, report: CollectorStep, finish: CollectorStep, relay: CallbackStep, cancel: CancelStep, top_cells: int
+    ) -> None:
+        self._cancel = cancel
         self._relay = relay
         self._report = report
         self._finish = finish
@@ -75,7 +81,11 @@ class SweepCollector:
             # The receiver checked the reference; a callback for a sweep that has ended changes nothing.
             if sweep is not None and sweep.state.get("external_reference") == event.payload.external_reference:
                 await self._relay(event, sweep.state)
-        elif isinstance(event, JobCompleted | JobFailed):
+        elif isinstance(event, JobCancelRequested):
+            sweep = running.pop(event.job_id, None)
+            if sweep is not None:  # stops at this chunk boundary: later chunks' results change nothing
+                await self._cancel(event, sweep.state)
+        elif isinstance(event, JobCompleted | JobFailed | JobCancelled):
             running.pop(event.job_id, None)  # ended, by us or by a failed chunk
         elif isinstance(event, SweepResultsRecorded):
             sweep = running.get(event.job_id)

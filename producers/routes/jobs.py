@@ -1,11 +1,19 @@
-"""``GET /webhook/jobs/{id}``: the integrator's view of one job."""
+"""``GET /webhook/jobs/{id}`` and ``POST /webhook/jobs/{id}/cancel``: the integrator's view of one job."""
 
+import asyncio
+import time
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from producers.acceptance import append
 from producers.deps import Services, Tenant
-from producers.errors import ApiError
+from producers.errors import ApiError, validation_details
+from producers.openapi import request_body
+from schemas.events import JobCancelRequested, JobCancelRequestedPayload, derived_event_id
+from schemas.job_status import TERMINAL_STATUSES
 from schemas.webhooks import ErrorResponse, JobStatusView
 
 router = APIRouter(prefix="/webhook", tags=["jobs"])
@@ -25,4 +33,62 @@ async def get_job(job_id: uuid.UUID, services: Services, tenant_id: Tenant) -> J
             "job_not_found",
             f"no job {job_id} for tenant {tenant_id!r}; a job just accepted appears within moments",
         )
+    return job
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class CancelAccepted(BaseModel):
+    job_id: uuid.UUID
+    status: str = "CANCEL_REQUESTED"
+    event_id: uuid.UUID
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    status_code=202,
+    response_model=CancelAccepted,
+    responses={
+        401: {"model": ErrorResponse, "description": "The signature is missing, wrong or stale."},
+        404: {"model": ErrorResponse, "description": "No such job for this tenant."},
+        409: {"model": ErrorResponse, "description": "The job has already finished; cancelling changes nothing."},
+        422: {"model": ErrorResponse, "description": "The body is not a cancel request."},
+        503: {"model": ErrorResponse, "description": "The log did not acknowledge the request; retry."},
+    },
+    summary="Ask for a job to stop",
+    openapi_extra=request_body(CancelRequest),
+)
+async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, tenant_id: Tenant) -> JSONResponse:
+    """Records the request in the log (so it survives restarts); workers stop the job at their next checkpoint."""
+    body = await request.body()
+    await services.authenticator.authenticate(tenant_id, request.headers, body)
+    try:
+        cancel = CancelRequest.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_payload", "the cancel request is not valid",
+                       validation_details(exc.errors(include_url=False))) from exc  # fmt: skip
+    job = await _wait_for_job(services, job_id, tenant_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id} for tenant {tenant_id!r}")
+    if job.status in TERMINAL_STATUSES:
+        raise ApiError(409, "job_already_finished", f"job {job_id} is already {job.status}; cancelling changes nothing")
+    event = JobCancelRequested(
+        event_id=derived_event_id(job_id, "cancel-requested"), tenant_id=tenant_id, job_id=job_id,
+        correlation_id=job.correlation_id, producer="receiver",
+        payload=JobCancelRequestedPayload(reason=cancel.reason, requested_by=f"tenant {tenant_id}"),
+    )  # fmt: skip
+    await append(services.publisher, event)
+    accepted = CancelAccepted(job_id=job_id, event_id=event.event_id)
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+async def _wait_for_job(services: Services, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None:
+    """A job accepted a moment ago may not be projected yet: wait briefly before calling it unknown."""
+    deadline = time.monotonic() + services.settings.callback_wait_seconds
+    while (job := await services.jobs.get(job_id, tenant_id)) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     return job

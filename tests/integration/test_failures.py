@@ -401,3 +401,18 @@ def test_a_worker_stopped_with_sigterm_hands_its_jobs_back(pipeline: Pipeline, t
     finished = [wait_for(pipeline, tenant, job_id, {"COMPLETED", "FAILED", "DEAD_LETTERED"}, timeout=90)
                 for job_id in job_ids]  # fmt: skip
     assert {f["status"] for f in finished} == {"COMPLETED"}
+
+
+def test_a_cancel_request_stops_a_running_job_and_a_finished_job_says_so(pipeline: Pipeline, tenant: str) -> None:
+    job_id = submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 20, "progress_steps": 20}})
+    wait_for(pipeline, tenant, job_id, {"RUNNING"})
+    cancel_url = f"{pipeline.receiver_url}/webhook/jobs/{job_id}/cancel"
+    asked = httpx.post(cancel_url, json={"reason": "not needed"}, headers={"X-Tenant-ID": tenant})
+    assert asked.status_code == 202, asked.text
+    t0 = time.monotonic()
+    cancelled = wait_for(pipeline, tenant, job_id, {"CANCELLED", "COMPLETED"}, timeout=15)
+    assert cancelled["status"] == "CANCELLED"
+    assert time.monotonic() - t0 < 5, "it stops at its next checkpoint, not at the end"
+    late = httpx.post(cancel_url, headers={"X-Tenant-ID": tenant})
+    assert late.status_code == 409
+    assert "already CANCELLED" in late.json()["message"]

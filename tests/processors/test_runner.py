@@ -1,3 +1,4 @@
+import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -7,11 +8,13 @@ from typing import Any
 import httpx
 import pytest
 
+from processors.cancellations import CancelRegistry
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, JobType, default_registry
 from processors.jobs.retry_policy import RetryPolicy
 from processors.runner import JobRunner
 from schemas.events import (
+    JobCancelled,
     JobCompleted,
     JobDeadLettered,
     JobFailed,
@@ -204,3 +207,27 @@ async def test_a_non_retryable_error_class_fails_at_once(http: httpx.AsyncClient
         request("sleep", seconds=0, progress_steps=0, fail_attempts=1)
     )
     assert isinstance(outcome, JobFailed)
+
+
+async def test_a_job_whose_cancel_was_read_stops_at_its_next_checkpoint(http: httpx.AsyncClient) -> None:
+    cancellations, publisher = CancelRegistry(), FakePublisher()
+    context = partial(JobContext, http=http, allowed_hosts=[])
+    runner = JobRunner(default_registry(), publisher, "w", context, FakeRetryScheduler(), FakeDeadLetters(),
+                       cancellations)  # fmt: skip
+    job = request("sleep", seconds=2, progress_steps=10)
+    running = asyncio.create_task(runner.run(job))
+    await asyncio.sleep(0.5)
+    cancellations.request(str(job.job_id))
+    outcome = await asyncio.wait_for(running, timeout=1)
+    assert isinstance(outcome, JobCancelled)
+    assert publisher.types()[-1] == "JobCancelled"
+
+
+async def test_a_retry_of_a_cancelled_job_does_not_run(http: httpx.AsyncClient) -> None:
+    cancellations = CancelRegistry()
+    context = partial(JobContext, http=http, allowed_hosts=[])
+    runner = JobRunner(default_registry(), FakePublisher(), "w", context, FakeRetryScheduler(), FakeDeadLetters(),
+                       cancellations)  # fmt: skip
+    job = request("noop")
+    cancellations.request(str(job.job_id))
+    assert isinstance(await runner.run(job, attempt=2), JobCancelled)

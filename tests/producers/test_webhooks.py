@@ -31,7 +31,7 @@ def jobs() -> FakeJobReader:
 
 @pytest.fixture
 async def client(publisher: FakePublisher, jobs: FakeJobReader) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(max_body_bytes=2048, http_allowed_hosts=["api.example.com"])
+    settings = Settings(max_body_bytes=2048, http_allowed_hosts=["api.example.com"], callback_wait_seconds=0.2)
     app = create_app(settings, receiver_services(settings, publisher, jobs))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
@@ -239,3 +239,31 @@ async def test_a_receiver_with_too_many_appends_waiting_sheds_load_with_503_at_o
         stalled.release.set()
         assert [(await task).status_code for task in waiting] == [202, 202]
     assert len(stalled.events) == 2
+
+
+async def test_a_running_job_can_be_cancelled_once_and_a_finished_one_says_so(
+    client: httpx.AsyncClient, jobs: FakeJobReader, publisher: FakePublisher
+) -> None:
+    job_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    running = JobStatusView(
+        job_id=job_id, tenant_id="acme", job_type="sleep", status="RUNNING", attempts=1, progress=0.5,
+        progress_message=None, parameters={}, result=None, error_type=None, error_message=None, correlation_id="c",
+        created_at=now, started_at=now, completed_at=None, updated_at=now,
+    )  # fmt: skip
+    jobs.jobs[(job_id, "acme")] = running
+    first = await client.post(f"/webhook/jobs/{job_id}/cancel", json={"reason": "wrong inputs"}, headers=HEADERS)
+    again = await client.post(f"/webhook/jobs/{job_id}/cancel", headers=HEADERS)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert first.json()["event_id"] == again.json()["event_id"]  # the same fact, however often it is asked
+    assert publisher.types() == ["JobCancelRequested", "JobCancelRequested"]
+
+    jobs.jobs[(job_id, "acme")] = running.model_copy(update={"status": "COMPLETED"})
+    late = await client.post(f"/webhook/jobs/{job_id}/cancel", headers=HEADERS)
+    assert late.status_code == 409
+    assert "already COMPLETED; cancelling changes nothing" in late.json()["message"]
+
+
+async def test_cancelling_an_unknown_job_gets_404(client: httpx.AsyncClient) -> None:
+    response = await client.post(f"/webhook/jobs/{uuid.uuid4()}/cancel", headers=HEADERS)
+    assert response.status_code == 404

@@ -21,6 +21,7 @@ class Outcomes:
         self.progress: list[int] = []
         self.finished: list[str] = []
         self.relayed: list[str] = []
+        self.cancelled: list[str] = []
 
     async def report(self, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
         self.progress.append(len(state["done"]))
@@ -28,12 +29,16 @@ class Outcomes:
     async def finish(self, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
         self.finished.append(str(event.job_id))
 
+    async def cancel(self, event: Any, state: dict[str, Any]) -> None:
+        self.cancelled.append(str(event.job_id))
+
     async def relay(self, event: SweepCallbackReceived, state: dict[str, Any]) -> None:
         self.relayed.append(event.payload.external_reference)
 
 
 def collector(outcomes: Outcomes) -> SweepCollector:
-    return SweepCollector(report=outcomes.report, finish=outcomes.finish, relay=outcomes.relay, top_cells=3)
+    return SweepCollector(report=outcomes.report, finish=outcomes.finish, relay=outcomes.relay,
+                          cancel=outcomes.cancel, top_cells=3)  # fmt: skip
 
 
 async def feed(target: SweepCollector, log: list[Event], start: int = 0) -> None:
