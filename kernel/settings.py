@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     receiver_workers: int = Field(default=1, ge=1, le=64)
     public_base_url: str | None = Field(default=None, description="Base of the status URLs handed out.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    notifier_metrics_port: int = 9103
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "zixly@localhost"
+    notification_attempts: int = Field(default=3, ge=1, le=20)
+    notification_timeout_seconds: float = Field(default=10.0, gt=0)
     allow_unregistered_tenants: bool = Field(
         default=True,
         description="Accept unsigned webhooks from tenants not in the tenants table (set false in production).",

@@ -81,6 +81,15 @@ class TenantDirectory:
             )
         return secret
 
+    async def set_notifications(self, tenant_id: str, slack: str | None, emails: str | None, on: str) -> None:
+        async with self._engine.begin() as connection:
+            changed = await connection.execute(
+                update(tenants).where(tenants.c.id == tenant_id)
+                .values(notify_slack_webhook_url=slack, notify_emails=emails, notify_on=on)
+            )  # fmt: skip
+            if changed.rowcount == 0:
+                raise ValueError(f"unknown tenant {tenant_id!r}")
+
     async def list(self) -> list[tuple[str, str, int]]:
         """(id, name, active secrets) of every tenant."""
         async with self._engine.connect() as connection:

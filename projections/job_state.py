@@ -22,6 +22,8 @@ from schemas.events import (
     JobRequested,
     JobRetryScheduled,
     JobStarted,
+    NotificationFailed,
+    NotificationSent,
     SweepDispatched,
     SweepPlanned,
 )
@@ -255,3 +257,13 @@ def _cancelled(event: JobCancelled, row: JobRow) -> JobRow:
         return row
     return replace(row, status=JobStatus.CANCELLED, completed_at=event.occurred_at, progress_message=None,
                    error_message=event.payload.reason)  # fmt: skip
+
+
+@_transition.register
+def _notified(event: NotificationSent | NotificationFailed, row: JobRow) -> JobRow:
+    # Notifications come after the outcome: they annotate a finished job without reopening it.
+    entry = {"channel": event.payload.channel, "target": event.payload.target, "outcome": event.payload.outcome,
+             "delivered": isinstance(event, NotificationSent), "attempts": event.payload.attempts}  # fmt: skip
+    if isinstance(event, NotificationFailed):
+        entry["error"] = event.payload.error
+    return replace(row, metrics={**row.metrics, "notifications": [*row.metrics.get("notifications", []), entry]})

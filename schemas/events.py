@@ -311,6 +311,39 @@ class JobCancelled(Event):
     payload: JobCancelledPayload
 
 
+class NotificationSentPayload(Payload):
+    channel: Literal["slack", "email"]
+    target: str = Field(max_length=500, description="Where it went (a Slack URL without its secret path).")
+    outcome: str = Field(max_length=64, description="The event it was about, e.g. JobCompleted.")
+    attempts: int = Field(ge=1)
+
+
+class NotificationSent(Event):
+    TYPE = "NotificationSent"
+    VERSION = 1
+    event_type: Literal["NotificationSent"] = "NotificationSent"
+    schema_version: Literal[1] = 1
+    payload: NotificationSentPayload
+
+
+class NotificationFailedPayload(Payload):
+    channel: Literal["slack", "email"]
+    target: str = Field(max_length=500)
+    outcome: str = Field(max_length=64)
+    attempts: int = Field(ge=1)
+    error: str = Field(max_length=2000)
+
+
+class NotificationFailed(Event):
+    """A notification could not be delivered; the job it was about is not affected."""
+
+    TYPE = "NotificationFailed"
+    VERSION = 1
+    event_type: Literal["NotificationFailed"] = "NotificationFailed"
+    schema_version: Literal[1] = 1
+    payload: NotificationFailedPayload
+
+
 JobEvent = Annotated[
     JobRequested
     | JobStarted
@@ -325,7 +358,9 @@ JobEvent = Annotated[
     | JobDeadLettered
     | DeadLetterResubmitted
     | JobCancelRequested
-    | JobCancelled,
+    | JobCancelled
+    | NotificationSent
+    | NotificationFailed,
     Field(discriminator="event_type"),
 ]
 
@@ -344,4 +379,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DeadLetterResubmitted,
     JobCancelRequested,
     JobCancelled,
+    NotificationSent,
+    NotificationFailed,
 )

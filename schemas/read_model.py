@@ -142,6 +142,9 @@ tenants = Table(
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("notify_slack_webhook_url", Text),
+    Column("notify_emails", Text),
+    Column("notify_on", Text),
 )
 
 tenant_webhook_secrets = Table(

@@ -195,6 +195,28 @@ def tenants_rotate(
     console.print(secret, highlight=False, soft_wrap=True)
 
 
+@tenants_app.command("notify")
+def tenants_notify(
+    tenant_id: Annotated[str, typer.Argument()],
+    slack_webhook_url: Annotated[str | None, typer.Option(help="a Slack incoming-webhook URL")] = None,
+    email: Annotated[str | None, typer.Option(help="addresses, comma-separated")] = None,
+    on: Annotated[
+        str, typer.Option(help="outcomes: completed, failed, dead_lettered, cancelled")
+    ] = "failed,dead_lettered",
+) -> None:
+    """Where a tenant's job outcomes are sent (a job's own notify_* labels take precedence)."""
+    asyncio.run(_tenant_directory().set_notifications(tenant_id, slack_webhook_url, email, on))
+    console.print(f"[green]✓[/] {tenant_id} is notified on {on}")
+
+
+@app.command("notifier")
+def notifier(metrics_port: Annotated[int | None, typer.Option(help="Prometheus port (0: none)")] = None) -> None:
+    """Run the notifier (Slack and e-mail about finished jobs)."""
+    from processors.notifications.main import run_notifier
+
+    run_notifier(_settings(), metrics_port)
+
+
 @tenants_app.command("list")
 def tenants_list() -> None:
     """Tenants and how many secrets each has active."""

@@ -47,6 +47,8 @@ def services(settings: Settings, workers: int) -> list[Child]:
         Child("receiver", [*zixly, "receiver"], f"{settings.receiver_base_url}/health", logs / "receiver.log"),
         Child("projector", [*zixly, "projector"],
               f"http://127.0.0.1:{settings.projector_metrics_port}/metrics", logs / "projector.log"),
+        Child("notifier", [*zixly, "notifier"],
+              f"http://127.0.0.1:{settings.notifier_metrics_port}/metrics", logs / "notifier.log"),
         Child("dashboard", [*zixly, "dashboard"],
               f"http://{settings.dashboard_host}:{settings.dashboard_port}/", logs / "dashboard.log"),
     ]  # fmt: skip

@@ -1,0 +1,30 @@
+"""What the notifier reads from Postgres: a job's type and labels, and its tenant's notification settings."""
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from processors.notifications.targets import TenantNotifications
+from schemas.read_model import pipeline_jobs, tenants
+
+
+class SqlJobDirectory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def job(self, job_id: str) -> tuple[str, dict[str, str]] | None:
+        query = select(pipeline_jobs.c.job_type, pipeline_jobs.c.metadata).where(
+            pipeline_jobs.c.id == uuid.UUID(job_id)
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return (row[0], dict(row[1] or {})) if row else None
+
+    async def tenant(self, tenant_id: str) -> TenantNotifications | None:
+        query = select(tenants.c.notify_slack_webhook_url, tenants.c.notify_emails, tenants.c.notify_on).where(
+            tenants.c.id == tenant_id
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return TenantNotifications(row[0], row[1], row[2]) if row else None

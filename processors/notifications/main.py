@@ -1,0 +1,53 @@
+"""``zixly notifier``: the notifier's one wiring point."""
+
+import asyncio
+import signal
+
+import httpx
+from prometheus_client import start_http_server
+
+from kernel.database import make_async_engine
+from kernel.kafka import make_consumer, make_producer
+from kernel.logging import configure_logging, get_logger
+from kernel.producer_connection import ProducerConnection
+from kernel.publisher import KafkaEventPublisher
+from kernel.settings import Settings
+from processors.notifications.channels import Channels
+from processors.notifications.directory import SqlJobDirectory
+from processors.notifications.service import Notifier, NotifierService
+from processors.patient_publisher import PatientPublisher
+
+log = get_logger(__name__)
+
+
+async def serve(settings: Settings) -> None:
+    engine = make_async_engine(settings)
+    kafka = ProducerConnection(lambda: make_producer(settings))
+    await kafka.start()
+    publisher = PatientPublisher(
+        KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
+        settings.worker_publish_patience_seconds,
+    )
+    async with httpx.AsyncClient() as http:
+        channels = Channels(http, settings.smtp_host, settings.smtp_port, settings.smtp_sender,
+                            settings.notification_timeout_seconds)  # fmt: skip
+        notifier = Notifier(SqlJobDirectory(engine), channels, publisher, settings.notification_attempts, 10.0)
+        service = NotifierService(make_consumer(settings, group_id="zixly-notifier"), notifier,
+                                  settings.job_events_topic)  # fmt: skip
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, service.stop)
+        log.info("notifier starting", smtp=f"{settings.smtp_host}:{settings.smtp_port}")
+        try:
+            await service.run()
+        finally:
+            await kafka.stop()
+            await engine.dispose()
+
+
+def run_notifier(settings: Settings, metrics_port: int | None = None) -> None:
+    configure_logging("notifier", settings.log_level, settings.log_format)
+    port = settings.notifier_metrics_port if metrics_port is None else metrics_port
+    if port:
+        start_http_server(port, addr=settings.metrics_bind_host)
+    asyncio.run(serve(settings))

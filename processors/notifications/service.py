@@ -1,0 +1,134 @@
+"""The notifier: reads finished jobs off the event stream, tells whoever asked to be told, records what it did.
+
+It is a consumer group of its own, so a slow mail server never holds up a job. Each delivery is retried a few
+times with backoff; a delivery that still fails is recorded as NotificationFailed and the job is untouched. Events
+it appends have ids derived from job, outcome, channel and address, so reading a batch again repeats the same facts
+(a notification may then be delivered twice: at least once, like everything here).
+"""
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from kernel.logging import bound_contextvars, get_logger
+from kernel.publisher import EventPublisher
+from processors.notifications.channels import Channels, DeliveryFailed, redacted
+from processors.notifications.targets import OUTCOMES, TenantNotifications, targets_for
+from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.events import (
+    Event,
+    NotificationFailed,
+    NotificationFailedPayload,
+    NotificationSent,
+    NotificationSentPayload,
+    derived_event_id,
+    follow_up,
+)
+
+log = get_logger(__name__)
+PRODUCER = "notifier"
+
+
+class JobDirectory(Protocol):
+    async def job(self, job_id: str) -> tuple[str, dict[str, str]] | None:
+        """(job type, metadata) of a projected job."""
+        ...
+
+    async def tenant(self, tenant_id: str) -> TenantNotifications | None: ...
+
+
+class Notifier:
+    def __init__(self, directory: JobDirectory, channels: Channels, publisher: EventPublisher, attempts: int,
+                 wait_for_projection: float) -> None:  # fmt: skip
+        self._directory = directory
+        self._channels = channels
+        self._publisher = publisher
+        self._attempts = attempts
+        self._wait = wait_for_projection
+
+    async def handle(self, event: Event) -> None:
+        with bound_contextvars(
+            job_id=str(event.job_id), tenant_id=event.tenant_id, correlation_id=event.correlation_id
+        ):
+            job = await self._job(str(event.job_id))
+            if job is None:
+                log.warning("no projected job to notify about", outcome=event.event_type)
+                return
+            job_type, metadata = job
+            targets = targets_for(event.event_type, metadata, await self._directory.tenant(event.tenant_id))
+            subject = f"[zixly] {job_type} job {event.job_id} {OUTCOMES[event.event_type].replace('_', ' ')}"
+            text = _describe(event)
+            for target in targets:
+                fact = f"notification:{event.event_type}:{target.channel}:{target.address}"
+                attempts = 0
+                try:
+                    async for attempt in AsyncRetrying(
+                        retry=retry_if_exception_type(DeliveryFailed), stop=stop_after_attempt(self._attempts),
+                        wait=wait_exponential(multiplier=0.2, max=5), reraise=True,
+                    ):  # fmt: skip
+                        with attempt:
+                            attempts += 1
+                            await self._channels.deliver(target, subject, text)
+                except DeliveryFailed as exc:
+                    log.warning("notification failed", channel=target.channel, error=str(exc)[:300])
+                    await self._publisher.publish(follow_up(
+                        event, NotificationFailed, producer=PRODUCER, event_id=derived_event_id(event.job_id, fact),
+                        payload=NotificationFailedPayload(channel=target.channel, target=redacted(target),
+                                                          outcome=event.event_type, attempts=attempts,
+                                                          error=str(exc)[:2000]),
+                    ))  # fmt: skip
+                    continue
+                await self._publisher.publish(follow_up(
+                    event, NotificationSent, producer=PRODUCER, event_id=derived_event_id(event.job_id, fact),
+                    payload=NotificationSentPayload(channel=target.channel, target=redacted(target),
+                                                    outcome=event.event_type, attempts=attempts),
+                ))  # fmt: skip
+
+    async def _job(self, job_id: str) -> tuple[str, dict[str, str]] | None:
+        # The outcome can be read before the projector has written the job's row; it will be there in a moment.
+        deadline = time.monotonic() + self._wait
+        while (job := await self._directory.job(job_id)) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return job
+
+
+def _describe(event: Event) -> str:
+    payload: Mapping[str, Any] = event.payload.model_dump(mode="json")
+    detail = payload.get("error_message") or payload.get("reason") or ""
+    return f"{event.event_type} at {event.occurred_at.isoformat()} (tenant {event.tenant_id}). {detail}".strip()
+
+
+class NotifierService:
+    def __init__(self, consumer: AIOKafkaConsumer, notifier: Notifier, topic: str) -> None:
+        self._consumer = consumer
+        self._notifier = notifier
+        self._topic = topic
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        self._consumer.subscribe([self._topic])
+        await self._consumer.start()
+        try:
+            while not self._stopping.is_set():
+                fetched = await self._consumer.getmany(timeout_ms=500, max_records=500)
+                for records in fetched.values():
+                    for record in records:
+                        event_type = dict(record.headers or ()).get(EVENT_TYPE_HEADER, b"").decode()
+                        if event_type not in OUTCOMES:
+                            continue
+                        try:
+                            event = decode(record.value)
+                        except UndecodableEvent:
+                            continue
+                        await self._notifier.handle(event)
+                if fetched:
+                    await self._consumer.commit()
+        finally:
+            await self._consumer.stop()
