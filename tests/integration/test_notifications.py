@@ -1,0 +1,129 @@
+"""Notifications on the real stack: a real SMTP server (aiosmtpd) and a local HTTP sink standing in for Slack."""
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from kernel.settings import Settings
+from tests.integration.conftest import free_port, start_service
+from tests.local_http import send_json
+
+
+@dataclass
+class Mailbox:
+    messages: list[Any] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@dataclass
+class SlackSink:
+    url: str = ""
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    failing: bool = False
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackSink]:
+    sink = SlackSink()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if sink.failing:
+                return send_json(self, 500, {"error": "down"})
+            sink.posts.append(json.loads(self.rfile.read(length)))
+            send_json(self, 200, {"ok": True})
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret"
+    try:
+        yield sink
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def receiver_url(stack: Settings, mailbox: tuple[Mailbox, int]) -> Iterator[str]:
+    receiver_port = free_port()
+    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_SMTP_PORT": str(mailbox[1]),
+           "ZIXLY_NOTIFICATION_ATTEMPTS": "2"}  # fmt: skip
+    services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
+    for name, args in (("worker", ["worker"]), ("projector", ["projector"]), ("notifier", ["notifier"])):
+        port = free_port()
+        services.append(start_service(stack, name, [*args, "--metrics-port", str(port)],
+                                      f"http://127.0.0.1:{port}/metrics", env))  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{receiver_port}"
+    finally:
+        for service in services:
+            service.stop()
+
+
+def run_job(receiver_url: str, tenant: str, body: dict[str, Any], wait_for: str) -> dict[str, Any]:
+    accepted = httpx.post(f"{receiver_url}/webhook/generic-job", json=body, headers={"X-Tenant-ID": tenant})
+    assert accepted.status_code == 202, accepted.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = httpx.get(accepted.json()["status_url"], headers={"X-Tenant-ID": tenant}).json()
+        if len(job.get("metrics", {}).get("notifications", [])) >= int(wait_for):
+            return dict(job)
+        time.sleep(0.2)
+    raise AssertionError(f"no notifications recorded: {job}")
+
+
+def test_a_finished_job_is_announced_on_slack_and_by_mail_and_recorded(
+    receiver_url: str, mailbox: tuple[Mailbox, int], slack: SlackSink
+) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    metadata = {"notify_slack_webhook_url": slack.url, "notify_email": "ops@example.com", "notify_on": "completed"}
+    job = run_job(receiver_url, tenant, {"job_type": "noop", "metadata": metadata}, wait_for="2")
+    assert job["status"] == "COMPLETED"
+    assert {(n["channel"], n["delivered"]) for n in job["metrics"]["notifications"]} == {("slack", True),
+                                                                                         ("email", True)}  # fmt: skip
+    assert "secret" not in json.dumps(job["metrics"]["notifications"]), "a Slack URL's secret path is not recorded"
+    assert any(job["job_id"] in post["text"] for post in slack.posts)
+    [mail] = [m for m in mailbox[0].messages if job["job_id"] in m["Subject"]]
+    assert mail["To"] == "ops@example.com"
+
+
+def test_a_failing_notification_is_recorded_and_never_fails_the_job(receiver_url: str, slack: SlackSink) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    slack.failing = True
+    try:
+        body = {"job_type": "sleep", "parameters": {"seconds": 0, "fail": True},
+                "metadata": {"notify_slack_webhook_url": slack.url}}  # fmt: skip
+        job = run_job(receiver_url, tenant, body, wait_for="1")
+    finally:
+        slack.failing = False
+    assert job["status"] == "FAILED"  # the job's own outcome, untouched
+    [notification] = job["metrics"]["notifications"]
+    assert (notification["delivered"], notification["attempts"]) == (False, 2)
+    assert "500" in notification["error"]
