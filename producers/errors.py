@@ -6,9 +6,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kernel.logging import get_logger
 from schemas.webhooks import ErrorDetail, ErrorResponse
+
+log = get_logger(__name__)
 
 
 class ApiError(Exception):
@@ -57,6 +61,13 @@ def install_error_handlers(app: FastAPI) -> None:
         details = validation_details(exc.errors())
         fields = ", ".join(".".join(str(p) for p in d.loc) for d in details)
         return error_response(422, "invalid_request", f"the request is not valid: {fields}", details)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _store_unavailable(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # The read model is down (or a migration is missing): say so rather than answer 500.
+        log.warning("read model unavailable", error=repr(exc)[:300])
+        return error_response(503, "store_unavailable", "the job store is not reachable right now; retry later",
+                              headers={"Retry-After": "5"})  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

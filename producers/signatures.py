@@ -9,13 +9,17 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from kernel.logging import get_logger
 from kernel.tenants import TenantSecrets
 from producers.errors import ApiError
 from schemas.webhooks import ErrorDetail
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+STALE_SECRETS_SECONDS = 600.0
+log = get_logger(__name__)
 
 
 class TenantSource(Protocol):
@@ -64,7 +68,16 @@ class WebhookAuthenticator:
         cached = self._cache.get(tenant_id)
         if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
-        found = await self._tenants.secrets_of(tenant_id)
+        try:
+            found = await self._tenants.secrets_of(tenant_id)
+        except (SQLAlchemyError, OSError) as exc:
+            # Ingest must not stop with the database: a tenant's last known secrets serve a while longer.
+            if cached is not None and now - cached[0] < STALE_SECRETS_SECONDS:
+                log.warning("tenant directory unreachable; using its last answer", error=repr(exc)[:200])
+                return cached[1]
+            raise ApiError(503, "tenant_directory_unavailable",
+                           "cannot check the tenant's signing secrets now; nothing was accepted, retry later",
+                           headers={"Retry-After": "5"}) from exc  # fmt: skip
         self._cache[tenant_id] = (now, found)
         return found
 

@@ -8,8 +8,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from kernel.settings import Settings
-from kernel.tenants import new_secret
+from kernel.tenants import TenantSecrets, new_secret
 from producers.app import create_app
+from producers.errors import ApiError
+from producers.signatures import WebhookAuthenticator
 from tests.fakes import FakeJobReader, FakePublisher, FakeTenants, receiver_services
 
 OLD, NEW = new_secret(), new_secret()
@@ -92,3 +94,24 @@ async def test_a_stale_timestamp_is_refused(client: httpx.AsyncClient) -> None:
 async def test_an_unknown_tenant_is_refused_when_only_registered_ones_may_send(client: httpx.AsyncClient) -> None:
     response = await post(client, *signed({"job_type": "noop"}, tenant="stranger"))
     assert (response.status_code, response.json()["error"]) == (401, "unknown_tenant")
+
+
+class FailingDirectory(FakeTenants):
+    down = False
+
+    async def secrets_of(self, tenant_id: str) -> TenantSecrets | None:
+        if self.down:
+            raise OSError("connection refused (fake)")
+        return await super().secrets_of(tenant_id)
+
+
+async def test_while_the_tenant_directory_is_down_the_last_answer_serves_and_an_unknown_one_gets_503() -> None:
+    directory = FailingDirectory({"acme": (NEW,)})
+    authenticator = WebhookAuthenticator(directory, allow_unknown_tenants=True, cache_seconds=0.0)
+    content, headers = signed({"job_type": "noop"})
+    assert await authenticator.authenticate("acme", headers, content) == "msg_1"
+    directory.down = True
+    assert await authenticator.authenticate("acme", headers, content) == "msg_1"
+    with pytest.raises(ApiError) as refused:
+        await authenticator.authenticate("never-seen", {}, b"{}")
+    assert refused.value.status_code == 503
