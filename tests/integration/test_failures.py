@@ -227,23 +227,7 @@ async def _produce_on_partition_0(
 
 
 def dead_letters(settings: Settings) -> list[tuple[bytes | None, dict[str, bytes]]]:
-    async def read() -> list[tuple[bytes | None, dict[str, bytes]]]:
-        consumer = make_consumer(settings, group_id=None)
-        await consumer.start()
-        try:
-            tp = TopicPartition(settings.dead_letter_topic, 0)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            end = (await consumer.end_offsets([tp]))[tp]
-            found = []
-            while await consumer.position(tp) < end:
-                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                    found.append((record.key, dict(record.headers or ())))
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    return [(letter.key, letter.headers) for letter in asyncio.run(read_dead_letters(settings))]
 
 
 class Load:
