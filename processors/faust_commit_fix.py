@@ -8,7 +8,8 @@ of a job then loses that job (the fault tests in tests/integration/test_failures
 records a committed offset of 0 as "none", which disables even that check at the start of a partition.
 
 ``install()`` replaces both methods with versions that commit only a run of acknowledged offsets that starts at the
-committed position.
+committed position and stops before any record still being processed (the latter also covers a partition the
+group has never committed, where there is no position to start from).
 """
 
 from collections.abc import Mapping
@@ -39,7 +40,14 @@ def _new_offset(self: Any, tp: TP) -> int | None:
     committed: int | None = self._committed_offset[tp]
     if committed is not None and acked[0] > committed:
         return None  # record `committed` is still in flight: nothing past it may be committed yet
-    batch = next(consecutive_numbers(acked))
+    batch = list(next(consecutive_numbers(acked)))
+    # Without a committed position (a partition this group never committed) the run's start proves nothing:
+    # whatever is still being processed bounds what may be committed.
+    in_flight = [message.offset for message in list(self._unacked_messages) if message.tp == tp]
+    if in_flight:
+        batch = [offset for offset in batch if offset < min(in_flight)]
+        if not batch:
+            return None
     acked[: len(batch)] = []
     self._acked_index[tp].difference_update(batch)
     return int(batch[-1]) + 1

@@ -10,8 +10,9 @@ from processors import faust_commit_fix
 PARTITION = TP("zixly.job-events", 0)
 
 
-def consumer(committed: int | None, acked: list[int]) -> Any:
+def consumer(committed: int | None, acked: list[int], in_flight: tuple[int, ...] = ()) -> Any:
     return SimpleNamespace(
+        _unacked_messages=[SimpleNamespace(tp=PARTITION, offset=offset) for offset in in_flight],
         _acked=defaultdict(list, {PARTITION: list(acked)}),
         _acked_index=defaultdict(set, {PARTITION: set(acked)}),
         _gap=defaultdict(IntervalTree),
@@ -39,3 +40,8 @@ def test_offsets_that_will_never_arrive_count_as_done() -> None:
     state = consumer(10, [10, 13])
     state._gap[PARTITION].addi(11, 13)
     assert faust_commit_fix._new_offset(state, PARTITION) == 14
+
+
+def test_on_a_partition_never_committed_nothing_passes_a_record_in_flight() -> None:
+    assert faust_commit_fix._new_offset(consumer(None, [1, 2], in_flight=(0,)), PARTITION) is None
+    assert faust_commit_fix._new_offset(consumer(None, [0, 1, 3], in_flight=(2,)), PARTITION) == 2
