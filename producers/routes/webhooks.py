@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from kernel.logging import bound_contextvars, get_logger
-from kernel.publisher import Appended
 from producers.acceptance import append
 from producers.deps import IdempotencyKey, Services, Tenant
 from producers.openapi import request_body
@@ -16,7 +15,6 @@ from producers.request_body import read_json_body
 from producers.submission import job_requested, parse_generic_job, parse_sweep_callback, parse_trading_sweep
 from producers.sweep_callback import callback_events, checked_job
 from producers.sweep_checks import check_sweep
-from schemas.events import Event, JobRequested
 from schemas.sweeps import SWEEP_JOB_TYPE, SweepCallbackWebhook, TradingSweepParameters, TradingSweepWebhook
 from schemas.webhooks import ErrorResponse, GenericJobWebhook, JobAccepted
 
@@ -48,14 +46,11 @@ async def submit_generic_job(
     request: Request, services: Services, tenant_id: Tenant, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Answers 202 only once the broker has acknowledged the JobRequested event with acks=all."""
-    settings = services.settings
-    body = await read_json_body(request, settings.max_body_bytes)
-    webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
-    idempotency_key = idempotency_key or webhook_id
-    webhook = parse_generic_job(body, settings.http_allowed_hosts)
+    body, key = await _signed_body(request, services, tenant_id, idempotency_key)
+    webhook = parse_generic_job(body, services.settings.http_allowed_hosts)
     if webhook.job_type == SWEEP_JOB_TYPE:
         await _check_sweep(services, TradingSweepParameters.model_validate(webhook.parameters))
-    return await _accept(services, job_requested(webhook, tenant_id, idempotency_key), idempotency_key)
+    return await _accept(services, webhook, tenant_id, key)
 
 
 @router.post(
@@ -70,9 +65,7 @@ async def submit_trading_sweep(
     request: Request, services: Services, tenant_id: Tenant, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Checks the grid's size and the market data before accepting; answers 202 once the job is in the log."""
-    body = await read_json_body(request, services.settings.max_body_bytes)
-    webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
-    idempotency_key = idempotency_key or webhook_id
+    body, key = await _signed_body(request, services, tenant_id, idempotency_key)
     sweep = parse_trading_sweep(body)
     await _check_sweep(services, sweep)
     webhook = GenericJobWebhook(
@@ -81,19 +74,27 @@ async def submit_trading_sweep(
         correlation_id=sweep.correlation_id,
         metadata=sweep.metadata,
     )
-    return await _accept(services, job_requested(webhook, tenant_id, idempotency_key), idempotency_key)
+    return await _accept(services, webhook, tenant_id, key)
 
 
 async def _check_sweep(services: Services, sweep: TradingSweepParameters) -> None:
     await check_sweep(sweep, services.market_data, services.settings.sweep_max_backtests)
 
 
-async def _append(services: Services, event: Event) -> Appended:
-    return await append(services.publisher, event)
+async def _signed_body(
+    request: Request, services: Services, tenant_id: str, idempotency_key: str | None
+) -> tuple[bytes, str | None]:
+    """The body once its signature checks out, and what makes it idempotent: the header's key, else the webhook id."""
+    body = await read_json_body(request, services.settings.max_body_bytes)
+    webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
+    return body, idempotency_key or webhook_id
 
 
-async def _accept(services: Services, event: JobRequested, idempotency_key: str | None) -> JSONResponse:
+async def _accept(
+    services: Services, webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None
+) -> JSONResponse:
     settings = services.settings
+    event = job_requested(webhook, tenant_id, idempotency_key)
     with bound_contextvars(job_id=str(event.job_id), tenant_id=event.tenant_id, correlation_id=event.correlation_id):
         accepted_once = await services.acceptance.accept(event, idempotency_key)
         if accepted_once.replayed:
@@ -143,7 +144,7 @@ async def receive_sweep_callback(request: Request, services: Services, tenant_id
     events = callback_events(callback, job, settings.sweep_chunk_size)
     with bound_contextvars(job_id=str(job.job_id), tenant_id=tenant_id, correlation_id=job.correlation_id):
         for event in events:
-            await _append(services, event)
+            await append(services.publisher, event)
         log.info("sweep callback recorded", status=callback.status, rows=len(callback.results), parts=len(events))
     recorded = CallbackRecorded(job_id=job.job_id, events=len(events))
     return JSONResponse(recorded.model_dump(mode="json"), status_code=202)
