@@ -74,7 +74,15 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[
                     raise RuntimeError(f"could not create topic {topic}: error {error_code} {rest}")
                 if error_code == 0:
                     created.append(topic)
-        described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+        # A topic created a moment ago can describe with no partitions until its metadata has spread: wait for it
+        # rather than call it a mismatch.
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while True:
+            described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+            settled = all(described[s.name]["partitions"] for s in specs)
+            if settled or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
         for spec in specs:
             partitions = len(described[spec.name]["partitions"])
             if partitions != spec.partitions:
