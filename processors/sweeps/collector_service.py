@@ -111,14 +111,19 @@ class SweepCollector:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Forgets revoked partitions, and counts rebalances so that a batch fetched before one is not applied after it."""
+
     def __init__(self, collector: SweepCollector) -> None:
         self._collector = collector
+        self.generation = 0
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # Whoever gets these partitions rebuilds their sweeps from the committed offsets.
+        # Whoever gets these partitions (this worker again, perhaps) rebuilds their sweeps from the committed offsets.
+        self.generation += 1
         self._collector.forget({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.generation += 1
         log.info("sweep collector assigned", partitions=sorted(tp.partition for tp in assigned))
 
 
@@ -128,12 +133,13 @@ class SweepCollectorService:
         self._collector = collector
         self._topic = topic
         self._stopping = asyncio.Event()
+        self._rebalance = _Rebalance(collector)
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
-        self._consumer.subscribe([self._topic], listener=_Rebalance(self._collector))
+        self._consumer.subscribe([self._topic], listener=self._rebalance)
         await self._consumer.start()
         try:
             while not self._stopping.is_set():
@@ -166,13 +172,17 @@ class SweepCollectorService:
 
     async def _step(self) -> None:
         fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
+        generation = self._rebalance.generation
         for tp, records in fetched.items():
             for record in records:
-                if tp not in self._consumer.assignment():
-                    break  # revoked while we were busy: its new owner reads these again
+                if self._rebalance.generation != generation:
+                    # A rebalance while we were busy forgot these partitions' sweeps and sent their positions back
+                    # to the commits, even for partitions that stayed ours: applying the rest of this batch to an
+                    # empty fold would skip plans and commit past them, losing those sweeps for good.
+                    return
                 await self._apply(tp.partition, record.offset, record.value, record.headers)
-            if tp not in self._consumer.assignment():
-                continue
+            if self._rebalance.generation != generation:
+                return
             commit = self._collector.commit_offset(tp.partition, records[-1].offset + 1)
             try:
                 await self._consumer.commit({tp: OffsetAndMetadata(commit, "")})

@@ -1,6 +1,10 @@
+from types import SimpleNamespace
 from typing import Any
 
-from processors.sweeps.collector_service import SweepCollector
+from aiokafka import TopicPartition
+
+from processors.sweeps.collector_service import SweepCollector, SweepCollectorService
+from schemas.codec import encode
 from schemas.events import (
     Event,
     JobFailed,
@@ -126,3 +130,60 @@ async def test_an_external_sweep_completes_when_all_parts_of_its_callback_are_in
     assert outcomes.finished == []
     await target.apply(0, 2, parts[1])
     assert len(outcomes.finished) == 1
+
+
+TP = TopicPartition("zixly.job-events", 0)
+
+
+class RebalancingConsumer:
+    """Hands out one batch and then nothing; ``rebalance()`` revokes and re-assigns its one partition, as a
+    coordinator does in the background while the collector is awaiting something."""
+
+    def __init__(self, log: list[Event]) -> None:
+        self.batches = [[SimpleNamespace(offset=offset, value=value, headers=headers)
+                         for offset, (_, value, headers) in enumerate(map(encode, log))]]  # fmt: skip
+        self.commits: list[int] = []
+        self.listener: Any = None
+        self.service: SweepCollectorService | None = None
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        self.listener = listener
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        if self.batches:
+            return {TP: self.batches.pop(0)}
+        assert self.service is not None
+        self.service.stop()
+        return {}
+
+    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        self.commits.append(offsets[TP].offset)
+
+    async def rebalance(self) -> None:
+        await self.listener.on_partitions_revoked({TP})
+        await self.listener.on_partitions_assigned({TP})
+
+
+async def test_a_rebalance_in_the_middle_of_a_batch_never_commits_past_a_running_sweep() -> None:
+    consumer = RebalancingConsumer([planned(chunks=3), results(0, [1.0]), results(1, [2.0])])
+    outcomes = Outcomes()
+
+    async def report_during_a_rebalance(event: SweepResultsRecorded, state: dict[str, Any]) -> None:
+        await outcomes.report(event, state)
+        if len(outcomes.progress) == 1:
+            await consumer.rebalance()
+
+    target = SweepCollector(report=report_during_a_rebalance, finish=outcomes.finish, relay=outcomes.relay,
+                            cancel=outcomes.cancel, top_cells=3)  # fmt: skip
+    service = SweepCollectorService(consumer, target, TP.topic)  # type: ignore[arg-type]
+    consumer.service = service
+    await service.run()
+    # The batch's tail would have met a forgotten sweep; committing it would have lost the sweep.
+    assert all(offset == 0 for offset in consumer.commits)
