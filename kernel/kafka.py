@@ -123,3 +123,16 @@ async def _poll_until_ready(settings: Settings, deadline: float) -> None:
         finally:
             await admin.close()
     raise TimeoutError(f"Kafka at {settings.kafka_bootstrap} not ready in time: {last_error!r}")
+
+
+async def group_has_members(settings: Settings, group_id: str) -> bool:
+    """Whether some consumer is in ``group_id`` right now (a running service), as the group coordinator says."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group_id])
+        # DescribeGroups: (error_code, group_id, state, protocol_type, protocol, members, ...)
+        _, _, state, _, _, members, *_ = response.groups[0]
+        return bool(members) and state != "Dead"
+    finally:
+        await admin.close()

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     )
 
     projector_name: str = "jobs"
+    replay_processes: int = Field(default=2, ge=1, le=64, description="Processes that fold a replay, by partition.")
+    projector_on_version_change: Literal["rebuild", "refuse"] = Field(
+        default="rebuild", description="What a projector does with tables that another projection version built."
+    )
     projector_metrics_port: int = 9102
     projector_batch_size: int = Field(default=5000, ge=1)
     projector_max_wait_ms: int = Field(default=100, ge=0)

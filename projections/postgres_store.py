@@ -4,22 +4,24 @@ One round trip per statement per batch, never per event.
 """
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
 
-from projections.job_state import COLUMNS, JobRow
+from kernel.job_state import COLUMNS, JobRow
+from projections.shadow import SWAP_LOCK
 from projections.store import EventRow, ProjectionUnitOfWork
 from projections.sweep_results import COLUMNS as RESULT_COLUMNS
 from projections.sweep_results import ResultRow, timeline_payload
 
 _JSON_COLUMNS = {"parameters", "metadata", "result", "metrics"}
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "event_id", "job_id", "tenant_id", "event_type", "schema_version", "occurred_at", "correlation_id",
     "causation_id", "producer", "payload", "log_partition", "log_offset",
 )  # fmt: skip
@@ -37,8 +39,8 @@ SELECT {_job_columns} FROM staging_pipeline_jobs
 ON CONFLICT (id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "id")}
 """
 _INSERT_EVENTS = f"""
-INSERT INTO job_events ({", ".join(_EVENT_COLUMNS)})
-SELECT {", ".join(_EVENT_COLUMNS)} FROM staging_job_events
+INSERT INTO job_events ({", ".join(EVENT_COLUMNS)})
+SELECT {", ".join(EVENT_COLUMNS)} FROM staging_job_events
 ON CONFLICT (event_id) DO NOTHING
 """
 _result_columns = ", ".join(RESULT_COLUMNS)
@@ -48,16 +50,36 @@ INSERT INTO trading_sweep_results ({_result_columns})
 SELECT {_result_columns} FROM staging_trading_sweep_results
 ON CONFLICT (job_id, ticker, strategy_type, parameters_key) DO NOTHING
 """
+# The rate is this batch's records over the time since the partition's previous commit: events per second as
+# the projector applies them, near zero after a quiet spell.
 _UPSERT_CHECKPOINT = """
-INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at)
-VALUES (%s, %s, %s, %s, now())
+INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at, last_event_at)
+VALUES (%s, %s, %s, %s, clock_timestamp(), %s)
 ON CONFLICT (projection, topic, partition) DO UPDATE
-SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at
+SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at,
+    last_event_at = coalesce(EXCLUDED.last_event_at, projection_checkpoints.last_event_at),
+    events_per_second = (EXCLUDED.next_offset - projection_checkpoints.next_offset)
+        / greatest(extract(epoch FROM EXCLUDED.updated_at - projection_checkpoints.updated_at), 0.001)
 """
+# Taken shared by every batch, exclusively by a replay's swap: the swap sees the live tables between batches.
+_PAUSE_FOR_SWAP = "SELECT pg_advisory_xact_lock_shared(%s)"
 
 
 def _dump_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+    # Datetimes go through str() as they always have, so that rebuilt rows equal rows written before orjson.
+    return None if value is None else orjson.dumps(value, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+
+
+def job_copy_row(job: JobRow) -> tuple[Any, ...]:
+    """A ``pipeline_jobs`` row in ``COLUMNS`` order, ready for COPY."""
+    return tuple(_dump_json(getattr(job, c)) if c in _JSON_COLUMNS else getattr(job, c) for c in COLUMNS)
+
+
+def event_copy_row(row: EventRow) -> tuple[Any, ...]:
+    """A ``job_events`` row in ``EVENT_COLUMNS`` order, ready for COPY."""
+    e = row.event
+    return (e.event_id, e.job_id, e.tenant_id, e.event_type, e.schema_version, e.occurred_at, e.correlation_id,
+            e.causation_id, e.producer, timeline_payload(e), row.partition, row.offset)  # fmt: skip
 
 
 class PostgresProjectionStore:
@@ -100,6 +122,7 @@ class PostgresProjectionStore:
         async with self._lock:
             connection = await self._connect()
             async with connection.transaction():
+                await connection.execute(_PAUSE_FOR_SWAP, (SWAP_LOCK,))
                 yield _PostgresUnitOfWork(connection, self._projection)
 
 
@@ -122,26 +145,18 @@ class _PostgresUnitOfWork:
         jobs: list[JobRow],
         checkpoints: Mapping[tuple[str, int], int],
         sweep_results: list[ResultRow] | None = None,
+        event_times: Mapping[tuple[str, int], datetime] | None = None,
     ) -> None:
         async with self._connection.cursor() as cursor:
             if events:
-                async with cursor.copy(f"COPY staging_job_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy:
+                async with cursor.copy(f"COPY staging_job_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
                     for row in events:
-                        e = row.event
-                        await copy.write_row((
-                            e.event_id, e.job_id, e.tenant_id, e.event_type, e.schema_version, e.occurred_at,
-                            e.correlation_id, e.causation_id, e.producer, timeline_payload(e),
-                            row.partition, row.offset,
-                        ))  # fmt: skip
+                        await copy.write_row(event_copy_row(row))
                 await cursor.execute(_INSERT_EVENTS)
             if jobs:
                 async with cursor.copy(f"COPY staging_pipeline_jobs ({_job_columns}) FROM STDIN") as copy:
                     for job in jobs:
-                        await copy.write_row(
-                            tuple(
-                                _dump_json(getattr(job, c)) if c in _JSON_COLUMNS else getattr(job, c) for c in COLUMNS
-                            )
-                        )
+                        await copy.write_row(job_copy_row(job))
                 await cursor.execute(_UPSERT_JOBS)
             if sweep_results:
                 async with cursor.copy(f"COPY staging_trading_sweep_results ({_result_columns}) FROM STDIN") as copy:
@@ -152,7 +167,7 @@ class _PostgresUnitOfWork:
                 await cursor.executemany(
                     _UPSERT_CHECKPOINT,
                     [
-                        (self._projection, topic, partition, offset)
+                        (self._projection, topic, partition, offset, (event_times or {}).get((topic, partition)))
                         for (topic, partition), offset in checkpoints.items()
                     ],
                 )

@@ -7,9 +7,10 @@ the new checkpoints in one transaction. Replaying any batch therefore changes no
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from kernel.job_state import JobRow, already_applied, apply_event
 from kernel.logging import get_logger
-from projections.job_state import JobRow, already_applied, apply_event
 from projections.metrics import EVENTS_APPLIED, LAST_EVENT_TIME, RECORDS_SKIPPED
 from projections.records import LogRecord
 from projections.store import EventRow, ProjectionStore
@@ -60,8 +61,10 @@ class Projector:
                 log.error("skipping undecodable record", topic=record.topic, partition=record.partition,
                           offset=record.offset, error=str(exc)[:500])  # fmt: skip
         checkpoints: dict[tuple[str, int], int] = {}
+        topic_of: dict[int, str] = {}
         for record in fresh:
             checkpoints[(record.topic, record.partition)] = record.offset + 1
+            topic_of[record.partition] = record.topic
 
         async with self._store.unit_of_work() as uow:
             rows = await uow.load_jobs({row.event.job_id for row in events})
@@ -78,7 +81,11 @@ class Projector:
                 new_events.append(row)
             sweep_rows = [r for row in new_events if isinstance(row.event, SweepResultsRecorded)
                           for r in result_rows(row.event)]  # fmt: skip
-            await uow.write(new_events, list(changed.values()), checkpoints, sweep_rows)
+            event_times: dict[tuple[str, int], datetime] = {}
+            for row in new_events:
+                key = (topic_of[row.partition], row.partition)
+                event_times[key] = max(event_times.get(key, row.event.occurred_at), row.event.occurred_at)
+            await uow.write(new_events, list(changed.values()), checkpoints, sweep_rows, event_times)
 
         self._checkpoints.update(checkpoints)
         for row in new_events:

@@ -4,9 +4,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from projections.job_state import JobRow
+from kernel.job_state import JobRow
 from projections.sweep_results import ResultRow
 from schemas.events import Event
 
@@ -29,7 +30,10 @@ class ProjectionUnitOfWork(Protocol):
         jobs: list[JobRow],
         checkpoints: Mapping[tuple[str, int], int],
         sweep_results: list[ResultRow] | None = None,
-    ) -> None: ...
+        event_times: Mapping[tuple[str, int], datetime] | None = None,
+    ) -> None:
+        """``event_times``: per partition, when the latest event applied from it occurred (for freshness)."""
+        ...
 
 
 class ProjectionStore(Protocol):
@@ -87,6 +91,7 @@ class _InMemoryUnitOfWork:
         jobs: list[JobRow],
         checkpoints: Mapping[tuple[str, int], int],
         sweep_results: list[ResultRow] | None = None,
+        event_times: Mapping[tuple[str, int], datetime] | None = None,
     ) -> None:
         self.pending_results.extend(sweep_results or [])
         self.pending_events.extend(events)

@@ -10,6 +10,7 @@ from rich.table import Table
 from kernel import dead_letters as dlq
 from kernel.logging import configure_logging
 from kernel.settings import Settings, load_settings
+from zixly import events_cli, projections_cli
 
 if TYPE_CHECKING:
     from kernel.tenants import TenantDirectory
@@ -20,6 +21,9 @@ stack_app = typer.Typer(help="The local stack alone: Kafka, Postgres, topics, mi
 db_app = typer.Typer(help="The read model's schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
+app.command("replay")(projections_cli.replay)
+app.add_typer(projections_cli.projections_app, name="projections")
+app.add_typer(events_cli.events_app, name="events")
 
 console = Console()
 

@@ -1,6 +1,6 @@
 import uuid
 
-from projections.job_state import already_applied, apply_event
+from kernel.job_state import already_applied, apply_event
 from schemas.events import (
     JobCompleted,
     JobCompletedPayload,

@@ -1,0 +1,34 @@
+"""The projections this service maintains: their tables, and the version of the code that folds them.
+
+Bump a projection's version whenever its output for the same log changes (a new column, a fixed fold, a new
+upcaster); a projector that finds tables built by another version rebuilds them in the shadow schema.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Projection:
+    name: str
+    version: int
+    tables: tuple[str, ...]
+    about: str
+
+
+JOBS = Projection(
+    "jobs", 2, ("pipeline_jobs", "job_events"),
+    "each job's current state, and its timeline of events (v2: the worker of the latest attempt, from JobStarted v2)",
+)  # fmt: skip
+SWEEP_RESULTS = Projection("sweep_results", 1, ("trading_sweep_results",), "one row per backtest of every sweep")
+
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (JOBS, SWEEP_RESULTS)}
+
+
+def select(names: list[str] | None) -> list[Projection]:
+    """The named projections (all of them for none); an unknown name is an error that lists the known ones."""
+    if not names:
+        return list(PROJECTIONS.values())
+    unknown = [name for name in names if name not in PROJECTIONS]
+    if unknown:
+        raise ValueError(f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(PROJECTIONS)}")
+    return [PROJECTIONS[name] for name in dict.fromkeys(names)]

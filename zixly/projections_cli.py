@@ -1,0 +1,137 @@
+"""``zixly replay`` and ``zixly projections``: rebuilding the read model from the log, and looking after it."""
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from kernel.logging import configure_logging
+from kernel.settings import load_settings
+from projections.catalogue import PROJECTIONS
+from projections.replay import Replay, ReplayBusy, ReplayProgress, ReplayRefused, ReplayReport
+
+console = Console()
+projections_app = typer.Typer(help="The read model's projections: versions, rollback, the previous tables.",
+                              no_args_is_help=True)  # fmt: skip
+
+
+class _ProgressView:
+    """One bar per phase, with events/s and where each partition stands."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[int, TaskID] = {}
+
+    def __call__(self, state: ReplayProgress) -> None:
+        task = self._tasks.get(id(state))
+        if task is None:
+            for previous in self._tasks.values():
+                self._progress.stop_task(previous)
+            task = self._tasks[id(state)] = self._progress.add_task(state.phase, total=state.total or None, rate="",
+                                                                     partitions="")  # fmt: skip
+        partitions = " ".join(f"p{p}:{state.positions.get(p, 0):,}/{t:,}" for p, t in sorted(state.targets.items()))
+        self._progress.update(task, completed=state.done, rate=f"{state.events_per_second:,.0f} events/s",
+                              partitions=partitions)  # fmt: skip
+
+
+def replay(
+    projection: Annotated[
+        list[str] | None, typer.Argument(help=f"which ({', '.join(PROJECTIONS)}); default all")
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="start over instead of resuming an interrupted replay")
+    ] = False,
+    no_swap: Annotated[
+        bool, typer.Option("--no-swap", help="build the shadow tables and stop before the swap")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="swap even if the rebuilt tables differ from the live ones")] = False,
+) -> None:
+    """Rebuild projections from the log into a shadow schema, verify them against the live tables, swap them in."""
+    settings = load_settings()
+    configure_logging("replay", "WARNING", "console")
+    columns = (TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+               TextColumn("{task.fields[partitions]}", style="dim"))  # fmt: skip
+    try:
+        with Progress(*columns, console=console) as progress:
+            report = asyncio.run(
+                Replay(settings, projection, progress=_ProgressView(progress)).run(
+                    resume=not fresh, swap_in=not no_swap, force=force
+                )
+            )
+    except (ReplayRefused, ReplayBusy, ValueError) as exc:
+        console.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(1) from exc
+    print_report(report)
+
+
+def print_report(report: ReplayReport) -> None:
+    versions = ", ".join(
+        f"{name} v{report.previous_versions.get(name, 0)}→v{v}" for name, v in report.projections.items()
+    )
+    console.print(
+        f"{'resumed and ' if report.resumed else ''}replayed {report.events:,} events in {report.seconds:.1f} s "
+        f"({report.events_per_second:,.0f} events/s): {versions}"
+    )
+    if not report.swapped:
+        console.print("the shadow tables are built; run again without --no-swap to verify and swap them in")
+        return
+    table = Table(title="verification against the live tables" if report.comparable else
+                  "live and rebuilt tables (not comparable: they stood at different log positions)")  # fmt: skip
+    for column in ("table", "live rows", "live checksum", "rebuilt rows", "rebuilt checksum", ""):
+        table.add_column(column, justify="right" if "rows" in column else "left")
+    for check in report.checks:
+        mark = "[green]same[/]" if check.matches else "[yellow]differs[/]"
+        table.add_row(check.table, f"{check.live_rows:,}", check.live_checksum, f"{check.rebuilt_rows:,}",
+                      check.rebuilt_checksum, mark)  # fmt: skip
+    console.print(table)
+    console.print("[green]✓[/] swapped in; the previous tables are kept in zixly_previous "
+                  "(zixly projections rollback / drop-previous)")  # fmt: skip
+
+
+@projections_app.command("status")
+def status() -> None:
+    """Each projection's version in the code and in the database, and whether a shadow or previous version exists."""
+    from projections.status import projection_status
+
+    rows, shadow, previous = asyncio.run(projection_status(load_settings()))
+    table = Table(title="projections")
+    for column in ("projection", "tables", "code version", "built by version", "built at"):
+        table.add_column(column)
+    for row in rows:
+        stale = row.stored_version != row.projection.version
+        table.add_row(row.projection.name, ", ".join(row.projection.tables), str(row.projection.version),
+                      f"[yellow]{row.stored_version}[/]" if stale else str(row.stored_version),
+                      row.built_at or "")  # fmt: skip
+    console.print(table)
+    console.print(f"shadow: {shadow or 'none'}; previous: {previous or 'none'}")
+
+
+@projections_app.command("rollback")
+def rollback_command() -> None:
+    """Bring the previous tables back (caught up from where they were swapped out)."""
+    from projections.replay import rollback
+
+    settings = load_settings()
+    configure_logging("replay", "WARNING", "console")
+    try:
+        with Progress(TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[partitions]}"),
+                      console=console) as progress:  # fmt: skip
+            report = asyncio.run(rollback(settings, _ProgressView(progress)))
+    except (LookupError, ReplayBusy) as exc:
+        console.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(1) from exc
+    print_report(report)
+
+
+@projections_app.command("drop-previous")
+def drop_previous_command() -> None:
+    """Drop the tables a replay swapped out; there is no rollback after this."""
+    from projections.replay import drop_previous
+
+    existed = asyncio.run(drop_previous(load_settings()))
+    console.print("[green]✓[/] previous tables dropped" if existed else "there were no previous tables")
