@@ -134,9 +134,11 @@ def _requested(event: JobRequested, row: JobRow) -> JobRow:
 def _started(event: JobStarted, row: JobRow) -> JobRow:
     if row.is_terminal:
         return row
+    worker = {"host": event.payload.host, "process_id": event.payload.process_id}
     return _evolve(
         row,
         status=JobStatus.RUNNING,
+        metrics={**row.metrics, "worker": worker},
         attempts=max(row.attempts, event.payload.attempt),
         started_at=row.started_at or event.occurred_at,
         progress=0.0,

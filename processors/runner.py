@@ -52,6 +52,7 @@ from schemas.events import (
     follow_up,
 )
 from schemas.retries import RetryRequest
+from schemas.upcasting import split_worker
 
 PRODUCER = "processor"
 log = get_logger(__name__)
@@ -93,6 +94,7 @@ class JobRunner:
         self._registry = registry
         self._publisher = publisher
         self._worker_id = worker_id
+        self._host, self._process_id = split_worker(worker_id)
         self._make_context = make_context
         self._retries = retries
         self._dead_letters = dead_letters
@@ -110,7 +112,7 @@ class JobRunner:
             started = await self._emit(
                 follow_up(request, JobStarted, producer=PRODUCER,
                           event_id=derived_event_id(request.job_id, f"started:{attempt}"),
-                          payload=JobStartedPayload(attempt=attempt, worker=self._worker_id))
+                          payload=JobStartedPayload(attempt=attempt, host=self._host, process_id=self._process_id))
             )  # fmt: skip
             t0 = time.perf_counter()
             policy = self._policy(job_type)

@@ -3,12 +3,14 @@
 The headers let a consumer skip events it does not handle without decoding the value.
 """
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.events import Event, JobEvent
+from schemas.upcasting import can_upcast, upcast
 
 EVENT_TYPE_HEADER = "event_type"
 SCHEMA_VERSION_HEADER = "schema_version"
@@ -46,6 +48,23 @@ def decode(value: bytes | None) -> Event:
         raise UndecodableEvent("empty record value")
     try:
         event: Event = _job_event_adapter.validate_json(value)
+        return event
     except ValidationError as exc:
-        raise UndecodableEvent(f"not a valid job event: {exc.errors(include_url=False)[:3]}") from exc
-    return event
+        invalid = exc
+    # Not an event at its current version: perhaps an older version that an upcaster reads (the rarer path).
+    try:
+        envelope = json.loads(value)
+    except ValueError:
+        envelope = None
+    if isinstance(envelope, dict) and can_upcast(envelope):
+        try:
+            upcast_envelope = upcast(envelope)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # not even the old version's shape
+            raise UndecodableEvent(f"not a valid job event: version {envelope.get('schema_version')} of "
+                                   f"{envelope.get('event_type')} without {exc!r}") from exc  # fmt: skip
+        try:
+            upcast_event: Event = _job_event_adapter.validate_python(upcast_envelope)
+            return upcast_event
+        except ValidationError as exc:
+            invalid = exc
+    raise UndecodableEvent(f"not a valid job event: {invalid.errors(include_url=False)[:3]}") from invalid

@@ -89,15 +89,18 @@ class JobRequested(Event):
 
 
 class JobStartedPayload(Payload):
+    """Version 2 splits version 1's ``worker`` ("host:pid") into its parts, so that reports can group by host."""
+
     attempt: int = Field(ge=1)
-    worker: str = Field(min_length=1, max_length=128)
+    host: str = Field(min_length=1, max_length=128, description="The machine (or pod) the worker runs on.")
+    process_id: int | None = Field(default=None, ge=1, description="The worker's process id, where known.")
 
 
 class JobStarted(Event):
     TYPE = "JobStarted"
-    VERSION = 1
+    VERSION = 2
     event_type: Literal["JobStarted"] = "JobStarted"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     payload: JobStartedPayload
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from schemas.events import EVENT_TYPES
 from schemas.jobs import JOB_PARAMETERS
+from schemas.superseded import SUPERSEDED_EVENT_TYPES
 from schemas.sweeps import SweepChunk, TradingSweepWebhook
 from schemas.webhooks import ErrorResponse, GenericJobWebhook, JobAccepted
 
@@ -23,7 +24,9 @@ def _slug(job_type: str) -> str:
 
 def generated_schemas() -> dict[str, str]:
     """File name → file content of every schema the project publishes."""
-    models: dict[str, type[BaseModel]] = {f"events/{event.TYPE}.v{event.VERSION}.json": event for event in EVENT_TYPES}
+    models: dict[str, type[BaseModel]] = {
+        f"events/{event.TYPE}.v{event.VERSION}.json": event for event in (*EVENT_TYPES, *SUPERSEDED_EVENT_TYPES)
+    }
     models |= {
         "webhooks/generic-job.json": GenericJobWebhook,
         "webhooks/trading-sweep.json": TradingSweepWebhook,

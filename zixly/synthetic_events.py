@@ -83,7 +83,7 @@ def _completed(job: _Job, attempt: int = 1) -> None:
 
 
 def _run(job: _Job, attempt: int) -> None:
-    job.then(JobStarted, JobStartedPayload(attempt=attempt, worker=f"worker-{job.rng.randint(1, 4)}:{attempt}"))
+    job.then(JobStarted, JobStartedPayload(attempt=attempt, host=f"worker-{job.rng.randint(1, 4)}", process_id=attempt))
 
 
 def _retry(job: _Job, attempt: int) -> AttemptError:

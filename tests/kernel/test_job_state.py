@@ -22,7 +22,7 @@ REQUEST = JobRequested(
     producer="test",
     payload=JobRequestedPayload(job_type="sleep", parameters={"seconds": 1}, metadata={"team": "x"}),
 )
-STARTED = follow_up(REQUEST, JobStarted, producer="w", payload=JobStartedPayload(attempt=1, worker="w1"))
+STARTED = follow_up(REQUEST, JobStarted, producer="w", payload=JobStartedPayload(attempt=1, host="w1", process_id=7))
 HALFWAY = follow_up(STARTED, JobProgressed, producer="w", payload=JobProgressedPayload(attempt=1, progress=0.5))
 DONE = follow_up(
     STARTED, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={"ok": 1}, duration_ms=12.5)
@@ -51,7 +51,7 @@ def test_a_job_runs_progresses_and_completes() -> None:
     assert row.progress == 0.5
     row = apply_event(row, DONE, 0, 4)
     assert (row.status, row.result, row.progress, row.completed_at) == ("COMPLETED", {"ok": 1}, 1.0, DONE.occurred_at)
-    assert row.metrics == {"duration_ms": 12.5}
+    assert row.metrics == {"duration_ms": 12.5, "worker": {"host": "w1", "process_id": 7}}
     assert row.event_count == 4
     assert row.last_event_id == DONE.event_id
 

@@ -56,7 +56,9 @@ def test_the_envelope_carries_every_field_the_design_asks_for() -> None:
 
 def test_a_follow_up_event_keeps_job_tenant_and_correlation_and_records_its_cause() -> None:
     request = a_request()
-    started = follow_up(request, JobStarted, producer="worker", payload=JobStartedPayload(attempt=1, worker="w1"))
+    started = follow_up(
+        request, JobStarted, producer="worker", payload=JobStartedPayload(attempt=1, host="w1", process_id=7)
+    )
     assert (started.job_id, started.tenant_id, started.correlation_id) == (
         request.job_id,
         request.tenant_id,

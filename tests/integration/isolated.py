@@ -1,0 +1,87 @@
+"""A read model and a log of a test's own: a fresh database (migrated) and a fresh topic on the test stack.
+
+Replays swap whole tables, so tests that replay must not share the stack's database with the other tests.
+"""
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+
+from kernel.kafka import ensure_topics, make_producer
+from kernel.migrate import upgrade
+from kernel.settings import Settings
+from kernel.topics import TopicSpec
+from projections.catalogue import PROJECTIONS
+
+
+@contextmanager
+def isolated_read_model(stack: Settings, partitions: int = 3) -> Iterator[Settings]:
+    name = f"zixly_t_{uuid.uuid4().hex[:10]}"
+    admin_dsn = stack.database
+    with psycopg.connect(admin_dsn, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    settings = stack.model_copy(update={
+        "database_url": admin_dsn.rsplit("/", 1)[0] + f"/{name}",
+        "job_events_topic": f"zixly.{name.replace('_', '-')}",
+        "topic_partitions": partitions,
+        "projector_name": "jobs",
+    })  # fmt: skip
+    for cached in ("database", "sqlalchemy_url", "kafka_bootstrap"):  # a copy keeps the original's cached values
+        settings.__dict__.pop(cached, None)
+    try:
+        upgrade(settings)
+        asyncio.run(ensure_topics(settings, [TopicSpec(settings.job_events_topic, partitions)]))
+        yield settings
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def record_code_versions(settings: Settings) -> None:
+    """As a projector of this code does before it projects: the tables are this code's."""
+    with psycopg.connect(settings.database, autocommit=True) as connection:
+        for projection in PROJECTIONS.values():
+            connection.execute("UPDATE projection_versions SET version = %s WHERE projection = %s",
+                               (projection.version, projection.name))  # fmt: skip
+
+
+def append_lines(settings: Settings, path: Path) -> int:
+    """Appends a JSON-lines log (``partition``, ``key``, ``value``) to the settings' topic, each to its partition."""
+
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    async def run() -> int:
+        producer: AIOKafkaProducer = make_producer(settings)
+        await producer.start()
+        try:
+            for line in lines:
+                value: dict[str, Any] = line["value"]
+                headers = [(name, str(value[name]).encode()) for name in ("event_type", "schema_version", "tenant_id")
+                           if name in value]  # fmt: skip
+                await producer.send_and_wait(settings.job_events_topic, json.dumps(value).encode(),
+                                             key=line["key"].encode(), partition=line["partition"],
+                                             headers=headers)  # fmt: skip
+            return len(lines)
+        finally:
+            await producer.stop()
+
+    return asyncio.run(run())
+
+
+def table_contents(settings: Settings, tables: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Each table's rows as JSON-ready dicts, in the given order (``table → ORDER BY``)."""
+    contents: dict[str, list[dict[str, Any]]] = {}
+    with psycopg.connect(settings.database) as connection:
+        for table, order in tables.items():
+            cursor = connection.execute(f"SELECT * FROM {table} ORDER BY {order}")
+            names = [column.name for column in cursor.description or ()]
+            contents[table] = [json.loads(json.dumps(dict(zip(names, row, strict=True)), default=str))
+                               for row in cursor.fetchall()]  # fmt: skip
+    return contents
