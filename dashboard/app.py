@@ -47,7 +47,3 @@ def create_app(settings: Settings) -> dash.Dash:
         return tiles, [header, *rows]
 
     return app
-
-
-def run_dashboard(settings: Settings) -> None:
-    create_app(settings).run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)

@@ -1,11 +1,13 @@
 """A job's state as of a moment in the log: an offset in its partition, or a time. Folded with the projector's own
 fold, so "as of now" equals the row in ``pipeline_jobs``."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from kernel.job_state import JobRow, already_applied, apply_event
+from schemas.codec import decode_envelope
 from schemas.events import Event
 
 
@@ -39,6 +41,22 @@ def parse_as_of(text: str | None) -> AsOf:
     except ValueError:
         raise ValueError(f"as_of must be an offset (a whole number) or an ISO 8601 time, not {text!r}") from None
     return AsOf(moment=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+# The timeline stores these without their result rows (they are in trading_sweep_results); the job's state does not
+# depend on them.
+_ROWS_TRIMMED = {"SweepResultsRecorded", "SweepCallbackReceived"}
+
+
+def event_from_timeline(row: Mapping[str, Any]) -> Event:
+    """A ``job_events`` row back into its event."""
+    payload = dict(row["payload"])
+    if row["event_type"] in _ROWS_TRIMMED:
+        payload.pop("row_count", None)
+        payload["rows"] = []
+    envelope = {name: row[name] for name in ("event_id", "event_type", "schema_version", "occurred_at", "tenant_id",
+                                              "job_id", "correlation_id", "causation_id", "producer")}  # fmt: skip
+    return decode_envelope(envelope | {"payload": payload})
 
 
 def fold_job(history: Iterable[tuple[Event, int, int]], as_of: AsOf = AsOf()) -> JobRow | None:

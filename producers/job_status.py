@@ -6,7 +6,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.read_model import pipeline_jobs
+from schemas.read_model import pipeline_jobs, projection_checkpoints
 from schemas.webhooks import JobStatusView
 
 _columns = [
@@ -18,10 +18,26 @@ _columns = [
 class JobReader(Protocol):
     async def get(self, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None: ...
 
+    async def projected_to(self, partition: int) -> int:
+        """The next offset of ``partition`` the read model will apply: everything before it is in the tables."""
+        ...
+
 
 class SqlJobReader:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, projection: str, topic: str) -> None:
         self._engine = engine
+        self._projection = projection
+        self._topic = topic
+
+    async def projected_to(self, partition: int) -> int:
+        query = select(projection_checkpoints.c.next_offset).where(
+            projection_checkpoints.c.projection == self._projection,
+            projection_checkpoints.c.topic == self._topic,
+            projection_checkpoints.c.partition == partition,
+        )
+        async with self._engine.connect() as connection:
+            offset = (await connection.execute(query)).scalar()
+        return int(offset or 0)
 
     async def get(self, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None:
         query = select(*_columns).where(pipeline_jobs.c.id == job_id, pipeline_jobs.c.tenant_id == tenant_id)

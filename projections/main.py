@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+import time
 
 from prometheus_client import start_http_server
 
@@ -10,6 +11,7 @@ from kernel.logging import configure_logging, get_logger
 from kernel.settings import Settings
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
+from projections.replay import Replay, ReplayProgress, stale_projections
 from projections.service import ProjectorService
 
 log = get_logger(__name__)
@@ -26,7 +28,43 @@ def build_service(settings: Settings) -> tuple[ProjectorService, PostgresProject
     return service, store
 
 
+class ProjectionVersionMismatch(SystemExit):
+    """Tables built by another version of a projection, and a configuration that says not to rebuild them."""
+
+
+async def ensure_current_versions(settings: Settings) -> None:
+    """Rebuilds (in the shadow, swapped in when done) any projection whose tables another version built.
+
+    Readers keep the old tables meanwhile. With ``ZIXLY_PROJECTOR_ON_VERSION_CHANGE=refuse`` the projector stops
+    instead, naming the projections and the command that rebuilds them.
+    """
+    stale = await stale_projections(settings)
+    if not stale:
+        return
+    described = ", ".join(f"{p.name} (tables built by v{stored}, this code is v{p.version})" for p, stored in stale)
+    if settings.projector_on_version_change == "refuse":
+        raise ProjectionVersionMismatch(
+            f"projection versions differ: {described}. Run `zixly replay {' '.join(p.name for p, _ in stale)}`, "
+            "or set ZIXLY_PROJECTOR_ON_VERSION_CHANGE=rebuild to let the projector rebuild them"
+        )
+    log.warning("rebuilding projections built by another version", projections=described)
+    last_logged = [0.0]
+
+    def report(progress: ReplayProgress) -> None:
+        if time.monotonic() - last_logged[0] > 5 or progress.done == progress.total:
+            last_logged[0] = time.monotonic()
+            log.info("rebuilding", phase=progress.phase, events=progress.done, of=progress.total,
+                     events_per_second=round(progress.events_per_second))  # fmt: skip
+
+    # Another projector of the same group may be rebuilding already: wait for it, then see whether it is done.
+    replay = Replay(settings, [p.name for p, _ in stale], progress=report)
+    result = await replay.run(wait=True, force=True, only_if_stale=True)
+    log.info("projections rebuilt", projections=result.projections, events=result.events,
+             seconds=round(result.seconds, 1))  # fmt: skip
+
+
 async def serve(settings: Settings) -> None:
+    await ensure_current_versions(settings)
     service, store = build_service(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

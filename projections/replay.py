@@ -125,14 +125,18 @@ class Replay:
 
     async def run(
         self, *, resume: bool = True, swap_in: bool = True, force: bool = False, wait: bool = False,
-        adopt: bool = False,
+        adopt: bool = False, only_if_stale: bool = False,
     ) -> ReplayReport:  # fmt: skip
-        """``adopt``: carry on with whatever the shadow schema holds, whichever versions built it (a rollback)."""
+        """``adopt``: carry on with whatever the shadow schema holds, whichever versions built it (a rollback).
+        ``only_if_stale``: do nothing when, by the time this replay holds the lock, the stored versions are this
+        code's (another projector rebuilt them meanwhile)."""
         started = time.perf_counter()
         connection = await psycopg.AsyncConnection.connect(self._settings.database, autocommit=True)
         try:
             await self._lock(connection, wait)
             previous = await stored_versions(connection)
+            if only_if_stale and all(previous.get(p) == v for p, v in self._versions.items()):
+                return self._report(previous, started, False, swapped=False, comparable=False, checks=[])
             async with LogReader(self._settings, self._settings.job_events_topic) as reader:
                 resumed = await self._prepare(connection, reader, resume, adopt)
                 await self._build(connection, reader)
@@ -252,13 +256,21 @@ class Replay:
                     f"the rebuilt {differing} differ from the live tables although the same projection versions "
                     f"built both; the shadow is kept in schema {SHADOW} for inspection (swap anyway with --force)"
                 )
+            newest: dict[int, object] = {}
+            if "job_events" in self._tables:
+                cursor = await connection.execute(
+                    f"SELECT log_partition, max(occurred_at) FROM {SHADOW}.job_events GROUP BY log_partition"
+                )
+                newest = dict(await cursor.fetchall())
             await swap(connection, self._tables, live)
             # Where the new tables stand; a projector that was behind re-applies the gap, which changes nothing.
             await connection.cursor().executemany(
-                """INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at)
-                   VALUES (%s, %s, %s, %s, now()) ON CONFLICT (projection, topic, partition) DO UPDATE
-                   SET next_offset = GREATEST(projection_checkpoints.next_offset, EXCLUDED.next_offset)""",
-                [(self._settings.projector_name, reader.topic, p, o) for p, o in rebuilt.items()],
+                """INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at,
+                                                      last_event_at)
+                   VALUES (%s, %s, %s, %s, now(), %s) ON CONFLICT (projection, topic, partition) DO UPDATE
+                   SET next_offset = GREATEST(projection_checkpoints.next_offset, EXCLUDED.next_offset),
+                       last_event_at = GREATEST(projection_checkpoints.last_event_at, EXCLUDED.last_event_at)""",
+                [(self._settings.projector_name, reader.topic, p, o, newest.get(p)) for p, o in rebuilt.items()],
             )
         log.info("replay swapped", projections=self._versions, offsets=rebuilt, comparable=comparable,
                  matches={c.table: c.matches for c in checks})  # fmt: skip

@@ -42,6 +42,15 @@ def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None
     return None
 
 
+def decode_envelope(envelope: dict[str, Any]) -> Event:
+    """An event from its envelope as plain data (a stored timeline row, say), upcast when it is an older version."""
+    try:
+        event: Event = _job_event_adapter.validate_python(upcast(envelope))
+    except ValidationError as exc:
+        raise UndecodableEvent(f"not a valid job event: {exc.errors(include_url=False)[:3]}") from exc
+    return event
+
+
 def decode(value: bytes | None) -> Event:
     """The event in a record's value; raises UndecodableEvent with the reason when there is none."""
     if not value:

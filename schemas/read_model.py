@@ -79,7 +79,17 @@ projection_checkpoints = Table(
     Column("partition", Integer, nullable=False),
     Column("next_offset", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_event_at", DateTime(timezone=True)),
+    Column("events_per_second", Float),
     PrimaryKeyConstraint("projection", "topic", "partition"),
+)
+
+projection_versions = Table(
+    "projection_versions",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
 )
 
 trading_sweep_results = Table(

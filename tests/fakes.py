@@ -36,8 +36,13 @@ class FakePublisher:
 class FakeJobReader:
     jobs: dict[tuple[uuid.UUID, str], JobStatusView] = field(default_factory=dict)
 
+    projected: dict[int, int] = field(default_factory=dict)
+
     async def get(self, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None:
         return self.jobs.get((job_id, tenant_id))
+
+    async def projected_to(self, partition: int) -> int:
+        return self.projected.get(partition, 0)
 
 
 def market_data(settings: Settings) -> MarketData:

@@ -22,6 +22,7 @@ db_app = typer.Typer(help="The read model's schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.command("replay")(projections_cli.replay)
+app.command("lag")(projections_cli.lag)
 app.add_typer(projections_cli.projections_app, name="projections")
 app.add_typer(events_cli.events_app, name="events")
 
@@ -127,7 +128,7 @@ def projector(
 @app.command("dashboard")
 def dashboard() -> None:
     """Run the dashboard (Dash)."""
-    from dashboard.app import run_dashboard
+    from dashboard.server import run_dashboard
 
     settings = _settings()
     configure_logging("dashboard", settings.log_level, settings.log_format)

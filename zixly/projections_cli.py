@@ -135,3 +135,46 @@ def drop_previous_command() -> None:
 
     existed = asyncio.run(drop_previous(load_settings()))
     console.print("[green]✓[/] previous tables dropped" if existed else "there were no previous tables")
+
+
+def lag(
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh every second until Ctrl-C")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (as GET /api/sync-status does)")] = False,
+) -> None:
+    """The read model's lag per partition: log end, checkpoint, lag, last applied event time, events/s."""
+    import json
+    import time
+
+    from rich.live import Live
+
+    from kernel.projection_lag import ProjectionLag, projection_lag
+
+    settings = load_settings()
+
+    def render(state: ProjectionLag) -> Table:
+        fresh = state.freshness_seconds
+        table = Table(title=f"{state.projection} on {state.topic}: lag {state.lag:,} events, "
+                            f"{state.events_per_second:,.0f} events/s, newest event "
+                            f"{'—' if fresh is None else f'{fresh:,.1f} s old'}")  # fmt: skip
+        for column in ("partition", "log end", "checkpoint", "lag", "last event at", "events/s"):
+            table.add_column(column, justify="right")
+        for p in state.partitions:
+            table.add_row(str(p.partition), f"{p.end_offset:,}", f"{p.checkpoint:,}",
+                          f"[yellow]{p.lag:,}[/]" if p.lag else "0",
+                          p.last_event_at.isoformat(timespec="milliseconds") if p.last_event_at else "—",
+                          f"{p.events_per_second:,.0f}")  # fmt: skip
+        return table
+
+    if as_json:
+        console.print_json(json.dumps(asyncio.run(projection_lag(settings)).as_json()))
+        return
+    if not watch:
+        console.print(render(asyncio.run(projection_lag(settings))))
+        return
+    with Live(console=console, refresh_per_second=2) as live:
+        try:
+            while True:
+                live.update(render(asyncio.run(projection_lag(settings))))
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass

@@ -3,8 +3,9 @@
 import asyncio
 import time
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -14,7 +15,7 @@ from producers.errors import ApiError, validation_details
 from producers.openapi import request_body
 from schemas.events import JobCancelRequested, JobCancelRequestedPayload, derived_event_id
 from schemas.job_status import TERMINAL_STATUSES
-from schemas.webhooks import ErrorResponse, JobStatusView
+from schemas.webhooks import ErrorDetail, ErrorResponse, JobStatusView
 
 router = APIRouter(prefix="/webhook", tags=["jobs"])
 
@@ -22,10 +23,42 @@ router = APIRouter(prefix="/webhook", tags=["jobs"])
 @router.get(
     "/jobs/{job_id}",
     response_model=JobStatusView,
-    responses={404: {"model": ErrorResponse, "description": "No such job for this tenant (yet)."}},
+    responses={
+        404: {"model": ErrorResponse, "description": "No such job for this tenant (yet)."},
+        422: {"model": ErrorResponse, "description": "An offset without its partition, or a wait out of range."},
+        504: {"model": ErrorResponse, "description": "The read model did not reach the offset within the wait."},
+    },
     summary="The projected state of a job",
 )
-async def get_job(job_id: uuid.UUID, services: Services, tenant_id: Tenant) -> JobStatusView:
+async def get_job(
+    job_id: uuid.UUID,
+    services: Services,
+    tenant_id: Tenant,
+    partition: Annotated[int | None, Query(ge=0, description="With `offset`: the `partition` of a 202 answer.")] = None,
+    offset: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description=(
+                "Read your own writes: wait until the read model has applied this offset (the `offset` of a 202 "
+                "answer, or of any later event of the job) before answering."
+            ),
+        ),
+    ] = None,
+    wait: Annotated[float, Query(gt=0, le=30, description="Longest wait for `offset`, in seconds.")] = 5.0,
+) -> JSONResponse:
+    """The job as the read model has it. With ``partition`` and ``offset`` the answer reflects at least that event;
+    its ``Zixly-Projected-To`` header says how far the read model had got."""
+    if (partition is None) != (offset is None):
+        raise ApiError(422, "invalid_query", "give both partition and offset (from the 202 answer), or neither",
+                       [ErrorDetail(loc=["query", "offset" if offset is None else "partition"],
+                                    msg="required together with the other", type="missing")])  # fmt: skip
+    projected = None
+    if partition is not None and offset is not None:
+        projected = await _wait_until_projected(services, partition, offset, wait)
+        if projected <= offset:
+            raise ApiError(504, "projection_behind", f"the read model has applied partition {partition} up to offset "
+                           f"{projected - 1}, not yet {offset}, after {wait:g} s; ask again")  # fmt: skip
     job = await services.jobs.get(job_id, tenant_id)
     if job is None:
         raise ApiError(
@@ -33,7 +66,15 @@ async def get_job(job_id: uuid.UUID, services: Services, tenant_id: Tenant) -> J
             "job_not_found",
             f"no job {job_id} for tenant {tenant_id!r}; a job just accepted appears within moments",
         )
-    return job
+    headers = {} if projected is None else {"Zixly-Projected-To": f"{partition}:{projected}"}
+    return JSONResponse(job.model_dump(mode="json"), headers=headers)
+
+
+async def _wait_until_projected(services: Services, partition: int, offset: int, wait: float) -> int:
+    deadline = time.monotonic() + wait
+    while (projected := await services.jobs.projected_to(partition)) <= offset and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return projected
 
 
 class CancelRequest(BaseModel):

@@ -191,6 +191,51 @@ async def test_a_job_is_visible_only_to_its_own_tenant(client: httpx.AsyncClient
     assert theirs.status_code == 404
 
 
+def a_known_job(jobs: FakeJobReader) -> uuid.UUID:
+    job_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    jobs.jobs[(job_id, "acme")] = JobStatusView(
+        job_id=job_id, tenant_id="acme", job_type="noop", status="RUNNING", attempts=1, progress=0.0,
+        progress_message=None, parameters={}, result=None, error_type=None, error_message=None,
+        correlation_id="c", created_at=now, started_at=now, completed_at=None, updated_at=now,
+    )  # fmt: skip
+    return job_id
+
+
+async def test_a_status_read_waits_until_the_read_model_has_applied_the_given_offset(
+    client: httpx.AsyncClient, jobs: FakeJobReader
+) -> None:
+    job_id = a_known_job(jobs)
+
+    async def projector_catches_up() -> None:
+        await asyncio.sleep(0.2)
+        jobs.projected[3] = 42
+
+    catching_up = asyncio.create_task(projector_catches_up())
+    response = await client.get(f"/webhook/jobs/{job_id}?partition=3&offset=41", headers=HEADERS)
+    await catching_up
+    assert response.status_code == 200
+    assert response.headers["Zixly-Projected-To"] == "3:42"
+
+
+async def test_a_status_read_whose_offset_is_not_reached_in_time_gets_504(
+    client: httpx.AsyncClient, jobs: FakeJobReader
+) -> None:
+    job_id = a_known_job(jobs)
+    jobs.projected[3] = 41
+    response = await client.get(f"/webhook/jobs/{job_id}?partition=3&offset=41&wait=0.1", headers=HEADERS)
+    assert response.status_code == 504
+    assert response.json()["error"] == "projection_behind"
+
+
+@pytest.mark.parametrize("query", ["offset=4", "partition=1", "partition=1&offset=-1", "partition=1&offset=1&wait=31"])
+async def test_a_status_read_with_half_or_bad_consistency_parameters_gets_422(
+    client: httpx.AsyncClient, jobs: FakeJobReader, query: str
+) -> None:
+    response = await client.get(f"/webhook/jobs/{a_known_job(jobs)}?{query}", headers=HEADERS)
+    assert response.status_code == 422
+
+
 async def test_a_malformed_job_id_gets_422(client: httpx.AsyncClient) -> None:
     response = await client.get("/webhook/jobs/not-a-uuid", headers=HEADERS)
     assert response.status_code == 422

@@ -1,0 +1,108 @@
+"""The read-only API beside the dashboard's pages: health, the read model's sync status, and time travel.
+
+Everything here reads projections; nothing triggers, cancels or retries a job.
+"""
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.database import make_async_engine
+from kernel.projection_lag import projection_lag
+from kernel.settings import Settings
+from kernel.time_travel import AsOf, event_from_timeline, fold_job, parse_as_of
+from schemas.read_model import job_events, pipeline_jobs
+
+_EVENT_COLUMNS = [job_events.c[name] for name in (
+    "event_id", "event_type", "schema_version", "occurred_at", "tenant_id", "job_id", "correlation_id",
+    "causation_id", "producer", "payload", "log_partition", "log_offset")]  # fmt: skip
+
+
+def _as_of(as_of: str | None) -> AsOf:
+    try:
+        return parse_as_of(as_of)
+    except ValueError as exc:
+        raise HTTPException(422, detail=[{"loc": ["query", "as_of"], "msg": str(exc), "type": "value_error"}]) from exc
+
+
+async def _job_as_of(engine: AsyncEngine, job_id: uuid.UUID, moment: AsOf, tenant_id: str | None) -> dict[str, Any]:
+    query = select(*_EVENT_COLUMNS).where(job_events.c.job_id == job_id).order_by(job_events.c.log_offset)
+    if tenant_id is not None:
+        query = query.where(job_events.c.tenant_id == tenant_id)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).mappings().all()
+    if not rows:
+        raise HTTPException(404, detail=f"no job {job_id}" + (f" for tenant {tenant_id!r}" if tenant_id else ""))
+    history = [(event_from_timeline(dict(row)), row["log_partition"], row["log_offset"]) for row in rows]
+    state = fold_job(history, moment)
+    return {
+        "job_id": str(job_id), "as_of": str(moment),
+        "state": dataclasses.asdict(state) if state is not None else None,
+        "events": [{"partition": p, "offset": o, "event_type": e.event_type, "occurred_at": e.occurred_at,
+                    "included": moment.includes(e, o)} for e, p, o in history],
+    }  # fmt: skip
+
+
+def create_api(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_async_engine(settings, pool_size=4)
+        yield
+        await app.state.engine.dispose()
+
+    api = FastAPI(title="Zixly Pipeline read-only API", lifespan=lifespan,
+                  description="Reads the projections (sync status, time travel); never changes a job.")  # fmt: skip
+
+    def engine(request: Request) -> AsyncEngine:
+        value: AsyncEngine = request.app.state.engine
+        return value
+
+    @api.get("/api/health", summary="Whether the read model answers")
+    async def health(request: Request) -> dict[str, str]:
+        try:
+            async with engine(request).connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means "not healthy", with the reason
+            raise HTTPException(503, detail=f"postgres: {exc!r}"[:300]) from exc
+        return {"status": "ok"}
+
+    @api.get("/api/sync-status", summary="The read model's lag and freshness per partition")
+    async def sync_status() -> dict[str, object]:
+        return (await projection_lag(settings)).as_json()
+
+    @api.get(
+        "/api/time-travel/jobs/{job_id}", summary="A job's state as of an offset or a time, folded from its events"
+    )
+    async def job_as_of(
+        request: Request, job_id: uuid.UUID,
+        as_of: Annotated[str | None, Query(description="an offset (a whole number) or an ISO 8601 time")] = None,
+        tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return await _job_as_of(engine(request), job_id, _as_of(as_of), tenant_id)
+
+    @api.get("/api/time-travel/jobs", summary="The job list as it stood at a moment")
+    async def jobs_as_of(
+        request: Request,
+        as_of: Annotated[datetime, Query(description="an ISO 8601 time (offsets are per partition: use a time)")],
+        tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:  # fmt: skip
+        moment = _as_of(as_of.isoformat())
+        assert moment.moment is not None
+        query = (select(pipeline_jobs.c.id).where(pipeline_jobs.c.created_at <= moment.moment)
+                 .order_by(pipeline_jobs.c.created_at.desc()).limit(limit))  # fmt: skip
+        if tenant_id is not None:
+            query = query.where(pipeline_jobs.c.tenant_id == tenant_id)
+        async with engine(request).connect() as connection:
+            ids = (await connection.execute(query)).scalars().all()
+        states = [(await _job_as_of(engine(request), job_id, moment, tenant_id))["state"] for job_id in ids]
+        return {"as_of": str(moment), "jobs": [state for state in states if state is not None]}
+
+    return api
