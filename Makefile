@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test bootstrap lint bench bench-sweep schemas stack-down
+.PHONY: run test bootstrap lint bench bench-sweep bench-replay schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
@@ -19,6 +19,9 @@ bench: bootstrap
 	@command -v wrk >/dev/null && command -v hey >/dev/null || \
 		{ [ "$$(id -u)" -eq 0 ] && s= || s=sudo; $$s apt-get update -q && $$s apt-get install -y -q wrk hey; }
 	.venv/bin/zixly bench ingest
+
+bench-replay: bootstrap
+	.venv/bin/zixly bench replay
 
 bench-sweep: bootstrap
 	.venv/bin/zixly bench sweep

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
 
     projector_name: str = "jobs"
     replay_processes: int = Field(default=2, ge=1, le=64, description="Processes that fold a replay, by partition.")
+    replay_segment_events: int = Field(
+        default=500_000, ge=100, description="Events a replay folds between commits (and so, at most, redoes)."
+    )
     projector_on_version_change: Literal["rebuild", "refuse"] = Field(
         default="rebuild", description="What a projector does with tables that another projection version built."
     )

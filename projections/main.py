@@ -11,7 +11,7 @@ from kernel.logging import configure_logging, get_logger
 from kernel.settings import Settings
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
-from projections.replay import Replay, ReplayProgress, stale_projections
+from projections.replay import Replay, ReplayProgress, record_versions_if_empty, stale_projections
 from projections.service import ProjectorService
 
 log = get_logger(__name__)
@@ -40,6 +40,9 @@ async def ensure_current_versions(settings: Settings) -> None:
     """
     stale = await stale_projections(settings)
     if not stale:
+        return
+    if await record_versions_if_empty(settings):
+        log.info("projection versions recorded on an empty read model", projections=[p.name for p, _ in stale])
         return
     described = ", ".join(f"{p.name} (tables built by v{stored}, this code is v{p.version})" for p, stored in stale)
     if settings.projector_on_version_change == "refuse":

@@ -112,7 +112,7 @@ class Replay:
         names: list[str] | None = None,
         *,
         progress: ProgressCallback | None = None,
-        segment_events: int = 500_000,
+        segment_events: int | None = None,
         processes: int | None = None,
     ) -> None:
         self._settings = settings
@@ -120,7 +120,8 @@ class Replay:
         self._tables = [table for p in self._projections for table in p.tables]
         self._versions = {p.name: p.version for p in self._projections}
         self._progress = progress or (lambda _: None)
-        self._workers = FoldWorkers(settings, self._tables, processes or settings.replay_processes, segment_events)
+        self._workers = FoldWorkers(settings, self._tables, processes or settings.replay_processes,
+                                    segment_events or settings.replay_segment_events)  # fmt: skip
         self._events = 0
 
     async def run(
@@ -302,3 +303,26 @@ async def stale_projections(settings: Settings) -> list[tuple[Projection, int]]:
     async with await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as connection:
         stored = await stored_versions(connection)
     return [(p, stored.get(p.name, 0)) for p in select(None) if stored.get(p.name) != p.version]
+
+
+async def record_versions_if_empty(settings: Settings) -> bool:
+    """On a read model that has projected nothing yet there is nothing to rebuild: record this code's versions."""
+    async with (
+        await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as connection,
+        connection.transaction(),
+    ):
+        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (REPLAY_LOCK,))
+        cursor = await connection.execute(
+            "SELECT EXISTS (SELECT 1 FROM projection_checkpoints) OR EXISTS (SELECT 1 FROM pipeline_jobs) "
+            "OR EXISTS (SELECT 1 FROM trading_sweep_results)"
+        )
+        row = await cursor.fetchone()
+        if row is None or row[0]:
+            return False
+        for projection in select(None):
+            await connection.execute(
+                """INSERT INTO projection_versions (projection, version, built_at) VALUES (%s, %s, now())
+                       ON CONFLICT (projection) DO UPDATE SET version = EXCLUDED.version, built_at = now()""",
+                (projection.name, projection.version),
+            )
+        return True

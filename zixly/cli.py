@@ -313,3 +313,20 @@ def up(
     settings = _settings()
     configure_logging("zixly", "WARNING", settings.log_format)
     raise typer.Exit(Supervisor(settings, console, workers=workers, keep_stack=keep_stack).run())
+
+
+@bench_app.command("replay")
+def bench_replay(
+    events: Annotated[
+        int, typer.Option(help="events in the log (generated once per size and seed, then reused)")
+    ] = 1_000_000,
+    rounds: Annotated[int, typer.Option(help="rounds; the table shows medians")] = 3,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic job histories")] = 7,
+    processes: Annotated[int | None, typer.Option(help="folding processes (default: ZIXLY_REPLAY_PROCESSES)")] = None,
+) -> None:
+    """Replaying N events into a fresh read model, next to a raw COPY of the same rows."""
+    from zixly.bench.replay import run_replay_benchmark
+
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_replay_benchmark(settings, console, events, rounds, seed, processes)
