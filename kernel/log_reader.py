@@ -4,10 +4,9 @@ A reader assigns itself partitions, so it never disturbs the groups of the runni
 """
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -15,8 +14,9 @@ from kernel.kafka import make_admin, make_consumer
 from kernel.settings import Settings
 
 
-@dataclass(frozen=True)
-class LogRecord:
+class LogRecord(NamedTuple):
+    """A record as read (a named tuple: a replay makes a million of them, and a frozen dataclass costs 1.5 µs each)."""
+
     partition: int
     offset: int
     key: bytes | None
