@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     )
 
     projector_name: str = "jobs"
+    status_max_wait_seconds: float = Field(
+        default=30.0, gt=0, le=30, description="Cap on how long a status read waits for the read model to catch up."
+    )
     replay_processes: int = Field(default=2, ge=1, le=64, description="Processes that fold a replay, by partition.")
     replay_segment_events: int = Field(
         default=500_000, ge=100, description="Events a replay folds between commits (and so, at most, redoes)."

@@ -73,6 +73,7 @@ def _print_line(record: LogRecord) -> None:
         f"[bold]{event.event_type}[/] v{event.schema_version} {event.tenant_id} {event.job_id} "
         f"[dim]{_summary(event)}[/]",
         highlight=False,
+        soft_wrap=True,  # one line per event, for grep
     )
 
 
@@ -104,14 +105,18 @@ def job_history(
     async def run() -> list[tuple[Event, int, int]]:
         settings = load_settings()
         async with LogReader(settings, settings.job_events_topic) as reader:
-            partition = job_partition(job_id, await reader.partitions())
-            history = []
+            partitions = await reader.partitions()
             starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
-            async for batch in reader.read({partition: starts[partition]}, {partition: ends[partition]}):
-                for record in batch:
-                    if record.key == job_id.encode():
-                        history.append((decode(record.value), record.partition, record.offset))
-            return history
+            likely = job_partition(job_id, partitions)
+            # Our producers key by job id, so the history is in that key's partition; a producer that chose its
+            # own partitions may have put it elsewhere, so the rest of the log is searched when it is not there.
+            for chosen in ([likely], [p for p in partitions if p != likely]):
+                history = []
+                async for batch in reader.read({p: starts[p] for p in chosen}, {p: ends[p] for p in chosen}):
+                    history += [(decode(r.value), r.partition, r.offset) for r in batch if r.key == job_id.encode()]
+                if history:
+                    return history
+            return []
 
     history = asyncio.run(run())
     if not history:

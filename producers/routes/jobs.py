@@ -26,7 +26,12 @@ router = APIRouter(prefix="/webhook", tags=["jobs"])
     responses={
         404: {"model": ErrorResponse, "description": "No such job for this tenant (yet)."},
         422: {"model": ErrorResponse, "description": "An offset without its partition, or a wait out of range."},
-        504: {"model": ErrorResponse, "description": "The read model did not reach the offset within the wait."},
+        412: {
+            "model": ErrorResponse,
+            "description": (
+                "Read your own writes: the read model had not applied the offset when the wait ended (`Retry-After`)."
+            ),
+        },
     },
     summary="The projected state of a job",
 )
@@ -34,18 +39,24 @@ async def get_job(
     job_id: uuid.UUID,
     services: Services,
     tenant_id: Tenant,
-    partition: Annotated[int | None, Query(ge=0, description="With `offset`: the `partition` of a 202 answer.")] = None,
+    partition: Annotated[
+        int | None, Query(ge=0, lt=2**31, description="With `offset`: the `partition` of a 202 answer.")
+    ] = None,
     offset: Annotated[
         int | None,
         Query(
             ge=0,
+            lt=2**63,
             description=(
                 "Read your own writes: wait until the read model has applied this offset (the `offset` of a 202 "
                 "answer, or of any later event of the job) before answering."
             ),
         ),
     ] = None,
-    wait: Annotated[float, Query(gt=0, le=30, description="Longest wait for `offset`, in seconds.")] = 5.0,
+    wait: Annotated[
+        float,
+        Query(gt=0, le=30, description=("Longest wait for `offset`, in seconds (the receiver may cap it lower).")),
+    ] = 5.0,
 ) -> JSONResponse:
     """The job as the read model has it. With ``partition`` and ``offset`` the answer reflects at least that event;
     its ``Zixly-Projected-To`` header says how far the read model had got."""
@@ -55,10 +66,14 @@ async def get_job(
                                     msg="required together with the other", type="missing")])  # fmt: skip
     projected = None
     if partition is not None and offset is not None:
+        wait = min(wait, services.settings.status_max_wait_seconds)
         projected = await _wait_until_projected(services, partition, offset, wait)
         if projected <= offset:
-            raise ApiError(504, "projection_behind", f"the read model has applied partition {partition} up to offset "
-                           f"{projected - 1}, not yet {offset}, after {wait:g} s; ask again")  # fmt: skip
+            # A precondition of the request (the read model has passed this offset) does not hold yet: 412, not a
+            # server error, and worth asking again.
+            raise ApiError(412, "projection_behind", f"the read model has applied partition {partition} up to offset "
+                           f"{projected - 1}, not yet {offset}, after {wait:g} s; ask again",
+                           headers={"Retry-After": "1"})  # fmt: skip
     job = await services.jobs.get(job_id, tenant_id)
     if job is None:
         raise ApiError(

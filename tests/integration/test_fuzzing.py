@@ -25,7 +25,9 @@ FUZZ_TOPIC = "zixly.fuzz-events"
 def receiver_url(stack: Settings) -> Iterator[str]:
     asyncio.run(ensure_topics(stack, [TopicSpec(FUZZ_TOPIC, stack.topic_partitions)]))
     port = free_port()
-    env = {"ZIXLY_RECEIVER_PORT": str(port), "ZIXLY_JOB_EVENTS_TOPIC": FUZZ_TOPIC}
+    # No projector follows the fuzz topic: status reads that wait for an offset wait this long, not up to 30 s.
+    env = {"ZIXLY_RECEIVER_PORT": str(port), "ZIXLY_JOB_EVENTS_TOPIC": FUZZ_TOPIC,
+           "ZIXLY_STATUS_MAX_WAIT_SECONDS": "0.2"}  # fmt: skip
     receiver = start_service(stack, "receiver-fuzzed", ["receiver"], f"http://127.0.0.1:{port}/health", env)
     try:
         yield f"http://127.0.0.1:{port}"

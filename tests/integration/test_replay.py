@@ -220,3 +220,44 @@ def test_a_second_replay_at_the_same_time_is_told_another_one_runs(live: Live) -
         with pytest.raises(ReplayBusy, match="another replay"):
             asyncio.run(Replay(live.settings).run())
     assert uuid.UUID(live.accepted[0])
+
+
+def test_a_projector_rebuilds_tables_another_version_built_or_refuses_when_told_to(stack: Settings) -> None:
+    with isolated_read_model(stack) as settings:
+        asyncio.run(append_synthetic(settings, 3_000, seed=8))
+        env = service_env(settings)
+        first = start_projector(settings, env)
+        wait_for_checkpoints_at_end(settings)
+        first.stop()
+        built = table_contents(settings, ORDER)
+        with psycopg.connect(settings.database, autocommit=True) as connection:
+            connection.execute("UPDATE projection_versions SET version = 1 WHERE projection = 'jobs'")
+
+        port = free_port()
+        refusing = subprocess.run(
+            [sys.executable, "-m", "zixly", "projector", "--metrics-port", str(port)], capture_output=True,
+            text=True, timeout=60, env=os.environ | env | {"ZIXLY_PROJECTOR_ON_VERSION_CHANGE": "refuse"},
+        )  # fmt: skip
+        assert refusing.returncode != 0
+        assert "zixly replay jobs" in refusing.stderr + refusing.stdout
+
+        rebuilding = start_projector(settings, env)
+        try:
+            deadline = time.monotonic() + 60
+            while versions(settings).get("jobs") != 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert versions(settings)["jobs"] == 2, rebuilding.log()
+            assert table_contents(settings, ORDER) == built
+        finally:
+            rebuilding.stop()
+
+
+def start_projector(settings: Settings, env: dict[str, str]) -> Service:
+    port = free_port()
+    return start_service(settings, "projector-versioned", ["projector", "--metrics-port", str(port)],
+                         f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+
+
+def versions(settings: Settings) -> dict[str, int]:
+    with psycopg.connect(settings.database) as connection:
+        return dict(connection.execute("SELECT projection, version FROM projection_versions").fetchall())

@@ -218,14 +218,15 @@ async def test_a_status_read_waits_until_the_read_model_has_applied_the_given_of
     assert response.headers["Zixly-Projected-To"] == "3:42"
 
 
-async def test_a_status_read_whose_offset_is_not_reached_in_time_gets_504(
+async def test_a_status_read_whose_offset_is_not_reached_in_time_gets_412_with_retry_after(
     client: httpx.AsyncClient, jobs: FakeJobReader
 ) -> None:
     job_id = a_known_job(jobs)
     jobs.projected[3] = 41
     response = await client.get(f"/webhook/jobs/{job_id}?partition=3&offset=41&wait=0.1", headers=HEADERS)
-    assert response.status_code == 504
+    assert response.status_code == 412
     assert response.json()["error"] == "projection_behind"
+    assert response.headers["Retry-After"] == "1"
 
 
 @pytest.mark.parametrize("query", ["offset=4", "partition=1", "partition=1&offset=-1", "partition=1&offset=1&wait=31"])
