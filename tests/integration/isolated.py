@@ -15,10 +15,14 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 
 from kernel.kafka import ensure_topics, make_producer
+from kernel.log_reader import LogReader
 from kernel.migrate import upgrade
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
 from projections.catalogue import PROJECTIONS
+from projections.postgres_store import PostgresProjectionStore
+from projections.projector import Projector
+from projections.records import LogRecord
 
 
 @contextmanager
@@ -85,3 +89,30 @@ def table_contents(settings: Settings, tables: dict[str, str]) -> dict[str, list
             contents[table] = [json.loads(json.dumps(dict(zip(names, row, strict=True)), default=str))
                                for row in cursor.fetchall()]  # fmt: skip
     return contents
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+async def project_live(settings: Settings) -> None:
+    """What the live projector does with the log, batch by batch, through the same store it uses."""
+    store = PostgresProjectionStore(settings.database, settings.projector_name)
+    projector = Projector(store)
+    try:
+        async with LogReader(settings, settings.job_events_topic) as reader:
+            starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
+            async for batch in reader.read(starts, ends, max_records=5):
+                await projector.apply([LogRecord(settings.job_events_topic, r.partition, r.offset, r.value, r.headers)
+                                       for r in batch])  # fmt: skip
+    finally:
+        await store.close()
+
+
+@contextmanager
+def golden_read_model(stack: Settings) -> Iterator[Settings]:
+    """A read model of its own holding the committed golden log, projected as the live projector does."""
+    with isolated_read_model(stack) as settings:
+        append_lines(settings, GOLDEN / "events.jsonl")
+        record_code_versions(settings)
+        asyncio.run(project_live(settings))
+        yield settings

@@ -1,7 +1,6 @@
 """Inspecting the log and the past, on the golden log: the events CLI, time travel over the read-only API, and the
 sync status."""
 
-import asyncio
 import json
 import os
 import subprocess
@@ -13,18 +12,14 @@ import pytest
 
 from dashboard.api import create_api
 from kernel.settings import Settings
-from tests.integration.isolated import append_lines, isolated_read_model, record_code_versions
-from tests.integration.test_replay_golden import GOLDEN, project_live
+from tests.integration.isolated import golden_read_model
 
 COMPLETED_JOB = "00000000-0000-4000-8000-000000000002"  # requested, started (v1), progressed, completed twice, notified
 
 
 @pytest.fixture(scope="module")
 def golden(stack: Settings) -> Iterator[Settings]:
-    with isolated_read_model(stack) as settings:
-        append_lines(settings, GOLDEN / "events.jsonl")
-        record_code_versions(settings)
-        asyncio.run(project_live(settings))
+    with golden_read_model(stack) as settings:
         yield settings
 
 

@@ -8,19 +8,13 @@ import asyncio
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from kernel.log_reader import LogReader
 from kernel.settings import Settings
-from projections.postgres_store import PostgresProjectionStore
-from projections.projector import Projector
-from projections.records import LogRecord
 from projections.replay import Replay
-from tests.integration.isolated import append_lines, isolated_read_model, record_code_versions, table_contents
+from tests.integration.isolated import GOLDEN, golden_read_model, table_contents
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 ORDER = {
     "pipeline_jobs": "id",
     "job_events": "log_partition, log_offset",
@@ -30,25 +24,8 @@ ORDER = {
 
 @pytest.fixture(scope="module")
 def golden(stack: Settings) -> Iterator[Settings]:
-    with isolated_read_model(stack) as settings:
-        append_lines(settings, GOLDEN / "events.jsonl")
-        record_code_versions(settings)
-        asyncio.run(project_live(settings))
+    with golden_read_model(stack) as settings:
         yield settings
-
-
-async def project_live(settings: Settings) -> None:
-    """What the live projector does with the log, batch by batch, through the same store it uses."""
-    store = PostgresProjectionStore(settings.database, settings.projector_name)
-    projector = Projector(store)
-    try:
-        async with LogReader(settings, settings.job_events_topic) as reader:
-            starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
-            async for batch in reader.read(starts, ends, max_records=5):
-                await projector.apply([LogRecord(settings.job_events_topic, r.partition, r.offset, r.value, r.headers)
-                                       for r in batch])  # fmt: skip
-    finally:
-        await store.close()
 
 
 def test_the_golden_log_projects_live_and_replays_to_the_committed_tables(golden: Settings) -> None:
