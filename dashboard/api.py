@@ -14,6 +14,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dashboard.live_updates import JobChangeListener
+from dashboard.pipelines_api import router as pipelines_router
 from kernel.database import make_async_engine
 from kernel.projection_lag import projection_lag
 from kernel.settings import Settings
@@ -54,7 +56,10 @@ def create_api(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_async_engine(settings, pool_size=4)
+        app.state.listener = JobChangeListener(settings.database)
+        app.state.listener.start()
         yield
+        await app.state.listener.stop()
         await app.state.engine.dispose()
 
     api = FastAPI(title="Zixly Pipeline read-only API", lifespan=lifespan,
@@ -105,4 +110,5 @@ def create_api(settings: Settings) -> FastAPI:
         states = [(await _job_as_of(engine(request), job_id, moment, tenant_id))["state"] for job_id in ids]
         return {"as_of": str(moment), "jobs": [state for state in states if state is not None]}
 
+    api.include_router(pipelines_router)
     return api

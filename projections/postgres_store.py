@@ -63,6 +63,16 @@ SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at,
 """
 # Taken shared by every batch, exclusively by a replay's swap: the swap sees the live tables between batches.
 _PAUSE_FOR_SWAP = "SELECT pg_advisory_xact_lock_shared(%s)"
+# Readers that push changes to screens listen here instead of polling; Postgres delivers at commit, and only then.
+JOB_CHANGES_CHANNEL = "zixly_job_changes"
+# A NOTIFY payload holds at most 8,000 bytes: job ids, comma-separated, 200 to a notification.
+_IDS_PER_NOTIFICATION = 200
+
+
+def change_notifications(job_ids: list[uuid.UUID]) -> list[str]:
+    """The payloads announcing that these jobs' rows changed."""
+    return [",".join(str(job_id) for job_id in job_ids[i : i + _IDS_PER_NOTIFICATION])
+            for i in range(0, len(job_ids), _IDS_PER_NOTIFICATION)]  # fmt: skip
 
 
 def _dump_json(value: Any) -> str | None:
@@ -163,6 +173,11 @@ class _PostgresUnitOfWork:
                     for result in sweep_results:
                         await copy.write_row(result)
                 await cursor.execute(_INSERT_RESULTS)
+            if jobs:
+                await cursor.executemany(
+                    "SELECT pg_notify(%s, %s)",
+                    [(JOB_CHANGES_CHANNEL, payload) for payload in change_notifications([job.id for job in jobs])],
+                )
             if checkpoints:
                 await cursor.executemany(
                     _UPSERT_CHECKPOINT,

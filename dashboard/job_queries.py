@@ -1,0 +1,164 @@
+"""The read-only API's queries over the projections: job lists by keyset (cursor) pagination, one job, results.
+
+Keyset pagination keeps a page as cheap at row 900,000 as at row 0: the cursor is the last row's sort key, and the
+next page starts strictly after it, on an index.
+"""
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, Text, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.read_model import job_events, pipeline_jobs, trading_sweep_results
+
+SortField = Literal["created_at", "updated_at"]
+LIST_COLUMNS = ("id", "tenant_id", "job_type", "status", "attempts", "progress", "progress_message", "error_type",
+                "error_message", "created_at", "started_at", "completed_at", "updated_at")  # fmt: skip
+
+
+class BadCursor(ValueError):
+    """A cursor this API did not hand out (or one for another sort)."""
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    statuses: Sequence[str] = ()
+    job_type: str | None = None
+    tenant_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str | None = None
+
+
+def encode_cursor(sort: SortField, value: datetime, job_id: uuid.UUID) -> str:
+    raw = json.dumps([sort, value.isoformat(), str(job_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: SortField) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, value, job_id = json.loads(raw)
+        if cursor_sort != sort:
+            raise BadCursor(f"this cursor pages by {cursor_sort}, not {sort}")
+        return datetime.fromisoformat(value), uuid.UUID(job_id)
+    except BadCursor:
+        raise
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise BadCursor("not a cursor from this API") from exc
+
+
+def _filtered(query: Select[Any], where: JobFilter) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.statuses:
+        conditions.append(pipeline_jobs.c.status.in_(list(where.statuses)))
+    if where.job_type:
+        conditions.append(pipeline_jobs.c.job_type == where.job_type)
+    if where.tenant_id:
+        conditions.append(pipeline_jobs.c.tenant_id == where.tenant_id)
+    if where.created_from:
+        conditions.append(pipeline_jobs.c.created_at >= where.created_from)
+    if where.created_to:
+        conditions.append(pipeline_jobs.c.created_at < where.created_to)
+    if where.text:
+        escaped = where.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        conditions.append(or_(
+            pipeline_jobs.c.parameters.cast(Text).ilike(pattern),
+            pipeline_jobs.c.error_message.ilike(pattern),
+            pipeline_jobs.c.error_type.ilike(pattern),
+            pipeline_jobs.c.id.cast(Text).ilike(pattern),
+        ))  # fmt: skip
+    return query.where(and_(*conditions)) if conditions else query
+
+
+async def list_jobs(
+    engine: AsyncEngine, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of jobs and the cursor of the next page (None on the last)."""
+    key = pipeline_jobs.c[sort]
+    query = _filtered(select(*(pipeline_jobs.c[name] for name in LIST_COLUMNS)), where)
+    if cursor is not None:
+        value, job_id = decode_cursor(cursor, sort)
+        after = tuple_(key, pipeline_jobs.c.id)
+        query = query.where(after < tuple_(value, job_id) if descending else after > tuple_(value, job_id))
+    order = (key.desc(), pipeline_jobs.c.id.desc()) if descending else (key.asc(), pipeline_jobs.c.id.asc())
+    query = query.order_by(*order).limit(limit + 1)
+    async with engine.connect() as connection:
+        rows = [dict(row) for row in (await connection.execute(query)).mappings()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(sort, rows[-1][sort], rows[-1]["id"]) if more and rows else None
+    return rows, next_cursor
+
+
+async def count_jobs(engine: AsyncEngine, where: JobFilter) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(_filtered(select(func.count()).select_from(pipeline_jobs), where)))
+                   .scalar_one())  # fmt: skip
+
+
+async def job_detail(engine: AsyncEngine, job_id: uuid.UUID, tenant_id: str | None) -> dict[str, Any] | None:
+    query = select(pipeline_jobs).where(pipeline_jobs.c.id == job_id)
+    if tenant_id is not None:
+        query = query.where(pipeline_jobs.c.tenant_id == tenant_id)
+    events = (select(job_events.c.event_id, job_events.c.event_type, job_events.c.schema_version,
+                     job_events.c.occurred_at, job_events.c.producer, job_events.c.payload, job_events.c.log_partition,
+                     job_events.c.log_offset)
+              .where(job_events.c.job_id == job_id).order_by(job_events.c.log_offset))  # fmt: skip
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).mappings().first()
+        if row is None:
+            return None
+        timeline = [dict(event) for event in (await connection.execute(events)).mappings()]
+    return dict(row) | {"events": timeline}
+
+
+RESULT_COLUMNS = (
+    "ticker", "strategy_type", "parameters_key", "parameters", "score", "total_return", "cagr", "volatility",
+    "sharpe", "sortino", "calmar", "max_drawdown", "win_rate", "trades", "exposure",
+)  # fmt: skip
+
+
+def _results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | None) -> Select[Any]:
+    query = select(*(trading_sweep_results.c[name] for name in RESULT_COLUMNS)).where(
+        trading_sweep_results.c.job_id == job_id
+    )
+    if ticker:
+        query = query.where(trading_sweep_results.c.ticker == ticker)
+    if strategy_type:
+        query = query.where(trading_sweep_results.c.strategy_type == strategy_type)
+    return query.order_by(trading_sweep_results.c.score.desc().nulls_last(), trading_sweep_results.c.ticker,
+                          trading_sweep_results.c.strategy_type, trading_sweep_results.c.parameters_key)  # fmt: skip
+
+
+async def sweep_results(
+    engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strategy_type: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The best ``limit`` results (by score) after ``offset``, and how many there are in all."""
+    count = select(func.count()).select_from(trading_sweep_results).where(trading_sweep_results.c.job_id == job_id)
+    if ticker:
+        count = count.where(trading_sweep_results.c.ticker == ticker)
+    if strategy_type:
+        count = count.where(trading_sweep_results.c.strategy_type == strategy_type)
+    async with engine.connect() as connection:
+        total = int((await connection.execute(count)).scalar_one())
+        rows = await connection.execute(_results_query(job_id, ticker, strategy_type).limit(limit).offset(offset))
+        return [dict(row) for row in rows.mappings()], total
+
+
+async def stream_results(
+    engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strategy_type: str | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every result of the job, best first, streamed from a server-side cursor."""
+    async with engine.connect() as connection:
+        rows = await connection.stream(_results_query(job_id, ticker, strategy_type).execution_options(yield_per=2000))
+        async for row in rows.mappings():
+            yield dict(row)

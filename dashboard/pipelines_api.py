@@ -1,0 +1,188 @@
+"""``/api/pipelines/*``, ``/api/service-metrics`` and ``/api/jobs/subscribe``: the read-only API over the jobs."""
+
+import asyncio
+import csv
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import StreamingResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dashboard.job_queries import (
+    RESULT_COLUMNS,
+    BadCursor,
+    JobFilter,
+    SortField,
+    count_jobs,
+    job_detail,
+    list_jobs,
+    stream_results,
+    sweep_results,
+)
+from dashboard.live_updates import JobChangeListener
+from schemas.job_status import JobStatus
+
+router = APIRouter(prefix="/api")
+HEARTBEAT_SECONDS = 15.0
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def _bad(field: str, message: str) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["query", field], "msg": message, "type": "value_error"}])
+
+
+def _statuses(statuses: list[str] | None) -> list[str]:
+    known = {status.value for status in JobStatus}
+    unknown = [s for s in statuses or [] if s not in known]
+    if unknown:
+        raise _bad("status", f"unknown status {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return list(statuses or [])
+
+
+@router.get("/pipelines/jobs", summary="Jobs, filtered and sorted, one page at a time (cursor pagination)")
+async def jobs(
+    request: Request,
+    status: Annotated[list[str] | None, Query(description="any of these statuses (repeat the parameter)")] = None,
+    job_type: Annotated[str | None, Query(max_length=64)] = None,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    created_from: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+    created_to: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in the parameters, the error or the id")] = None,
+    sort: Annotated[SortField, Query()] = "created_at",
+    order: Annotated[Literal["desc", "asc"], Query()] = "desc",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page")] = None,
+    with_total: Annotated[bool, Query(description="also count every matching job (slower)")] = False,
+) -> dict[str, Any]:
+    if created_from and created_to and created_from >= created_to:
+        raise _bad("created_to", "must be after created_from")
+    where = JobFilter(_statuses(status), job_type, tenant_id, created_from, created_to, q or None)
+    try:
+        rows, next_cursor = await list_jobs(_engine(request), where, sort, order == "desc", limit, cursor)
+    except BadCursor as exc:
+        raise _bad("cursor", str(exc)) from exc
+    page: dict[str, Any] = {"items": rows, "next_cursor": next_cursor}
+    if with_total:
+        page["total"] = await count_jobs(_engine(request), where)
+    return page
+
+
+@router.get("/pipelines/jobs/{job_id}", summary="One job: its row and its timeline of events")
+async def job(request: Request, job_id: uuid.UUID,
+              tenant_id: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:  # fmt: skip
+    found = await job_detail(_engine(request), job_id, tenant_id)
+    if found is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    return found
+
+
+@router.get("/pipelines/results/{job_id}", summary="A sweep's results, best first, as JSON pages or one CSV file",
+            response_model=None)  # fmt: skip
+async def results(
+    request: Request, job_id: uuid.UUID,
+    format: Annotated[Literal["json", "csv"], Query(description="csv: every result as a download")] = "json",
+    ticker: Annotated[str | None, Query(max_length=32)] = None,
+    strategy_type: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any] | StreamingResponse:  # fmt: skip
+    if await job_detail(_engine(request), job_id, None) is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    if format == "csv":
+        download = {"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'}
+        rows_as_csv = _csv(_engine(request), job_id, ticker, strategy_type)
+        return StreamingResponse(rows_as_csv, media_type="text/csv", headers=download)
+    rows, total = await sweep_results(_engine(request), job_id, ticker, strategy_type, limit, offset)
+    return {"job_id": str(job_id), "total": total, "offset": offset, "items": rows}
+
+
+async def _csv(engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strategy: str | None) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(RESULT_COLUMNS)
+    async for row in stream_results(engine, job_id, ticker, strategy):
+        writer.writerow([json.dumps(row[c], sort_keys=True) if c == "parameters" else row[c] for c in RESULT_COLUMNS])
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+_SERVICE_METRICS = text("""
+WITH window_jobs AS (
+    SELECT job_type, status, (metrics->>'duration_ms')::float AS duration_ms, completed_at
+    FROM pipeline_jobs WHERE created_at >= :since AND created_at < :until
+)
+SELECT job_type, count(*) AS jobs,
+       count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
+       count(*) FILTER (WHERE status IN ('FAILED', 'DEAD_LETTERED')) AS failed,
+       count(*) FILTER (WHERE status IN ('QUEUED', 'RUNNING', 'RETRYING')) AS in_flight,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms
+FROM window_jobs GROUP BY job_type ORDER BY job_type
+""")
+
+
+@router.get("/service-metrics", summary="Jobs by type created in a time range: counts, success, duration percentiles")
+async def service_metrics(
+    request: Request,
+    since: Annotated[datetime | None, Query(description="from (ISO 8601); default: an hour before `until`")] = None,
+    until: Annotated[datetime | None, Query(description="to, excluded (ISO 8601); default: now")] = None,
+) -> dict[str, Any]:
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(hours=1)
+    if since >= until:
+        raise _bad("until", "must be after since")
+    async with _engine(request).connect() as connection:
+        rows = [dict(row) for row in (await connection.execute(_SERVICE_METRICS, {"since": since, "until": until}))
+                .mappings()]  # fmt: skip
+    for row in rows:
+        finished = row["completed"] + row["failed"]
+        row["success_rate"] = row["completed"] / finished if finished else None
+    return {"since": since, "until": until, "job_types": rows}
+
+
+@router.get("/jobs/subscribe", summary="Job changes as they are projected (server-sent events)",
+            response_class=StreamingResponse)  # fmt: skip
+async def subscribe(
+    request: Request,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    job_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[list[str] | None, Query()] = None,
+) -> StreamingResponse:
+    """Each event is one job's row after a projector commit: ``event: job``, ``data: {…}``."""
+    statuses = set(_statuses(status))
+    listener: JobChangeListener = request.app.state.listener
+
+    def accepts(row: dict[str, Any]) -> bool:
+        return ((tenant_id is None or row["tenant_id"] == tenant_id) and (job_id is None or row["id"] == job_id)
+                and (not statuses or row["status"] in statuses))  # fmt: skip
+
+    subscription = listener.subscribe(accepts)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield ": subscribed\n\n"
+            while True:
+                try:
+                    row = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield ": heartbeat\n\n"  # keeps proxies from closing a quiet stream
+                    continue
+                yield f"event: job\ndata: {json.dumps(jsonable_encoder(row))}\n\n"
+        finally:
+            listener.unsubscribe(subscription)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

@@ -1,0 +1,179 @@
+"""The read-only API on the golden read model: pages and their edges, one job, a sweep's results as JSON and CSV,
+service metrics, bad parameters (clear 4xx, never 5xx), and job changes pushed to a subscriber after the commit."""
+
+import asyncio
+import csv
+import io
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from dashboard.api import create_api
+from kernel.kafka import make_producer
+from kernel.settings import Settings
+from schemas.codec import encode
+from schemas.events import JobRequested, JobRequestedPayload
+from tests.integration.conftest import free_port, start_service
+from tests.integration.isolated import golden_read_model, project_live
+
+SWEEP_JOB = "00000000-0000-4000-8000-000000000019"
+GOLDEN_JOBS = 6
+
+
+@pytest.fixture(scope="module")
+def golden(stack: Settings) -> Iterator[Settings]:
+    with golden_read_model(stack) as settings:
+        yield settings
+
+
+@pytest.fixture
+async def api(golden: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_api(golden)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        yield client
+
+
+async def all_pages(api: httpx.AsyncClient, **params: Any) -> list[list[dict[str, Any]]]:
+    pages, cursor = [], None
+    while True:
+        response = await api.get("/api/pipelines/jobs", params=params | ({"cursor": cursor} if cursor else {}))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append(body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+@pytest.mark.parametrize("limit", [1, 4, 5, 6, 200])
+async def test_pages_cover_every_job_once_in_order_whatever_the_page_size(api: httpx.AsyncClient, limit: int) -> None:
+    pages = await all_pages(api, limit=limit)
+    jobs = [job for page in pages for job in page]
+    assert len(jobs) == GOLDEN_JOBS
+    assert len({job["id"] for job in jobs}) == GOLDEN_JOBS
+    assert [j["created_at"] for j in jobs] == sorted((j["created_at"] for j in jobs), reverse=True)
+    assert len(pages) == -(-GOLDEN_JOBS // limit)
+    assert all(pages), "no empty last page"
+
+
+async def test_pages_sort_ascending_by_the_update_time_too(api: httpx.AsyncClient) -> None:
+    jobs = [job for page in await all_pages(api, limit=2, sort="updated_at", order="asc") for job in page]
+    assert [j["updated_at"] for j in jobs] == sorted(j["updated_at"] for j in jobs)
+
+
+async def test_filters_by_status_type_tenant_time_and_text(api: httpx.AsyncClient) -> None:
+    async def ids(**params: Any) -> set[str]:
+        body = (await api.get("/api/pipelines/jobs", params=params | {"with_total": True})).json()
+        assert body["total"] == len(body["items"])
+        return {job["id"] for job in body["items"]}
+
+    assert await ids(status=["COMPLETED"]) == await ids(status="COMPLETED")
+    assert len(await ids(status=["COMPLETED", "FAILED"])) == len(await ids(status="COMPLETED")) + 1
+    assert await ids(job_type="trading.sweep", tenant_id="acme") == {SWEEP_JOB}
+    assert await ids(q="404 not found") == {"00000000-0000-4000-8000-000000000008"}
+    assert await ids(q="100%") == set()
+    assert len(await ids(created_to="2026-03-01T09:00:02Z")) == 1
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"status": "DONE"}, "status"),
+    ({"cursor": "not-a-cursor"}, "cursor"),
+    ({"limit": 0}, "limit"),
+    ({"limit": 201}, "limit"),
+    ({"sort": "tenant_id"}, "sort"),
+    ({"created_from": "2026-03-02T00:00:00Z", "created_to": "2026-03-01T00:00:00Z"}, "created_to"),
+    ({"created_from": "yesterday"}, "created_from"),
+])  # fmt: skip
+async def test_a_bad_parameter_is_a_422_naming_it(api: httpx.AsyncClient, params: dict[str, Any], field: str) -> None:
+    response = await api.get("/api/pipelines/jobs", params=params)
+    assert response.status_code == 422
+    assert field in json.dumps(response.json()["detail"])
+
+
+async def test_a_cursor_of_one_sort_is_refused_for_another(api: httpx.AsyncClient) -> None:
+    cursor = (await api.get("/api/pipelines/jobs", params={"limit": 1})).json()["next_cursor"]
+    response = await api.get("/api/pipelines/jobs", params={"limit": 1, "sort": "updated_at", "cursor": cursor})
+    assert response.status_code == 422
+
+
+async def test_one_job_comes_with_its_timeline_and_an_unknown_one_is_404(api: httpx.AsyncClient) -> None:
+    job = (await api.get(f"/api/pipelines/jobs/{SWEEP_JOB}")).json()
+    assert job["status"] == "COMPLETED"
+    assert [e["event_type"] for e in job["events"]][:3] == ["JobRequested", "JobStarted", "SweepPlanned"]
+    assert (await api.get(f"/api/pipelines/jobs/{uuid.uuid4()}")).status_code == 404
+    assert (await api.get("/api/pipelines/jobs/not-a-uuid")).status_code == 422
+
+
+async def test_a_sweeps_results_come_best_first_as_json_pages_and_as_one_csv(api: httpx.AsyncClient) -> None:
+    first = (await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"limit": 3})).json()
+    assert first["total"] == 4
+    scores = [row["score"] for row in first["items"]]
+    assert scores == sorted(scores, reverse=True)
+    rest = (await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"limit": 3, "offset": 3})).json()
+    assert len(rest["items"]) == 1
+
+    download = await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"format": "csv"})
+    assert download.headers["content-type"].startswith("text/csv")
+    assert "attachment" in download.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert [row["parameters_key"] for row in rows] == [row["parameters_key"] for row in first["items"] + rest["items"]]
+    assert (await api.get(f"/api/pipelines/results/{uuid.uuid4()}")).status_code == 404
+    assert (await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"format": "xml"})).status_code == 422
+
+
+async def test_service_metrics_count_jobs_by_type_with_success_rates(api: httpx.AsyncClient) -> None:
+    window = {"since": "2026-03-01T00:00:00Z", "until": "2026-03-02T00:00:00Z"}
+    metrics = (await api.get("/api/service-metrics", params=window)).json()
+    by_type = {row["job_type"]: row for row in metrics["job_types"]}
+    assert by_type["trading.sweep"]["completed"] == 2
+    assert by_type["http.callback"]["success_rate"] == 0.0
+    backwards = {"since": window["until"], "until": window["since"]}
+    assert (await api.get("/api/service-metrics", params=backwards)).status_code == 422
+
+
+def test_a_subscriber_sees_a_new_job_within_a_second_of_the_projector_commit(golden: Settings) -> None:
+    port = free_port()
+    env = {"DATABASE_URL": golden.database, "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
+           "ZIXLY_DASHBOARD_PORT": str(port)}  # fmt: skip
+    server = start_service(golden, "dashboard-api", ["dashboard"], f"http://127.0.0.1:{port}/api/health", env)
+    tenant = f"watcher-{uuid.uuid4().hex[:6]}"
+    try:
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/jobs/subscribe", params={"tenant_id": tenant},
+                          timeout=30) as stream:  # fmt: skip
+            lines = stream.iter_lines()
+            assert next(lines) == ": subscribed"
+            job_id = append_request(golden, tenant)
+            asyncio.run(project_live(golden))
+            committed = time.monotonic()
+            data = next(line for line in lines if line.startswith("data: "))
+            seen = time.monotonic()
+        change = json.loads(data.removeprefix("data: "))
+        assert (change["id"], change["status"], change["tenant_id"]) == (job_id, "QUEUED", tenant)
+        assert seen - committed < 1.0
+    finally:
+        server.stop()
+
+
+def append_request(settings: Settings, tenant: str) -> str:
+    event = JobRequested(tenant_id=tenant, job_id=uuid.uuid4(), correlation_id="watch", producer="test",
+                         payload=JobRequestedPayload(job_type="noop", parameters={}))  # fmt: skip
+
+    async def send() -> None:
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            key, value, headers = encode(event)
+            await producer.send_and_wait(settings.job_events_topic, value, key=key, headers=headers)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    return str(event.job_id)
