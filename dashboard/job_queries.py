@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, Text, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.read_model import job_events, pipeline_jobs, trading_sweep_results
+from schemas.read_model import JOB_SEARCH_TEXT, job_events, pipeline_jobs, trading_sweep_results
 
 SortField = Literal["created_at", "updated_at"]
 LIST_COLUMNS = ("id", "tenant_id", "job_type", "status", "attempts", "progress", "progress_message", "error_type",
@@ -70,19 +70,16 @@ def _filtered(query: Select[Any], where: JobFilter) -> Select[Any]:
     if where.text:
         escaped = where.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
-        conditions.append(or_(
-            pipeline_jobs.c.parameters.cast(Text).ilike(pattern),
-            pipeline_jobs.c.error_message.ilike(pattern),
-            pipeline_jobs.c.error_type.ilike(pattern),
-            pipeline_jobs.c.id.cast(Text).ilike(pattern),
-        ))  # fmt: skip
+        searched = literal_column(JOB_SEARCH_TEXT).ilike(pattern)
+        try:  # a job id finds its job
+            conditions.append(or_(searched, pipeline_jobs.c.id == uuid.UUID(where.text.strip())))
+        except ValueError:
+            conditions.append(searched)
     return query.where(and_(*conditions)) if conditions else query
 
 
-async def list_jobs(
-    engine: AsyncEngine, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of jobs and the cursor of the next page (None on the last)."""
+def list_query(where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None) -> Select[Any]:
+    """One row more than a page, so that the page knows whether another follows."""
     key = pipeline_jobs.c[sort]
     query = _filtered(select(*(pipeline_jobs.c[name] for name in LIST_COLUMNS)), where)
     if cursor is not None:
@@ -90,7 +87,14 @@ async def list_jobs(
         after = tuple_(key, pipeline_jobs.c.id)
         query = query.where(after < tuple_(value, job_id) if descending else after > tuple_(value, job_id))
     order = (key.desc(), pipeline_jobs.c.id.desc()) if descending else (key.asc(), pipeline_jobs.c.id.asc())
-    query = query.order_by(*order).limit(limit + 1)
+    return query.order_by(*order).limit(limit + 1)
+
+
+async def list_jobs(
+    engine: AsyncEngine, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of jobs and the cursor of the next page (None on the last)."""
+    query = list_query(where, sort, descending, limit, cursor)
     async with engine.connect() as connection:
         rows = [dict(row) for row in (await connection.execute(query)).mappings()]
     more = len(rows) > limit

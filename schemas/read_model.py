@@ -49,9 +49,16 @@ pipeline_jobs = Table(
     # Where the row's last applied event sits in the log; lets a reader wait for its own write.
     Column("log_partition", Integer, nullable=False),
     Column("log_offset", BigInteger, nullable=False),
-    Index("ix_pipeline_jobs_tenant_created", "tenant_id", text("created_at DESC")),
-    Index("ix_pipeline_jobs_status_created", "status", text("created_at DESC")),
+    # Keyset pages of the job list, per common filter (migration 0007), and its text search.
+    Index("ix_pipeline_jobs_created", text("created_at DESC"), text("id DESC")),
+    Index("ix_pipeline_jobs_updated", text("updated_at DESC"), text("id DESC")),
+    Index("ix_pipeline_jobs_tenant_id_created", "tenant_id", text("created_at DESC"), text("id DESC")),
+    Index("ix_pipeline_jobs_status_created", "status", text("created_at DESC"), text("id DESC")),
+    Index("ix_pipeline_jobs_job_type_created", "job_type", text("created_at DESC"), text("id DESC")),
 )
+
+# What the job list's free-text filter searches; ix_pipeline_jobs_search (trigrams) indexes exactly this expression.
+JOB_SEARCH_TEXT = "(parameters::text || ' ' || coalesce(error_type, '') || ' ' || coalesce(error_message, ''))"
 
 job_events = Table(
     "job_events",

@@ -330,3 +330,16 @@ def bench_replay(
     settings = _settings()
     configure_logging("bench", "WARNING", settings.log_format)
     run_replay_benchmark(settings, console, events, rounds, seed, processes)
+
+
+@bench_app.command("job-list")
+def bench_job_list(
+    jobs: Annotated[int, typer.Option(help="jobs seeded (once per size, then reused)")] = 1_000_000,
+    rounds: Annotated[int, typer.Option(help="requests per scenario")] = 30,
+) -> None:
+    """The read-only API's job list over a million jobs: p50/p95 per filter, plans, an OFFSET baseline."""
+    from zixly.bench.job_list import run_job_list_benchmark
+
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_job_list_benchmark(settings, console, jobs, rounds)

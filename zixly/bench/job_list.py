@@ -1,0 +1,217 @@
+"""``zixly bench job-list``: the read-only API's job list over a million jobs, with the filters operators use.
+
+The jobs are seeded straight into ``pipeline_jobs`` of a database of their own (kept for later runs): this measures
+reading, not projecting. Each scenario is requested through the API in-process (FastAPI, SQLAlchemy, Postgres)
+``rounds`` times; the table shows p50/p95, the plan's execution time from ``EXPLAIN ANALYZE`` (the floor under the
+API), the index the plan uses, and for deep pages the same page fetched with OFFSET, the usual baseline.
+"""
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psycopg
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine
+
+from dashboard.api import create_api
+from dashboard.job_queries import JobFilter, list_query
+from kernel.migrate import upgrade
+from kernel.settings import Settings
+from zixly.stack.local import LocalStack
+
+_SEED = """
+INSERT INTO pipeline_jobs (id, tenant_id, job_type, status, parameters, metadata, result, metrics, error_type,
+    error_message, attempts, progress, correlation_id, created_at, started_at, completed_at, updated_at, event_count,
+    last_event_id, log_partition, log_offset)
+SELECT md5('job' || g)::uuid, 'tenant-' || lpad((g % 50)::text, 2, '0'),
+       (ARRAY['report.generate', 'data.export', 'email.digest', 'http.request', 'image.resize',
+              'trading.sweep'])[1 + g % 6],
+       s.status, jsonb_build_object('n', g, 'customer', 'customer-' || (g % 5000)), '{}'::jsonb,
+       CASE WHEN s.status = 'COMPLETED' THEN jsonb_build_object('rows', g % 977) END,
+       jsonb_build_object('duration_ms', 5 + (g * 7919) % 5000),
+       CASE WHEN s.status IN ('FAILED', 'DEAD_LETTERED') THEN 'HTTPStatusError' END,
+       CASE WHEN s.status IN ('FAILED', 'DEAD_LETTERED') THEN 'upstream answered ' || (500 + g % 4) END,
+       1 + (g % 7 = 0)::int, CASE WHEN s.status = 'COMPLETED' THEN 1.0 ELSE 0.0 END, 'bench-' || g,
+       t.created, t.created + interval '1 second', t.created + interval '3 seconds', t.created + interval '3 seconds',
+       3, md5('event' || g)::uuid, g % 6, g / 6
+FROM generate_series(1, %(jobs)s) AS g,
+     LATERAL (SELECT now() - (%(jobs)s - g) * interval '2 seconds' AS created) AS t,
+     LATERAL (SELECT CASE WHEN g % 100 < 85 THEN 'COMPLETED' WHEN g % 100 < 90 THEN 'FAILED'
+                          WHEN g % 100 < 92 THEN 'DEAD_LETTERED' WHEN g % 100 < 96 THEN 'RUNNING'
+                          WHEN g % 100 < 98 THEN 'RETRYING' ELSE 'QUEUED' END AS status) AS s
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    params: dict[str, Any]
+    pages: int = 1  # follow the cursor this many pages; the last one is timed
+
+
+SCENARIOS = [
+    Scenario("newest page, no filter", {}),
+    Scenario("status FAILED", {"status": "FAILED"}),
+    Scenario("one tenant", {"tenant_id": "tenant-07"}),
+    Scenario("type + status", {"job_type": "data.export", "status": "RUNNING"}),
+    Scenario("a day's range", {"created_from": "-2d", "created_to": "-1d"}),
+    Scenario("text in parameters", {"q": "customer-4242"}),
+    Scenario("text in errors, status FAILED", {"q": "answered 503", "status": "FAILED"}),
+    Scenario("sorted by update, ascending", {"sort": "updated_at", "order": "asc"}),
+    Scenario("page 200 via cursors", {}, pages=200),
+]
+
+
+def _settings_for(settings: Settings, database: str) -> Settings:
+    bench = settings.model_copy(update={"database_url": settings.database.rsplit("/", 1)[0] + f"/{database}"})
+    for cached in ("database", "sqlalchemy_url", "kafka_bootstrap"):
+        bench.__dict__.pop(cached, None)
+    return bench
+
+
+def _seed(settings: Settings, bench: Settings, jobs: int, console: Console) -> None:
+    with psycopg.connect(settings.database, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                    (bench.database.rsplit("/", 1)[1],)).fetchone()  # fmt: skip
+        if not exists:
+            connection.execute(f"CREATE DATABASE {bench.database.rsplit('/', 1)[1]}")
+    upgrade(bench)
+    with psycopg.connect(bench.database, autocommit=True) as connection:
+        row = connection.execute("SELECT count(*) FROM pipeline_jobs").fetchone()
+        if row is not None and row[0] == jobs:
+            return
+        with console.status(f"seeding {jobs:,} jobs"):
+            connection.execute("TRUNCATE pipeline_jobs")
+            connection.execute(_SEED, {"jobs": jobs})
+            connection.execute("VACUUM ANALYZE pipeline_jobs")
+
+
+def _resolve(params: dict[str, Any]) -> dict[str, Any]:
+    """Relative days ("-2d") become times, so that ranges fall inside the seeded span whenever it runs."""
+    from datetime import UTC, datetime, timedelta
+
+    resolved = dict(params)
+    for key in ("created_from", "created_to"):
+        if isinstance(resolved.get(key), str) and resolved[key].endswith("d"):
+            resolved[key] = (datetime.now(UTC) + timedelta(days=int(resolved[key][:-1]))).isoformat()
+    return resolved
+
+
+async def _measure(bench: Settings, rounds: int) -> list[dict[str, Any]]:
+    app = create_api(bench)
+    rows: list[dict[str, Any]] = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client,
+    ):
+        for scenario in SCENARIOS:
+            params = _resolve(scenario.params) | {"limit": 50}
+            cursor = None
+            for _ in range(scenario.pages - 1):
+                cursor = (await client.get("/api/pipelines/jobs", params=params | {"cursor": cursor})).json()[
+                    "next_cursor"]  # fmt: skip
+            timed = params | ({"cursor": cursor} if cursor else {})
+            times = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                response = await client.get("/api/pipelines/jobs", params=timed)
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text
+            rows.append({"scenario": scenario, "times": times, "params": timed,
+                         "items": len(response.json()["items"])})  # fmt: skip
+        rows.append({"scenario": Scenario("live update: commit to subscriber", {}),
+                     "times": await _commit_to_subscriber(bench, app.state.listener, rounds), "params": None,
+                     "items": 1})  # fmt: skip
+    return rows
+
+
+async def _commit_to_subscriber(bench: Settings, listener: Any, rounds: int) -> list[float]:
+    """A job row changes and its commit notifies, as a projector batch does; how long until a subscriber has it."""
+    await asyncio.wait_for(listener.listening.wait(), 10)
+    async with await psycopg.AsyncConnection.connect(bench.database) as connection:
+        row = await (
+            await connection.execute("SELECT id FROM pipeline_jobs ORDER BY created_at DESC LIMIT 1")
+        ).fetchone()
+        assert row is not None
+        job_id = row[0]
+        subscription = listener.subscribe(lambda changed: changed["id"] == job_id)
+        times = []
+        try:
+            for _ in range(rounds):
+                async with connection.transaction():
+                    await connection.execute("UPDATE pipeline_jobs SET updated_at = now() WHERE id = %s", (job_id,))
+                    await connection.execute("SELECT pg_notify('zixly_job_changes', %s)", (str(job_id),))
+                committed = time.perf_counter()
+                await asyncio.wait_for(subscription.queue.get(), 10)
+                times.append((time.perf_counter() - committed) * 1000)
+        finally:
+            listener.unsubscribe(subscription)
+    return times
+
+
+def _explain(bench: Settings, params: dict[str, Any], offset: int | None = None) -> tuple[float, str]:
+    statuses = [params["status"]] if "status" in params else []
+    from datetime import datetime
+
+    where = JobFilter(statuses, params.get("job_type"), params.get("tenant_id"),
+                      datetime.fromisoformat(params["created_from"]) if "created_from" in params else None,
+                      datetime.fromisoformat(params["created_to"]) if "created_to" in params else None,
+                      params.get("q"))  # fmt: skip
+    query = list_query(where, params.get("sort", "created_at"), params.get("order", "desc") == "desc", 50,
+                       params.get("cursor"))  # fmt: skip
+    if offset is not None:
+        query = query.offset(offset)
+    dialect = create_engine("postgresql+psycopg://").dialect  # compiles only; connects to nothing
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    with psycopg.connect(bench.database) as connection:
+        explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
+        found = connection.execute(explain, compiled.params).fetchone()
+    assert found is not None
+    plan = found[0][0]
+    return float(plan["Execution Time"]), _index_of(plan["Plan"])
+
+
+def _index_of(node: dict[str, Any]) -> str:
+    if "Index Name" in node:
+        return str(node["Index Name"])
+    for child in node.get("Plans", []):
+        found = _index_of(child)
+        if found != "seq scan":
+            return found
+    return "seq scan"
+
+
+def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, rounds: int) -> None:
+    with console.status("starting the stack"):
+        LocalStack(settings).up()
+    bench = _settings_for(settings, f"zixly_bench_jobs_{jobs}")
+    _seed(settings, bench, jobs, console)
+    with console.status(f"{len(SCENARIOS)} scenarios x {rounds} requests"):
+        measured = asyncio.run(_measure(bench, rounds))
+    table = Table(title=f"GET /api/pipelines/jobs over {jobs:,} jobs, 50 per page, {rounds} requests each")
+    for column in ("scenario", "rows", "p50 ms", "p95 ms", "plan ms", "index", "OFFSET baseline ms"):
+        table.add_column(column, justify="left" if column in ("scenario", "index") else "right")
+    worst = 0.0
+    for row in measured:
+        times = sorted(row["times"])
+        p95 = times[max(0, int(len(times) * 0.95) - 1)]
+        if row["params"] is None:
+            table.add_row(row["scenario"].name, "", f"{statistics.median(times):.1f}", f"{p95:.1f}", "", "LISTEN", "")
+            continue
+        worst = max(worst, p95)
+        plan_ms, index = _explain(bench, row["params"])
+        offset_ms = ""
+        if row["scenario"].pages > 1:
+            no_cursor = {k: v for k, v in row["params"].items() if k != "cursor"}
+            offset_ms = f"{_explain(bench, no_cursor, offset=50 * (row['scenario'].pages - 1))[0]:.1f}"
+        table.add_row(row["scenario"].name, str(row["items"]), f"{statistics.median(times):.1f}", f"{p95:.1f}",
+                      f"{plan_ms:.1f}", index, offset_ms)  # fmt: skip
+    console.print(table)
+    console.print(f"target (DESIGN.md): filter + page p95 < 200 ms over 1,000,000 jobs; worst p95 here: {worst:.1f} ms")
+    console.print(json.dumps({"worst_p95_ms": round(worst, 1)}))
