@@ -29,22 +29,22 @@ _SEED = """
 INSERT INTO pipeline_jobs (id, tenant_id, job_type, status, parameters, metadata, result, metrics, error_type,
     error_message, attempts, progress, correlation_id, created_at, started_at, completed_at, updated_at, event_count,
     last_event_id, log_partition, log_offset)
-SELECT md5('job' || g)::uuid, 'tenant-' || lpad((g % 50)::text, 2, '0'),
+SELECT md5('job' || g)::uuid, 'tenant-' || lpad((g %% 50)::text, 2, '0'),
        (ARRAY['report.generate', 'data.export', 'email.digest', 'http.request', 'image.resize',
-              'trading.sweep'])[1 + g % 6],
-       s.status, jsonb_build_object('n', g, 'customer', 'customer-' || (g % 5000)), '{}'::jsonb,
-       CASE WHEN s.status = 'COMPLETED' THEN jsonb_build_object('rows', g % 977) END,
-       jsonb_build_object('duration_ms', 5 + (g * 7919) % 5000),
+              'trading.sweep'])[1 + g %% 6],
+       s.status, jsonb_build_object('n', g, 'customer', 'customer-' || (g %% 5000)), '{}'::jsonb,
+       CASE WHEN s.status = 'COMPLETED' THEN jsonb_build_object('rows', g %% 977) END,
+       jsonb_build_object('duration_ms', 5 + (g::bigint * 7919) %% 5000),
        CASE WHEN s.status IN ('FAILED', 'DEAD_LETTERED') THEN 'HTTPStatusError' END,
-       CASE WHEN s.status IN ('FAILED', 'DEAD_LETTERED') THEN 'upstream answered ' || (500 + g % 4) END,
-       1 + (g % 7 = 0)::int, CASE WHEN s.status = 'COMPLETED' THEN 1.0 ELSE 0.0 END, 'bench-' || g,
+       CASE WHEN s.status IN ('FAILED', 'DEAD_LETTERED') THEN 'upstream answered ' || (500 + g %% 4) END,
+       1 + (g %% 7 = 0)::int, CASE WHEN s.status = 'COMPLETED' THEN 1.0 ELSE 0.0 END, 'bench-' || g,
        t.created, t.created + interval '1 second', t.created + interval '3 seconds', t.created + interval '3 seconds',
-       3, md5('event' || g)::uuid, g % 6, g / 6
+       3, md5('event' || g)::uuid, g %% 6, g / 6
 FROM generate_series(1, %(jobs)s) AS g,
      LATERAL (SELECT now() - (%(jobs)s - g) * interval '2 seconds' AS created) AS t,
-     LATERAL (SELECT CASE WHEN g % 100 < 85 THEN 'COMPLETED' WHEN g % 100 < 90 THEN 'FAILED'
-                          WHEN g % 100 < 92 THEN 'DEAD_LETTERED' WHEN g % 100 < 96 THEN 'RUNNING'
-                          WHEN g % 100 < 98 THEN 'RETRYING' ELSE 'QUEUED' END AS status) AS s
+     LATERAL (SELECT CASE WHEN g %% 100 < 85 THEN 'COMPLETED' WHEN g %% 100 < 90 THEN 'FAILED'
+                          WHEN g %% 100 < 92 THEN 'DEAD_LETTERED' WHEN g %% 100 < 96 THEN 'RUNNING'
+                          WHEN g %% 100 < 98 THEN 'RETRYING' ELSE 'QUEUED' END AS status) AS s
 """
 
 
@@ -114,8 +114,9 @@ async def _measure(bench: Settings, rounds: int) -> list[dict[str, Any]]:
             params = _resolve(scenario.params) | {"limit": 50}
             cursor = None
             for _ in range(scenario.pages - 1):
-                cursor = (await client.get("/api/pipelines/jobs", params=params | {"cursor": cursor})).json()[
-                    "next_cursor"]  # fmt: skip
+                page = await client.get("/api/pipelines/jobs", params=params | ({"cursor": cursor} if cursor else {}))
+                assert page.status_code == 200, page.text
+                cursor = page.json()["next_cursor"]
             timed = params | ({"cursor": cursor} if cursor else {})
             times = []
             for _ in range(rounds):
@@ -134,7 +135,8 @@ async def _measure(bench: Settings, rounds: int) -> list[dict[str, Any]]:
 async def _commit_to_subscriber(bench: Settings, listener: Any, rounds: int) -> list[float]:
     """A job row changes and its commit notifies, as a projector batch does; how long until a subscriber has it."""
     await asyncio.wait_for(listener.listening.wait(), 10)
-    async with await psycopg.AsyncConnection.connect(bench.database) as connection:
+    # Autocommit, so that each transaction below is a real commit (not a savepoint) and delivers its notification.
+    async with await psycopg.AsyncConnection.connect(bench.database, autocommit=True) as connection:
         row = await (
             await connection.execute("SELECT id FROM pipeline_jobs ORDER BY created_at DESC LIMIT 1")
         ).fetchone()
