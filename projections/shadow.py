@@ -37,6 +37,7 @@ class ShadowState:
 
 
 Connection = psycopg.AsyncConnection[Any]
+Statement = sql.SQL | sql.Composed
 
 
 async def schema_exists(connection: Connection, schema: str) -> bool:
@@ -115,7 +116,15 @@ async def create_shadow(connection: Connection, tables: list[str], projections: 
 
 async def copy_indexes(connection: Connection, table: str, keys_only: bool = False) -> list[str]:
     """Gives the shadow table the live table's constraints and indexes, under the same names; returns them."""
-    created: list[str] = []
+    statements = await missing_indexes(connection, table, keys_only)
+    for _, statement in statements:
+        await connection.execute(statement)
+    return [name for name, _ in statements]
+
+
+async def missing_indexes(connection: Connection, table: str, keys_only: bool = False) -> list[tuple[str, Statement]]:
+    """The statements that give the shadow table the live table's constraints and indexes, under the same names."""
+    created: list[tuple[str, Statement]] = []
     cursor = await connection.execute(
         """SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
            JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
@@ -126,13 +135,9 @@ async def copy_indexes(connection: Connection, table: str, keys_only: bool = Fal
         (LIVE, table, SHADOW, table),
     )
     for name, definition in await cursor.fetchall():
-        await connection.execute(
-            sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} ").format(
-                sql.Identifier(SHADOW), sql.Identifier(table), sql.Identifier(name)
-            )
-            + sql.SQL(definition)  # from pg_get_constraintdef, not from input
-        )
-        created.append(name)
+        created.append((name, sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} ").format(
+            sql.Identifier(SHADOW), sql.Identifier(table), sql.Identifier(name)
+        ) + sql.SQL(definition)))  # fmt: skip  # from pg_get_constraintdef, not from input
     if keys_only:
         return created
     cursor = await connection.execute(
@@ -148,8 +153,7 @@ async def copy_indexes(connection: Connection, table: str, keys_only: bool = Fal
         shadow_definition, replaced = on_live.subn(f" ON {SHADOW}.{table} ", definition, count=1)
         if not replaced:
             raise RuntimeError(f"cannot rebuild index {name} in the shadow schema: {definition}")
-        await connection.execute(sql.SQL(shadow_definition))  # from pg_indexes, not from input
-        created.append(name)
+        created.append((name, sql.SQL(shadow_definition)))  # from pg_indexes, not from input
     return created
 
 
