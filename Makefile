@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test bootstrap lint bench bench-sweep bench-replay schemas stack-down
+.PHONY: run test bootstrap lint bench bench-sweep bench-replay bench-job-list schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
@@ -22,6 +22,9 @@ bench: bootstrap
 
 bench-replay: bootstrap
 	.venv/bin/zixly bench replay
+
+bench-job-list: bootstrap
+	.venv/bin/zixly bench job-list
 
 bench-sweep: bootstrap
 	.venv/bin/zixly bench sweep
