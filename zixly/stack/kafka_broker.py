@@ -109,8 +109,7 @@ class KafkaBroker:
     def _format_storage(self, config: Path) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        # A KRaft cluster id is a URL-safe base64 UUID; StorageTool random-uuid would cost a JVM start.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         subprocess.run(
             self._java(
                 f"-Dlog4j.configuration=file:{self.root / 'log4j.properties'}",
@@ -163,3 +162,15 @@ class KafkaBroker:
         terminate(pid, timeout=60)
         self.pidfile.remove()
         return True
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a URL-safe base64 UUID, as StorageTool random-uuid makes (which would cost a JVM start).
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with "-": StorageTool would read such an id as an option
+    and refuse to format (1 stack in 64 failed to start, seen in CI).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
