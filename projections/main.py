@@ -11,8 +11,9 @@ from kernel.logging import configure_logging, get_logger
 from kernel.settings import Settings
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
-from projections.replay import Replay, ReplayProgress, record_versions_if_empty, stale_projections
+from projections.replay import Replay, ReplayProgress
 from projections.service import ProjectorService
+from projections.versions import record_versions_if_empty, stale_projections
 
 log = get_logger(__name__)
 

@@ -27,7 +27,6 @@ from projections.catalogue import Projection, select
 from projections.fold_workers import FoldWorkers
 from projections.shadow import (
     LIVE,
-    PREVIOUS,
     SHADOW,
     SWAP_LOCK,
     Connection,
@@ -36,7 +35,6 @@ from projections.shadow import (
     create_shadow,
     missing_indexes,
     read_state,
-    schema_exists,
     stored_versions,
     swap,
     table_checksums,
@@ -290,53 +288,3 @@ class Replay:
         log.info("replay swapped", projections=self._versions, offsets=rebuilt, comparable=comparable,
                  matches={c.table: c.matches for c in checks})  # fmt: skip
         return checks, comparable
-
-
-async def drop_previous(settings: Settings) -> bool:
-    async with await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as connection:
-        existed = await schema_exists(connection, PREVIOUS)
-        await connection.execute(f"DROP SCHEMA IF EXISTS {PREVIOUS} CASCADE")
-        return existed
-
-
-async def rollback(settings: Settings, progress: ProgressCallback | None = None) -> ReplayReport:
-    """Brings the previous tables back: they become the shadow at the position they were swapped out at, catch up
-    from there with the code now running, and swap in as a replay does."""
-    async with await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as connection:
-        state = await read_state(connection, PREVIOUS)
-        if state is None:
-            raise LookupError(f"there is no previous version to roll back to (schema {PREVIOUS} is gone)")
-        async with connection.transaction():
-            await connection.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
-            await connection.execute(f"ALTER SCHEMA {PREVIOUS} RENAME TO {SHADOW}")
-    return await Replay(settings, list(state.projections), progress=progress).run(force=True, adopt=True)
-
-
-async def stale_projections(settings: Settings) -> list[tuple[Projection, int]]:
-    """The projections whose tables another version of the code built, with that version."""
-    async with await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as connection:
-        stored = await stored_versions(connection)
-    return [(p, stored.get(p.name, 0)) for p in select(None) if stored.get(p.name) != p.version]
-
-
-async def record_versions_if_empty(settings: Settings) -> bool:
-    """On a read model that has projected nothing yet there is nothing to rebuild: record this code's versions."""
-    async with (
-        await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as connection,
-        connection.transaction(),
-    ):
-        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (REPLAY_LOCK,))
-        cursor = await connection.execute(
-            "SELECT EXISTS (SELECT 1 FROM projection_checkpoints) OR EXISTS (SELECT 1 FROM pipeline_jobs) "
-            "OR EXISTS (SELECT 1 FROM trading_sweep_results)"
-        )
-        row = await cursor.fetchone()
-        if row is None or row[0]:
-            return False
-        for projection in select(None):
-            await connection.execute(
-                """INSERT INTO projection_versions (projection, version, built_at) VALUES (%s, %s, now())
-                       ON CONFLICT (projection) DO UPDATE SET version = EXCLUDED.version, built_at = now()""",
-                (projection.name, projection.version),
-            )
-        return True

@@ -113,7 +113,7 @@ def status() -> None:
 @projections_app.command("rollback")
 def rollback_command() -> None:
     """Bring the previous tables back (caught up from where they were swapped out)."""
-    from projections.replay import rollback
+    from projections.previous_version import rollback
 
     settings = load_settings()
     configure_logging("replay", "WARNING", "console")
@@ -131,7 +131,7 @@ def rollback_command() -> None:
 @projections_app.command("drop-previous")
 def drop_previous_command() -> None:
     """Drop the tables a replay swapped out; there is no rollback after this."""
-    from projections.replay import drop_previous
+    from projections.previous_version import drop_previous
 
     existed = asyncio.run(drop_previous(load_settings()))
     console.print("[green]✓[/] previous tables dropped" if existed else "there were no previous tables")

@@ -19,7 +19,8 @@ import pytest
 
 from kernel.migrate import upgrade
 from kernel.settings import Settings
-from projections.replay import Replay, rollback
+from projections.previous_version import rollback
+from projections.replay import Replay
 from tests.integration.conftest import Service, free_port, start_service
 from tests.integration.isolated import isolated_read_model, table_contents
 from zixly.synthetic_events import append_synthetic
