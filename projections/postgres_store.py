@@ -4,6 +4,7 @@ One round trip per statement per batch, never per event.
 """
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -110,9 +111,10 @@ class PostgresProjectionStore:
         return self._connection
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(psycopg.Error):  # closing a connection in a bad state must not fail
+                await connection.close()
 
     async def load_checkpoints(self, topic: str) -> dict[int, int]:
         async with self._lock:
@@ -131,9 +133,15 @@ class PostgresProjectionStore:
     async def unit_of_work(self) -> AsyncIterator[ProjectionUnitOfWork]:
         async with self._lock:
             connection = await self._connect()
-            async with connection.transaction():
-                await connection.execute(_PAUSE_FOR_SWAP, (SWAP_LOCK,))
-                yield _PostgresUnitOfWork(connection, self._projection)
+            try:
+                async with connection.transaction():
+                    await connection.execute(_PAUSE_FOR_SWAP, (SWAP_LOCK,))
+                    yield _PostgresUnitOfWork(connection, self._projection)
+            except psycopg.Error:
+                # A batch that failed half-way (Postgres went away during an executemany, say) can leave the
+                # connection neither broken nor usable, stuck in pipeline mode; the retry gets a fresh one.
+                await self.close()
+                raise
 
 
 class _PostgresUnitOfWork:
@@ -174,9 +182,9 @@ class _PostgresUnitOfWork:
                         await copy.write_row(result)
                 await cursor.execute(_INSERT_RESULTS)
             if jobs:
-                await cursor.executemany(
-                    "SELECT pg_notify(%s, %s)",
-                    [(JOB_CHANGES_CHANNEL, payload) for payload in change_notifications([job.id for job in jobs])],
+                await cursor.execute(
+                    "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+                    (JOB_CHANGES_CHANNEL, change_notifications([job.id for job in jobs])),
                 )
             if checkpoints:
                 await cursor.executemany(
