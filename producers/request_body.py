@@ -37,5 +37,20 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def read_optional_json_body(request: Request, limit: int) -> bytes:
+    """As ``read_json_body``, for a body that may be left out: a request without one (no Content-Type, no length or
+    a zero length) reads as empty rather than as the wrong media type."""
+    declared = request.headers.get("content-length")
+    if "content-type" not in request.headers and declared in (None, "0"):
+        chunk = b""
+        async for chunk in request.stream():
+            if chunk:
+                break
+        if not chunk:
+            return b""
+        raise ApiError(415, "unsupported_media_type", "a body was sent without a Content-Type; send JSON")
+    return await read_json_body(request, limit)
+
+
 def _too_large(size: int, limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"the body has at least {size} bytes; the limit is {limit}")

@@ -13,6 +13,7 @@ from producers.acceptance import append
 from producers.deps import Services, Tenant
 from producers.errors import ApiError, validation_details
 from producers.openapi import request_body
+from producers.request_body import read_optional_json_body
 from schemas.events import JobCancelRequested, JobCancelRequestedPayload, derived_event_id
 from schemas.job_status import TERMINAL_STATUSES
 from schemas.webhooks import ErrorDetail, ErrorResponse, JobStatusView
@@ -120,7 +121,7 @@ class CancelAccepted(BaseModel):
 )
 async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, tenant_id: Tenant) -> JSONResponse:
     """Records the request in the log (so it survives restarts); workers stop the job at their next checkpoint."""
-    body = await request.body()
+    body = await read_optional_json_body(request, services.settings.max_body_bytes)
     await services.authenticator.authenticate(tenant_id, request.headers, body)
     try:
         cancel = CancelRequest.model_validate_json(body or b"{}")

@@ -313,3 +313,26 @@ async def test_a_running_job_can_be_cancelled_once_and_a_finished_one_says_so(
 async def test_cancelling_an_unknown_job_gets_404(client: httpx.AsyncClient) -> None:
     response = await client.post(f"/webhook/jobs/{uuid.uuid4()}/cancel", headers=HEADERS)
     assert response.status_code == 404
+
+
+async def test_a_cancel_without_a_body_or_its_content_type_is_accepted(
+    client: httpx.AsyncClient, jobs: FakeJobReader
+) -> None:
+    response = await client.post(f"/webhook/jobs/{a_known_job(jobs)}/cancel", headers={"X-Tenant-ID": "acme"})
+    assert response.status_code == 202
+
+
+async def test_a_cancel_body_over_the_limit_gets_413_and_appends_nothing(
+    client: httpx.AsyncClient, jobs: FakeJobReader, publisher: FakePublisher
+) -> None:
+    reason = "x" * 5000  # the fixture's limit is 2,048 bytes
+    response = await client.post(f"/webhook/jobs/{a_known_job(jobs)}/cancel", json={"reason": reason},
+                                 headers=HEADERS)  # fmt: skip
+    assert response.status_code == 413
+    assert publisher.events == []
+
+
+async def test_a_cancel_body_that_is_not_json_gets_415(client: httpx.AsyncClient, jobs: FakeJobReader) -> None:
+    response = await client.post(f"/webhook/jobs/{a_known_job(jobs)}/cancel", content=b"stop it",
+                                 headers={"X-Tenant-ID": "acme", "Content-Type": "text/plain"})  # fmt: skip
+    assert response.status_code == 415
