@@ -184,6 +184,18 @@ class Settings(BaseSettings):
                 url = "postgresql://" + url.removeprefix(prefix)
         return url
 
+    def replaced(self, **changes: object) -> "Settings":
+        """A copy with ``changes``. Unlike a bare ``model_copy``, which would keep the original's cached values, the
+        values derived from fields (the database URL, the bootstrap servers) are derived again."""
+        copy = self.model_copy(update=changes)
+        for derived in ("kafka_bootstrap", "database"):
+            copy.__dict__.pop(derived, None)
+        return copy
+
+    def database_named(self, name: str) -> str:
+        """The URL of another database on the same server."""
+        return self.database.rsplit("/", 1)[0] + f"/{name}"
+
     @property
     def sqlalchemy_url(self) -> str:
         return "postgresql+psycopg://" + self.database.removeprefix("postgresql://")

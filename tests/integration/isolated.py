@@ -31,14 +31,8 @@ def isolated_read_model(stack: Settings, partitions: int = 3) -> Iterator[Settin
     admin_dsn = stack.database
     with psycopg.connect(admin_dsn, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
-    settings = stack.model_copy(update={
-        "database_url": admin_dsn.rsplit("/", 1)[0] + f"/{name}",
-        "job_events_topic": f"zixly.{name.replace('_', '-')}",
-        "topic_partitions": partitions,
-        "projector_name": "jobs",
-    })  # fmt: skip
-    for cached in ("database", "sqlalchemy_url", "kafka_bootstrap"):  # a copy keeps the original's cached values
-        settings.__dict__.pop(cached, None)
+    settings = stack.replaced(database_url=stack.database_named(name), topic_partitions=partitions,
+                              job_events_topic=f"zixly.{name.replace('_', '-')}", projector_name="jobs")  # fmt: skip
     try:
         upgrade(settings)
         asyncio.run(ensure_topics(settings, [TopicSpec(settings.job_events_topic, partitions)]))

@@ -300,7 +300,7 @@ def test_postgres_stopped_for_10_s_under_load_loses_nothing_and_matches_a_fresh_
     assert {str(row[0]) for row in live} == set(load.accepted)
 
     # A fresh projector, into a database of its own, from the start of the log.
-    fresh = stack.database.rsplit("/", 1)[0] + f"/replay_{uuid.uuid4().hex[:8]}"
+    fresh = stack.database_named(f"replay_{uuid.uuid4().hex[:8]}")
     with psycopg.connect(stack.database, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {fresh.rsplit('/', 1)[1]}")
     env = pipeline.env | {"DATABASE_URL": fresh, "ZIXLY_PROJECTOR_NAME": f"replay-{uuid.uuid4().hex[:8]}"}

@@ -69,10 +69,7 @@ SCENARIOS = [
 
 
 def _settings_for(settings: Settings, database: str) -> Settings:
-    bench = settings.model_copy(update={"database_url": settings.database.rsplit("/", 1)[0] + f"/{database}"})
-    for cached in ("database", "sqlalchemy_url", "kafka_bootstrap"):
-        bench.__dict__.pop(cached, None)
-    return bench
+    return settings.replaced(database_url=settings.database_named(database))
 
 
 def _seed(settings: Settings, bench: Settings, jobs: int, console: Console) -> None:

@@ -43,13 +43,8 @@ class Round:
 
 
 def _bench_settings(settings: Settings, events: int, seed: int, database: str) -> Settings:
-    bench = settings.model_copy(update={
-        "database_url": settings.database.rsplit("/", 1)[0] + f"/{database}",
-        "job_events_topic": f"zixly.bench-replay-{events}-{seed}",
-    })  # fmt: skip
-    for cached in ("database", "sqlalchemy_url", "kafka_bootstrap"):
-        bench.__dict__.pop(cached, None)
-    return bench
+    return settings.replaced(database_url=settings.database_named(database),
+                             job_events_topic=f"zixly.bench-replay-{events}-{seed}")  # fmt: skip
 
 
 async def _events_in(settings: Settings) -> int:
