@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashboard.live_updates import JobChangeListener
 from dashboard.pipelines_api import router as pipelines_router
+from dashboard.route_support import bad_query, engine_of
 from kernel.database import make_async_engine
 from kernel.projection_lag import projection_lag
 from kernel.settings import Settings
@@ -31,7 +32,7 @@ def _as_of(as_of: str | None) -> AsOf:
     try:
         return parse_as_of(as_of)
     except ValueError as exc:
-        raise HTTPException(422, detail=[{"loc": ["query", "as_of"], "msg": str(exc), "type": "value_error"}]) from exc
+        raise bad_query("as_of", str(exc)) from exc
 
 
 async def _job_as_of(engine: AsyncEngine, job_id: uuid.UUID, moment: AsOf, tenant_id: str | None) -> dict[str, Any]:
@@ -65,14 +66,10 @@ def create_api(settings: Settings) -> FastAPI:
     api = FastAPI(title="Zixly Pipeline read-only API", lifespan=lifespan,
                   description="Reads the projections (sync status, time travel); never changes a job.")  # fmt: skip
 
-    def engine(request: Request) -> AsyncEngine:
-        value: AsyncEngine = request.app.state.engine
-        return value
-
     @api.get("/api/health", summary="Whether the read model answers")
     async def health(request: Request) -> dict[str, str]:
         try:
-            async with engine(request).connect() as connection:
+            async with engine_of(request).connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:  # any failure means "not healthy", with the reason
             raise HTTPException(503, detail=f"postgres: {exc!r}"[:300]) from exc
@@ -90,7 +87,7 @@ def create_api(settings: Settings) -> FastAPI:
         as_of: Annotated[str | None, Query(description="an offset (a whole number) or an ISO 8601 time")] = None,
         tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> dict[str, Any]:  # fmt: skip
-        return await _job_as_of(engine(request), job_id, _as_of(as_of), tenant_id)
+        return await _job_as_of(engine_of(request), job_id, _as_of(as_of), tenant_id)
 
     @api.get("/api/time-travel/jobs", summary="The job list as it stood at a moment")
     async def jobs_as_of(
@@ -105,9 +102,9 @@ def create_api(settings: Settings) -> FastAPI:
                  .order_by(pipeline_jobs.c.created_at.desc()).limit(limit))  # fmt: skip
         if tenant_id is not None:
             query = query.where(pipeline_jobs.c.tenant_id == tenant_id)
-        async with engine(request).connect() as connection:
+        async with engine_of(request).connect() as connection:
             ids = (await connection.execute(query)).scalars().all()
-        states = [(await _job_as_of(engine(request), job_id, moment, tenant_id))["state"] for job_id in ids]
+        states = [(await _job_as_of(engine_of(request), job_id, moment, tenant_id))["state"] for job_id in ids]
         return {"as_of": str(moment), "jobs": [state for state in states if state is not None]}
 
     api.include_router(pipelines_router)

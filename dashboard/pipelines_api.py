@@ -27,26 +27,18 @@ from dashboard.job_queries import (
     sweep_results,
 )
 from dashboard.live_updates import JobChangeListener
+from dashboard.route_support import bad_query, engine_of
 from schemas.job_status import JobStatus
 
 router = APIRouter(prefix="/api")
 HEARTBEAT_SECONDS = 15.0
 
 
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-def _bad(field: str, message: str) -> HTTPException:
-    return HTTPException(422, detail=[{"loc": ["query", field], "msg": message, "type": "value_error"}])
-
-
 def _statuses(statuses: list[str] | None) -> list[str]:
     known = {status.value for status in JobStatus}
     unknown = [s for s in statuses or [] if s not in known]
     if unknown:
-        raise _bad("status", f"unknown status {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise bad_query("status", f"unknown status {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return list(statuses or [])
 
 
@@ -66,22 +58,22 @@ async def jobs(
     with_total: Annotated[bool, Query(description="also count every matching job (slower)")] = False,
 ) -> dict[str, Any]:
     if created_from and created_to and created_from >= created_to:
-        raise _bad("created_to", "must be after created_from")
+        raise bad_query("created_to", "must be after created_from")
     where = JobFilter(_statuses(status), job_type, tenant_id, created_from, created_to, q or None)
     try:
-        rows, next_cursor = await list_jobs(_engine(request), where, sort, order == "desc", limit, cursor)
+        rows, next_cursor = await list_jobs(engine_of(request), where, sort, order == "desc", limit, cursor)
     except BadCursor as exc:
-        raise _bad("cursor", str(exc)) from exc
+        raise bad_query("cursor", str(exc)) from exc
     page: dict[str, Any] = {"items": rows, "next_cursor": next_cursor}
     if with_total:
-        page["total"] = await count_jobs(_engine(request), where)
+        page["total"] = await count_jobs(engine_of(request), where)
     return page
 
 
 @router.get("/pipelines/jobs/{job_id}", summary="One job: its row and its timeline of events")
 async def job(request: Request, job_id: uuid.UUID,
               tenant_id: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:  # fmt: skip
-    found = await job_detail(_engine(request), job_id, tenant_id)
+    found = await job_detail(engine_of(request), job_id, tenant_id)
     if found is None:
         raise HTTPException(404, detail=f"no job {job_id}")
     return found
@@ -97,13 +89,13 @@ async def results(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any] | StreamingResponse:  # fmt: skip
-    if await job_detail(_engine(request), job_id, None) is None:
+    if await job_detail(engine_of(request), job_id, None) is None:
         raise HTTPException(404, detail=f"no job {job_id}")
     if format == "csv":
         download = {"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'}
-        rows_as_csv = _csv(_engine(request), job_id, ticker, strategy_type)
+        rows_as_csv = _csv(engine_of(request), job_id, ticker, strategy_type)
         return StreamingResponse(rows_as_csv, media_type="text/csv", headers=download)
-    rows, total = await sweep_results(_engine(request), job_id, ticker, strategy_type, limit, offset)
+    rows, total = await sweep_results(engine_of(request), job_id, ticker, strategy_type, limit, offset)
     return {"job_id": str(job_id), "total": total, "offset": offset, "items": rows}
 
 
@@ -144,8 +136,8 @@ async def service_metrics(
     until = until or datetime.now(UTC)
     since = since or until - timedelta(hours=1)
     if since >= until:
-        raise _bad("until", "must be after since")
-    async with _engine(request).connect() as connection:
+        raise bad_query("until", "must be after since")
+    async with engine_of(request).connect() as connection:
         rows = [dict(row) for row in (await connection.execute(_SERVICE_METRICS, {"since": since, "until": until}))
                 .mappings()]  # fmt: skip
     for row in rows:

@@ -6,10 +6,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kernel.settings import Settings, load_settings
@@ -116,3 +117,25 @@ def pipeline(stack: Settings) -> Iterator[RunningPipeline]:
     finally:
         for service in services:
             service.stop()
+
+
+@pytest.fixture(scope="module")
+def golden(stack: Settings) -> Iterator[Settings]:
+    """A module's own read model holding the committed golden log, projected as the live projector does."""
+    from tests.integration.isolated import golden_read_model
+
+    with golden_read_model(stack) as settings:
+        yield settings
+
+
+@pytest.fixture
+async def api(golden: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The read-only API over the golden read model, in process, its listener and engine started and stopped."""
+    from dashboard.api import create_api
+
+    app = create_api(golden)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        yield client

@@ -5,22 +5,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
-import pytest
 
-from dashboard.api import create_api
 from kernel.settings import Settings
-from tests.integration.isolated import golden_read_model
 
 COMPLETED_JOB = "00000000-0000-4000-8000-000000000002"  # requested, started (v1), progressed, completed twice, notified
-
-
-@pytest.fixture(scope="module")
-def golden(stack: Settings) -> Iterator[Settings]:
-    with golden_read_model(stack) as settings:
-        yield settings
 
 
 def zixly(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,16 +46,6 @@ def test_events_tail_filters_by_type_without_following(golden: Settings) -> None
     lines = [line for line in tail.stdout.splitlines() if line.strip()]
     assert len(lines) == 1
     assert "JobFailed" in lines[0]
-
-
-@pytest.fixture
-async def api(golden: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_api(golden)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
-    ):
-        yield client
 
 
 async def test_time_travel_gives_a_jobs_state_as_of_an_offset_and_as_of_a_time(api: httpx.AsyncClient) -> None:

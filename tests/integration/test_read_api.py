@@ -7,38 +7,20 @@ import io
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from dashboard.api import create_api
 from kernel.kafka import make_producer
 from kernel.settings import Settings
 from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
 from tests.integration.conftest import free_port, start_service
-from tests.integration.isolated import golden_read_model, project_live
+from tests.integration.isolated import project_live
 
 SWEEP_JOB = "00000000-0000-4000-8000-000000000019"
 GOLDEN_JOBS = 6
-
-
-@pytest.fixture(scope="module")
-def golden(stack: Settings) -> Iterator[Settings]:
-    with golden_read_model(stack) as settings:
-        yield settings
-
-
-@pytest.fixture
-async def api(golden: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_api(golden)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
-    ):
-        yield client
 
 
 async def all_pages(api: httpx.AsyncClient, **params: Any) -> list[list[dict[str, Any]]]:

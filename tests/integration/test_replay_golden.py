@@ -7,25 +7,16 @@ test_replay_golden.py``, and review the diff like any other change.
 import asyncio
 import json
 import os
-from collections.abc import Iterator
-
-import pytest
 
 from kernel.settings import Settings
 from projections.replay import Replay
-from tests.integration.isolated import GOLDEN, golden_read_model, table_contents
+from tests.integration.isolated import GOLDEN, table_contents
 
 ORDER = {
     "pipeline_jobs": "id",
     "job_events": "log_partition, log_offset",
     "trading_sweep_results": "job_id, ticker, strategy_type, parameters_key",
 }
-
-
-@pytest.fixture(scope="module")
-def golden(stack: Settings) -> Iterator[Settings]:
-    with golden_read_model(stack) as settings:
-        yield settings
 
 
 def test_the_golden_log_projects_live_and_replays_to_the_committed_tables(golden: Settings) -> None:
