@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dashboard.job_queries import TIMELINE_COLUMNS
 from dashboard.live_updates import JobChangeListener
 from dashboard.pipelines_api import router as pipelines_router
 from dashboard.route_support import bad_query, engine_of
@@ -22,10 +23,6 @@ from kernel.projection_lag import projection_lag
 from kernel.settings import Settings
 from kernel.time_travel import AsOf, event_from_timeline, fold_job, parse_as_of
 from schemas.read_model import job_events, pipeline_jobs
-
-_EVENT_COLUMNS = [job_events.c[name] for name in (
-    "event_id", "event_type", "schema_version", "occurred_at", "tenant_id", "job_id", "correlation_id",
-    "causation_id", "producer", "payload", "log_partition", "log_offset")]  # fmt: skip
 
 
 def _as_of(as_of: str | None) -> AsOf:
@@ -36,7 +33,7 @@ def _as_of(as_of: str | None) -> AsOf:
 
 
 async def _job_as_of(engine: AsyncEngine, job_id: uuid.UUID, moment: AsOf, tenant_id: str | None) -> dict[str, Any]:
-    query = select(*_EVENT_COLUMNS).where(job_events.c.job_id == job_id).order_by(job_events.c.log_offset)
+    query = select(*TIMELINE_COLUMNS).where(job_events.c.job_id == job_id).order_by(job_events.c.log_offset)
     if tenant_id is not None:
         query = query.where(job_events.c.tenant_id == tenant_id)
     async with engine.connect() as connection:

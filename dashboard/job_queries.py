@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.read_model import JOB_SEARCH_TEXT, job_events, pipeline_jobs, trading_sweep_results
@@ -109,14 +109,23 @@ async def count_jobs(engine: AsyncEngine, where: JobFilter) -> int:
                    .scalar_one())  # fmt: skip
 
 
-async def job_detail(engine: AsyncEngine, job_id: uuid.UUID, tenant_id: str | None) -> dict[str, Any] | None:
+# Enough of each event to show it and to fold it again (time travel).
+TIMELINE_COLUMNS = [job_events.c[name] for name in (
+    "event_id", "event_type", "schema_version", "occurred_at", "tenant_id", "job_id", "correlation_id",
+    "causation_id", "producer", "payload", "log_partition", "log_offset")]  # fmt: skip
+
+
+def detail_queries(job_id: uuid.UUID, tenant_id: str | None) -> tuple[Select[Any], Select[Any]]:
+    """The job's row, and its timeline in log order."""
     query = select(pipeline_jobs).where(pipeline_jobs.c.id == job_id)
     if tenant_id is not None:
         query = query.where(pipeline_jobs.c.tenant_id == tenant_id)
-    events = (select(job_events.c.event_id, job_events.c.event_type, job_events.c.schema_version,
-                     job_events.c.occurred_at, job_events.c.producer, job_events.c.payload, job_events.c.log_partition,
-                     job_events.c.log_offset)
-              .where(job_events.c.job_id == job_id).order_by(job_events.c.log_offset))  # fmt: skip
+    events = select(*TIMELINE_COLUMNS).where(job_events.c.job_id == job_id).order_by(job_events.c.log_offset)
+    return query, events
+
+
+async def job_detail(engine: AsyncEngine, job_id: uuid.UUID, tenant_id: str | None) -> dict[str, Any] | None:
+    query, events = detail_queries(job_id, tenant_id)
     async with engine.connect() as connection:
         row = (await connection.execute(query)).mappings().first()
         if row is None:
@@ -131,7 +140,7 @@ RESULT_COLUMNS = (
 )  # fmt: skip
 
 
-def _results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | None) -> Select[Any]:
+def results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | None) -> Select[Any]:
     query = select(*(trading_sweep_results.c[name] for name in RESULT_COLUMNS)).where(
         trading_sweep_results.c.job_id == job_id
     )
@@ -154,7 +163,7 @@ async def sweep_results(
         count = count.where(trading_sweep_results.c.strategy_type == strategy_type)
     async with engine.connect() as connection:
         total = int((await connection.execute(count)).scalar_one())
-        rows = await connection.execute(_results_query(job_id, ticker, strategy_type).limit(limit).offset(offset))
+        rows = await connection.execute(results_query(job_id, ticker, strategy_type).limit(limit).offset(offset))
         return [dict(row) for row in rows.mappings()], total
 
 
@@ -163,6 +172,22 @@ async def stream_results(
 ) -> AsyncIterator[dict[str, Any]]:
     """Every result of the job, best first, streamed from a server-side cursor."""
     async with engine.connect() as connection:
-        rows = await connection.stream(_results_query(job_id, ticker, strategy_type).execution_options(yield_per=2000))
+        rows = await connection.stream(results_query(job_id, ticker, strategy_type).execution_options(yield_per=2000))
         async for row in rows.mappings():
             yield dict(row)
+
+
+# Jobs by type created in a window: counts, success and duration percentiles (the API and the overview page).
+SERVICE_METRICS = text("""
+WITH window_jobs AS (
+    SELECT job_type, status, (metrics->>'duration_ms')::float AS duration_ms, completed_at
+    FROM pipeline_jobs WHERE created_at >= :since AND created_at < :until
+)
+SELECT job_type, count(*) AS jobs,
+       count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
+       count(*) FILTER (WHERE status IN ('FAILED', 'DEAD_LETTERED')) AS failed,
+       count(*) FILTER (WHERE status IN ('QUEUED', 'RUNNING', 'RETRYING')) AS in_flight,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms
+FROM window_jobs GROUP BY job_type ORDER BY job_type
+""")

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashboard.job_queries import (
     RESULT_COLUMNS,
+    SERVICE_METRICS,
     BadCursor,
     JobFilter,
     SortField,
@@ -112,21 +112,6 @@ async def _csv(engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strat
     yield buffer.getvalue()
 
 
-_SERVICE_METRICS = text("""
-WITH window_jobs AS (
-    SELECT job_type, status, (metrics->>'duration_ms')::float AS duration_ms, completed_at
-    FROM pipeline_jobs WHERE created_at >= :since AND created_at < :until
-)
-SELECT job_type, count(*) AS jobs,
-       count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
-       count(*) FILTER (WHERE status IN ('FAILED', 'DEAD_LETTERED')) AS failed,
-       count(*) FILTER (WHERE status IN ('QUEUED', 'RUNNING', 'RETRYING')) AS in_flight,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50_ms,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms
-FROM window_jobs GROUP BY job_type ORDER BY job_type
-""")
-
-
 @router.get("/service-metrics", summary="Jobs by type created in a time range: counts, success, duration percentiles")
 async def service_metrics(
     request: Request,
@@ -138,7 +123,7 @@ async def service_metrics(
     if since >= until:
         raise bad_query("until", "must be after since")
     async with engine_of(request).connect() as connection:
-        rows = [dict(row) for row in (await connection.execute(_SERVICE_METRICS, {"since": since, "until": until}))
+        rows = [dict(row) for row in (await connection.execute(SERVICE_METRICS, {"since": since, "until": until}))
                 .mappings()]  # fmt: skip
     for row in rows:
         finished = row["completed"] + row["failed"]

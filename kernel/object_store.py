@@ -59,6 +59,13 @@ class ObjectStore:
         body: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
 
+    def presigned_url(self, key: str, expires_seconds: int = 900) -> str:
+        """A link that downloads ``key`` without credentials until it expires."""
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_seconds
+        )
+        return url
+
     def keys(self, prefix: str) -> list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
         return [item["Key"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)

@@ -1,0 +1,150 @@
+// Live updates in the browser: one EventSource per page on /api/jobs/subscribe (the server pushes each projected
+// change; nothing here polls), and opt-in desktop notifications when jobs finish.
+window.zixly = (function () {
+  const TERMINAL = ["COMPLETED", "FAILED", "DEAD_LETTERED", "CANCELLED"];
+  const NOTIFY_KEY = "zixly-notify";
+  let stream = null;
+  let streamKey = null;
+  let notifier = null;
+  const notified = new Set();
+
+  function setStatus(text, state) {
+    const element = document.getElementById("live-status");
+    if (element) {
+      element.textContent = text;
+      element.className = "live-status " + state;
+    }
+  }
+
+  function subscribeUrl(filters) {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(filters || {})) {
+      for (const item of [].concat(value)) {
+        if (item !== null && item !== undefined && item !== "") query.append(name, item);
+      }
+    }
+    const text = query.toString();
+    return "/api/jobs/subscribe" + (text ? "?" + text : "");
+  }
+
+  function watch(key, filters, onRow) {
+    if (stream && streamKey === key) return;
+    stop();
+    streamKey = key;
+    stream = new EventSource(subscribeUrl(filters));
+    setStatus("○ connecting", "live-off");
+    stream.onopen = () => setStatus("● live", "live-on");
+    stream.onerror = () => setStatus("○ reconnecting", "live-off");
+    stream.addEventListener("job", (event) => onRow(JSON.parse(event.data)));
+  }
+
+  function stop() {
+    if (stream) stream.close();
+    stream = null;
+    streamKey = null;
+    setStatus("live updates on the jobs, job and sweep pages", "live-idle");
+  }
+
+  // The same shape as dashboard/pages/jobs.py grid_row, so that pushed rows look like fetched ones.
+  function shownTime(value) {
+    return value ? new Date(value).toISOString().slice(0, 19).replace("T", " ") : null;
+  }
+
+  function gridRow(row) {
+    return Object.assign({}, row, {
+      link: "[" + row.id.slice(0, 8) + "](/jobs/" + row.id + ")",
+      created_at: shownTime(row.created_at),
+      started_at: shownTime(row.started_at),
+      completed_at: shownTime(row.completed_at),
+      updated_at: shownTime(row.updated_at),
+    });
+  }
+
+  function acceptsNew(config, row) {
+    if (!config.live_inserts) return false;
+    if (config.statuses.length && !config.statuses.includes(row.status)) return false;
+    if (config.job_type && row.job_type !== config.job_type) return false;
+    const created = new Date(row.created_at).getTime();
+    if (config.created_from && created < new Date(config.created_from).getTime()) return false;
+    if (config.created_to && created >= new Date(config.created_to).getTime()) return false;
+    return true;
+  }
+
+  function onJobsRow(config, row) {
+    const api = window.dash_ag_grid && window.dash_ag_grid.getApi("jobs-grid");
+    if (!api) return;
+    const shown = api.getRowNode(row.id);
+    if (shown) {
+      api.applyTransaction({ update: [gridRow(row)] });
+      api.flashCells({ rowNodes: [shown] });
+    } else if (acceptsNew(config, row)) {
+      api.applyTransaction({ add: [gridRow(row)], addIndex: 0 });
+    }
+  }
+
+  function startNotifications() {
+    if (notifier) return;
+    notifier = new EventSource(subscribeUrl({ status: TERMINAL }));
+    notifier.addEventListener("job", (event) => {
+      const row = JSON.parse(event.data);
+      if (notified.has(row.id)) return;  // later changes to a finished job (a notification sent) are not news
+      notified.add(row.id);
+      new Notification("Job " + row.status.toLowerCase().replace("_", " "), {
+        body: row.job_type + " " + row.id.slice(0, 8) + " (" + row.tenant_id + ")",
+        tag: row.id,
+      });
+    });
+  }
+
+  function toggleNotifications(clicks) {
+    if (!("Notification" in window)) return "Notifications unavailable";
+    const on = localStorage.getItem(NOTIFY_KEY) === "on";
+    if (!clicks) {
+      if (on && Notification.permission === "granted") {
+        startNotifications();
+        return "Notifications on ✓";
+      }
+      return "Notify me when jobs finish";
+    }
+    if (on) {
+      localStorage.removeItem(NOTIFY_KEY);
+      if (notifier) notifier.close();
+      notifier = null;
+      return "Notify me when jobs finish";
+    }
+    Notification.requestPermission().then((permission) => {
+      const granted = permission === "granted";
+      if (granted) {
+        localStorage.setItem(NOTIFY_KEY, "on");
+        startNotifications();
+      }
+      window.dash_clientside.set_props("notify-toggle", {
+        children: granted ? "Notifications on ✓" : "Notifications blocked by the browser",
+      });
+    });
+    return "Asking…";
+  }
+
+  return { watch, stop, onJobsRow, toggleNotifications, subscribeUrl };
+})();
+
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  zixly: {
+    watchJobs: function (config) {
+      if (!config) return window.dash_clientside.no_update;
+      window.zixly.watch("jobs:" + JSON.stringify(config), { tenant_id: config.tenant_id },
+        (row) => window.zixly.onJobsRow(config, row));
+      return window.dash_clientside.no_update;
+    },
+    watchJob: function (jobId, storeId) {
+      if (!jobId) return window.dash_clientside.no_update;
+      window.zixly.watch(storeId + ":" + jobId, { job_id: jobId },
+        (row) => window.dash_clientside.set_props(storeId, { data: row }));
+      return window.dash_clientside.no_update;
+    },
+    stopWatching: function () {
+      window.zixly.stop();
+      return window.dash_clientside.no_update;
+    },
+  },
+});

@@ -1,0 +1,175 @@
+"""The dashboard's charts, built from plain rows: one visual language (colours, fonts, margins) for every page."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import plotly.graph_objects as go
+
+STATUS_COLOURS = {
+    "QUEUED": "#8a94a6", "RUNNING": "#2f6fde", "RETRYING": "#e0a100", "COMPLETED": "#1f9d55",
+    "FAILED": "#d64545", "DEAD_LETTERED": "#7b1f1f", "CANCELLED": "#5f6b7a",
+}  # fmt: skip
+STATUS_ORDER = list(STATUS_COLOURS)
+_EVENT_SYMBOLS = {"JobRequested": "circle-open", "JobStarted": "triangle-right", "JobCompleted": "star",
+                  "JobFailed": "x", "JobRetryScheduled": "hourglass", "JobDeadLettered": "x-thin-open"}  # fmt: skip
+
+
+def _styled(figure: go.Figure, title: str | None = None, height: int = 320) -> go.Figure:
+    figure.update_layout(
+        title=title, height=height, margin={"l": 48, "r": 16, "t": 40 if title else 16, "b": 40},
+        template="plotly_white", font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+        legend={"orientation": "h", "y": -0.2}, uirevision="keep",
+    )  # fmt: skip
+    return figure
+
+
+def empty(message: str, height: int = 320) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, font={"size": 14, "color": "#5f6b7a"})
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return _styled(figure, height=height)
+
+
+def jobs_by_status(rows: Sequence[dict[str, Any]]) -> go.Figure:
+    counts = {row["status"]: row["jobs"] for row in rows}
+    statuses = [status for status in STATUS_ORDER if counts.get(status)]
+    if not statuses:
+        return empty("no jobs in this time range")
+    figure = go.Figure(go.Bar(x=statuses, y=[counts[s] for s in statuses],
+                              marker_color=[STATUS_COLOURS[s] for s in statuses]))  # fmt: skip
+    return _styled(figure, "Jobs by status")
+
+
+def throughput(rows: Sequence[dict[str, Any]]) -> go.Figure:
+    if not rows:
+        return empty("no jobs in this time range")
+    figure = go.Figure()
+    for name, colour in (("created", "#2f6fde"), ("completed", STATUS_COLOURS["COMPLETED"]),
+                         ("failed", STATUS_COLOURS["FAILED"])):  # fmt: skip
+        figure.add_trace(go.Scatter(x=[r["bucket"] for r in rows], y=[r[name] for r in rows], name=name,
+                                    mode="lines", line={"color": colour, "shape": "hv"}))  # fmt: skip
+    return _styled(figure, "Throughput (jobs per bucket, by creation time)")
+
+
+def durations(rows: Sequence[dict[str, Any]]) -> go.Figure:
+    timed = [row for row in rows if row.get("p50_ms") is not None]
+    if not timed:
+        return empty("no finished jobs in this time range")
+    figure = go.Figure()
+    for name, colour in (("p50_ms", "#2f6fde"), ("p95_ms", "#e0a100")):
+        figure.add_trace(go.Bar(x=[r["job_type"] for r in timed], y=[r[name] for r in timed], name=name[:3],
+                                marker_color=colour))  # fmt: skip
+    figure.update_layout(barmode="group", yaxis_title="ms")
+    return _styled(figure, "Duration percentiles by job type")
+
+
+def job_timeline(events: Sequence[dict[str, Any]], now: datetime) -> go.Figure:
+    """Attempts as bars (start to the event that ended them), every event as a marker on its own lane."""
+    if not events:
+        return empty("no events", height=260)
+    figure = go.Figure()
+    attempt_start: datetime | None = None
+    attempt = 0
+    for event in events:
+        kind, at = event["event_type"], event["occurred_at"]
+        if kind == "JobStarted":
+            attempt_start, attempt = at, attempt + 1
+        elif attempt_start is not None and kind in ("JobCompleted", "JobFailed", "JobRetryScheduled",
+                                                      "JobDeadLettered", "JobCancelled"):  # fmt: skip
+            _attempt_bar(figure, attempt, attempt_start, at, kind)
+            attempt_start = None
+    if attempt_start is not None:
+        _attempt_bar(figure, attempt, attempt_start, now, "running")
+    figure.add_trace(go.Scatter(
+        x=[e["occurred_at"] for e in events], y=[e["event_type"] for e in events], mode="markers",
+        marker={"size": 11, "symbol": [_EVENT_SYMBOLS.get(e["event_type"], "diamond") for e in events],
+                "color": "#1d2633"},
+        customdata=[[e["log_partition"], e["log_offset"]] for e in events], name="events",
+        hovertemplate="%{y}<br>%{x}<br>partition %{customdata[0]}, offset %{customdata[1]}<extra></extra>",
+    ))  # fmt: skip
+    figure.update_yaxes(categoryorder="array", categoryarray=list(dict.fromkeys(e["event_type"] for e in events)))
+    return _styled(figure, "Timeline", height=max(220, 60 + 28 * len({e["event_type"] for e in events})))
+
+
+def _attempt_bar(figure: go.Figure, attempt: int, start: datetime, end: datetime, outcome: str) -> None:
+    colour = {"JobCompleted": STATUS_COLOURS["COMPLETED"], "running": STATUS_COLOURS["RUNNING"]}.get(
+        outcome, STATUS_COLOURS["FAILED"])  # fmt: skip
+    figure.add_trace(go.Scatter(x=[start, end], y=[f"attempt {attempt}"] * 2, mode="lines", name=f"attempt {attempt}",
+                                line={"color": colour, "width": 14}, hovertemplate=f"attempt {attempt}: {outcome}"
+                                "<br>%{x}<extra></extra>", showlegend=False))  # fmt: skip
+
+
+def sweep_heatmap(cells: Iterable[dict[str, Any]], x: str, y: str, metric: str) -> go.Figure:
+    """The best ``metric`` at each (x, y), over every value of the other parameters."""
+    best: dict[tuple[float, float], tuple[float, str]] = {}
+    for cell in cells:
+        parameters, value = cell["parameters"], cell.get(metric)
+        if x not in parameters or y not in parameters or value is None:
+            continue
+        point = (parameters[x], parameters[y])
+        if point not in best or value > best[point][0]:
+            best[point] = (value, cell["parameters_key"])
+    if not best:
+        return empty("no results yet for this ticker and strategy")
+    xs = sorted({p[0] for p in best})
+    ys = sorted({p[1] for p in best})
+    z: list[list[float | None]] = [[best[(i, j)][0] if (i, j) in best else None for i in xs] for j in ys]
+    keys = [[best[(i, j)][1] if (i, j) in best else "" for i in xs] for j in ys]
+    figure = go.Figure(go.Heatmap(
+        x=xs, y=ys, z=z, customdata=keys, colorscale="RdYlGn", zmid=0 if metric != "max_drawdown" else None,
+        colorbar={"title": metric}, hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.3f}}"
+        "<br>%{customdata}<extra></extra>",
+    ))  # fmt: skip
+    figure.update_layout(xaxis_title=x, yaxis_title=y)
+    return _styled(figure, f"Best {metric} by {x} and {y}", height=420)
+
+
+def equity_curve(dates: Sequence[Any], equity: Sequence[float], buy_and_hold: Sequence[float] | None,
+                 label: str) -> go.Figure:  # fmt: skip
+    figure = go.Figure(go.Scatter(x=list(dates), y=list(equity), name=label, line={"color": "#2f6fde"}))
+    if buy_and_hold is not None:
+        figure.add_trace(go.Scatter(x=list(dates), y=list(buy_and_hold), name="buy and hold",
+                                    line={"color": "#8a94a6", "dash": "dot"}))  # fmt: skip
+    figure.update_layout(yaxis_title="equity")
+    return _styled(figure, "Equity curve", height=360)
+
+
+def in_vs_out_of_sample(best: Sequence[dict[str, Any]], metric: str) -> go.Figure:
+    """Each best cell's in-sample value of the ranking metric beside its out-of-sample value."""
+    labels, inside, outside = [], [], []
+    for cell in best:
+        oos = cell.get("out_of_sample")
+        if not oos:
+            continue
+        labels.append(f"{cell['strategy_type']} {cell.get('parameters_key') or _key(cell['parameters'])}")
+        inside.append(cell.get(metric))
+        outside.append(oos.get(metric))
+    if not labels:
+        return empty("no out-of-sample test: the sweep asked for no split", height=300)
+    figure = go.Figure([go.Bar(x=labels, y=inside, name="in sample", marker_color="#2f6fde"),
+                        go.Bar(x=labels, y=outside, name="out of sample", marker_color="#e0a100")])  # fmt: skip
+    figure.update_layout(barmode="group", yaxis_title=metric)
+    return _styled(figure, f"{metric}: in sample vs out of sample", height=340)
+
+
+def _key(parameters: dict[str, Any]) -> str:
+    return ",".join(f"{name}={value:g}" for name, value in sorted(parameters.items()))
+
+
+def partition_lag(partitions: Sequence[dict[str, Any]]) -> go.Figure:
+    if not partitions:
+        return empty("no partitions")
+    figure = go.Figure(go.Bar(x=[f"p{p['partition']}" for p in partitions], y=[p["lag"] for p in partitions],
+                              marker_color="#2f6fde"))  # fmt: skip
+    figure.update_layout(yaxis_title="events behind")
+    return _styled(figure, "Projector lag per partition", height=280)
+
+
+def count_by(rows: Iterable[dict[str, Any]], key: str) -> dict[Any, int]:
+    counts: dict[Any, int] = defaultdict(int)
+    for row in rows:
+        counts[row[key]] += 1
+    return dict(counts)

@@ -1,0 +1,217 @@
+"""What the dashboard's pages show, read from the projections (and the artifacts in S3) with a synchronous engine.
+
+Dash runs its callbacks in worker threads; the queries are the read-only API's own (``job_queries``), executed here
+without an event loop. Aggregates that every screen shares (the overview, the pipeline's health) are cached for a
+few seconds, so that ten open screens cost the database what one does.
+"""
+
+import asyncio
+import io
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import cachetools
+import pyarrow.parquet as pq
+from sqlalchemy import Engine, create_engine, func, select, text
+
+from dashboard.job_queries import SERVICE_METRICS, JobFilter, SortField, detail_queries, encode_cursor, list_query
+from kernel.market_data.providers import MarketData
+from kernel.object_store import ObjectStore
+from kernel.projection_lag import ProjectionLag, projection_lag
+from kernel.settings import Settings
+from schemas.read_model import pipeline_jobs, trading_sweep_results
+from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters
+
+T = TypeVar("T")
+SHARED_SECONDS = 3.0  # how stale a shared aggregate may be: well under a human's refresh, far over a query's cost
+
+_THROUGHPUT = text("""
+SELECT date_bin(CAST(:bucket AS interval), created_at, CAST(:since AS timestamptz)) AS bucket,
+       count(*) AS created,
+       count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
+       count(*) FILTER (WHERE status IN ('FAILED', 'DEAD_LETTERED')) AS failed
+FROM pipeline_jobs WHERE created_at >= :since AND created_at < :until
+GROUP BY 1 ORDER BY 1
+""")
+_BY_STATUS = text("""
+SELECT status, count(*) AS jobs, count(*) FILTER (WHERE attempts > 1) AS retried
+FROM pipeline_jobs WHERE created_at >= :since AND created_at < :until GROUP BY status
+""")
+_TOP_ERRORS = text("""
+SELECT error_type, count(*) AS jobs, max(updated_at) AS last_seen
+FROM pipeline_jobs
+WHERE created_at >= :since AND created_at < :until AND status IN ('FAILED', 'DEAD_LETTERED', 'RETRYING')
+GROUP BY error_type ORDER BY jobs DESC LIMIT 10
+""")
+_WORKERS = text("""
+SELECT metrics->'worker'->>'host' AS host, metrics->'worker'->>'process_id' AS process_id,
+       count(*) FILTER (WHERE status = 'RUNNING') AS running, count(*) AS started, max(started_at) AS last_started
+FROM pipeline_jobs WHERE started_at >= now() - interval '15 minutes' AND metrics ? 'worker'
+GROUP BY 1, 2 ORDER BY last_started DESC LIMIT 50
+""")
+_RECENT_ERRORS = text("""
+SELECT id, tenant_id, job_type, status, error_type, error_message, updated_at FROM pipeline_jobs
+WHERE status IN ('FAILED', 'DEAD_LETTERED', 'RETRYING') ORDER BY updated_at DESC LIMIT 15
+""")
+
+
+@dataclass(frozen=True)
+class Overview:
+    since: datetime
+    until: datetime
+    by_status: list[dict[str, Any]]
+    throughput: list[dict[str, Any]]
+    by_type: list[dict[str, Any]]
+    top_errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Health:
+    lag: ProjectionLag | None
+    lag_error: str | None
+    workers: list[dict[str, Any]]
+    recent_errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class EquityCurve:
+    dates: list[Any]
+    equity: list[float]
+    buy_and_hold: list[float] | None
+
+
+class PageData:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: Engine = create_engine(settings.sqlalchemy_url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+        self._shared: cachetools.TTLCache[Any, Any] = cachetools.TTLCache(maxsize=64, ttl=SHARED_SECONDS)
+        self._shared_lock = threading.Lock()
+        self._store: ObjectStore | None = None
+        self._market_data: MarketData | None = None
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    def _cached(self, key: Any, compute: Callable[[], T]) -> T:
+        with self._shared_lock:
+            if key in self._shared:
+                return self._shared[key]  # type: ignore[no-any-return]
+        value = compute()
+        with self._shared_lock:
+            self._shared[key] = value
+        return value
+
+    def _rows(self, query: Any, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query, parameters or {}).mappings()]
+
+    # -- jobs -------------------------------------------------------------------------------------------------------
+
+    def jobs_page(
+        self, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        rows = self._rows(list_query(where, sort, descending, limit, cursor))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, encode_cursor(sort, rows[-1][sort], rows[-1]["id"]) if more and rows else None
+
+    def job_types(self) -> list[str]:
+        def compute() -> list[str]:
+            # A loose index scan would be faster on a million rows; the type list is short and cached.
+            return [row["job_type"] for row in self._rows(select(pipeline_jobs.c.job_type).distinct())]
+
+        return sorted(self._cached("job_types", compute))
+
+    def job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        query, events = detail_queries(job_id, None)
+        with self._engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+            if row is None:
+                return None
+            return dict(row) | {"events": [dict(event) for event in connection.execute(events).mappings()]}
+
+    def artifact_url(self, key: str) -> str:
+        return self._object_store().presigned_url(key)
+
+    # -- overview and health ----------------------------------------------------------------------------------------
+
+    def overview(self, since: datetime, until: datetime, bucket: str) -> Overview:
+        window = {"since": since, "until": until, "bucket": bucket}
+
+        def compute() -> Overview:
+            with self._engine.connect() as connection:
+
+                def rows(query: Any) -> list[dict[str, Any]]:
+                    return [dict(row) for row in connection.execute(query, window).mappings()]
+
+                return Overview(since, until, rows(_BY_STATUS), rows(_THROUGHPUT), rows(SERVICE_METRICS),
+                                rows(_TOP_ERRORS))  # fmt: skip
+
+        # Rounded to the second so that screens opened together share one computation.
+        return self._cached(("overview", since.replace(microsecond=0), until.replace(microsecond=0), bucket), compute)
+
+    def health(self) -> Health:
+        def compute() -> Health:
+            lag, lag_error = None, None
+            try:
+                lag = asyncio.run(projection_lag(self._settings))
+            except Exception as exc:  # the page still shows workers and errors when Kafka does not answer
+                lag_error = repr(exc)[:300]
+            return Health(lag, lag_error, self._rows(_WORKERS), self._rows(_RECENT_ERRORS))
+
+        return self._cached("health", compute)
+
+    # -- sweeps -----------------------------------------------------------------------------------------------------
+
+    def sweeps(self, limit: int = 100) -> list[dict[str, Any]]:
+        query = (select(pipeline_jobs.c.id, pipeline_jobs.c.tenant_id, pipeline_jobs.c.status,
+                        pipeline_jobs.c.progress, pipeline_jobs.c.created_at)
+                 .where(pipeline_jobs.c.job_type == SWEEP_JOB_TYPE)
+                 .order_by(pipeline_jobs.c.created_at.desc(), pipeline_jobs.c.id.desc()).limit(limit))  # fmt: skip
+        return self._rows(query)
+
+    def sweep_cells(self, job_id: uuid.UUID, ticker: str, strategy_type: str) -> list[dict[str, Any]]:
+        """Every backtest of one ticker and strategy of the sweep, as far as it has run."""
+        columns = [trading_sweep_results.c[name] for name in (
+            "parameters", "score", "total_return", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate",
+            "trades", "parameters_key")]  # fmt: skip
+        query = (select(*columns).where(trading_sweep_results.c.job_id == job_id,
+                                        trading_sweep_results.c.ticker == ticker,
+                                        trading_sweep_results.c.strategy_type == strategy_type)
+                 .order_by(trading_sweep_results.c.score.desc().nulls_last()))  # fmt: skip
+        return self._rows(query)
+
+    def sweep_result_count(self, job_id: uuid.UUID) -> int:
+        query = select(func.count()).select_from(trading_sweep_results).where(trading_sweep_results.c.job_id == job_id)
+        with self._engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def equity_curve(self, key: str, job_parameters: dict[str, Any], ticker: str) -> EquityCurve:
+        """A stored curve of one of the best cells, beside buying and holding the same ticker over the same bars."""
+        table = pq.read_table(io.BytesIO(self._object_store().get(key)))
+        dates = table.column("date").to_pylist()
+        equity = [float(value) for value in table.column("equity").to_pylist()]
+        buy_and_hold = None
+        try:
+            sweep = TradingSweepParameters.model_validate(job_parameters)
+            prices = self._market_data_of().load(sweep.data_source, ticker, sweep.start, sweep.end)
+            if len(prices.close) == len(equity) and len(equity):
+                first = float(prices.close[0])
+                buy_and_hold = [equity[0] * float(close) / first for close in prices.close]
+        except Exception:  # the curve alone is still worth showing when the prices are no longer at hand
+            buy_and_hold = None
+        return EquityCurve(dates, equity, buy_and_hold)
+
+    def _object_store(self) -> ObjectStore:
+        if self._store is None:
+            self._store = ObjectStore(self._settings)
+        return self._store
+
+    def _market_data_of(self) -> MarketData:
+        if self._market_data is None:
+            self._market_data = MarketData.from_settings(self._settings)
+        return self._market_data

@@ -1,0 +1,144 @@
+"""The sweep explorer: a heatmap over two parameters of one strategy and ticker that fills in while the sweep runs,
+the ranking, the equity curve of a best cell against buying and holding, and in-sample against out-of-sample."""
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import dash_ag_grid as dag
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from dashboard import figures
+from dashboard.page_data import PageData
+from dashboard.pages.clientside import clientside
+
+METRICS = ("score", "sharpe", "sortino", "calmar", "total_return", "max_drawdown", "win_rate")
+RANKING_COLUMNS = [
+    {"field": "parameters_key", "headerName": "parameters", "minWidth": 160},
+    *({"field": name, "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}}
+      for name in ("score", "sharpe", "total_return", "max_drawdown", "win_rate")),
+    {"field": "trades", "maxWidth": 100},
+]  # fmt: skip
+
+
+def layout(query: dict[str, list[str]], data: PageData) -> html.Section:
+    sweeps = data.sweeps()
+    options = [{"label": f"{s['created_at']:%Y-%m-%d %H:%M} · {s['tenant_id']} · {s['status']} · {str(s['id'])[:8]}",
+                "value": str(s["id"])} for s in sweeps]  # fmt: skip
+    chosen = query.get("job", [options[0]["value"] if options else None])[0]
+
+    def picker(label: str, component: Any) -> html.Div:
+        return html.Div([html.Label(label, htmlFor=component.id), component])
+
+    return html.Section([
+        html.H1("Sweep explorer"),
+        html.Div([
+            picker("sweep", dcc.Dropdown(options, chosen, id="sweep-job", clearable=False,
+                                         placeholder="no sweeps yet")),
+            picker("ticker", dcc.Dropdown(id="sweep-ticker", clearable=False)),
+            picker("strategy", dcc.Dropdown(id="sweep-strategy", clearable=False)),
+            picker("x axis", dcc.Dropdown(id="sweep-x", clearable=False)),
+            picker("y axis", dcc.Dropdown(id="sweep-y", clearable=False)),
+            picker("metric", dcc.Dropdown(list(METRICS), "score", id="sweep-metric", clearable=False)),
+        ], className="filters"),
+        html.P(id="sweep-progress", className="muted"),
+        dcc.Store(id="sweep-live"), html.Span(id="sweep-live-note", hidden=True),
+        html.Div([dcc.Graph(id="sweep-heatmap", config={"displaylogo": False, "responsive": True})], className="card"),
+        html.Div([
+            html.Div([html.H2("Ranking"), dag.AgGrid(
+                id="sweep-ranking", columnDefs=RANKING_COLUMNS, rowData=[], columnSize="responsiveSizeToFit",
+                defaultColDef={"resizable": True, "sortable": True}, className="ag-theme-alpine",
+                style={"height": "420px", "width": "100%"})], className="card"),
+            html.Div([html.H2("Equity curve of a best cell"),
+                      dcc.Dropdown(id="sweep-equity-cell", placeholder="a best cell (curves are stored for these)"),
+                      dcc.Graph(id="sweep-equity", config={"displaylogo": False, "responsive": True})],
+                     className="card"),
+        ], className="cards"),
+        html.Div([dcc.Graph(id="sweep-oos", config={"displaylogo": False, "responsive": True})], className="card"),
+    ])  # fmt: skip
+
+
+def _strategies(job: dict[str, Any]) -> dict[str, list[str]]:
+    return {grid["type"]: list(grid["parameters"]) for grid in job["parameters"].get("strategies", [])}
+
+
+def register(app: Dash, data: PageData) -> None:
+    @app.callback(
+        Output("sweep-ticker", "options"), Output("sweep-ticker", "value"), Output("sweep-strategy", "options"),
+        Output("sweep-strategy", "value"), Output("sweep-equity-cell", "options"), Output("sweep-oos", "figure"),
+        Output("url", "search", allow_duplicate=True),
+        Input("sweep-job", "value"), Input("sweep-metric", "value"), State("sweep-ticker", "value"),
+        State("sweep-strategy", "value"), prevent_initial_call="initial_duplicate",
+    )  # fmt: skip
+    def choose_sweep(job_id: str | None, metric: str, ticker: str | None, strategy: str | None) -> tuple[Any, ...]:
+        job = data.job(uuid.UUID(job_id)) if job_id else None
+        if job is None:
+            return [], None, [], None, [], figures.empty("no sweep chosen"), no_update
+        tickers = list(job["parameters"].get("tickers", []))
+        strategies = list(_strategies(job))
+        summary = job["result"] or {}
+        best = [{**cell, "ticker": entry["ticker"]} for entry in summary.get("tickers", [])
+                for cell in entry.get("best", [])]  # fmt: skip
+        cells = [
+            {
+                "label": f"{c['ticker']} #{c['rank']} {c['strategy_type']} {_key(c['parameters'])}",
+                "value": f"{c['ticker']}|{c['equity_curve_key']}",
+            }
+            for c in best
+            if c.get("equity_curve_key")
+        ]
+        return (tickers, ticker if ticker in tickers else (tickers[0] if tickers else None), strategies,
+                strategy if strategy in strategies else (strategies[0] if strategies else None), cells,
+                figures.in_vs_out_of_sample(best, metric if metric != "score" else summary.get("rank_by", "sharpe")),
+                "?" + urlencode({"job": job_id}))  # fmt: skip
+
+    @app.callback(
+        Output("sweep-x", "options"), Output("sweep-x", "value"), Output("sweep-y", "options"),
+        Output("sweep-y", "value"),
+        Input("sweep-strategy", "value"), State("sweep-job", "value"), State("sweep-x", "value"),
+        State("sweep-y", "value"),
+    )  # fmt: skip
+    def choose_axes(strategy: str | None, job_id: str | None, x: str | None, y: str | None) -> tuple[Any, ...]:
+        job = data.job(uuid.UUID(job_id)) if job_id else None
+        names = _strategies(job).get(strategy or "", []) if job else []
+        x = x if x in names else (names[0] if names else None)
+        y = y if y in names and y != x else next((n for n in names if n != x), x)
+        return names, x, names, y
+
+    @app.callback(
+        Output("sweep-heatmap", "figure"), Output("sweep-ranking", "rowData"), Output("sweep-progress", "children"),
+        Input("sweep-job", "value"), Input("sweep-ticker", "value"), Input("sweep-strategy", "value"),
+        Input("sweep-x", "value"), Input("sweep-y", "value"), Input("sweep-metric", "value"),
+        Input("sweep-live", "data"),
+    )  # fmt: skip
+    def heatmap(job_id: str | None, ticker: str | None, strategy: str | None, x: str | None, y: str | None,
+                metric: str, live: dict[str, Any] | None) -> tuple[Any, ...]:  # fmt: skip
+        if not (job_id and ticker and strategy and x and y):
+            return figures.empty("choose a sweep, a ticker and a strategy"), [], ""
+        cells = data.sweep_cells(uuid.UUID(job_id), ticker, strategy)
+        job = live if live and live.get("id") == job_id else data.job(uuid.UUID(job_id))
+        progress = f"{job['status']} · {float(job['progress']):.0%} · " if job else ""
+        return (figures.sweep_heatmap(cells, x, y, metric), cells[:200],
+                f"{progress}{len(cells):,} backtests of {ticker} {strategy} recorded")  # fmt: skip
+
+    @app.callback(Output("sweep-equity", "figure"), Input("sweep-equity-cell", "value"), State("sweep-job", "value"))
+    def equity(cell: str | None, job_id: str | None) -> Any:
+        if not cell or not job_id:
+            return figures.empty("choose one of the best cells")
+        job = data.job(uuid.UUID(job_id))
+        ticker, key = cell.split("|", 1)
+        try:
+            curve = data.equity_curve(key, job["parameters"] if job else {}, ticker)
+        except Exception as exc:  # a missing artifact is said on the chart, not as a broken page
+            return figures.empty(f"curve unavailable: {exc!r}"[:120])
+        return figures.equity_curve(curve.dates, curve.equity, curve.buy_and_hold, key.rsplit("/", 1)[-1])
+
+    clientside(
+        app,
+        "function(jobId) { return window.dash_clientside.zixly.watchJob(jobId, 'sweep-live'); }",
+        Output("sweep-live-note", "children"), Input("sweep-job", "value"),
+    )  # fmt: skip
+
+
+def _key(parameters: dict[str, Any]) -> str:
+    return ",".join(f"{name}={value:g}" for name, value in sorted(parameters.items()))
