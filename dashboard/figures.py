@@ -50,8 +50,8 @@ def throughput(rows: Sequence[dict[str, Any]]) -> go.Figure:
     for name, colour in (("created", "#2f6fde"), ("completed", STATUS_COLOURS["COMPLETED"]),
                          ("failed", STATUS_COLOURS["FAILED"])):  # fmt: skip
         figure.add_trace(go.Scatter(x=[r["bucket"] for r in rows], y=[r[name] for r in rows], name=name,
-                                    mode="lines", line={"color": colour, "shape": "hv"}))  # fmt: skip
-    return _styled(figure, "Throughput (jobs per bucket, by creation time)")
+                                    mode="lines+markers", line={"color": colour}))  # fmt: skip
+    return _styled(figure, "Jobs per bucket, by creation time")
 
 
 def durations(rows: Sequence[dict[str, Any]]) -> go.Figure:
@@ -139,18 +139,23 @@ def equity_curve(dates: Sequence[Any], equity: Sequence[float], buy_and_hold: Se
 
 def in_vs_out_of_sample(best: Sequence[dict[str, Any]], metric: str) -> go.Figure:
     """Each best cell's in-sample value of the ranking metric beside its out-of-sample value."""
-    labels, inside, outside = [], [], []
+    labels, inside, outside, names = [], [], [], []
     for cell in best:
         oos = cell.get("out_of_sample")
         if not oos:
             continue
-        labels.append(f"{cell['strategy_type']} {cell.get('parameters_key') or _key(cell['parameters'])}")
-        inside.append(cell.get(metric))
+        labels.append(f"{cell['ticker']} #{cell['rank']}")
+        names.append(f"{cell['strategy_type']} {_key(cell['parameters'])}")
+        inside.append(cell["metrics"].get(metric))
         outside.append(oos.get(metric))
     if not labels:
         return empty("no out-of-sample test: the sweep asked for no split", height=300)
-    figure = go.Figure([go.Bar(x=labels, y=inside, name="in sample", marker_color="#2f6fde"),
-                        go.Bar(x=labels, y=outside, name="out of sample", marker_color="#e0a100")])  # fmt: skip
+    hover = "%{x}: %{customdata}<br>" + metric + " %{y:.3f}<extra>%{fullData.name}</extra>"
+    figure = go.Figure([
+        go.Bar(x=labels, y=inside, name="in sample", marker_color="#2f6fde", customdata=names, hovertemplate=hover),
+        go.Bar(x=labels, y=outside, name="out of sample", marker_color="#e0a100", customdata=names,
+               hovertemplate=hover),
+    ])  # fmt: skip
     figure.update_layout(barmode="group", yaxis_title=metric)
     return _styled(figure, f"{metric}: in sample vs out of sample", height=340)
 

@@ -163,11 +163,12 @@ def register(app: Dash, data: PageData) -> None:
         state = fold_job(history, AsOf(offset=chosen["log_offset"]))
         shown = dataclasses.asdict(state) if state else {}
         keep = ("status", "attempts", "progress", "progress_message", "error_type", "error_message", "started_at",
-                "completed_at", "updated_at", "result")  # fmt: skip
+                "completed_at", "updated_at")  # fmt: skip
         return html.Div([
             html.P([html.Strong(f"after event {(index or 0) + 1} of {len(events)}: {chosen['event_type']}"),
                     f" (partition {chosen['log_partition']}, offset {chosen['log_offset']})"], id="job-as-of-label"),
-            html.Pre(json.dumps({name: shown.get(name) for name in keep}, indent=2, default=str)),
+            html.Pre(json.dumps({name: shown.get(name) for name in keep} | {"result": "(recorded)" if shown.get("result")
+                                else None}, indent=2, default=str)),
         ])  # fmt: skip
 
     clientside(

@@ -65,32 +65,28 @@ def _strategies(job: dict[str, Any]) -> dict[str, list[str]]:
 def register(app: Dash, data: PageData) -> None:
     @app.callback(
         Output("sweep-ticker", "options"), Output("sweep-ticker", "value"), Output("sweep-strategy", "options"),
-        Output("sweep-strategy", "value"), Output("sweep-equity-cell", "options"), Output("sweep-oos", "figure"),
+        Output("sweep-strategy", "value"), Output("sweep-equity-cell", "options"),
         Output("url", "search", allow_duplicate=True),
-        Input("sweep-job", "value"), Input("sweep-metric", "value"), State("sweep-ticker", "value"),
+        Input("sweep-job", "value"), State("sweep-ticker", "value"),
         State("sweep-strategy", "value"), prevent_initial_call="initial_duplicate",
     )  # fmt: skip
-    def choose_sweep(job_id: str | None, metric: str, ticker: str | None, strategy: str | None) -> tuple[Any, ...]:
+    def choose_sweep(job_id: str | None, ticker: str | None, strategy: str | None) -> tuple[Any, ...]:
         job = data.job(uuid.UUID(job_id)) if job_id else None
         if job is None:
-            return [], None, [], None, [], figures.empty("no sweep chosen"), no_update
+            return [], None, [], None, [], no_update
         tickers = list(job["parameters"].get("tickers", []))
         strategies = list(_strategies(job))
-        summary = job["result"] or {}
-        best = [{**cell, "ticker": entry["ticker"]} for entry in summary.get("tickers", [])
-                for cell in entry.get("best", [])]  # fmt: skip
         cells = [
             {
                 "label": f"{c['ticker']} #{c['rank']} {c['strategy_type']} {_key(c['parameters'])}",
                 "value": f"{c['ticker']}|{c['equity_curve_key']}",
             }
-            for c in best
+            for c in _best_cells(job)
             if c.get("equity_curve_key")
         ]
-        return (tickers, ticker if ticker in tickers else (tickers[0] if tickers else None), strategies,
-                strategy if strategy in strategies else (strategies[0] if strategies else None), cells,
-                figures.in_vs_out_of_sample(best, metric if metric != "score" else summary.get("rank_by", "sharpe")),
-                "?" + urlencode({"job": job_id}))  # fmt: skip
+        ticker = ticker if ticker in tickers else (tickers[0] if tickers else None)
+        strategy = strategy if strategy in strategies else (strategies[0] if strategies else None)
+        return tickers, ticker, strategies, strategy, cells, "?" + urlencode({"job": job_id})
 
     @app.callback(
         Output("sweep-x", "options"), Output("sweep-x", "value"), Output("sweep-y", "options"),
@@ -121,6 +117,15 @@ def register(app: Dash, data: PageData) -> None:
         return (figures.sweep_heatmap(cells, x, y, metric), cells[:200],
                 f"{progress}{len(cells):,} backtests of {ticker} {strategy} recorded")  # fmt: skip
 
+    @app.callback(Output("sweep-oos", "figure"), Input("sweep-job", "value"), Input("sweep-ticker", "value"),
+                  Input("sweep-metric", "value"), Input("sweep-live", "data"))  # fmt: skip
+    def out_of_sample(job_id: str | None, ticker: str | None, metric: str, _live: Any) -> Any:
+        job = data.job(uuid.UUID(job_id)) if job_id else None
+        if job is None or job["result"] is None:
+            return figures.empty("the out-of-sample tests run when the sweep completes", height=300)
+        ranked_by = metric if metric != "score" else job["result"].get("rank_by", "sharpe")
+        return figures.in_vs_out_of_sample([c for c in _best_cells(job) if c["ticker"] == ticker], ranked_by)
+
     @app.callback(Output("sweep-equity", "figure"), Input("sweep-equity-cell", "value"), State("sweep-job", "value"))
     def equity(cell: str | None, job_id: str | None) -> Any:
         if not cell or not job_id:
@@ -138,6 +143,13 @@ def register(app: Dash, data: PageData) -> None:
         "function(jobId) { return window.dash_clientside.zixly.watchJob(jobId, 'sweep-live'); }",
         Output("sweep-live-note", "children"), Input("sweep-job", "value"),
     )  # fmt: skip
+
+
+def _best_cells(job: dict[str, Any]) -> list[dict[str, Any]]:
+    summary = job["result"] or {}
+    return [
+        {**cell, "ticker": entry["ticker"]} for entry in summary.get("tickers", []) for cell in entry.get("best", [])
+    ]
 
 
 def _key(parameters: dict[str, Any]) -> str:
