@@ -73,10 +73,8 @@ window.zixly = (function () {
   function onJobsRow(config, row) {
     const api = window.dash_ag_grid && window.dash_ag_grid.getApi("jobs-grid");
     if (!api) return;
-    const shown = api.getRowNode(row.id);
-    if (shown) {
-      api.applyTransaction({ update: [gridRow(row)] });
-      api.flashCells({ rowNodes: [shown] });
+    if (api.getRowNode(row.id)) {
+      api.applyTransaction({ update: [gridRow(row)] });  // changed cells flash (enableCellChangeFlash)
     } else if (acceptsNew(config, row)) {
       api.applyTransaction({ add: [gridRow(row)], addIndex: 0 });
     }
@@ -112,17 +110,13 @@ window.zixly = (function () {
       notifier = null;
       return "Notify me when jobs finish";
     }
-    Notification.requestPermission().then((permission) => {
-      const granted = permission === "granted";
-      if (granted) {
-        localStorage.setItem(NOTIFY_KEY, "on");
-        startNotifications();
-      }
-      window.dash_clientside.set_props("notify-toggle", {
-        children: granted ? "Notifications on ✓" : "Notifications blocked by the browser",
-      });
+    // Dash waits for the promise: the button says what the browser answered.
+    return Notification.requestPermission().then((permission) => {
+      if (permission !== "granted") return "Notifications blocked by the browser";
+      localStorage.setItem(NOTIFY_KEY, "on");
+      startNotifications();
+      return "Notifications on ✓";
     });
-    return "Asking…";
   }
 
   return { watch, stop, onJobsRow, toggleNotifications, subscribeUrl };

@@ -167,8 +167,8 @@ def register(app: Dash, data: PageData) -> None:
         return html.Div([
             html.P([html.Strong(f"after event {(index or 0) + 1} of {len(events)}: {chosen['event_type']}"),
                     f" (partition {chosen['log_partition']}, offset {chosen['log_offset']})"], id="job-as-of-label"),
-            html.Pre(json.dumps({name: shown.get(name) for name in keep} | {"result": "(recorded)" if shown.get("result")
-                                else None}, indent=2, default=str)),
+            html.Pre(json.dumps({name: shown.get(name) for name in keep}
+                                | {"result": "(recorded)" if shown.get("result") else None}, indent=2, default=str)),
         ])  # fmt: skip
 
     clientside(

@@ -94,7 +94,8 @@ def layout(query: dict[str, list[str]], data: PageData) -> html.Section:
         ], className="pager"),
         dag.AgGrid(
             id="jobs-grid", columnDefs=COLUMNS, rowData=[], getRowId="params.data.id",
-            defaultColDef={"sortable": False, "resizable": True, "suppressMovable": True},
+            defaultColDef={"sortable": False, "resizable": True, "suppressMovable": True,
+                           "enableCellChangeFlash": True},
             columnSize="responsiveSizeToFit", dashGridOptions={"domLayout": "autoHeight", "animateRows": False},
             className="ag-theme-alpine", style={"width": "100%"},
         ),

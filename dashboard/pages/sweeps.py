@@ -65,28 +65,27 @@ def _strategies(job: dict[str, Any]) -> dict[str, list[str]]:
 def register(app: Dash, data: PageData) -> None:
     @app.callback(
         Output("sweep-ticker", "options"), Output("sweep-ticker", "value"), Output("sweep-strategy", "options"),
-        Output("sweep-strategy", "value"), Output("sweep-equity-cell", "options"),
-        Output("url", "search", allow_duplicate=True),
+        Output("sweep-strategy", "value"), Output("url", "search", allow_duplicate=True),
         Input("sweep-job", "value"), State("sweep-ticker", "value"),
         State("sweep-strategy", "value"), prevent_initial_call="initial_duplicate",
     )  # fmt: skip
     def choose_sweep(job_id: str | None, ticker: str | None, strategy: str | None) -> tuple[Any, ...]:
         job = data.job(uuid.UUID(job_id)) if job_id else None
         if job is None:
-            return [], None, [], None, [], no_update
+            return [], None, [], None, no_update
         tickers = list(job["parameters"].get("tickers", []))
         strategies = list(_strategies(job))
-        cells = [
-            {
-                "label": f"{c['ticker']} #{c['rank']} {c['strategy_type']} {_key(c['parameters'])}",
-                "value": f"{c['ticker']}|{c['equity_curve_key']}",
-            }
-            for c in _best_cells(job)
-            if c.get("equity_curve_key")
-        ]
         ticker = ticker if ticker in tickers else (tickers[0] if tickers else None)
         strategy = strategy if strategy in strategies else (strategies[0] if strategies else None)
-        return tickers, ticker, strategies, strategy, cells, "?" + urlencode({"job": job_id})
+        return tickers, ticker, strategies, strategy, "?" + urlencode({"job": job_id})
+
+    @app.callback(Output("sweep-equity-cell", "options"), Input("sweep-job", "value"), Input("sweep-live", "data"))
+    def best_cells(job_id: str | None, _live: Any) -> list[dict[str, str]]:
+        """The cells whose curves the sweep stored, once it has completed."""
+        job = data.job(uuid.UUID(job_id)) if job_id else None
+        return [{"label": f"{c['ticker']} #{c['rank']} {c['strategy_type']} {_key(c['parameters'])}",
+                 "value": f"{c['ticker']}|{c['equity_curve_key']}"}
+                for c in (_best_cells(job) if job else []) if c.get("equity_curve_key")]  # fmt: skip
 
     @app.callback(
         Output("sweep-x", "options"), Output("sweep-x", "value"), Output("sweep-y", "options"),
