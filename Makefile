@@ -4,7 +4,8 @@
 run: bootstrap
 	.venv/bin/zixly up
 
-test: bootstrap lint
+test: lint
+	@deploy/bootstrap.sh --browser
 	.venv/bin/pytest
 
 bootstrap:
@@ -24,6 +25,7 @@ bench-replay: bootstrap
 	.venv/bin/zixly bench replay
 
 bench-job-list: bootstrap
+	@deploy/bootstrap.sh --browser
 	.venv/bin/zixly bench job-list
 
 bench-sweep: bootstrap

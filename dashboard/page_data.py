@@ -85,10 +85,10 @@ class EquityCurve:
 
 
 class PageData:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, shared_seconds: float = SHARED_SECONDS) -> None:
         self._settings = settings
         self._engine: Engine = create_engine(settings.sqlalchemy_url, pool_size=4, max_overflow=4, pool_pre_ping=True)
-        self._shared: cachetools.TTLCache[Any, Any] = cachetools.TTLCache(maxsize=64, ttl=SHARED_SECONDS)
+        self._shared: cachetools.TTLCache[Any, Any] = cachetools.TTLCache(maxsize=64, ttl=shared_seconds)
         self._shared_lock = threading.Lock()
         self._store: ObjectStore | None = None
         self._market_data: MarketData | None = None

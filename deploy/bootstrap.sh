@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the project needs on a fresh Debian machine, installed once and skipped when present:
 # Java and Maven (Kafka's jars come from Maven Central at first `zixly stack up`), PostgreSQL, kcat, Go (the local
-# S3 endpoint is built from the Go module proxy at first `zixly stack up`), the virtualenv.
+# S3 endpoint is built from the Go module proxy at first `zixly stack up`), the virtualenv. With --browser also
+# Debian's Chromium, which the dashboard's browser tests and benchmark drive headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
+if [ "${1:-}" = "--browser" ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
 
 if ((${#missing[@]})); then
   echo "bootstrap: installing ${missing[*]} from Debian's packages"

@@ -4,6 +4,7 @@ worker, projector and the dashboard's server as processes, Kafka and Postgres un
 Every page is saved as a screenshot under ``$ZIXLY_HOME/screenshots`` (a few are copied into ``docs/``).
 """
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +31,7 @@ window.Notification = class {
 };
 """
 
+TIME_SHOWN = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test`")
 
 
@@ -190,6 +192,8 @@ async def test_a_posted_job_appears_and_completes_on_screen_without_a_reload(
     job_id = submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 2}})
     await expect(screen.row(job_id)).to_have_count(1, timeout=15_000)
     await expect(screen.row(job_id).locator('[col-id="status"]')).to_have_text("COMPLETED", timeout=30_000)
+    # A pushed row is shaped like a fetched one.
+    await expect(screen.row(job_id).locator('[col-id="created_at"]')).to_have_text(re.compile(TIME_SHOWN))
     assert await screen.page.evaluate("window.__sameDocument === true"), "the page was reloaded"
 
     # The job's own page follows it live too.

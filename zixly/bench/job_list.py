@@ -8,7 +8,7 @@ API), the index the plan uses, and for deep pages the same page fetched with OFF
 
 import asyncio
 import json
-import statistics
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,7 @@ from dashboard.api import create_api
 from dashboard.job_queries import JobFilter, list_query
 from kernel.migrate import upgrade
 from kernel.settings import Settings
+from zixly.bench.dashboard_pages import measure_pages, median, p95
 from zixly.stack.local import LocalStack
 
 _SEED = """
@@ -198,19 +199,50 @@ def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, roun
         table.add_column(column, justify="left" if column in ("scenario", "index") else "right")
     worst = 0.0
     for row in measured:
-        times = sorted(row["times"])
-        p95 = times[max(0, int(len(times) * 0.95) - 1)]
+        times = row["times"]
         if row["params"] is None:
-            table.add_row(row["scenario"].name, "", f"{statistics.median(times):.1f}", f"{p95:.1f}", "", "LISTEN", "")
+            table.add_row(row["scenario"].name, "", f"{median(times):.1f}", f"{p95(times):.1f}", "", "LISTEN", "")
             continue
-        worst = max(worst, p95)
+        worst = max(worst, p95(times))
         plan_ms, index = _explain(bench, row["params"])
         offset_ms = ""
         if row["scenario"].pages > 1:
             no_cursor = {k: v for k, v in row["params"].items() if k != "cursor"}
             offset_ms = f"{_explain(bench, no_cursor, offset=50 * (row['scenario'].pages - 1))[0]:.1f}"
-        table.add_row(row["scenario"].name, str(row["items"]), f"{statistics.median(times):.1f}", f"{p95:.1f}",
+        table.add_row(row["scenario"].name, str(row["items"]), f"{median(times):.1f}", f"{p95(times):.1f}",
                       f"{plan_ms:.1f}", index, offset_ms)  # fmt: skip
     console.print(table)
-    console.print(f"target (DESIGN.md): filter + page p95 < 200 ms over 1,000,000 jobs; worst p95 here: {worst:.1f} ms")
-    console.print(json.dumps({"worst_p95_ms": round(worst, 1)}))
+    with console.status("the dashboard in Chromium: page callbacks, overview, commit to screen"):
+        pages = measure_pages(bench, _free_port(), rounds)
+    api = {row["scenario"].name: row["times"] for row in measured}
+    pages_table = Table(title=f"The dashboard's jobs page over {jobs:,} jobs: its grid callback per filter change "
+                        f"(POST /_dash-update-component), {rounds} requests each; baseline: the API above")  # fmt: skip
+    for column in ("what", "p50 ms", "p95 ms", "API p50 ms", "page / API (p50)"):
+        pages_table.add_column(column, justify="left" if column == "what" else "right")
+    worst_page = 0.0
+    for name, times in pages.callbacks.items():
+        worst_page = max(worst_page, p95(times))
+        pages_table.add_row(name, f"{median(times):.1f}", f"{p95(times):.1f}", f"{median(api[name]):.1f}",
+                            f"{median(times) / median(api[name]):.2f}x")  # fmt: skip
+    pages_table.add_row("overview aggregates, last 24 h (uncached)", f"{median(pages.overview_ms):.1f}",
+                        f"{p95(pages.overview_ms):.1f}", "", "")  # fmt: skip
+    pages_table.add_row(
+        "live update: commit to screen (Chromium, grid cell painted)",
+        f"{median(pages.commit_to_screen_ms):.1f}",
+        f"{p95(pages.commit_to_screen_ms):.1f}",
+        "",
+        "",
+    )
+    console.print(pages_table)
+    console.print(f"targets (DESIGN.md): filter + page p95 < 200 ms over 1,000,000 jobs; worst p95 here: API "
+                  f"{worst:.1f} ms, page callback {worst_page:.1f} ms; live change on screen < 1 s after commit: p95 "
+                  f"{p95(pages.commit_to_screen_ms):.1f} ms")  # fmt: skip
+    console.print(json.dumps({"worst_api_p95_ms": round(worst, 1), "worst_page_callback_p95_ms": round(worst_page, 1),
+                              "commit_to_screen_p95_ms": round(p95(pages.commit_to_screen_ms), 1)}))  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

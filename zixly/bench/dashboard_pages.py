@@ -1,0 +1,204 @@
+"""The dashboard's side of ``zixly bench job-list``: page callbacks and commit-to-screen, in a real browser.
+
+The dashboard runs as ``zixly dashboard`` (its own process) over the seeded million jobs. Headless Chromium opens
+the jobs page once; the jobs grid's callback request it sends is then replayed with each scenario's filters, so that
+a round is exactly what a filter change costs (Dash, the query, Postgres, the JSON of 50 rows). The same scenarios'
+API numbers, from the table above, are the baseline. Commit-to-screen: a row shown in the grid changes in a
+committed transaction that notifies, as a projector batch does, and the browser marks when the new value is in the
+grid's DOM, at the next animation frame.
+"""
+
+import asyncio
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from playwright.async_api import Browser, async_playwright
+
+from dashboard.page_data import PageData
+from kernel.settings import Settings
+from zixly.stack.processes import spawn, terminate
+from zixly.supervisor import http_ok
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+
+# The jobs grid's filter inputs, by component id, for each scenario (values as a person would enter them).
+PAGE_SCENARIOS: dict[str, dict[str, Any]] = {
+    "newest page, no filter": {},
+    "status FAILED": {"jobs-status": ["FAILED"]},
+    "one tenant": {"jobs-tenant": "tenant-07"},
+    "type + status": {"jobs-type": "data.export", "jobs-status": ["RUNNING"]},
+    "a day's range": {"jobs-from": "-2d", "jobs-to": "-1d"},
+    "text in parameters": {"jobs-q": "customer-4242"},
+    "text in errors, status FAILED": {"jobs-q": "answered 503", "jobs-status": ["FAILED"]},
+    "sorted by update, ascending": {"jobs-sort": "updated_at asc"},
+}
+
+# Detects a value arriving in a grid cell: a MutationObserver, then the next frame (when it is painted).
+_WATCH_CELL = """
+([rowId, column, expected]) => new Promise(resolve => {
+  const grid = document.getElementById("jobs-grid");
+  const seen = () => {
+    const cell = grid.querySelector(`.ag-center-cols-container [row-id="${rowId}"] [col-id="${column}"]`);
+    return cell && cell.textContent === expected;
+  };
+  const observer = new MutationObserver(() => {
+    if (seen()) { observer.disconnect(); requestAnimationFrame(() => resolve(Date.now())); }
+  });
+  observer.observe(grid, {subtree: true, childList: true, characterData: true});
+  window.__watching = true;
+})
+"""
+
+
+@dataclass(frozen=True)
+class PageTimings:
+    callbacks: dict[str, list[float]]  # scenario: milliseconds per round
+    overview_ms: list[float]
+    commit_to_screen_ms: list[float]
+
+
+@asynccontextmanager
+async def _dashboard(bench: Settings, port: int) -> AsyncIterator[str]:
+    log_path = bench.home / "logs" / "bench-dashboard.log"
+    env = os.environ | {"DATABASE_URL": bench.database, "ZIXLY_DASHBOARD_PORT": str(port)}
+    process = spawn([sys.executable, "-m", "zixly", "dashboard"], log_path, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not http_ok(f"{url}/api/health"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the dashboard did not start: {log_path.read_text()[-2000:]}")
+            await asyncio.sleep(0.2)
+        yield url
+    finally:
+        terminate(process.pid, timeout=10)
+
+
+def _with_filters(request: dict[str, Any], filters: dict[str, Any]) -> dict[str, Any]:
+    body = copy.deepcopy(request)
+    now = datetime.now(UTC)
+    for item in body["inputs"]:
+        value = filters.get(item["id"])
+        if isinstance(value, str) and value.startswith("-") and value.endswith("d"):
+            value = (now + timedelta(days=int(value[:-1]))).strftime("%Y-%m-%d %H:%M")
+        default = "created_at desc" if item["id"] == "jobs-sort" else None
+        if item["id"].startswith("jobs-") and item["property"] == "value":
+            item["value"] = value if value is not None else default
+    body["changedPropIds"] = ["jobs-q.value"]
+    return body
+
+
+async def _grid_request(browser: Browser, url: str) -> dict[str, Any]:
+    page = await browser.new_page()
+    async with page.expect_request(lambda r: "_dash-update-component" in r.url and "jobs-grid" in (r.post_data or ""))\
+            as captured:  # fmt: skip
+        await page.goto(f"{url}/jobs")
+    request = await captured.value
+    await page.close()
+    body: dict[str, Any] = json.loads(request.post_data or "{}")
+    return body
+
+
+async def _callbacks(url: str, request: dict[str, Any], rounds: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for name, filters in PAGE_SCENARIOS.items():
+            body = _with_filters(request, filters)
+            times = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                response = await client.post("/_dash-update-component", json=body)
+                times.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+            rows = response.json()["response"]["jobs-grid"]["rowData"]
+            if not rows and name != "type + status":
+                raise RuntimeError(f"the page callback found no jobs for {name!r}")
+            timings[name] = times
+    return timings
+
+
+async def _commit_to_screen(browser: Browser, url: str, bench: Settings, rounds: int) -> list[float]:
+    page = await browser.new_page()
+    await page.goto(f"{url}/jobs")
+    await page.wait_for_function("document.getElementById('live-status').textContent === '● live'")
+    first = page.locator("#jobs-grid .ag-center-cols-container .ag-row").first
+    await first.wait_for()
+    job_id = uuid.UUID(await first.get_attribute("row-id") or "")
+    times = []
+    async with await psycopg.AsyncConnection.connect(bench.database, autocommit=True) as connection:
+        before = await (await connection.execute("SELECT progress_message FROM pipeline_jobs WHERE id = %s",
+                                                 (job_id,))).fetchone()  # fmt: skip
+        try:
+            for round_ in range(rounds):
+                token = f"bench {round_} {uuid.uuid4().hex[:6]}"
+                seen = asyncio.ensure_future(page.evaluate(_WATCH_CELL, [str(job_id), "progress_message", token]))
+                await page.wait_for_function("window.__watching === true")
+                await page.evaluate("window.__watching = false")
+                async with connection.transaction():
+                    await connection.execute("UPDATE pipeline_jobs SET progress_message = %s, updated_at = now() "
+                                             "WHERE id = %s", (token, job_id))  # fmt: skip
+                    await connection.execute("SELECT pg_notify('zixly_job_changes', %s)", (str(job_id),))
+                committed_ms = time.time() * 1000
+                shown_ms = await asyncio.wait_for(seen, 10)
+                times.append(float(shown_ms) - committed_ms)
+        finally:
+            await connection.execute("UPDATE pipeline_jobs SET progress_message = %s WHERE id = %s",
+                                     (before[0] if before else None, job_id))  # fmt: skip
+    await page.close()
+    return times
+
+
+def _overview(bench: Settings, rounds: int) -> list[float]:
+    """The overview's aggregates over the last 24 hours, computed afresh each round (no shared cache)."""
+    data = PageData(bench, shared_seconds=0)
+    try:
+        times = []
+        for _ in range(rounds):
+            until = datetime.now(UTC)
+            started = time.perf_counter()
+            data.overview(until - timedelta(hours=24), until, "30 minutes")
+            times.append((time.perf_counter() - started) * 1000)
+        return times
+    finally:
+        data.dispose()
+
+
+async def _measure(bench: Settings, port: int, rounds: int) -> PageTimings:
+    async with _dashboard(bench, port) as url, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            request = await _grid_request(browser, url)
+            callbacks = await _callbacks(url, request, rounds)
+            screen = await _commit_to_screen(browser, url, bench, rounds)
+        finally:
+            await browser.close()
+    return PageTimings(callbacks, await asyncio.to_thread(_overview, bench, max(5, rounds // 3)), screen)
+
+
+def measure_pages(bench: Settings, port: int, rounds: int) -> PageTimings:
+    if not CHROMIUM.exists():
+        raise RuntimeError("Debian's chromium is needed for the page measurements (make bench-job-list installs it)")
+    return asyncio.run(_measure(bench, port, rounds))
+
+
+def p95(times: list[float]) -> float:
+    ordered = sorted(times)
+    return ordered[max(0, int(len(ordered) * 0.95) - 1)]
+
+
+def median(times: list[float]) -> float:
+    return statistics.median(times)
