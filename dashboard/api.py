@@ -7,7 +7,6 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dashboard.job_queries import TIMELINE_COLUMNS
 from dashboard.live_updates import JobChangeListener
 from dashboard.pipelines_api import router as pipelines_router
-from dashboard.route_support import bad_query, engine_of
+from dashboard.route_support import NOT_FOUND, IsoTime, bad_query, engine_of
 from kernel.database import make_async_engine
 from kernel.projection_lag import projection_lag
 from kernel.settings import Settings
@@ -77,7 +76,9 @@ def create_api(settings: Settings) -> FastAPI:
         return (await projection_lag(settings)).as_json()
 
     @api.get(
-        "/api/time-travel/jobs/{job_id}", summary="A job's state as of an offset or a time, folded from its events"
+        "/api/time-travel/jobs/{job_id}",
+        summary="A job's state as of an offset or a time, folded from its events",
+        responses=NOT_FOUND,
     )
     async def job_as_of(
         request: Request, job_id: uuid.UUID,
@@ -89,7 +90,7 @@ def create_api(settings: Settings) -> FastAPI:
     @api.get("/api/time-travel/jobs", summary="The job list as it stood at a moment")
     async def jobs_as_of(
         request: Request,
-        as_of: Annotated[datetime, Query(description="an ISO 8601 time (offsets are per partition: use a time)")],
+        as_of: Annotated[IsoTime, Query(description="an ISO 8601 time (offsets are per partition: use a time)")],
         tenant_id: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> dict[str, Any]:  # fmt: skip

@@ -27,7 +27,7 @@ from dashboard.job_queries import (
     sweep_results,
 )
 from dashboard.live_updates import JobChangeListener
-from dashboard.route_support import bad_query, engine_of
+from dashboard.route_support import NOT_FOUND, IsoTime, bad_query, engine_of
 from schemas.job_status import JobStatus
 
 router = APIRouter(prefix="/api")
@@ -48,8 +48,8 @@ async def jobs(
     status: Annotated[list[str] | None, Query(description="any of these statuses (repeat the parameter)")] = None,
     job_type: Annotated[str | None, Query(max_length=64)] = None,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
-    created_from: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
-    created_to: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    created_from: Annotated[IsoTime | None, Query(description="created at or after (ISO 8601)")] = None,
+    created_to: Annotated[IsoTime | None, Query(description="created before (ISO 8601)")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in the parameters, the error or the id")] = None,
     sort: Annotated[SortField, Query()] = "created_at",
     order: Annotated[Literal["desc", "asc"], Query()] = "desc",
@@ -70,7 +70,7 @@ async def jobs(
     return page
 
 
-@router.get("/pipelines/jobs/{job_id}", summary="One job: its row and its timeline of events")
+@router.get("/pipelines/jobs/{job_id}", summary="One job: its row and its timeline of events", responses=NOT_FOUND)
 async def job(request: Request, job_id: uuid.UUID,
               tenant_id: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:  # fmt: skip
     found = await job_detail(engine_of(request), job_id, tenant_id)
@@ -80,7 +80,7 @@ async def job(request: Request, job_id: uuid.UUID,
 
 
 @router.get("/pipelines/results/{job_id}", summary="A sweep's results, best first, as JSON pages or one CSV file",
-            response_model=None)  # fmt: skip
+            response_model=None, responses=NOT_FOUND)  # fmt: skip
 async def results(
     request: Request, job_id: uuid.UUID,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every result as a download")] = "json",
@@ -115,8 +115,8 @@ async def _csv(engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strat
 @router.get("/service-metrics", summary="Jobs by type created in a time range: counts, success, duration percentiles")
 async def service_metrics(
     request: Request,
-    since: Annotated[datetime | None, Query(description="from (ISO 8601); default: an hour before `until`")] = None,
-    until: Annotated[datetime | None, Query(description="to, excluded (ISO 8601); default: now")] = None,
+    since: Annotated[IsoTime | None, Query(description="from (ISO 8601); default: an hour before `until`")] = None,
+    until: Annotated[IsoTime | None, Query(description="to, excluded (ISO 8601); default: now")] = None,
 ) -> dict[str, Any]:
     until = until or datetime.now(UTC)
     since = since or until - timedelta(hours=1)

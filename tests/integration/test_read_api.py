@@ -73,6 +73,7 @@ async def test_filters_by_status_type_tenant_time_and_text(api: httpx.AsyncClien
     ({"sort": "tenant_id"}, "sort"),
     ({"created_from": "2026-03-02T00:00:00Z", "created_to": "2026-03-01T00:00:00Z"}, "created_to"),
     ({"created_from": "yesterday"}, "created_from"),
+    ({"created_to": "0.5"}, "created_to"),  # not read as seconds since 1970: the API speaks ISO 8601
 ])  # fmt: skip
 async def test_a_bad_parameter_is_a_422_naming_it(api: httpx.AsyncClient, params: dict[str, Any], field: str) -> None:
     response = await api.get("/api/pipelines/jobs", params=params)
