@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from kernel.job_state import COLUMNS, JobRow
+from projections import job_stats
 from projections.shadow import SWAP_LOCK
 from projections.store import EventRow, ProjectionUnitOfWork
 from projections.sweep_results import COLUMNS as RESULT_COLUMNS
@@ -175,6 +176,8 @@ class _PostgresUnitOfWork:
                 async with cursor.copy(f"COPY staging_pipeline_jobs ({_job_columns}) FROM STDIN") as copy:
                     for job in jobs:
                         await copy.write_row(job_copy_row(job))
+                for statement in job_stats.LIVE_STATEMENTS:  # reads the old rows: before they are replaced
+                    await cursor.execute(statement)
                 await cursor.execute(_UPSERT_JOBS)
             if sweep_results:
                 async with cursor.copy(f"COPY staging_trading_sweep_results ({_result_columns}) FROM STDIN") as copy:

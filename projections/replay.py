@@ -23,6 +23,7 @@ from kernel.kafka import group_has_members
 from kernel.log_reader import LogReader, Offsets
 from kernel.logging import get_logger
 from kernel.settings import Settings
+from projections import job_stats
 from projections.catalogue import Projection, select
 from projections.fold_workers import FoldWorkers
 from projections.shadow import (
@@ -258,6 +259,8 @@ class Replay:
             )
             await self._advance("swapping", live if projector_running else await reader.end_offsets())
             rebuilt = self._workers.offsets
+            if set(job_stats.TABLES) <= set(self._tables):  # derived from the rebuilt jobs, now at the live position
+                await job_stats.rebuild(connection, SHADOW)
             comparable = all(rebuilt.get(p, 0) == live[p] for p in live)
             live_sums = await table_checksums(connection, LIVE, self._tables)
             rebuilt_sums = await table_checksums(connection, SHADOW, self._tables)

@@ -60,6 +60,34 @@ pipeline_jobs = Table(
 # What the job list's free-text filter searches; ix_pipeline_jobs_search (trigrams) indexes exactly this expression.
 JOB_SEARCH_TEXT = "(parameters::text || ' ' || coalesce(error_type, '') || ' ' || coalesce(error_message, ''))"
 
+# Rollups of pipeline_jobs for the dashboard's overview: jobs per creation hour (UTC), type, status and error type
+# ('' for none), and the
+# durations of those hours' jobs as a histogram of quarter-octave buckets (bucket b holds 2^(b/4) <= ms < 2^((b+1)/4)).
+# The projector keeps them in step with pipeline_jobs in each batch; a month is a few thousand rows, not a million.
+job_counts_hourly = Table(
+    "job_counts_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("job_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_type", String(200), nullable=False),
+    Column("jobs", BigInteger, nullable=False),
+    Column("retried", BigInteger, nullable=False),
+    PrimaryKeyConstraint("hour", "job_type", "status", "error_type"),
+    # Counts that fell to zero are deleted in the same batch; this finds them without a scan.
+    Index("ix_job_counts_hourly_empty", "hour", postgresql_where=text("jobs = 0")),
+)
+job_durations_hourly = Table(
+    "job_durations_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("job_type", String(64), nullable=False),
+    Column("bucket", Integer, nullable=False),
+    Column("jobs", BigInteger, nullable=False),
+    PrimaryKeyConstraint("hour", "job_type", "bucket"),
+    Index("ix_job_durations_hourly_empty", "hour", postgresql_where=text("jobs = 0")),
+)
+
 job_events = Table(
     "job_events",
     metadata,

@@ -28,6 +28,7 @@ import psycopg
 from playwright.async_api import Browser, async_playwright
 
 from dashboard.page_data import PageData
+from dashboard.pages.overview import RANGES
 from kernel.settings import Settings
 from zixly.stack.processes import spawn, terminate
 from zixly.supervisor import http_ok
@@ -67,7 +68,7 @@ _WATCH_CELL = """
 @dataclass(frozen=True)
 class PageTimings:
     callbacks: dict[str, list[float]]  # scenario: milliseconds per round
-    overview_ms: list[float]
+    overview_ms: dict[str, tuple[list[float], list[float]]]  # range: (from the rollups, exact from pipeline_jobs)
     commit_to_screen_ms: list[float]
 
 
@@ -162,17 +163,24 @@ async def _commit_to_screen(browser: Browser, url: str, bench: Settings, rounds:
     return times
 
 
-def _overview(bench: Settings, rounds: int) -> list[float]:
-    """The overview's aggregates over the last 24 hours, computed afresh each round (no shared cache)."""
+def _overview(bench: Settings, rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+    """The overview's aggregates per time range, computed afresh each round (no shared cache): from the hourly
+    rollups, as the page does, and exactly from ``pipeline_jobs`` (the baseline)."""
     data = PageData(bench, shared_seconds=0)
     try:
-        times = []
-        for _ in range(rounds):
-            until = datetime.now(UTC)
-            started = time.perf_counter()
-            data.overview(until - timedelta(hours=24), until, "30 minutes")
-            times.append((time.perf_counter() - started) * 1000)
-        return times
+        timings: dict[str, tuple[list[float], list[float]]] = {}
+        for name, (length, bucket) in RANGES.items():
+            if name == "1h":  # counted exactly on the page already
+                continue
+            both: list[list[float]] = [[], []]
+            for _ in range(rounds):
+                for times, rollups in zip(both, (True, False), strict=True):
+                    until = datetime.now(UTC)
+                    started = time.perf_counter()
+                    data.overview(until - length, until, bucket, rollups=rollups)
+                    times.append((time.perf_counter() - started) * 1000)
+            timings[name] = (both[0], both[1])
+        return timings
     finally:
         data.dispose()
 
@@ -186,7 +194,7 @@ async def _measure(bench: Settings, port: int, rounds: int) -> PageTimings:
             screen = await _commit_to_screen(browser, url, bench, rounds)
         finally:
             await browser.close()
-    return PageTimings(callbacks, await asyncio.to_thread(_overview, bench, max(5, rounds // 3)), screen)
+    return PageTimings(callbacks, await asyncio.to_thread(_overview, bench, max(5, rounds // 5)), screen)
 
 
 def measure_pages(bench: Settings, port: int, rounds: int) -> PageTimings:
