@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dashboard.api import create_api
 from kernel.kafka import make_producer
 from kernel.settings import Settings
 from schemas.codec import encode
@@ -161,3 +162,18 @@ def append_request(settings: Settings, tenant: str) -> str:
 
     asyncio.run(send())
     return str(event.job_id)
+
+
+async def test_health_is_ok_while_postgres_answers_and_a_503_with_the_reason_when_it_does_not(
+    api: httpx.AsyncClient, golden: Settings
+) -> None:
+    assert (await api.get("/api/health")).json() == {"status": "ok"}
+
+    unreachable = create_api(golden.replaced(database_url="postgresql://zixly:zixly@127.0.0.1:9/zixly"))
+    async with (
+        unreachable.router.lifespan_context(unreachable),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=unreachable), base_url="http://api") as client,
+    ):
+        response = await client.get("/api/health")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("postgres: ")
