@@ -4,10 +4,16 @@ import asyncio
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 
 from kernel.logging import get_logger
 
 log = get_logger(__name__)
+
+# Errors after which an idempotent producer's session is over for good: aiokafka's sender stops, and every later
+# send fails the same way. A broker restart that loses a batch in flight ends a session like this (seen in the
+# broker-restart test: OutOfOrderSequenceNumber on every later append). A new producer gets a new id.
+SESSION_ENDING = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
 
 
 class ProducerConnection:
@@ -18,6 +24,7 @@ class ProducerConnection:
         self._retry_seconds = retry_seconds
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._retired: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
 
     @property
@@ -40,6 +47,17 @@ class ProducerConnection:
         self._producer, self.last_error = producer, None
         return True
 
+    def replace_if_ended(self, producer: AIOKafkaProducer, error: BaseException) -> None:
+        """After ``error`` from ``producer``: if it ended the producer's session, start a new producer in the
+        background (sends meanwhile fail as "not connected", which callers retry or answer with 503)."""
+        current = self._producer
+        if not isinstance(error, SESSION_ENDING) or current is None or producer is not current:
+            return  # another error, or a producer already replaced
+        log.warning("the broker ended the producer's session; starting a new producer", error=repr(error))
+        self._producer, self.last_error = None, f"producer session ended: {error!r}"
+        self._retired.add(asyncio.create_task(current.stop(), name="kafka-producer-retire"))
+        self._task = asyncio.create_task(self._keep_trying(), name="kafka-producer-connect")
+
     async def _keep_trying(self) -> None:
         log.warning("broker unreachable, will keep trying", error=self.last_error)
         while not await self._try_start():
@@ -50,6 +68,7 @@ class ProducerConnection:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.gather(*self._retired, return_exceptions=True)
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None

@@ -46,6 +46,7 @@ class KafkaEventPublisher:
             )
             metadata = await asyncio.wait_for(delivery, self._timeout)
         except (TimeoutError, KafkaError) as exc:
+            self._connection.replace_if_ended(producer, exc)
             raise LogUnavailable(f"the broker did not acknowledge the event: {exc!r}") from exc
         EVENTS_PRODUCED.labels(event_type=event.event_type).inc()
         return Appended(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
@@ -70,4 +71,5 @@ class KafkaRecordSender:
             ]
             await asyncio.wait_for(asyncio.gather(*deliveries), self._timeout + len(records) * 0.01)
         except (TimeoutError, KafkaError) as exc:
+            self._connection.replace_if_ended(producer, exc)
             raise LogUnavailable(f"the broker did not acknowledge the records: {exc!r}") from exc
