@@ -15,7 +15,7 @@ TABLES = ("job_counts_hourly", "job_durations_hourly")
 # The row's creation hour in UTC whatever the session's time zone, and its duration's quarter-octave bucket.
 _HOUR = "date_trunc('hour', created_at, 'UTC')"
 _DURATION = "(metrics->>'duration_ms')::float"
-_BUCKET = f"floor(4 * log(2, greatest({_DURATION}, 1)::numeric))::int"
+_BUCKET = f"floor(4 * ln(greatest({_DURATION}, 1)) / ln(2))::int"
 
 _COUNTS = (
     f"SELECT {_HOUR} AS hour, job_type, status, coalesce(error_type, '') AS error_type, "

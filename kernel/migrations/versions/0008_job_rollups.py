@@ -19,7 +19,7 @@ depends_on: Sequence[str] | None = None
 # alone, so they are written out again rather than imported.
 HOUR = "date_trunc('hour', created_at, 'UTC')"
 DURATION = "(metrics->>'duration_ms')::float"
-BUCKET = f"floor(4 * log(2, greatest({DURATION}, 1)::numeric))::int"
+BUCKET = f"floor(4 * ln(greatest({DURATION}, 1)) / ln(2))::int"
 
 
 def upgrade() -> None:
