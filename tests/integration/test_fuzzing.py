@@ -35,24 +35,28 @@ def receiver_url(stack: Settings) -> Iterator[str]:
         receiver.stop()
 
 
-def test_the_receiver_survives_schemathesis_without_5xx_or_accepted_invalid_input(receiver_url: str) -> None:
+def schemathesis(openapi_url: str, *options: str) -> None:
+    """Every phase, every check but the ones ``options`` exclude; fails the test with schemathesis's report."""
     command = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     if command is None:
         pytest.fail("schemathesis is in the dev extra; `make test` installs it")
     result = subprocess.run(
-        [
-            command, "run", f"{receiver_url}/openapi.json", "--mode", "all", "--checks", "all",
-            # The receiver rightly refuses some requests that fit the schema: tickers the data source does not
-            # have, grids over the size limit, parameters a strategy does not take. The 422s say why; a schema
-            # cannot know the data, so "schema-valid means accepted" does not hold here by design.
-            "--exclude-checks", "positive_data_acceptance",
-            "--max-examples", "30", "--seed", "20261129", "--header", "X-Tenant-ID: fuzz",
-            "--phases", "examples,coverage,fuzzing",
-        ],
+        [command, "run", openapi_url, "--mode", "all", "--checks", "all", "--max-examples", "30",
+         "--phases", "examples,coverage,fuzzing", *options],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert "generated" in result.stdout
+
+
+def test_the_receiver_survives_schemathesis_without_5xx_or_accepted_invalid_input(receiver_url: str) -> None:
+    schemathesis(
+        f"{receiver_url}/openapi.json", "--seed", "20261129", "--header", "X-Tenant-ID: fuzz",
+        # The receiver rightly refuses some requests that fit the schema: tickers the data source does not have,
+        # grids over the size limit, parameters a strategy does not take. The 422s say why; a schema cannot know
+        # the data, so "schema-valid means accepted" does not hold here by design.
+        "--exclude-checks", "positive_data_acceptance",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +72,11 @@ def dashboard_url(golden: Settings) -> Iterator[str]:
 
 
 def test_the_read_only_api_survives_schemathesis_without_5xx(dashboard_url: str) -> None:
-    command = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
-    if command is None:
-        pytest.fail("schemathesis is in the dev extra; `make test` installs it")
-    result = subprocess.run(
-        [
-            command, "run", f"{dashboard_url}/openapi.json", "--mode", "all", "--checks", "all",
-            # Cursors and as_of are opaque strings to the schema; the API refuses the ones it did not hand out
-            # with a 422 that says so, which a schema cannot predict.
-            "--exclude-checks", "positive_data_acceptance",
-            # The subscription is an endless stream by design: it has its own tests.
-            "--exclude-path", "/api/jobs/subscribe",
-            "--max-examples", "30", "--seed", "20261130", "--phases", "examples,coverage,fuzzing",
-        ],
-        capture_output=True, text=True, timeout=600,
+    schemathesis(
+        f"{dashboard_url}/openapi.json", "--seed", "20261130",
+        # Cursors and as_of are opaque strings to the schema; the API refuses the ones it did not hand out with a
+        # 422 that says so, which a schema cannot predict.
+        "--exclude-checks", "positive_data_acceptance",
+        # The subscription is an endless stream by design: it has its own tests.
+        "--exclude-path", "/api/jobs/subscribe",
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
-    assert "generated" in result.stdout
