@@ -44,13 +44,15 @@ def jobs_by_status(rows: Sequence[dict[str, Any]]) -> go.Figure:
 
 
 def throughput(rows: Sequence[dict[str, Any]]) -> go.Figure:
+    """Jobs created per bucket as bars, and how many of them completed or failed as lines over them."""
     if not rows:
         return empty("no jobs in this time range")
-    figure = go.Figure()
-    for name, colour in (("created", "#2f6fde"), ("completed", STATUS_COLOURS["COMPLETED"]),
-                         ("failed", STATUS_COLOURS["FAILED"])):  # fmt: skip
-        figure.add_trace(go.Scatter(x=[r["bucket"] for r in rows], y=[r[name] for r in rows], name=name,
-                                    mode="lines+markers", line={"color": colour}))  # fmt: skip
+    buckets = [r["bucket"] for r in rows]
+    figure = go.Figure(go.Bar(x=buckets, y=[r["created"] for r in rows], name="created", marker_color="#c9d6f2"))
+    for name in ("completed", "failed"):
+        colour = STATUS_COLOURS["COMPLETED" if name == "completed" else "FAILED"]
+        figure.add_trace(go.Scatter(x=buckets, y=[r[name] for r in rows], name=name, mode="lines+markers",
+                                    line={"color": colour}))  # fmt: skip
     return _styled(figure, "Jobs per bucket, by creation time")
 
 
