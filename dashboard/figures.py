@@ -1,6 +1,5 @@
 """The dashboard's charts, built from plain rows: one visual language (colours, fonts, margins) for every page."""
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -173,10 +172,3 @@ def partition_lag(partitions: Sequence[dict[str, Any]]) -> go.Figure:
                               marker_color="#2f6fde"))  # fmt: skip
     figure.update_layout(yaxis_title="events behind")
     return _styled(figure, "Projector lag per partition", height=280)
-
-
-def count_by(rows: Iterable[dict[str, Any]], key: str) -> dict[Any, int]:
-    counts: dict[Any, int] = defaultdict(int)
-    for row in rows:
-        counts[row[key]] += 1
-    return dict(counts)

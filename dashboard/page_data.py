@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import cachetools
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, select, text
 
 from dashboard.job_queries import SERVICE_METRICS, JobFilter, SortField, detail_queries, encode_cursor, list_query
 from kernel.market_data.providers import MarketData
@@ -245,11 +245,6 @@ class PageData:
                                         trading_sweep_results.c.strategy_type == strategy_type)
                  .order_by(trading_sweep_results.c.score.desc().nulls_last()))  # fmt: skip
         return self._rows(query)
-
-    def sweep_result_count(self, job_id: uuid.UUID) -> int:
-        query = select(func.count()).select_from(trading_sweep_results).where(trading_sweep_results.c.job_id == job_id)
-        with self._engine.connect() as connection:
-            return int(connection.execute(query).scalar_one())
 
     def equity_curve(self, key: str, job_parameters: dict[str, Any], ticker: str) -> EquityCurve:
         """A stored curve of one of the best cells, beside buying and holding the same ticker over the same bars."""
