@@ -1,7 +1,7 @@
 """The dashboard's charts, built from plain rows: one visual language (colours, fonts, margins) for every page."""
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -42,16 +42,21 @@ def jobs_by_status(rows: Sequence[dict[str, Any]]) -> go.Figure:
     return _styled(figure, "Jobs by status")
 
 
-def throughput(rows: Sequence[dict[str, Any]]) -> go.Figure:
-    """Jobs created per bucket as bars, and how many of them completed or failed as lines over them."""
+def throughput(rows: Sequence[dict[str, Any]], since: datetime, until: datetime, bucket: timedelta) -> go.Figure:
+    """Jobs created per bucket as bars, each as wide as its bucket over the whole range, and how many of them
+    completed or failed as lines over them."""
     if not rows:
         return empty("no jobs in this time range")
     buckets = [r["bucket"] for r in rows]
-    figure = go.Figure(go.Bar(x=buckets, y=[r["created"] for r in rows], name="created", marker_color="#c9d6f2"))
+    width = bucket.total_seconds() * 1000  # a date axis measures bars in milliseconds
+    figure = go.Figure(go.Bar(x=buckets, y=[r["created"] for r in rows], name="created", marker_color="#c9d6f2",
+                              width=[width] * len(rows), offset=0))  # fmt: skip
+    middles = [start + bucket / 2 for start in buckets]
     for name in ("completed", "failed"):
         colour = STATUS_COLOURS["COMPLETED" if name == "completed" else "FAILED"]
-        figure.add_trace(go.Scatter(x=buckets, y=[r[name] for r in rows], name=name, mode="lines+markers",
+        figure.add_trace(go.Scatter(x=middles, y=[r[name] for r in rows], name=name, mode="lines+markers",
                                     line={"color": colour}))  # fmt: skip
+    figure.update_xaxes(range=[since, until])
     return _styled(figure, "Jobs per bucket, by creation time")
 
 

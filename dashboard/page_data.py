@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import cachetools
@@ -186,12 +186,17 @@ class PageData:
 
     # -- overview and health ----------------------------------------------------------------------------------------
 
-    def overview(self, since: datetime, until: datetime, bucket: str, rollups: bool = False) -> Overview:
+    def overview(self, since: datetime, until: datetime, bucket: timedelta, rollups: bool = False) -> Overview:
         """Jobs created in [since, until): exactly, from ``pipeline_jobs``, or with ``rollups`` from the hourly
         tables (whole hours, durations from their histograms), which stays as fast over a month as over a day."""
         # The first whole hour, computed here: as an expression, Postgres would evaluate it for every row.
         since_hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        window = {"since": since, "until": until, "bucket": bucket, "since_hour": since_hour}
+        window = {
+            "since": since,
+            "until": until,
+            "bucket": f"{int(bucket.total_seconds())} seconds",
+            "since_hour": since_hour,
+        }
 
         def compute() -> Overview:
             with self._engine.connect() as connection:

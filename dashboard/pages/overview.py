@@ -13,8 +13,8 @@ from dashboard.pages.clientside import clientside
 
 # range name: (length, throughput bucket). The last hour is counted exactly, minute by minute; longer ranges come
 # from the hourly rollups, in whole hours.
-RANGES = {"1h": (timedelta(hours=1), "1 minute"), "24h": (timedelta(hours=24), "1 hour"),
-          "7d": (timedelta(days=7), "6 hours"), "30d": (timedelta(days=30), "1 day")}  # fmt: skip
+RANGES = {"1h": (timedelta(hours=1), timedelta(minutes=1)), "24h": (timedelta(hours=24), timedelta(hours=1)),
+          "7d": (timedelta(days=7), timedelta(hours=6)), "30d": (timedelta(days=30), timedelta(days=1))}  # fmt: skip
 REFRESH_MS = 5_000
 
 
@@ -87,7 +87,8 @@ def register(app: Dash, data: PageData) -> None:
         length, bucket = RANGES.get(range_name, RANGES["24h"])
         until = datetime.now(UTC)
         overview = data.overview(until - length, until, bucket, rollups=range_name != "1h")
-        return (tiles(overview), figures.jobs_by_status(overview.by_status), figures.throughput(overview.throughput),
+        throughput = figures.throughput(overview.throughput, until - length, until, bucket)
+        return (tiles(overview), figures.jobs_by_status(overview.by_status), throughput,
                 figures.durations(overview.by_type), _errors(overview), f"?range={range_name}")  # fmt: skip
 
     clientside(

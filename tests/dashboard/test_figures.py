@@ -76,6 +76,9 @@ def test_jobs_by_status_keeps_the_lifecycle_order_and_colours() -> None:
 def test_throughput_shows_created_jobs_as_bars_and_their_outcomes_as_lines() -> None:
     rows = [{"bucket": T0, "created": 6, "completed": 6, "failed": 0},
             {"bucket": T0 + timedelta(hours=1), "created": 3, "completed": 0, "failed": 3}]  # fmt: skip
-    created, completed, failed = figures.throughput(rows).data
+    figure = figures.throughput(rows, T0, T0 + timedelta(hours=2), timedelta(hours=1))
+    created, completed, failed = figure.data
     assert (created.type, list(created.y)) == ("bar", [6, 3])
+    assert list(created.width) == [3_600_000, 3_600_000]  # each bar spans its hour
+    assert list(figure.layout.xaxis.range) == [T0, T0 + timedelta(hours=2)]
     assert (completed.name, list(completed.y), failed.name, list(failed.y)) == ("completed", [6, 0], "failed", [0, 3])
