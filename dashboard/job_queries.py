@@ -97,10 +97,13 @@ async def list_jobs(
     query = list_query(where, sort, descending, limit, cursor)
     async with engine.connect() as connection:
         rows = [dict(row) for row in (await connection.execute(query)).mappings()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(sort, rows[-1][sort], rows[-1]["id"]) if more and rows else None
-    return rows, next_cursor
+    return split_page(rows, sort, limit)
+
+
+def split_page(rows: list[dict[str, Any]], sort: SortField, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """The rows of ``list_query`` (one more than a page when another follows): the page, and the next one's cursor."""
+    page = rows[:limit]
+    return page, encode_cursor(sort, page[-1][sort], page[-1]["id"]) if len(rows) > limit and page else None
 
 
 async def count_jobs(engine: AsyncEngine, where: JobFilter) -> int:

@@ -18,7 +18,7 @@ import cachetools
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, create_engine, select, text
 
-from dashboard.job_queries import SERVICE_METRICS, JobFilter, SortField, detail_queries, encode_cursor, list_query
+from dashboard.job_queries import SERVICE_METRICS, JobFilter, SortField, detail_queries, list_query, split_page
 from kernel.market_data.providers import MarketData
 from kernel.object_store import ObjectStore
 from kernel.projection_lag import ProjectionLag, projection_lag
@@ -161,10 +161,7 @@ class PageData:
     def jobs_page(
         self, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        rows = self._rows(list_query(where, sort, descending, limit, cursor))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return rows, encode_cursor(sort, rows[-1][sort], rows[-1]["id"]) if more and rows else None
+        return split_page(self._rows(list_query(where, sort, descending, limit, cursor)), sort, limit)
 
     def job_types(self) -> list[str]:
         def compute() -> list[str]:

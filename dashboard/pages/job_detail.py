@@ -95,15 +95,15 @@ def _result(job: dict[str, Any]) -> Any:
     if result is None:
         return html.P("no result yet", className="muted")
     if job["job_type"] == "trading.sweep":
-        best = [cell for ticker in result.get("tickers", []) for cell in ticker.get("best", [])[:1]]
+        best = [(ticker["ticker"], ticker["best"][0]) for ticker in result.get("tickers", []) if ticker.get("best")]
         return html.Div([
             html.P(f"{result.get('backtests', 0):,} backtests in {result.get('chunks', 0)} chunks, "
                    f"{result.get('elapsed_seconds', 0):.1f} s; ranked by {result.get('rank_by')}."),
             html.Table([html.Tr([html.Th("ticker"), html.Th("best strategy"), html.Th("parameters"),
                                  html.Th("score")])] + [
-                html.Tr([html.Td(ticker["ticker"]), html.Td(cell["strategy_type"]),
-                         html.Td(json.dumps(cell["parameters"])), html.Td(f"{cell['score']:.3f}")])
-                for ticker in result.get("tickers", []) for cell in ticker.get("best", [])[:1]
+                html.Tr([html.Td(ticker), html.Td(cell["strategy_type"]), html.Td(json.dumps(cell["parameters"])),
+                         html.Td(f"{cell['score']:.3f}")])
+                for ticker, cell in best
             ], className="plain") if best else None,
             dcc.Link("Explore the sweep →", href=f"/sweeps?job={job['id']}"),
         ])  # fmt: skip
@@ -111,7 +111,7 @@ def _result(job: dict[str, Any]) -> Any:
 
 
 def _artifacts(job: dict[str, Any], data: PageData) -> Any:
-    artifacts = (job["result"] or {}).get("artifacts") if isinstance(job["result"], dict) else None
+    artifacts = job["result"].get("artifacts") if isinstance(job["result"], dict) else None
     if not artifacts:
         return html.P("no artifacts", className="muted")
     links: list[Any] = []
