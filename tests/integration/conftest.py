@@ -1,7 +1,6 @@
 """The real stack for integration tests: Kafka and Postgres started once per session, services per module."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 
 from kernel.settings import Settings, load_settings
 from zixly.stack.local import LocalStack
-from zixly.stack.processes import spawn, terminate
+from zixly.stack.processes import free_port, spawn, terminate
 from zixly.supervisor import http_ok
 
 
@@ -38,13 +37,6 @@ def stack(settings: Settings) -> Iterator[Settings]:
     yield settings
     if started:
         local.down()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

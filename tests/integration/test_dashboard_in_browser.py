@@ -17,10 +17,8 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, asyn
 
 from kernel.settings import Settings
 from tests.integration.conftest import RunningPipeline, Service, free_port, start_service
+from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-# What a container without a display or a GPU needs; --no-sandbox because CI runs as root.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 # Stands in for the browser's notification service, which a headless browser does not have: it records instead.
 RECORD_NOTIFICATIONS = """
 window.__notifications = [];

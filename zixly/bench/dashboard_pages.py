@@ -33,7 +33,8 @@ from kernel.settings import Settings
 from zixly.stack.processes import spawn, terminate
 from zixly.supervisor import http_ok
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; no browser is downloaded
+# What a container without a display or a GPU needs; --no-sandbox because CI runs as root.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
 # The jobs grid's filter inputs, by component id, for each scenario (values as a person would enter them).

@@ -8,7 +8,6 @@ API), the index the plan uses, and for deep pages the same page fetched with OFF
 
 import asyncio
 import json
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from kernel.migrate import upgrade
 from kernel.settings import Settings
 from zixly.bench.dashboard_pages import measure_pages, median, p95
 from zixly.stack.local import LocalStack
+from zixly.stack.processes import free_port
 
 _SEED = """
 INSERT INTO pipeline_jobs (id, tenant_id, job_type, status, parameters, metadata, result, metrics, error_type,
@@ -213,7 +213,7 @@ def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, roun
                       f"{plan_ms:.1f}", index, offset_ms)  # fmt: skip
     console.print(table)
     with console.status("the dashboard in Chromium: page callbacks, overview, commit to screen"):
-        pages = measure_pages(bench, _free_port(), rounds)
+        pages = measure_pages(bench, free_port(), rounds)
     api = {row["scenario"].name: row["times"] for row in measured}
     pages_table = Table(title=f"The dashboard's jobs page over {jobs:,} jobs: its grid callback per filter change "
                         f"(POST /_dash-update-component), {rounds} requests each; baseline: the API above")  # fmt: skip
@@ -241,10 +241,3 @@ def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, roun
                   f"{p95(pages.commit_to_screen_ms):.1f} ms")  # fmt: skip
     console.print(json.dumps({"worst_api_p95_ms": round(worst, 1), "worst_page_callback_p95_ms": round(worst_page, 1),
                               "commit_to_screen_p95_ms": round(p95(pages.commit_to_screen_ms), 1)}))  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
