@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +37,9 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's; no browser is downloaded
 # What a container without a display or a GPU needs; --no-sandbox because CI runs as root.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
-# The jobs grid's filter inputs, by component id, for each scenario (values as a person would enter them).
-PAGE_SCENARIOS: dict[str, dict[str, Any]] = {
-    "newest page, no filter": {},
-    "status FAILED": {"jobs-status": ["FAILED"]},
-    "one tenant": {"jobs-tenant": "tenant-07"},
-    "type + status": {"jobs-type": "data.export", "jobs-status": ["RUNNING"]},
-    "a day's range": {"jobs-from": "-2d", "jobs-to": "-1d"},
-    "text in parameters": {"jobs-q": "customer-4242"},
-    "text in errors, status FAILED": {"jobs-q": "answered 503", "jobs-status": ["FAILED"]},
-    "sorted by update, ascending": {"jobs-sort": "updated_at asc"},
-}
+# The API's query parameters and the jobs page's filter inputs that take the same values.
+_PAGE_INPUTS = {"job_type": "jobs-type", "tenant_id": "jobs-tenant", "created_from": "jobs-from",
+                "created_to": "jobs-to", "q": "jobs-q"}  # fmt: skip
 
 # Detects a value arriving in a grid cell: a MutationObserver, then the next frame (when it is painted).
 _WATCH_CELL = """
@@ -90,16 +82,19 @@ async def _dashboard(bench: Settings, port: int) -> AsyncIterator[str]:
         terminate(process.pid, timeout=10)
 
 
-def _with_filters(request: dict[str, Any], filters: dict[str, Any]) -> dict[str, Any]:
+def page_inputs(params: dict[str, Any]) -> dict[str, Any]:
+    """The jobs page's filter inputs for a scenario of the API (``GET /api/pipelines/jobs`` parameters)."""
+    inputs = {component: params[name] for name, component in _PAGE_INPUTS.items() if name in params}
+    inputs["jobs-status"] = [params["status"]] if "status" in params else []
+    inputs["jobs-sort"] = f"{params.get('sort', 'created_at')} {params.get('order', 'desc')}"
+    return inputs
+
+
+def _with_filters(request: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(request)
-    now = datetime.now(UTC)
     for item in body["inputs"]:
-        value = filters.get(item["id"])
-        if isinstance(value, str) and value.startswith("-") and value.endswith("d"):
-            value = (now + timedelta(days=int(value[:-1]))).strftime("%Y-%m-%d %H:%M")
-        default = "created_at desc" if item["id"] == "jobs-sort" else None
         if item["id"].startswith("jobs-") and item["property"] == "value":
-            item["value"] = value if value is not None else default
+            item["value"] = inputs.get(item["id"])
     body["changedPropIds"] = ["jobs-q.value"]
     return body
 
@@ -115,11 +110,13 @@ async def _grid_request(browser: Browser, url: str) -> dict[str, Any]:
     return body
 
 
-async def _callbacks(url: str, request: dict[str, Any], rounds: int) -> dict[str, list[float]]:
+async def _callbacks(
+    url: str, request: dict[str, Any], scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int
+) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {}
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        for name, filters in PAGE_SCENARIOS.items():
-            body = _with_filters(request, filters)
+        for name, (params, api_rows) in scenarios.items():
+            body = _with_filters(request, page_inputs(params))
             times = []
             for _ in range(rounds):
                 started = time.perf_counter()
@@ -127,8 +124,8 @@ async def _callbacks(url: str, request: dict[str, Any], rounds: int) -> dict[str
                 times.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
             rows = response.json()["response"]["jobs-grid"]["rowData"]
-            if not rows and name != "type + status":
-                raise RuntimeError(f"the page callback found no jobs for {name!r}")
+            if len(rows) != api_rows:
+                raise RuntimeError(f"the page shows {len(rows)} jobs for {name!r}, the API {api_rows}")
             timings[name] = times
     return timings
 
@@ -186,22 +183,27 @@ def _overview(bench: Settings, rounds: int) -> dict[str, tuple[list[float], list
         data.dispose()
 
 
-async def _measure(bench: Settings, port: int, rounds: int) -> PageTimings:
+async def _measure(
+    bench: Settings, port: int, scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int
+) -> PageTimings:
     async with _dashboard(bench, port) as url, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             request = await _grid_request(browser, url)
-            callbacks = await _callbacks(url, request, rounds)
+            callbacks = await _callbacks(url, request, scenarios, rounds)
             screen = await _commit_to_screen(browser, url, bench, rounds)
         finally:
             await browser.close()
     return PageTimings(callbacks, await asyncio.to_thread(_overview, bench, max(5, rounds // 5)), screen)
 
 
-def measure_pages(bench: Settings, port: int, rounds: int) -> PageTimings:
+def measure_pages(
+    bench: Settings, port: int, scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int
+) -> PageTimings:
+    """``scenarios``: name → (the API's query parameters, how many jobs the API answered), the page's baseline."""
     if not CHROMIUM.exists():
         raise RuntimeError("Debian's chromium is needed for the page measurements (make bench-job-list installs it)")
-    return asyncio.run(_measure(bench, port, rounds))
+    return asyncio.run(_measure(bench, port, scenarios, rounds))
 
 
 def p95(times: list[float]) -> float:
