@@ -170,7 +170,14 @@ class PageData:
 
         return sorted(self._cached("job_types", compute))
 
+    def job_row(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        """The job's row without its timeline: what the sweep explorer reads on every change of a running sweep."""
+        with self._engine.connect() as connection:
+            row = connection.execute(detail_queries(job_id, None)[0]).mappings().first()
+            return dict(row) if row is not None else None
+
     def job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        """The job's row and its timeline."""
         query, events = detail_queries(job_id, None)
         with self._engine.connect() as connection:
             row = connection.execute(query).mappings().first()

@@ -70,7 +70,7 @@ def register(app: Dash, data: PageData) -> None:
         State("sweep-strategy", "value"), prevent_initial_call="initial_duplicate",
     )  # fmt: skip
     def choose_sweep(job_id: str | None, ticker: str | None, strategy: str | None) -> tuple[Any, ...]:
-        job = data.job(uuid.UUID(job_id)) if job_id else None
+        job = data.job_row(uuid.UUID(job_id)) if job_id else None
         if job is None:
             return [], None, [], None, no_update
         tickers = list(job["parameters"].get("tickers", []))
@@ -82,7 +82,7 @@ def register(app: Dash, data: PageData) -> None:
     @app.callback(Output("sweep-equity-cell", "options"), Input("sweep-job", "value"), Input("sweep-live", "data"))
     def best_cells(job_id: str | None, _live: Any) -> list[dict[str, str]]:
         """The cells whose curves the sweep stored, once it has completed."""
-        job = data.job(uuid.UUID(job_id)) if job_id else None
+        job = data.job_row(uuid.UUID(job_id)) if job_id else None
         return [{"label": f"{c['ticker']} #{c['rank']} {c['strategy_type']} {_key(c['parameters'])}",
                  "value": f"{c['ticker']}|{c['equity_curve_key']}"}
                 for c in (_best_cells(job) if job else []) if c.get("equity_curve_key")]  # fmt: skip
@@ -94,7 +94,7 @@ def register(app: Dash, data: PageData) -> None:
         State("sweep-y", "value"),
     )  # fmt: skip
     def choose_axes(strategy: str | None, job_id: str | None, x: str | None, y: str | None) -> tuple[Any, ...]:
-        job = data.job(uuid.UUID(job_id)) if job_id else None
+        job = data.job_row(uuid.UUID(job_id)) if job_id else None
         names = _strategies(job).get(strategy or "", []) if job else []
         x = x if x in names else (names[0] if names else None)
         y = y if y in names and y != x else next((n for n in names if n != x), x)
@@ -111,7 +111,7 @@ def register(app: Dash, data: PageData) -> None:
         if not (job_id and ticker and strategy and x and y):
             return figures.empty("choose a sweep, a ticker and a strategy"), [], ""
         cells = data.sweep_cells(uuid.UUID(job_id), ticker, strategy)
-        job = live if live and live.get("id") == job_id else data.job(uuid.UUID(job_id))
+        job = live if live and live.get("id") == job_id else data.job_row(uuid.UUID(job_id))
         progress = f"{job['status']} · {float(job['progress']):.0%} · " if job else ""
         return (figures.sweep_heatmap(cells, x, y, metric), cells[:200],
                 f"{progress}{len(cells):,} backtests of {ticker} {strategy} recorded")  # fmt: skip
@@ -119,7 +119,7 @@ def register(app: Dash, data: PageData) -> None:
     @app.callback(Output("sweep-oos", "figure"), Input("sweep-job", "value"), Input("sweep-ticker", "value"),
                   Input("sweep-metric", "value"), Input("sweep-live", "data"))  # fmt: skip
     def out_of_sample(job_id: str | None, ticker: str | None, metric: str, _live: Any) -> Any:
-        job = data.job(uuid.UUID(job_id)) if job_id else None
+        job = data.job_row(uuid.UUID(job_id)) if job_id else None
         if job is None or job["result"] is None:
             return figures.empty("the out-of-sample tests run when the sweep completes", height=300)
         ranked_by = metric if metric != "score" else job["result"].get("rank_by", "sharpe")
@@ -129,7 +129,7 @@ def register(app: Dash, data: PageData) -> None:
     def equity(cell: str | None, job_id: str | None) -> Any:
         if not cell or not job_id:
             return figures.empty("choose one of the best cells")
-        job = data.job(uuid.UUID(job_id))
+        job = data.job_row(uuid.UUID(job_id))
         ticker, key = cell.split("|", 1)
         try:
             curve = data.equity_curve(key, job["parameters"] if job else {}, ticker)
