@@ -9,6 +9,7 @@ from dash import Dash, Input, Output, dcc, html
 from dashboard import figures
 from dashboard.page_data import Health, PageData
 from dashboard.pages.clientside import clientside
+from dashboard.pages.tiles import tile_row
 
 REFRESH_MS = 3_000
 
@@ -48,8 +49,7 @@ def _tiles(health: Health) -> list[html.Div]:
         ("newest event age", f"{freshness:,.1f} s" if freshness is not None else "—"),
         ("busy workers", str(sum(1 for w in health.workers if w["running"]))),
     ]  # fmt: skip
-    return [html.Div([html.Div(value, className="value"), html.Div(label, className="label")], className="tile",
-                     id=f"health-{label.replace(' ', '-').replace('/', '-')}") for label, value in shown]  # fmt: skip
+    return tile_row("health", shown)
 
 
 def register(app: Dash, data: PageData) -> None:

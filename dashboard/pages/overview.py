@@ -10,6 +10,7 @@ from dash import Dash, Input, Output, dcc, html
 from dashboard import figures
 from dashboard.page_data import Overview, PageData
 from dashboard.pages.clientside import clientside
+from dashboard.pages.tiles import tile_row
 
 # range name: (length, throughput bucket). The last hour is counted exactly, minute by minute; longer ranges come
 # from the hourly rollups, in whole hours.
@@ -51,8 +52,7 @@ def tiles(overview: Overview) -> list[html.Div]:
     shown = [("jobs", f"{total:,}"), ("in flight", f"{in_flight:,}"), ("completed", f"{counts.get('COMPLETED', 0):,}"),
              ("success rate", success), ("failed", f"{counts.get('FAILED', 0):,}"),
              ("dead letters", f"{counts.get('DEAD_LETTERED', 0):,}"), ("retried", f"{retried:,}")]  # fmt: skip
-    return [html.Div([html.Div(value, className="value"), html.Div(label, className="label")], className="tile",
-                     id=f"tile-{label.replace(' ', '-')}") for label, value in shown]  # fmt: skip
+    return tile_row("tile", shown)
 
 
 def _last_seen(row: dict[str, Any]) -> str:
