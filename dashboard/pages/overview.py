@@ -56,12 +56,9 @@ def tiles(overview: Overview) -> list[html.Div]:
 
 
 def _last_seen(row: dict[str, Any]) -> str:
-    # The rollups know the hour, not the moment.
-    return (
-        f"before {row['last_seen']:%Y-%m-%d %H:%M}"
-        if row.get("to_the_hour")
-        else f"{row['last_seen']:%Y-%m-%d %H:%M:%S}"
-    )
+    # The rollups know the hour, not the moment. Postgres answers in its session's time zone; the column says UTC.
+    seen = row["last_seen"].astimezone(UTC)
+    return f"before {seen:%Y-%m-%d %H:%M}" if row.get("to_the_hour") else f"{seen:%Y-%m-%d %H:%M:%S}"
 
 
 def _errors(overview: Overview) -> Any:
