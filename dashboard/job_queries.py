@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.database import TenantScope, scoped
 from schemas.read_model import JOB_SEARCH_TEXT, job_events, pipeline_jobs, trading_sweep_results
 
 SortField = Literal["created_at", "updated_at"]
@@ -91,11 +92,17 @@ def list_query(where: JobFilter, sort: SortField, descending: bool, limit: int, 
 
 
 async def list_jobs(
-    engine: AsyncEngine, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
+    engine: AsyncEngine,
+    scope: TenantScope,
+    where: JobFilter,
+    sort: SortField,
+    descending: bool,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of jobs and the cursor of the next page (None on the last)."""
     query = list_query(where, sort, descending, limit, cursor)
-    async with engine.connect() as connection:
+    async with scoped(engine, scope) as connection:
         rows = [dict(row) for row in (await connection.execute(query)).mappings()]
     return split_page(rows, sort, limit)
 
@@ -106,8 +113,8 @@ def split_page(rows: list[dict[str, Any]], sort: SortField, limit: int) -> tuple
     return page, encode_cursor(sort, page[-1][sort], page[-1]["id"]) if len(rows) > limit and page else None
 
 
-async def count_jobs(engine: AsyncEngine, where: JobFilter) -> int:
-    async with engine.connect() as connection:
+async def count_jobs(engine: AsyncEngine, scope: TenantScope, where: JobFilter) -> int:
+    async with scoped(engine, scope) as connection:
         return int((await connection.execute(_filtered(select(func.count()).select_from(pipeline_jobs), where)))
                    .scalar_one())  # fmt: skip
 
@@ -127,9 +134,11 @@ def detail_queries(job_id: uuid.UUID, tenant_id: str | None) -> tuple[Select[Any
     return query, events
 
 
-async def job_detail(engine: AsyncEngine, job_id: uuid.UUID, tenant_id: str | None) -> dict[str, Any] | None:
+async def job_detail(
+    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, tenant_id: str | None
+) -> dict[str, Any] | None:
     query, events = detail_queries(job_id, tenant_id)
-    async with engine.connect() as connection:
+    async with scoped(engine, scope) as connection:
         row = (await connection.execute(query)).mappings().first()
         if row is None:
             return None
@@ -156,7 +165,13 @@ def results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | No
 
 
 async def sweep_results(
-    engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strategy_type: str | None, limit: int, offset: int
+    engine: AsyncEngine,
+    scope: TenantScope,
+    job_id: uuid.UUID,
+    ticker: str | None,
+    strategy_type: str | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """The best ``limit`` results (by score) after ``offset``, and how many there are in all."""
     count = select(func.count()).select_from(trading_sweep_results).where(trading_sweep_results.c.job_id == job_id)
@@ -164,17 +179,17 @@ async def sweep_results(
         count = count.where(trading_sweep_results.c.ticker == ticker)
     if strategy_type:
         count = count.where(trading_sweep_results.c.strategy_type == strategy_type)
-    async with engine.connect() as connection:
+    async with scoped(engine, scope) as connection:
         total = int((await connection.execute(count)).scalar_one())
         rows = await connection.execute(results_query(job_id, ticker, strategy_type).limit(limit).offset(offset))
         return [dict(row) for row in rows.mappings()], total
 
 
 async def stream_results(
-    engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strategy_type: str | None
+    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, ticker: str | None, strategy_type: str | None
 ) -> AsyncIterator[dict[str, Any]]:
     """Every result of the job, best first, streamed from a server-side cursor."""
-    async with engine.connect() as connection:
+    async with scoped(engine, scope) as connection:
         rows = await connection.stream(results_query(job_id, ticker, strategy_type).execution_options(yield_per=2000))
         async for row in rows.mappings():
             yield dict(row)

@@ -1,8 +1,9 @@
 """What the dashboard's pages show, read from the projections (and the artifacts in S3) with a synchronous engine.
 
 Dash runs its callbacks in worker threads; the queries are the read-only API's own (``job_queries``), executed here
-without an event loop. Aggregates that every screen shares (the overview, the pipeline's health) are cached for a
-few seconds, so that ten open screens cost the database what one does.
+without an event loop, each in the viewer's tenant scope (row-level security). Aggregates that every screen of a
+scope shares (the overview, the pipeline's health) are cached for a few seconds, so that ten open screens cost the
+database what one does.
 """
 
 import asyncio
@@ -16,11 +17,12 @@ from typing import Any, TypeVar
 
 import cachetools
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select, text
 
 from dashboard.job_queries import SERVICE_METRICS, JobFilter, SortField, detail_queries, list_query, split_page
+from kernel.database import TenantScope, make_engine, scoped_sync
 from kernel.market_data.providers import MarketData
-from kernel.object_store import ObjectStore
+from kernel.object_store import ObjectStore, tenant_prefix
 from kernel.projection_lag import ProjectionLag, projection_lag
 from kernel.settings import Settings
 from schemas.read_model import job_counts_hourly, pipeline_jobs, trading_sweep_results
@@ -131,10 +133,14 @@ class EquityCurve:
     buy_and_hold: list[float] | None
 
 
+class ArtifactRefused(Exception):
+    """An object key outside the tenant's prefix: no link is made for it."""
+
+
 class PageData:
     def __init__(self, settings: Settings, shared_seconds: float = SHARED_SECONDS) -> None:
         self._settings = settings
-        self._engine: Engine = create_engine(settings.sqlalchemy_url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+        self._engine: Engine = make_engine(settings, pool_size=4, service="dashboard")
         self._shared: cachetools.TTLCache[Any, Any] = cachetools.TTLCache(maxsize=64, ttl=shared_seconds)
         self._shared_lock = threading.Lock()
         self._store: ObjectStore | None = None
@@ -152,45 +158,59 @@ class PageData:
             self._shared[key] = value
         return value
 
-    def _rows(self, query: Any, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self._engine.connect() as connection:
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def _rows(self, scope: TenantScope, query: Any, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with scoped_sync(self._engine, scope) as connection:
             return [dict(row) for row in connection.execute(query, parameters or {}).mappings()]
 
     # -- jobs -------------------------------------------------------------------------------------------------------
 
     def jobs_page(
-        self, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
+        self, scope: TenantScope, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        return split_page(self._rows(list_query(where, sort, descending, limit, cursor)), sort, limit)
+        return split_page(self._rows(scope, list_query(where, sort, descending, limit, cursor)), sort, limit)
 
-    def job_types(self) -> list[str]:
+    def job_types(self, scope: TenantScope) -> list[str]:
         def compute() -> list[str]:
             # Every job is counted in the rollups: a few thousand rows to look through, not a million.
-            return [row["job_type"] for row in self._rows(select(job_counts_hourly.c.job_type).distinct())]
+            return [row["job_type"] for row in self._rows(scope, select(job_counts_hourly.c.job_type).distinct())]
 
-        return sorted(self._cached("job_types", compute))
+        return sorted(self._cached(("job_types", scope), compute))
 
-    def job_row(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+    def job_row(self, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
         """The job's row without its timeline: what the sweep explorer reads on every change of a running sweep."""
-        with self._engine.connect() as connection:
+        with scoped_sync(self._engine, scope) as connection:
             row = connection.execute(detail_queries(job_id, None)[0]).mappings().first()
             return dict(row) if row is not None else None
 
-    def job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+    def job(self, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
         """The job's row and its timeline."""
         query, events = detail_queries(job_id, None)
-        with self._engine.connect() as connection:
+        with scoped_sync(self._engine, scope) as connection:
             row = connection.execute(query).mappings().first()
             if row is None:
                 return None
             return dict(row) | {"events": [dict(event) for event in connection.execute(events).mappings()]}
 
-    def artifact_url(self, key: str) -> str:
+    def artifact_url(self, job: dict[str, Any], key: str) -> str:
+        """A presigned link to one of ``job``'s artifacts, only under the job's tenant's prefix (the job row was
+        read in the caller's scope, so the caller sees that tenant)."""
+        if not key.startswith(tenant_prefix(job["tenant_id"])) or ".." in key:
+            raise ArtifactRefused(f"{key!r} is not an artifact of tenant {job['tenant_id']!r}")
         return self._object_store().presigned_url(key)
 
     # -- overview and health ----------------------------------------------------------------------------------------
 
-    def overview(self, since: datetime, until: datetime, bucket: timedelta, rollups: bool = False) -> Overview:
+    def overview(
+        self, scope: TenantScope, since: datetime, until: datetime, bucket: timedelta, rollups: bool = False
+    ) -> Overview:
         """Jobs created in [since, until): exactly, from ``pipeline_jobs``, or with ``rollups`` from the hourly
         tables (whole hours, durations from their histograms), which stays as fast over a month as over a day."""
         # The first whole hour, computed here: as an expression, Postgres would evaluate it for every row.
@@ -203,7 +223,7 @@ class PageData:
         }
 
         def compute() -> Overview:
-            with self._engine.connect() as connection:
+            with scoped_sync(self._engine, scope) as connection:
 
                 def rows(query: Any) -> list[dict[str, Any]]:
                     return [dict(row) for row in connection.execute(query, window).mappings()]
@@ -221,30 +241,32 @@ class PageData:
                                 rows(_ROLLUP_TOP_ERRORS))  # fmt: skip
 
         # Rounded to the second so that screens opened together share one computation.
-        key = ("overview", since.replace(microsecond=0), until.replace(microsecond=0), bucket, rollups)
+        key = ("overview", scope, since.replace(microsecond=0), until.replace(microsecond=0), bucket, rollups)
         return self._cached(key, compute)
 
-    def health(self) -> Health:
+    def health(self, scope: TenantScope) -> Health:
         def compute() -> Health:
             lag, lag_error = None, None
             try:
-                lag = asyncio.run(projection_lag(self._settings))
+                lag = asyncio.run(projection_lag(self._settings, self._settings.service_database("dashboard")))
             except Exception as exc:  # the page still shows workers and errors when Kafka does not answer
                 lag_error = repr(exc)[:300]
-            return Health(lag, lag_error, self._rows(_WORKERS), self._rows(_RECENT_ERRORS))
+            return Health(lag, lag_error, self._rows(scope, _WORKERS), self._rows(scope, _RECENT_ERRORS))
 
-        return self._cached("health", compute)
+        return self._cached(("health", scope), compute)
 
     # -- sweeps -----------------------------------------------------------------------------------------------------
 
-    def sweeps(self, limit: int = 100) -> list[dict[str, Any]]:
+    def sweeps(self, scope: TenantScope, limit: int = 100) -> list[dict[str, Any]]:
         query = (select(pipeline_jobs.c.id, pipeline_jobs.c.tenant_id, pipeline_jobs.c.status,
                         pipeline_jobs.c.progress, pipeline_jobs.c.created_at)
                  .where(pipeline_jobs.c.job_type == SWEEP_JOB_TYPE)
                  .order_by(pipeline_jobs.c.created_at.desc(), pipeline_jobs.c.id.desc()).limit(limit))  # fmt: skip
-        return self._rows(query)
+        return self._rows(scope, query)
 
-    def sweep_cells(self, job_id: uuid.UUID, ticker: str, strategy_type: str) -> list[dict[str, Any]]:
+    def sweep_cells(
+        self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str
+    ) -> list[dict[str, Any]]:
         """Every backtest of one ticker and strategy of the sweep, as far as it has run."""
         columns = [trading_sweep_results.c[name] for name in (
             "parameters", "score", "total_return", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate",
@@ -253,10 +275,14 @@ class PageData:
                                         trading_sweep_results.c.ticker == ticker,
                                         trading_sweep_results.c.strategy_type == strategy_type)
                  .order_by(trading_sweep_results.c.score.desc().nulls_last()))  # fmt: skip
-        return self._rows(query)
+        return self._rows(scope, query)
 
-    def equity_curve(self, key: str, job_parameters: dict[str, Any], ticker: str) -> EquityCurve:
-        """A stored curve of one of the best cells, beside buying and holding the same ticker over the same bars."""
+    def equity_curve(self, job: dict[str, Any], key: str, ticker: str) -> EquityCurve:
+        """A stored curve of one of ``job``'s best cells (``key`` taken from its result, never from the browser),
+        beside buying and holding the same ticker over the same bars."""
+        if not key.startswith(tenant_prefix(job["tenant_id"])):
+            raise ArtifactRefused(f"{key!r} is not an artifact of tenant {job['tenant_id']!r}")
+        job_parameters = job["parameters"]
         table = pq.read_table(io.BytesIO(self._object_store().get(key)))
         dates = table.column("date").to_pylist()
         equity = [float(value) for value in table.column("equity").to_pylist()]

@@ -14,6 +14,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dashboard.authentication import Authenticator
+from dashboard.authorization import requires, scope_of
 from dashboard.job_queries import (
     RESULT_COLUMNS,
     SERVICE_METRICS,
@@ -28,10 +30,15 @@ from dashboard.job_queries import (
 )
 from dashboard.live_updates import JobChangeListener
 from dashboard.route_support import NOT_FOUND, IsoTime, bad_query, engine_of
+from dashboard.sessions import SESSION_COOKIE
+from kernel.audit import AuditEntry, record
+from kernel.database import TenantScope, scoped
+from schemas.access import Permission, Principal
 from schemas.job_status import JobStatus
 
 router = APIRouter(prefix="/api")
 HEARTBEAT_SECONDS = 15.0
+Reader = Annotated[Principal, requires(Permission.READ_JOBS)]
 
 
 def _statuses(statuses: list[str] | None) -> list[str]:
@@ -45,6 +52,7 @@ def _statuses(statuses: list[str] | None) -> list[str]:
 @router.get("/pipelines/jobs", summary="Jobs, filtered and sorted, one page at a time (cursor pagination)")
 async def jobs(
     request: Request,
+    caller: Reader,
     status: Annotated[list[str] | None, Query(description="any of these statuses (repeat the parameter)")] = None,
     job_type: Annotated[str | None, Query(max_length=64)] = None,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -61,49 +69,77 @@ async def jobs(
         raise bad_query("created_to", "must be after created_from")
     where = JobFilter(_statuses(status), job_type, tenant_id, created_from, created_to, q or None)
     try:
-        rows, next_cursor = await list_jobs(engine_of(request), where, sort, order == "desc", limit, cursor)
+        rows, next_cursor = await list_jobs(
+            engine_of(request), scope_of(caller), where, sort, order == "desc", limit, cursor
+        )
     except BadCursor as exc:
         raise bad_query("cursor", str(exc)) from exc
     page: dict[str, Any] = {"items": rows, "next_cursor": next_cursor}
     if with_total:
-        page["total"] = await count_jobs(engine_of(request), where)
+        page["total"] = await count_jobs(engine_of(request), scope_of(caller), where)
     return page
 
 
 @router.get("/pipelines/jobs/{job_id}", summary="One job: its row and its timeline of events", responses=NOT_FOUND)
-async def job(request: Request, job_id: uuid.UUID,
-              tenant_id: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:  # fmt: skip
-    found = await job_detail(engine_of(request), job_id, tenant_id)
+async def job(
+    request: Request,
+    caller: Reader,
+    job_id: uuid.UUID,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    found = await job_detail(engine_of(request), scope_of(caller), job_id, tenant_id)
     if found is None:
         raise HTTPException(404, detail=f"no job {job_id}")
+    if not caller.may(Permission.READ_STACK_TRACES):
+        found["error_detail"] = None
     return found
 
 
-@router.get("/pipelines/results/{job_id}", summary="A sweep's results, best first, as JSON pages or one CSV file",
-            response_model=None, responses=NOT_FOUND)  # fmt: skip
+@router.get(
+    "/pipelines/results/{job_id}",
+    summary="A sweep's results, best first, as JSON pages or one CSV file",
+    response_model=None,
+    responses=NOT_FOUND,
+)
 async def results(
-    request: Request, job_id: uuid.UUID,
+    request: Request,
+    caller: Reader,
+    job_id: uuid.UUID,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every result as a download")] = "json",
     ticker: Annotated[str | None, Query(max_length=32)] = None,
     strategy_type: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> dict[str, Any] | StreamingResponse:  # fmt: skip
-    if await job_detail(engine_of(request), job_id, None) is None:
+) -> dict[str, Any] | StreamingResponse:
+    scope = scope_of(caller)
+    found = await job_detail(engine_of(request), scope, job_id, None)
+    if found is None:
         raise HTTPException(404, detail=f"no job {job_id}")
     if format == "csv":
+        await record(
+            engine_of(request),
+            AuditEntry(
+                caller.actor,
+                "results.download",
+                found["tenant_id"],
+                str(job_id),
+                ip=request.client.host if request.client else None,
+            ),
+        )
         download = {"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'}
-        rows_as_csv = _csv(engine_of(request), job_id, ticker, strategy_type)
+        rows_as_csv = _csv(engine_of(request), scope, job_id, ticker, strategy_type)
         return StreamingResponse(rows_as_csv, media_type="text/csv", headers=download)
-    rows, total = await sweep_results(engine_of(request), job_id, ticker, strategy_type, limit, offset)
+    rows, total = await sweep_results(engine_of(request), scope, job_id, ticker, strategy_type, limit, offset)
     return {"job_id": str(job_id), "total": total, "offset": offset, "items": rows}
 
 
-async def _csv(engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strategy: str | None) -> AsyncIterator[str]:
+async def _csv(
+    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, ticker: str | None, strategy: str | None
+) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(RESULT_COLUMNS)
-    async for row in stream_results(engine, job_id, ticker, strategy):
+    async for row in stream_results(engine, scope, job_id, ticker, strategy):
         writer.writerow([json.dumps(row[c], sort_keys=True) if c == "parameters" else row[c] for c in RESULT_COLUMNS])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
@@ -115,6 +151,7 @@ async def _csv(engine: AsyncEngine, job_id: uuid.UUID, ticker: str | None, strat
 @router.get("/service-metrics", summary="Jobs by type created in a time range: counts, success, duration percentiles")
 async def service_metrics(
     request: Request,
+    caller: Reader,
     since: Annotated[IsoTime | None, Query(description="from (ISO 8601); default: an hour before `until`")] = None,
     until: Annotated[IsoTime | None, Query(description="to, excluded (ISO 8601); default: now")] = None,
 ) -> dict[str, Any]:
@@ -122,19 +159,23 @@ async def service_metrics(
     since = since or until - timedelta(hours=1)
     if since >= until:
         raise bad_query("until", "must be after since")
-    async with engine_of(request).connect() as connection:
-        rows = [dict(row) for row in (await connection.execute(SERVICE_METRICS, {"since": since, "until": until}))
-                .mappings()]  # fmt: skip
+    async with scoped(engine_of(request), scope_of(caller)) as connection:
+        result = await connection.execute(SERVICE_METRICS, {"since": since, "until": until})
+        rows = [dict(row) for row in result.mappings()]
     for row in rows:
         finished = row["completed"] + row["failed"]
         row["success_rate"] = row["completed"] / finished if finished else None
     return {"since": since, "until": until, "job_types": rows}
 
 
-@router.get("/jobs/subscribe", summary="Job changes as they are projected (server-sent events)",
-            response_class=StreamingResponse)  # fmt: skip
+@router.get(
+    "/jobs/subscribe",
+    summary="Job changes as they are projected (server-sent events)",
+    response_class=StreamingResponse,
+)
 async def subscribe(
     request: Request,
+    caller: Reader,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     job_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[list[str] | None, Query()] = None,
@@ -144,10 +185,16 @@ async def subscribe(
     listener: JobChangeListener = request.app.state.listener
 
     def accepts(row: dict[str, Any]) -> bool:
-        return ((tenant_id is None or row["tenant_id"] == tenant_id) and (job_id is None or row["id"] == job_id)
-                and (not statuses or row["status"] in statuses))  # fmt: skip
+        # The caller's own tenant first: the listener sees every tenant's changes, a subscriber only its own.
+        return (
+            caller.sees_tenant(row["tenant_id"])
+            and (tenant_id is None or row["tenant_id"] == tenant_id)
+            and (job_id is None or row["id"] == job_id)
+            and (not statuses or row["status"] in statuses)
+        )
 
     subscription = listener.subscribe(accepts)
+    authenticator: Authenticator = request.app.state.authenticator
 
     async def stream() -> AsyncIterator[str]:
         try:
@@ -156,6 +203,10 @@ async def subscribe(
                 try:
                     row = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT_SECONDS)
                 except TimeoutError:
+                    credential = request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE)
+                    if not await authenticator.still_valid(*credential):
+                        yield "event: ended\ndata: {}\n\n"  # logged out, revoked or expired: no more rows
+                        return
                     yield ": heartbeat\n\n"  # keeps proxies from closing a quiet stream
                     continue
                 yield f"event: job\ndata: {json.dumps(jsonable_encoder(row))}\n\n"

@@ -6,13 +6,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from kernel.settings import Settings
+from kernel.settings import LOCAL_S3_CREDENTIALS, Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-# A local endpoint accepts any credentials; these keep boto3 from searching the machine for real ones.
-_LOCAL_CREDENTIALS = ("zixly", "zixly-local")
 
 
 def tenant_prefix(tenant_id: str) -> str:
@@ -24,7 +21,7 @@ class ObjectStore:
         self.bucket = settings.s3_bucket
         key_id, secret = settings.s3_access_key_id, settings.s3_secret_access_key
         if not (key_id and secret) and settings.runs_own_s3:
-            key_id, secret = _LOCAL_CREDENTIALS
+            key_id, secret = LOCAL_S3_CREDENTIALS
         self._client: S3Client = boto3.client(
             "s3",
             endpoint_url=settings.s3_endpoint,

@@ -65,11 +65,13 @@ class ProjectionLag:
         }  # fmt: skip
 
 
-async def projection_lag(settings: Settings) -> ProjectionLag:
+async def projection_lag(settings: Settings, database: str | None = None) -> ProjectionLag:
+    """Per partition, the log's end against the read model's checkpoint; ``database`` is the libpq URL to read
+    checkpoints with (the owner's by default; the dashboard passes its own login)."""
     async with LogReader(settings, settings.job_events_topic) as reader:
         ends = await reader.end_offsets()
         beginnings = await reader.beginning_offsets()
-    async with await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as connection:
+    async with await psycopg.AsyncConnection.connect(database or settings.database, autocommit=True) as connection:
         cursor = await connection.execute(
             """SELECT partition, next_offset, last_event_at, events_per_second, updated_at, clock_timestamp()
                FROM projection_checkpoints WHERE projection = %s AND topic = %s""",

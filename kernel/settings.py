@@ -4,9 +4,22 @@ import json
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Secrets of the local development stack. They are in this public file, so production refuses every one of them
+# (kernel/environment.py).
+DEVELOPMENT_CALLBACK_SECRET = "zixly-local-callback-secret"
+DEVELOPMENT_SESSION_KEY = "zixly-development-session-key"
+# "dev:" and 32 bytes (base64): sha256 of "zixly development master key".
+DEVELOPMENT_MASTER_KEY = "dev:aXYa2ynW6/bEtuTjR9R0iFH9R0jGKi6O3itbwbVLaow="
+# What the local S3 endpoint is sent (it accepts any credentials), so that boto3 does not search for real ones.
+LOCAL_S3_CREDENTIALS = ("zixly", "zixly-local")
+# The login roles the services use on Postgres (created by migration 0009), and the password each has on the
+# local development stack.
+SERVICE_DATABASE_ROLES = {"receiver": "zixly_receiver", "dashboard": "zixly_dashboard"}
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -21,6 +34,11 @@ def project_root(start: Path | None = None) -> Path:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZIXLY_", env_file=".env", extra="ignore")
+
+    env: Literal["production", "development"] = Field(
+        default="production",
+        description="production refuses development secrets and unsigned tenants; development is loopback only.",
+    )
 
     home: Path = Field(
         default_factory=lambda: project_root() / ".zixly",
@@ -53,9 +71,10 @@ class Settings(BaseSettings):
     smtp_sender: str = "zixly@localhost"
     notification_attempts: int = Field(default=3, ge=1, le=20)
     notification_timeout_seconds: float = Field(default=10.0, gt=0)
-    allow_unregistered_tenants: bool = Field(
-        default=True,
-        description="Accept unsigned webhooks from tenants not in the tenants table (set false in production).",
+    allow_unregistered_tenants: bool | None = Field(
+        default=None,
+        description="Accept unsigned webhooks (and header-named reads) from tenants not in the tenants table; "
+        "unset: in development only. Production refuses it.",
     )
     receiver_max_in_flight: int = Field(
         default=1000, ge=1, description="Appends waiting for the broker per receiver process before it sheds load."
@@ -119,9 +138,37 @@ class Settings(BaseSettings):
         default=3.0, ge=0, description="How long a callback waits for its job's dispatch to reach the read model."
     )
     callback_secret: SecretStr = Field(
-        default=SecretStr("zixly-local-callback-secret"),
+        default=SecretStr(DEVELOPMENT_CALLBACK_SECRET),
         description="Signs the callback tokens handed to external services; set a real secret in production.",
     )
+    master_keys: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_MASTER_KEY),
+        description="Key-encryption keys for secrets at rest, 'id:base64-32-bytes', comma-separated, newest first "
+        "(`zixly keys generate`).",
+    )
+    session_keys: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SESSION_KEY),
+        description="Sign the dashboard's session cookies; comma-separated, newest first (older ones still verify).",
+    )
+    receiver_database_url: str | None = Field(
+        default=None, description="The receiver's own Postgres login; unset: role zixly_receiver on DATABASE_URL."
+    )
+    dashboard_database_url: str | None = Field(
+        default=None, description="The dashboard's own Postgres login; unset: role zixly_dashboard on DATABASE_URL."
+    )
+    session_idle_minutes: float = Field(default=30.0, gt=0, description="A session unused this long ends.")
+    session_max_hours: float = Field(default=12.0, gt=0, description="A session ends this long after login.")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins before an account is locked.")
+    login_lockout_minutes: float = Field(default=15.0, gt=0)
+    cookie_secure: bool | None = Field(default=None, description="Secure cookies; unset: in production.")
+    oidc_issuer: str | None = Field(default=None, description="An OpenID Connect issuer; unset: no OIDC sign-in.")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_audience: str | None = Field(default=None, description="Expected `aud` of tokens; unset: the client id.")
+    oidc_tenant_claim: str = "zixly_tenant"
+    oidc_role_claim: str = "zixly_role"
+    oidc_scopes: str = "openid email profile"
+    public_dashboard_url: str | None = Field(default=None, description="Base of the OIDC redirect address.")
     market_data_dir: Path | None = Field(
         default=None, description="CSV/Parquet price files; <home>/market-data by default."
     )
@@ -177,12 +224,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def database(self) -> str:
-        """A libpq URL (``postgresql://…``) for psycopg."""
-        url = self.database_url or f"postgresql://zixly:zixly@127.0.0.1:{self.postgres_port}/zixly"
-        for prefix in ("postgresql+psycopg://", "postgres://"):
-            if url.startswith(prefix):
-                url = "postgresql://" + url.removeprefix(prefix)
-        return url
+        """A libpq URL (``postgresql://…``) for psycopg: the owner of the read model (migrations, projector)."""
+        return _libpq(self.database_url or f"postgresql://zixly:zixly@127.0.0.1:{self.postgres_port}/zixly")
 
     def replaced(self, **changes: object) -> "Settings":
         """A copy with ``changes``. Unlike a bare ``model_copy``, which would keep the original's cached values, the
@@ -222,6 +265,45 @@ class Settings(BaseSettings):
     @property
     def receiver_base_url(self) -> str:
         return self.public_base_url or f"http://{self.receiver_host}:{self.receiver_port}"
+
+    @property
+    def dashboard_base_url(self) -> str:
+        return self.public_dashboard_url or f"http://{self.dashboard_host}:{self.dashboard_port}"
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def accepts_unregistered_tenants(self) -> bool:
+        if self.allow_unregistered_tenants is None:
+            return self.development
+        return self.allow_unregistered_tenants
+
+    @property
+    def secure_cookies(self) -> bool:
+        return not self.development if self.cookie_secure is None else self.cookie_secure
+
+    def service_database(self, service: Literal["receiver", "dashboard"]) -> str:
+        """The libpq URL a service logs in with: its own setting, else its role on the database of DATABASE_URL
+        with the local stack's password for it (which production refuses)."""
+        explicit = {"receiver": self.receiver_database_url, "dashboard": self.dashboard_database_url}[service]
+        if explicit:
+            return _libpq(explicit)
+        role = SERVICE_DATABASE_ROLES[service]
+        parts = urlsplit(self.database)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return urlunsplit(parts._replace(netloc=f"{role}:{quote(role)}@{host}"))
+
+    def service_sqlalchemy_url(self, service: Literal["receiver", "dashboard"]) -> str:
+        return "postgresql+psycopg://" + self.service_database(service).removeprefix("postgresql://")
+
+
+def _libpq(url: str) -> str:
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url.removeprefix(prefix)
+    return url
 
 
 def load_settings() -> Settings:

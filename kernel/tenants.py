@@ -1,4 +1,8 @@
-"""Tenants and their webhook secrets in Postgres: created and rotated by operators, read by receivers."""
+"""Tenants and their webhook secrets in Postgres: created and rotated by operators, read by receivers.
+
+Secrets are sealed (kernel/secret_box.py) before they are stored and opened only in the process that checks a
+signature: a copy of the database holds no secret a sender could be impersonated with.
+"""
 
 import base64
 import secrets
@@ -6,10 +10,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.database import EVERY_TENANT, TenantScope, scoped
+from kernel.secret_box import SecretBox
 from schemas.read_model import tenant_webhook_secrets, tenants
 
 
@@ -25,38 +31,56 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def secret_context(tenant_id: str) -> str:
+    return f"tenant_webhook_secrets:{tenant_id}"
+
+
+def slack_context(tenant_id: str) -> str:
+    return f"tenants.notify_slack_webhook_url:{tenant_id}"
+
+
 class TenantDirectory:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
+        self._box = box
 
     async def secrets_of(self, tenant_id: str) -> TenantSecrets | None:
         """None for an unknown tenant."""
         now = datetime.now(UTC)
-        async with self._engine.connect() as connection:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             known = (await connection.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first()
             if known is None:
                 return None
             rows = await connection.execute(
-                select(tenant_webhook_secrets.c.secret)
+                select(tenant_webhook_secrets.c.secret_sealed)
                 .where(
                     tenant_webhook_secrets.c.tenant_id == tenant_id,
                     or_(tenant_webhook_secrets.c.expires_at.is_(None), tenant_webhook_secrets.c.expires_at > now),
                 )
                 .order_by(tenant_webhook_secrets.c.created_at.desc())
             )
-            return TenantSecrets(tenant_id, tuple(secret for (secret,) in rows))
+            sealed = [value for (value,) in rows]
+        return TenantSecrets(tenant_id, tuple(self._box.open(value, secret_context(tenant_id)) for value in sealed))
+
+    async def exists(self, tenant_id: str) -> bool:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
+            return (await connection.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is not None
 
     async def create(self, tenant_id: str, name: str) -> str:
         """Creates the tenant with a first secret, which is returned (and shown once)."""
         secret = new_secret()
-        async with self._engine.begin() as connection:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             created = await connection.execute(
                 insert(tenants).values(id=tenant_id, name=name).on_conflict_do_nothing().returning(tenants.c.id)
             )
             if created.first() is None:
                 raise ValueError(f"tenant {tenant_id!r} exists already; rotate its secret instead")
             await connection.execute(
-                insert(tenant_webhook_secrets).values(id=uuid.uuid4(), tenant_id=tenant_id, secret=secret)
+                insert(tenant_webhook_secrets).values(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    secret_sealed=self._box.seal(secret, secret_context(tenant_id)),
+                )
             )
         return secret
 
@@ -64,38 +88,51 @@ class TenantDirectory:
         """A new secret; the current ones keep working for ``overlap``, so senders can switch without a gap."""
         secret = new_secret()
         now = datetime.now(UTC)
-        async with self._engine.begin() as connection:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             if (await connection.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is None:
                 raise ValueError(f"unknown tenant {tenant_id!r}")
             await connection.execute(
                 update(tenant_webhook_secrets)
                 .where(
                     tenant_webhook_secrets.c.tenant_id == tenant_id,
-                    or_(tenant_webhook_secrets.c.expires_at.is_(None),
-                        tenant_webhook_secrets.c.expires_at > now + overlap),
+                    or_(
+                        tenant_webhook_secrets.c.expires_at.is_(None),
+                        tenant_webhook_secrets.c.expires_at > now + overlap,
+                    ),
                 )
                 .values(expires_at=now + overlap)
-            )  # fmt: skip
+            )
             await connection.execute(
-                insert(tenant_webhook_secrets).values(id=uuid.uuid4(), tenant_id=tenant_id, secret=secret)
+                insert(tenant_webhook_secrets).values(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    secret_sealed=self._box.seal(secret, secret_context(tenant_id)),
+                )
             )
         return secret
 
     async def set_notifications(self, tenant_id: str, slack: str | None, emails: str | None, on: str) -> None:
-        async with self._engine.begin() as connection:
+        sealed_slack = self._box.seal(slack, slack_context(tenant_id)) if slack else None
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             changed = await connection.execute(
-                update(tenants).where(tenants.c.id == tenant_id)
-                .values(notify_slack_webhook_url=slack, notify_emails=emails, notify_on=on)
-            )  # fmt: skip
+                update(tenants)
+                .where(tenants.c.id == tenant_id)
+                .values(notify_slack_webhook_url=sealed_slack, notify_emails=emails, notify_on=on)
+            )
             if changed.rowcount == 0:
                 raise ValueError(f"unknown tenant {tenant_id!r}")
 
     async def list(self) -> list[tuple[str, str, int]]:
         """(id, name, active secrets) of every tenant."""
-        async with self._engine.connect() as connection:
-            rows = (await connection.execute(select(tenants.c.id, tenants.c.name).order_by(tenants.c.id))).all()
-        out = []
-        for tenant_id, name in rows:
-            active = await self.secrets_of(tenant_id)
-            out.append((tenant_id, name, len(active.secrets) if active else 0))
-        return out
+        now = datetime.now(UTC)
+        active = func.count(tenant_webhook_secrets.c.id).filter(
+            or_(tenant_webhook_secrets.c.expires_at.is_(None), tenant_webhook_secrets.c.expires_at > now)
+        )
+        query = (
+            select(tenants.c.id, tenants.c.name, active)
+            .select_from(tenants.outerjoin(tenant_webhook_secrets, tenant_webhook_secrets.c.tenant_id == tenants.c.id))
+            .group_by(tenants.c.id, tenants.c.name)
+            .order_by(tenants.c.id)
+        )
+        async with scoped(self._engine, EVERY_TENANT) as connection:
+            return [(tenant_id, name, int(count)) for tenant_id, name, count in await connection.execute(query)]

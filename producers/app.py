@@ -5,16 +5,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from kernel.api_tokens import ApiTokens
 from kernel.database import make_async_engine
+from kernel.environment import checked_settings
 from kernel.kafka import make_producer
 from kernel.logging import configure_logging, get_logger
 from kernel.market_data.providers import MarketData
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
+from kernel.secret_box import SecretBox
 from kernel.settings import Settings, load_settings
 from kernel.tenants import TenantDirectory
 from producers.acceptance import JobAcceptance
 from producers.backpressure import BoundedPublisher
+from producers.callers import ReadCallers
 from producers.errors import install_error_handlers
 from producers.health import kafka_probe, postgres_probe
 from producers.http_metrics import HttpMetricsMiddleware
@@ -38,7 +42,8 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             return
         kafka = ProducerConnection(lambda: make_producer(settings))
         await kafka.start()
-        engine = make_async_engine(settings)
+        engine = make_async_engine(settings, service="receiver")
+        tenant_directory = TenantDirectory(engine, SecretBox.from_text(settings.master_keys.get_secret_value()))
         publisher = BoundedPublisher(
             KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
             settings.receiver_max_in_flight,
@@ -49,7 +54,8 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             jobs=SqlJobReader(engine, settings.projector_name, settings.job_events_topic),
             market_data=MarketData.from_settings(settings),
             acceptance=JobAcceptance(publisher, SqlReceiptStore(engine), settings.publish_timeout_seconds),
-            authenticator=WebhookAuthenticator(TenantDirectory(engine), settings.allow_unregistered_tenants),
+            authenticator=WebhookAuthenticator(tenant_directory, settings.accepts_unregistered_tenants),
+            callers=ReadCallers(ApiTokens(engine), tenant_directory, settings.accepts_unregistered_tenants),
             probes={"kafka": kafka_probe(kafka), "postgres": postgres_probe(engine)},
         )
         log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)
@@ -76,6 +82,6 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
 
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn (``--factory``): each worker process reads the environment and logs as JSON."""
-    settings = load_settings()
+    settings = checked_settings()
     configure_logging("receiver", settings.log_level, settings.log_format)
     return create_app(settings)

@@ -6,6 +6,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.database import TenantScope, scoped
 from schemas.read_model import pipeline_jobs, projection_checkpoints
 from schemas.webhooks import JobStatusView
 
@@ -41,6 +42,6 @@ class SqlJobReader:
 
     async def get(self, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None:
         query = select(*_columns).where(pipeline_jobs.c.id == job_id, pipeline_jobs.c.tenant_id == tenant_id)
-        async with self._engine.connect() as connection:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             row = (await connection.execute(query)).mappings().first()
         return JobStatusView.model_validate(dict(row)) if row else None

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.database import TenantScope, scoped
 from schemas.events import JobRequested
 from schemas.read_model import webhook_receipts
 
@@ -77,7 +78,7 @@ class SqlReceiptStore:
             .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
             .returning(webhook_receipts.c.job_id)
         )  # fmt: skip
-        async with self._engine.begin() as connection:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             won = (await connection.execute(statement)).first()
         if won is not None:
             return None
@@ -88,7 +89,7 @@ class SqlReceiptStore:
         query = select(*columns).where(
             webhook_receipts.c.tenant_id == tenant_id, webhook_receipts.c.idempotency_key == key
         )
-        async with self._engine.connect() as connection:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             row = (await connection.execute(query)).mappings().first()
         return Receipt(**row) if row else None
 
@@ -98,7 +99,7 @@ class SqlReceiptStore:
             .where(webhook_receipts.c.tenant_id == tenant_id, webhook_receipts.c.idempotency_key == key)
             .values(state="appended", log_partition=partition, log_offset=offset, updated_at=datetime.now(UTC))
         )
-        async with self._engine.begin() as connection:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             await connection.execute(statement)
 
     async def release(self, tenant_id: str, key: str) -> None:
@@ -107,5 +108,5 @@ class SqlReceiptStore:
             webhook_receipts.c.idempotency_key == key,
             webhook_receipts.c.state == "pending",
         )
-        async with self._engine.begin() as connection:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             await connection.execute(statement)

@@ -6,6 +6,7 @@ from kernel.market_data.providers import MarketData
 from kernel.publisher import EventPublisher
 from kernel.settings import Settings
 from producers.acceptance import JobAcceptance
+from producers.callers import ReadCallers
 from producers.health import Probe
 from producers.job_status import JobReader
 from producers.signatures import WebhookAuthenticator
@@ -19,4 +20,5 @@ class ReceiverServices:
     market_data: MarketData
     acceptance: JobAcceptance
     authenticator: WebhookAuthenticator
+    callers: ReadCallers
     probes: dict[str, Probe] = field(default_factory=dict)

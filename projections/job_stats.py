@@ -18,35 +18,37 @@ _DURATION = "(metrics->>'duration_ms')::float"
 _BUCKET = f"floor(4 * ln(greatest({_DURATION}, 1)) / ln(2))::int"
 
 _COUNTS = (
-    f"SELECT {_HOUR} AS hour, job_type, status, coalesce(error_type, '') AS error_type, "
+    f"SELECT {_HOUR} AS hour, tenant_id, job_type, status, coalesce(error_type, '') AS error_type, "
     f"(attempts > 1)::int AS retried FROM {{jobs}}"
 )
-_DURATIONS = f"SELECT {_HOUR} AS hour, job_type, {_BUCKET} AS bucket FROM {{jobs}} WHERE {_DURATION} IS NOT NULL"
+_DURATIONS = (
+    f"SELECT {_HOUR} AS hour, tenant_id, job_type, {_BUCKET} AS bucket FROM {{jobs}} WHERE {_DURATION} IS NOT NULL"
+)
 
 _OLD_ROWS = "(SELECT * FROM pipeline_jobs WHERE id IN (SELECT id FROM staging_pipeline_jobs)) AS old_rows"
 # Old rows count -1, new rows +1; keys are written in order so that projectors of other partitions, touching the
 # same hours, always lock them in the same order.
 _COUNT_DELTAS = f"""
-INSERT INTO job_counts_hourly AS total (hour, job_type, status, error_type, jobs, retried)
-SELECT hour, job_type, status, error_type, sum(sign), sum(sign * retried) FROM (
+INSERT INTO job_counts_hourly AS total (hour, tenant_id, job_type, status, error_type, jobs, retried)
+SELECT hour, tenant_id, job_type, status, error_type, sum(sign), sum(sign * retried) FROM (
     SELECT *, -1 AS sign FROM ({_COUNTS.format(jobs=_OLD_ROWS)}) AS old
     UNION ALL
     SELECT *, 1 FROM ({_COUNTS.format(jobs="staging_pipeline_jobs")}) AS new
 ) AS change
-GROUP BY hour, job_type, status, error_type HAVING sum(sign) <> 0 OR sum(sign * retried) <> 0
-ORDER BY hour, job_type, status, error_type
-ON CONFLICT (hour, job_type, status, error_type) DO UPDATE
+GROUP BY hour, tenant_id, job_type, status, error_type HAVING sum(sign) <> 0 OR sum(sign * retried) <> 0
+ORDER BY hour, tenant_id, job_type, status, error_type
+ON CONFLICT (hour, tenant_id, job_type, status, error_type) DO UPDATE
 SET jobs = total.jobs + EXCLUDED.jobs, retried = total.retried + EXCLUDED.retried
 """
 _DURATION_DELTAS = f"""
-INSERT INTO job_durations_hourly AS total (hour, job_type, bucket, jobs)
-SELECT hour, job_type, bucket, sum(sign) FROM (
+INSERT INTO job_durations_hourly AS total (hour, tenant_id, job_type, bucket, jobs)
+SELECT hour, tenant_id, job_type, bucket, sum(sign) FROM (
     SELECT *, -1 AS sign FROM ({_DURATIONS.format(jobs=_OLD_ROWS)}) AS old
     UNION ALL
     SELECT *, 1 FROM ({_DURATIONS.format(jobs="staging_pipeline_jobs")}) AS new
 ) AS change
-GROUP BY hour, job_type, bucket HAVING sum(sign) <> 0 ORDER BY hour, job_type, bucket
-ON CONFLICT (hour, job_type, bucket) DO UPDATE SET jobs = total.jobs + EXCLUDED.jobs
+GROUP BY hour, tenant_id, job_type, bucket HAVING sum(sign) <> 0 ORDER BY hour, tenant_id, job_type, bucket
+ON CONFLICT (hour, tenant_id, job_type, bucket) DO UPDATE SET jobs = total.jobs + EXCLUDED.jobs
 """
 # A count that went to zero is no row at all, as in a table computed afresh (partial indexes find them).
 _DROP_EMPTY = ("DELETE FROM job_counts_hourly WHERE jobs = 0", "DELETE FROM job_durations_hourly WHERE jobs = 0")
@@ -61,11 +63,12 @@ def rebuild_statements(schema: str) -> list[sql.Composed]:
     counts, durations = (sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(t)) for t in TABLES)
     return [
         sql.SQL("TRUNCATE {}, {}").format(counts, durations),
-        sql.SQL("INSERT INTO {} (hour, job_type, status, error_type, jobs, retried) SELECT hour, job_type, status, "
-                "error_type, count(*), sum(retried) FROM ({}) AS j GROUP BY hour, job_type, status, error_type")
+        sql.SQL("INSERT INTO {} (hour, tenant_id, job_type, status, error_type, jobs, retried) SELECT hour, "
+                "tenant_id, job_type, status, error_type, count(*), sum(retried) FROM ({}) AS j "
+                "GROUP BY hour, tenant_id, job_type, status, error_type")
         .format(counts, sql.SQL(_COUNTS.format(jobs=jobs))),
-        sql.SQL("INSERT INTO {} (hour, job_type, bucket, jobs) SELECT hour, job_type, bucket, count(*) "
-                "FROM ({}) AS j GROUP BY hour, job_type, bucket")
+        sql.SQL("INSERT INTO {} (hour, tenant_id, job_type, bucket, jobs) SELECT hour, tenant_id, job_type, "
+                "bucket, count(*) FROM ({}) AS j GROUP BY hour, tenant_id, job_type, bucket")
         .format(durations, sql.SQL(_DURATIONS.format(jobs=jobs))),
     ]  # fmt: skip
 

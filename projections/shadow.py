@@ -101,6 +101,7 @@ async def create_shadow(connection: Connection, tables: list[str], projections: 
                 sql.Identifier(SHADOW), sql.Identifier(table), sql.Identifier(LIVE), sql.Identifier(table)
             )
         )
+        await copy_access(connection, table)
         if table in _EARLY_KEYS:
             await copy_indexes(connection, table, keys_only=True)
     await connection.execute(
@@ -112,6 +113,46 @@ async def create_shadow(connection: Connection, tables: list[str], projections: 
         .format(sql.Identifier(SHADOW), sql.Identifier(POSITIONS_TABLE))
     )  # fmt: skip
     await write_state(connection, ShadowState(projections, {}))
+
+
+async def copy_access(connection: Connection, table: str) -> None:
+    """Gives the shadow table the live table's row-level security, policies and grants, so that the swap changes
+    the rows and nothing of who may read them (``CREATE TABLE … LIKE`` copies none of these)."""
+    cursor = await connection.execute(
+        "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass",
+        (f"{LIVE}.{table}",),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    shadow = sql.SQL("{}.{}").format(sql.Identifier(SHADOW), sql.Identifier(table))
+    if row[0]:
+        await connection.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(shadow))
+    if row[1]:
+        await connection.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(shadow))
+    cursor = await connection.execute(
+        "SELECT policyname, permissive, roles, cmd, qual, with_check FROM pg_policies "
+        "WHERE schemaname = %s AND tablename = %s",
+        (LIVE, table),
+    )
+    for name, permissive, roles, command, using, check in await cursor.fetchall():
+        policy = sql.SQL("CREATE POLICY {} ON {} AS {} FOR {} TO {}").format(
+            sql.Identifier(name), shadow, sql.SQL(permissive), sql.SQL(command),
+            sql.SQL(", ").join(sql.Identifier(role) if role != "public" else sql.SQL("PUBLIC") for role in roles),
+        )  # fmt: skip
+        if using is not None:
+            policy += sql.SQL(" USING ({})").format(sql.SQL(using))  # from pg_policies, not from input
+        if check is not None:
+            policy += sql.SQL(" WITH CHECK ({})").format(sql.SQL(check))
+        await connection.execute(policy)
+    cursor = await connection.execute(
+        "SELECT r.rolname, a.privilege_type FROM pg_class c CROSS JOIN aclexplode(c.relacl) a "
+        "JOIN pg_roles r ON r.oid = a.grantee WHERE c.oid = %s::regclass AND a.grantee <> c.relowner",
+        (f"{LIVE}.{table}",),
+    )
+    for grantee, privilege in await cursor.fetchall():
+        await connection.execute(
+            sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privilege), shadow, sql.Identifier(grantee))
+        )
 
 
 async def copy_indexes(connection: Connection, table: str, keys_only: bool = False) -> list[str]:

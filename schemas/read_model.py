@@ -68,12 +68,14 @@ job_counts_hourly = Table(
     "job_counts_hourly",
     metadata,
     Column("hour", DateTime(timezone=True), nullable=False),
+    # Per tenant, so that row-level security shows each tenant its own counts (migration 0009).
+    Column("tenant_id", String(64), nullable=False),
     Column("job_type", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("error_type", String(200), nullable=False),
     Column("jobs", BigInteger, nullable=False),
     Column("retried", BigInteger, nullable=False),
-    PrimaryKeyConstraint("hour", "job_type", "status", "error_type"),
+    PrimaryKeyConstraint("hour", "tenant_id", "job_type", "status", "error_type"),
     # Counts that fell to zero are deleted in the same batch; this finds them without a scan.
     Index("ix_job_counts_hourly_empty", "hour", postgresql_where=text("jobs = 0")),
 )
@@ -81,10 +83,11 @@ job_durations_hourly = Table(
     "job_durations_hourly",
     metadata,
     Column("hour", DateTime(timezone=True), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
     Column("job_type", String(64), nullable=False),
     Column("bucket", Integer, nullable=False),
     Column("jobs", BigInteger, nullable=False),
-    PrimaryKeyConstraint("hour", "job_type", "bucket"),
+    PrimaryKeyConstraint("hour", "tenant_id", "job_type", "bucket"),
     Index("ix_job_durations_hourly_empty", "hour", postgresql_where=text("jobs = 0")),
 )
 
@@ -187,7 +190,7 @@ tenants = Table(
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
-    Column("notify_slack_webhook_url", Text),
+    Column("notify_slack_webhook_url", Text),  # sealed (kernel/secret_box.py)
     Column("notify_emails", Text),
     Column("notify_on", Text),
 )
@@ -197,7 +200,8 @@ tenant_webhook_secrets = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("tenant_id", String(64), nullable=False),
-    Column("secret", Text, nullable=False),
+    # Sealed with a master key from the environment (kernel/secret_box.py), never stored in plain text.
+    Column("secret_sealed", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     # A rotated-out secret keeps working until then, so senders can switch without a gap.
     Column("expires_at", DateTime(timezone=True)),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_ENVIRONMENT = {
+    "ZIXLY_ENV": "development",
     "ZIXLY_HOME": str(ROOT / ".zixly" / "test"),
     "ZIXLY_CACHE_DIR": str(ROOT / ".zixly" / "cache"),
     "ZIXLY_KAFKA_PORT": "19092",

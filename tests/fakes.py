@@ -3,15 +3,18 @@
 import uuid
 from dataclasses import dataclass, field, replace
 
+from kernel.api_tokens import TokenRefused
 from kernel.dead_letters import Origin
 from kernel.market_data.providers import MarketData
 from kernel.publisher import Appended, EventPublisher, LogUnavailable
 from kernel.settings import Settings
 from kernel.tenants import TenantSecrets
 from producers.acceptance import JobAcceptance
+from producers.callers import ReadCallers
 from producers.receipts import Receipt
 from producers.services import ReceiverServices
 from producers.signatures import WebhookAuthenticator
+from schemas.access import Principal
 from schemas.events import Event
 from schemas.retries import RetryRequest
 from schemas.webhooks import JobStatusView
@@ -79,11 +82,14 @@ def receiver_services(
     jobs: FakeJobReader,
     receipts: FakeReceiptStore | None = None,
     tenants: "FakeTenants | None" = None,
+    tokens: "FakeTokens | None" = None,
 ) -> ReceiverServices:
+    tenants = tenants or FakeTenants()
     return ReceiverServices(
         settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings),
         acceptance=JobAcceptance(publisher, receipts or FakeReceiptStore(), settings.publish_timeout_seconds),
-        authenticator=WebhookAuthenticator(tenants or FakeTenants(), settings.allow_unregistered_tenants, 0.0),
+        authenticator=WebhookAuthenticator(tenants, settings.accepts_unregistered_tenants, 0.0),
+        callers=ReadCallers(tokens or FakeTokens(), tenants, settings.accepts_unregistered_tenants),
     )  # fmt: skip
 
 
@@ -111,3 +117,17 @@ class FakeTenants:
     async def secrets_of(self, tenant_id: str) -> TenantSecrets | None:
         found = self.secrets.get(tenant_id)
         return None if found is None else TenantSecrets(tenant_id, found)
+
+    async def exists(self, tenant_id: str) -> bool:
+        return tenant_id in self.secrets
+
+
+@dataclass
+class FakeTokens:
+    principals: dict[str, Principal] = field(default_factory=dict)
+
+    async def authenticate(self, token: str) -> Principal:
+        try:
+            return self.principals[token]
+        except KeyError:
+            raise TokenRefused("the token is not valid") from None

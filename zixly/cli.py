@@ -1,6 +1,7 @@
 """The ``zixly`` command."""
 
 import asyncio
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -8,12 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from kernel import dead_letters as dlq
+from kernel.environment import checked_settings
 from kernel.logging import configure_logging
-from kernel.settings import Settings, load_settings
-from zixly import events_cli, projections_cli
+from kernel.settings import Settings
+from zixly import access_cli, events_cli, projections_cli
 
 if TYPE_CHECKING:
-    from kernel.tenants import TenantDirectory
     from processors.dead_letter_desk import DeadLetter
 
 app = typer.Typer(help="Zixly Pipeline: an event-sourced job pipeline on Kafka.", no_args_is_help=True)
@@ -25,12 +26,25 @@ app.command("replay")(projections_cli.replay)
 app.command("lag")(projections_cli.lag)
 app.add_typer(projections_cli.projections_app, name="projections")
 app.add_typer(events_cli.events_app, name="events")
+app.add_typer(access_cli.tenants_app, name="tenants")
+app.add_typer(access_cli.tokens_app, name="tokens")
+app.add_typer(access_cli.users_app, name="users")
+app.add_typer(access_cli.keys_app, name="keys")
+app.add_typer(access_cli.audit_app, name="audit")
 
 console = Console()
+# These run the local stack on loopback: unless ZIXLY_ENV says otherwise, in development mode.
+LOCAL_STACK_COMMANDS = {"up", "stack", "bench"}
+
+
+@app.callback()
+def main(context: typer.Context) -> None:
+    if context.invoked_subcommand in LOCAL_STACK_COMMANDS:
+        os.environ.setdefault("ZIXLY_ENV", "development")
 
 
 def _settings() -> Settings:
-    return load_settings()
+    return checked_settings()
 
 
 @stack_app.command("up")
@@ -165,72 +179,12 @@ def bench_sweep(
     run_sweep_benchmark(console, rounds, reference_rounds, processes)
 
 
-tenants_app = typer.Typer(help="Tenants and the secrets that sign their webhooks.", no_args_is_help=True)
-app.add_typer(tenants_app, name="tenants")
-
-
-def _tenant_directory() -> "TenantDirectory":
-    from kernel.database import make_async_engine
-    from kernel.tenants import TenantDirectory
-
-    return TenantDirectory(make_async_engine(_settings()))
-
-
-@tenants_app.command("create")
-def tenants_create(
-    tenant_id: Annotated[str, typer.Argument(help="the id integrators send in X-Tenant-ID")],
-    name: Annotated[str | None, typer.Option(help="a readable name")] = None,
-) -> None:
-    """Register a tenant; prints its first signing secret (shown once)."""
-    secret = asyncio.run(_tenant_directory().create(tenant_id, name or tenant_id))
-    console.print(f"[green]✓[/] tenant {tenant_id} created; its webhook secret (shown once):")
-    console.print(secret, highlight=False, soft_wrap=True)
-
-
-@tenants_app.command("rotate")
-def tenants_rotate(
-    tenant_id: Annotated[str, typer.Argument()],
-    overlap_hours: Annotated[float, typer.Option(help="how long the current secrets keep working")] = 24.0,
-) -> None:
-    """A new signing secret; the current ones stay valid for the overlap, so senders can switch without a gap."""
-    from datetime import timedelta
-
-    secret = asyncio.run(_tenant_directory().rotate(tenant_id, timedelta(hours=overlap_hours)))
-    console.print(f"[green]✓[/] new secret for {tenant_id} (the old ones expire in {overlap_hours:g} h):")
-    console.print(secret, highlight=False, soft_wrap=True)
-
-
-@tenants_app.command("notify")
-def tenants_notify(
-    tenant_id: Annotated[str, typer.Argument()],
-    slack_webhook_url: Annotated[str | None, typer.Option(help="a Slack incoming-webhook URL")] = None,
-    email: Annotated[str | None, typer.Option(help="addresses, comma-separated")] = None,
-    on: Annotated[
-        str, typer.Option(help="outcomes: completed, failed, dead_lettered, cancelled")
-    ] = "failed,dead_lettered",
-) -> None:
-    """Where a tenant's job outcomes are sent (a job's own notify_* labels take precedence)."""
-    asyncio.run(_tenant_directory().set_notifications(tenant_id, slack_webhook_url, email, on))
-    console.print(f"[green]✓[/] {tenant_id} is notified on {on}")
-
-
 @app.command("notifier")
 def notifier(metrics_port: Annotated[int | None, typer.Option(help="Prometheus port (0: none)")] = None) -> None:
     """Run the notifier (Slack and e-mail about finished jobs)."""
     from processors.notifications.main import run_notifier
 
     run_notifier(_settings(), metrics_port)
-
-
-@tenants_app.command("list")
-def tenants_list() -> None:
-    """Tenants and how many secrets each has active."""
-    table = Table(title="tenants")
-    for column in ("id", "name", "active secrets"):
-        table.add_column(column)
-    for tenant_id, name, active in asyncio.run(_tenant_directory().list()):
-        table.add_row(tenant_id, name, str(active))
-    console.print(table)
 
 
 dead_letters_app = typer.Typer(help="Records that could not be processed: list them, send chosen ones back.",
@@ -306,10 +260,18 @@ def _choose(letters: list["DeadLetter"], job_ids: list[str] | None, error_type: 
 def up(
     workers: Annotated[int, typer.Option(help="processor worker processes")] = 1,
     keep_stack: Annotated[bool, typer.Option(help="leave Kafka and Postgres running on exit")] = False,
+    production: Annotated[
+        bool, typer.Option("--production", help="behave as production: real secrets, signed tenants only")
+    ] = False,
 ) -> None:
-    """Run the whole system in the foreground: stack, receiver, workers, projector, dashboard."""
+    """Run the whole system in the foreground: stack, receiver, workers, projector, dashboard.
+
+    Development mode unless --production or ZIXLY_ENV=production: loopback only, unsigned unregistered tenants
+    accepted, development secrets."""
     from zixly.supervisor import Supervisor
 
+    if production:
+        os.environ["ZIXLY_ENV"] = "production"
     settings = _settings()
     configure_logging("zixly", "WARNING", settings.log_format)
     raise typer.Exit(Supervisor(settings, console, workers=workers, keep_stack=keep_stack).run())

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from kernel.environment import checked_settings
 from kernel.job_state import JobRow
 from kernel.log_reader import LogReader, LogRecord
-from kernel.settings import load_settings
 from kernel.time_travel import AsOf, fold_job, parse_as_of
 from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, decode, header
 from schemas.events import Event
@@ -47,7 +47,7 @@ def tail(
     """Print events as one line each; filters read headers and keys, so skipped events are never decoded."""
 
     async def run() -> None:
-        settings = load_settings()
+        settings = checked_settings()
         async with LogReader(settings, settings.job_events_topic) as reader:
             ends = await reader.end_offsets()
             starts = await reader.beginning_offsets()
@@ -103,7 +103,7 @@ def job_history(
         raise typer.BadParameter(str(exc)) from exc
 
     async def run() -> list[tuple[Event, int, int]]:
-        settings = load_settings()
+        settings = checked_settings()
         async with LogReader(settings, settings.job_events_topic) as reader:
             partitions = await reader.partitions()
             starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
@@ -153,7 +153,7 @@ def export(
     """A tenant's events as JSON lines on stdout (upcast to their current versions), in log order per partition."""
 
     async def run() -> int:
-        settings = load_settings()
+        settings = checked_settings()
         count = 0
         async with LogReader(settings, settings.job_events_topic) as reader:
             ends = await reader.end_offsets()
@@ -181,7 +181,7 @@ def generate(
     """Append synthetic job histories (a realistic mix of job types and outcomes) to the log, for replays at scale."""
     from zixly.synthetic_events import append_synthetic
 
-    settings = load_settings()
+    settings = checked_settings()
     with Progress(TextColumn("appending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console) as progress:  # fmt: skip
         task = progress.add_task("appending", total=count)

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from kernel.environment import checked_settings
 from kernel.logging import configure_logging
-from kernel.settings import load_settings
 from projections.catalogue import PROJECTIONS
 from projections.replay import Replay, ReplayBusy, ReplayProgress, ReplayRefused, ReplayReport
 
@@ -50,7 +50,7 @@ def replay(
     force: Annotated[bool, typer.Option(help="swap even if the rebuilt tables differ from the live ones")] = False,
 ) -> None:
     """Rebuild projections from the log into a shadow schema, verify them against the live tables, swap them in."""
-    settings = load_settings()
+    settings = checked_settings()
     configure_logging("replay", "WARNING", "console")
     columns = (TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
@@ -97,7 +97,7 @@ def status() -> None:
     """Each projection's version in the code and in the database, and whether a shadow or previous version exists."""
     from projections.status import projection_status
 
-    rows, shadow, previous = asyncio.run(projection_status(load_settings()))
+    rows, shadow, previous = asyncio.run(projection_status(checked_settings()))
     table = Table(title="projections")
     for column in ("projection", "tables", "code version", "built by version", "built at"):
         table.add_column(column)
@@ -115,7 +115,7 @@ def rollback_command() -> None:
     """Bring the previous tables back (caught up from where they were swapped out)."""
     from projections.previous_version import rollback
 
-    settings = load_settings()
+    settings = checked_settings()
     configure_logging("replay", "WARNING", "console")
     try:
         with Progress(TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
@@ -133,7 +133,7 @@ def drop_previous_command() -> None:
     """Drop the tables a replay swapped out; there is no rollback after this."""
     from projections.previous_version import drop_previous
 
-    existed = asyncio.run(drop_previous(load_settings()))
+    existed = asyncio.run(drop_previous(checked_settings()))
     console.print("[green]✓[/] previous tables dropped" if existed else "there were no previous tables")
 
 
@@ -149,7 +149,7 @@ def lag(
 
     from kernel.projection_lag import ProjectionLag, projection_lag
 
-    settings = load_settings()
+    settings = checked_settings()
 
     def render(state: ProjectionLag) -> Table:
         fresh = state.freshness_seconds

@@ -7,9 +7,13 @@ from typing import Any
 from dash import Dash, Input, Output, dcc, html
 
 from dashboard import figures
+from dashboard.authorization import viewer_scope
 from dashboard.page_data import Health, PageData
 from dashboard.pages.clientside import clientside
 from dashboard.pages.tiles import tile_row
+from schemas.access import Permission
+
+PERMISSION = Permission.READ_JOBS
 
 REFRESH_MS = 3_000
 
@@ -59,7 +63,7 @@ def register(app: Dash, data: PageData) -> None:
         Input("health-refresh", "n_intervals"),
     )  # fmt: skip
     def refresh(_: int | None) -> tuple[Any, ...]:
-        health = data.health()
+        health = data.health(viewer_scope())
         partitions = health.lag.partitions if health.lag else []
         lag_figure = figures.partition_lag([{"partition": p.partition, "lag": p.lag} for p in partitions]) \
             if health.lag else figures.empty(f"lag unavailable: {health.lag_error}"[:120])  # fmt: skip

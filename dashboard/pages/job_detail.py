@@ -10,9 +10,14 @@ from typing import Any
 from dash import Dash, Input, Output, State, dcc, html
 
 from dashboard import figures
+from dashboard.authorization import scope_of, viewer
 from dashboard.page_data import PageData
 from dashboard.pages.clientside import clientside
+from kernel.audit import AuditEntry, record_sync
 from kernel.time_travel import AsOf, event_from_timeline, fold_job
+from schemas.access import Permission, Principal
+
+PERMISSION = Permission.READ_JOBS
 
 _SWEEP_ARTIFACTS = (("summary", "summary"), ("result_parts", "results"), ("equity_curves", "equity curve"))
 
@@ -74,14 +79,15 @@ def _duration(metrics: dict[str, Any]) -> str | None:
     return f"{duration / 1000:.3f} s" if duration is not None else None
 
 
-def _error(job: dict[str, Any]) -> Any:
+def _error(job: dict[str, Any], stack_traces: bool) -> Any:
     attempts = job["metrics"].get("attempt_errors") or []
     if not job["error_type"] and not attempts:
         return None
     children: list[Any] = [html.H2("Errors")]
     if job["error_type"]:
-        children += [html.P([html.Strong(job["error_type"]), ": ", job["error_message"] or ""]),
-                     html.Pre(job["error_detail"] or "(no stack trace recorded)", id="job-stack-trace")]  # fmt: skip
+        children.append(html.P([html.Strong(job["error_type"]), ": ", job["error_message"] or ""]))
+        if stack_traces:
+            children.append(html.Pre(job["error_detail"] or "(no stack trace recorded)", id="job-stack-trace"))
     if attempts:
         children.append(html.Table([html.Tr([html.Th("attempt"), html.Th("error"), html.Th("message")])] + [
             html.Tr([html.Td(str(e.get("attempt", i + 1))), html.Td(e.get("error_type", "")),
@@ -110,19 +116,26 @@ def _result(job: dict[str, Any]) -> Any:
     return html.Pre(json.dumps(result, indent=2, sort_keys=True, default=str))
 
 
-def _artifacts(job: dict[str, Any], data: PageData) -> Any:
+def _artifacts(job: dict[str, Any], data: PageData, caller: Principal) -> Any:
     artifacts = job["result"].get("artifacts") if isinstance(job["result"], dict) else None
     if not artifacts:
         return html.P("no artifacts", className="muted")
+    if not caller.may(Permission.READ_ARTIFACTS):
+        return html.P(f"artifacts are for operators; a {caller.role} sees the result above", className="muted")
     links: list[Any] = []
+    keys = []
     try:
         for field, label in _SWEEP_ARTIFACTS:
-            keys = artifacts.get(field) or []
-            for key in [keys] if isinstance(keys, str) else keys:
-                links.append(html.Li(html.A(f"{label}: {key.rsplit('/', 1)[-1]}", href=data.artifact_url(key),
-                                            className="artifact-link", target="_blank", rel="noopener")))  # fmt: skip
+            stored = artifacts.get(field) or []
+            for key in [stored] if isinstance(stored, str) else stored:
+                url = data.artifact_url(job, key)
+                keys.append(key)
+                links.append(html.Li(html.A(f"{label}: {key.rsplit('/', 1)[-1]}", href=url, className="artifact-link",
+                                            target="_blank", rel="noopener")))  # fmt: skip
     except Exception as exc:  # the object store's answer belongs on screen, the rest of the page still shows
         return html.P(f"object store unavailable: {exc!r}"[:300], className="muted")
+    record_sync(data.engine, AuditEntry(caller.actor, "artifact.links", job["tenant_id"], str(job["id"]),
+                                        detail={"keys": keys}))  # fmt: skip
     return html.Div([html.P("Links are presigned and expire in 15 minutes.", className="muted"), html.Ul(links)])
 
 
@@ -135,7 +148,8 @@ def register(app: Dash, data: PageData) -> None:
         Input("job-id", "data"), Input("job-live", "data"),
     )  # fmt: skip
     def show(job_id: str, _live: Any) -> tuple[Any, ...]:
-        job = data.job(uuid.UUID(job_id))
+        caller = viewer()
+        job = data.job(scope_of(caller), uuid.UUID(job_id))
         if job is None:
             missing = html.Div([html.H1("No such job"), html.P(f"No job {job_id} in the read model (yet).")])
             return missing, None, None, None, None, None, figures.empty("no events"), 0, 0, None
@@ -148,13 +162,22 @@ def register(app: Dash, data: PageData) -> None:
         events = job["events"]
         last = max(len(events) - 1, 0)
         marks = {i: {"label": str(i + 1)} for i in range(len(events))} if len(events) <= 30 else None
-        return (header, _facts(job), json.dumps(job["parameters"], indent=2, sort_keys=True), _error(job),
-                _result(job), _artifacts(job, data), figures.job_timeline(events, datetime.now(UTC)), last, last,
-                marks)  # fmt: skip
+        return (
+            header,
+            _facts(job),
+            json.dumps(job["parameters"], indent=2, sort_keys=True),
+            _error(job, caller.may(Permission.READ_STACK_TRACES)),
+            _result(job),
+            _artifacts(job, data, caller),
+            figures.job_timeline(events, datetime.now(UTC)),
+            last,
+            last,
+            marks,
+        )
 
     @app.callback(Output("job-as-of-state", "children"), Input("job-as-of", "value"), State("job-id", "data"))
     def as_of(index: int | None, job_id: str) -> Any:
-        job = data.job(uuid.UUID(job_id))
+        job = data.job(scope_of(viewer()), uuid.UUID(job_id))
         if job is None or not job["events"]:
             return None
         events = job["events"]

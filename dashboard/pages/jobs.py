@@ -11,10 +11,14 @@ from urllib.parse import urlencode
 import dash_ag_grid as dag
 from dash import Dash, Input, Output, State, ctx, dcc, html
 
+from dashboard.authorization import viewer_scope
 from dashboard.job_queries import JobFilter, SortField
 from dashboard.page_data import PageData
 from dashboard.pages.clientside import clientside
+from schemas.access import Permission
 from schemas.job_status import JobStatus
+
+PERMISSION = Permission.READ_JOBS
 
 PAGE_SIZE = 50
 SORTS = {"created_at desc": "newest first", "created_at asc": "oldest first",
@@ -72,7 +76,7 @@ def layout(query: dict[str, list[str]], data: PageData) -> html.Section:
         html.Div([
             _field("status", dcc.Dropdown([s.value for s in JobStatus], statuses, multi=True, id="jobs-status",
                                           placeholder="any status")),
-            _field("type", dcc.Dropdown(data.job_types(), _first(query, "job_type"), id="jobs-type",
+            _field("type", dcc.Dropdown(data.job_types(viewer_scope()), _first(query, "job_type"), id="jobs-type",
                                         placeholder="any type")),
             _field("tenant", dcc.Input(id="jobs-tenant", value=_first(query, "tenant_id", ""), debounce=True,
                                        placeholder="any tenant")),
@@ -130,7 +134,7 @@ def register(app: Dash, data: PageData) -> None:
             current = stack.pop()
         else:  # a filter changed (or the page opened): back to the first page
             stack, current = [], None
-        rows, next_cursor = data.jobs_page(where, sort, order == "desc", PAGE_SIZE, current)
+        rows, next_cursor = data.jobs_page(viewer_scope(), where, sort, order == "desc", PAGE_SIZE, current)
         first_page = current is None
         info = f"page {len(stack) + 1} · {len(rows)} jobs" + ("" if next_cursor else " · last page")
         search = urlencode([("status", s) for s in where.statuses] + [(name, value) for name, value in (

@@ -8,9 +8,13 @@ from urllib.parse import urlencode
 from dash import Dash, Input, Output, dcc, html
 
 from dashboard import figures
+from dashboard.authorization import viewer_scope
 from dashboard.page_data import Overview, PageData
 from dashboard.pages.clientside import clientside
 from dashboard.pages.tiles import tile_row
+from schemas.access import Permission
+
+PERMISSION = Permission.READ_JOBS
 
 # range name: (length, throughput bucket). The last hour is counted exactly, minute by minute; longer ranges come
 # from the hourly rollups, in whole hours.
@@ -83,7 +87,7 @@ def register(app: Dash, data: PageData) -> None:
     def refresh(range_name: str, _: int | None) -> tuple[Any, ...]:
         length, bucket = RANGES.get(range_name, RANGES["24h"])
         until = datetime.now(UTC)
-        overview = data.overview(until - length, until, bucket, rollups=range_name != "1h")
+        overview = data.overview(viewer_scope(), until - length, until, bucket, rollups=range_name != "1h")
         throughput = figures.throughput(overview.throughput, until - length, until, bucket)
         return (tiles(overview), figures.jobs_by_status(overview.by_status), throughput,
                 figures.durations(overview.by_type), _errors(overview), f"?range={range_name}")  # fmt: skip

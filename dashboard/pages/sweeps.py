@@ -9,8 +9,12 @@ import dash_ag_grid as dag
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import figures
+from dashboard.authorization import viewer_scope
 from dashboard.page_data import PageData
 from dashboard.pages.clientside import clientside
+from schemas.access import Permission
+
+PERMISSION = Permission.READ_JOBS
 
 METRICS = ("score", "sharpe", "sortino", "calmar", "total_return", "max_drawdown", "win_rate")
 RANKING_COLUMNS = [
@@ -22,7 +26,7 @@ RANKING_COLUMNS = [
 
 
 def layout(query: dict[str, list[str]], data: PageData) -> html.Section:
-    sweeps = data.sweeps()
+    sweeps = data.sweeps(viewer_scope())
     options = [{"label": f"{s['created_at']:%Y-%m-%d %H:%M} · {s['tenant_id']} · {s['status']} · {str(s['id'])[:8]}",
                 "value": str(s["id"])} for s in sweeps]  # fmt: skip
     chosen = query.get("job", [options[0]["value"] if options else None])[0]
@@ -70,7 +74,7 @@ def register(app: Dash, data: PageData) -> None:
         State("sweep-strategy", "value"), prevent_initial_call="initial_duplicate",
     )  # fmt: skip
     def choose_sweep(job_id: str | None, ticker: str | None, strategy: str | None) -> tuple[Any, ...]:
-        job = data.job_row(uuid.UUID(job_id)) if job_id else None
+        job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
         if job is None:
             return [], None, [], None, no_update
         tickers = list(job["parameters"].get("tickers", []))
@@ -82,10 +86,11 @@ def register(app: Dash, data: PageData) -> None:
     @app.callback(Output("sweep-equity-cell", "options"), Input("sweep-job", "value"), Input("sweep-live", "data"))
     def best_cells(job_id: str | None, _live: Any) -> list[dict[str, str]]:
         """The cells whose curves the sweep stored, once it has completed."""
-        job = data.job_row(uuid.UUID(job_id)) if job_id else None
+        job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
+        # The browser names a cell by its place in the job's result; the object key never leaves the server.
         return [{"label": f"{c['ticker']} #{c['rank']} {c['strategy_type']} {_key(c['parameters'])}",
-                 "value": f"{c['ticker']}|{c['equity_curve_key']}"}
-                for c in (_best_cells(job) if job else []) if c.get("equity_curve_key")]  # fmt: skip
+                 "value": str(index)}
+                for index, c in enumerate(_best_cells(job) if job else []) if c.get("equity_curve_key")]  # fmt: skip
 
     @app.callback(
         Output("sweep-x", "options"), Output("sweep-x", "value"), Output("sweep-y", "options"),
@@ -94,7 +99,7 @@ def register(app: Dash, data: PageData) -> None:
         State("sweep-y", "value"),
     )  # fmt: skip
     def choose_axes(strategy: str | None, job_id: str | None, x: str | None, y: str | None) -> tuple[Any, ...]:
-        job = data.job_row(uuid.UUID(job_id)) if job_id else None
+        job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
         names = _strategies(job).get(strategy or "", []) if job else []
         x = x if x in names else (names[0] if names else None)
         y = y if y in names and y != x else next((n for n in names if n != x), x)
@@ -110,8 +115,9 @@ def register(app: Dash, data: PageData) -> None:
                 metric: str, live: dict[str, Any] | None) -> tuple[Any, ...]:  # fmt: skip
         if not (job_id and ticker and strategy and x and y):
             return figures.empty("choose a sweep, a ticker and a strategy"), [], ""
-        cells = data.sweep_cells(uuid.UUID(job_id), ticker, strategy)
-        job = live if live and live.get("id") == job_id else data.job_row(uuid.UUID(job_id))
+        scope = viewer_scope()
+        cells = data.sweep_cells(scope, uuid.UUID(job_id), ticker, strategy)
+        job = live if live and live.get("id") == job_id else data.job_row(scope, uuid.UUID(job_id))
         progress = f"{job['status']} · {float(job['progress']):.0%} · " if job else ""
         return (figures.sweep_heatmap(cells, x, y, metric), cells[:200],
                 f"{progress}{len(cells):,} backtests of {ticker} {strategy} recorded")  # fmt: skip
@@ -119,7 +125,7 @@ def register(app: Dash, data: PageData) -> None:
     @app.callback(Output("sweep-oos", "figure"), Input("sweep-job", "value"), Input("sweep-ticker", "value"),
                   Input("sweep-metric", "value"), Input("sweep-live", "data"))  # fmt: skip
     def out_of_sample(job_id: str | None, ticker: str | None, metric: str, _live: Any) -> Any:
-        job = data.job_row(uuid.UUID(job_id)) if job_id else None
+        job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
         if job is None or job["result"] is None:
             return figures.empty("the out-of-sample tests run when the sweep completes", height=300)
         ranked_by = metric if metric != "score" else job["result"].get("rank_by", "sharpe")
@@ -129,10 +135,14 @@ def register(app: Dash, data: PageData) -> None:
     def equity(cell: str | None, job_id: str | None) -> Any:
         if not cell or not job_id:
             return figures.empty("choose one of the best cells")
-        job = data.job_row(uuid.UUID(job_id))
-        ticker, key = cell.split("|", 1)
+        job = data.job_row(viewer_scope(), uuid.UUID(job_id))
+        cells = _best_cells(job) if job else []
+        if job is None or not cell.isdigit() or int(cell) >= len(cells) or not cells[int(cell)].get("equity_curve_key"):
+            return figures.empty("no such cell in this sweep")
+        chosen = cells[int(cell)]
+        key = chosen["equity_curve_key"]
         try:
-            curve = data.equity_curve(key, job["parameters"] if job else {}, ticker)
+            curve = data.equity_curve(job, key, chosen["ticker"])
         except Exception as exc:  # a missing artifact is said on the chart, not as a broken page
             return figures.empty(f"curve unavailable: {exc!r}"[:120])
         return figures.equity_curve(curve.dates, curve.equity, curve.buy_and_hold, key.rsplit("/", 1)[-1])

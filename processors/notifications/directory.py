@@ -5,13 +5,16 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.secret_box import SecretBox
+from kernel.tenants import slack_context
 from processors.notifications.targets import TenantNotifications
 from schemas.read_model import pipeline_jobs, tenants
 
 
 class SqlJobDirectory:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
+        self._box = box
 
     async def job(self, job_id: str) -> tuple[str, dict[str, str]] | None:
         query = select(pipeline_jobs.c.job_type, pipeline_jobs.c.metadata).where(
@@ -27,4 +30,7 @@ class SqlJobDirectory:
         )
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
-        return TenantNotifications(row[0], row[1], row[2]) if row else None
+        if row is None:
+            return None
+        slack = self._box.open(row[0], slack_context(tenant_id)) if row[0] else None
+        return TenantNotifications(slack, row[1], row[2])

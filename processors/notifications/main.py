@@ -11,6 +11,7 @@ from kernel.kafka import make_consumer, make_producer
 from kernel.logging import configure_logging, get_logger
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
+from kernel.secret_box import SecretBox
 from kernel.settings import Settings
 from processors.notifications.channels import Channels
 from processors.notifications.directory import SqlJobDirectory
@@ -31,7 +32,8 @@ async def serve(settings: Settings) -> None:
     async with httpx.AsyncClient() as http:
         channels = Channels(http, settings.smtp_host, settings.smtp_port, settings.smtp_sender,
                             settings.notification_timeout_seconds)  # fmt: skip
-        notifier = Notifier(SqlJobDirectory(engine), channels, publisher, settings.notification_attempts, 10.0)
+        box = SecretBox.from_text(settings.master_keys.get_secret_value())
+        notifier = Notifier(SqlJobDirectory(engine, box), channels, publisher, settings.notification_attempts, 10.0)
         service = NotifierService(make_consumer(settings, group_id="zixly-notifier"), notifier,
                                   settings.job_events_topic)  # fmt: skip
         loop = asyncio.get_running_loop()

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from producers.acceptance import append
-from producers.deps import Services, Tenant
+from producers.deps import Caller, Services, Tenant
 from producers.errors import ApiError, validation_details
 from producers.openapi import request_body
 from producers.request_body import read_optional_json_body
@@ -25,7 +25,8 @@ router = APIRouter(prefix="/webhook", tags=["jobs"])
     "/jobs/{job_id}",
     response_model=JobStatusView,
     responses={
-        404: {"model": ErrorResponse, "description": "No such job for this tenant (yet)."},
+        401: {"model": ErrorResponse, "description": "No API token, or one that is unknown, revoked or expired."},
+        404: {"model": ErrorResponse, "description": "No such job for this tenant (yet); another tenant's job too."},
         422: {"model": ErrorResponse, "description": "An offset without its partition, or a wait out of range."},
         412: {
             "model": ErrorResponse,
@@ -39,7 +40,7 @@ router = APIRouter(prefix="/webhook", tags=["jobs"])
 async def get_job(
     job_id: uuid.UUID,
     services: Services,
-    tenant_id: Tenant,
+    caller: Caller,
     partition: Annotated[
         int | None, Query(ge=0, lt=2**31, description="With `offset`: the `partition` of a 202 answer.")
     ] = None,
@@ -75,8 +76,11 @@ async def get_job(
             raise ApiError(412, "projection_behind", f"the read model has applied partition {partition} up to offset "
                            f"{projected - 1}, not yet {offset}, after {wait:g} s; ask again",
                            headers={"Retry-After": "1"})  # fmt: skip
+    tenant_id = caller.tenant_id
+    assert tenant_id is not None  # tokens and header callers always belong to a tenant
     job = await services.jobs.get(job_id, tenant_id)
     if job is None:
+        # The same answer for another tenant's job as for none at all: a 403 would confirm that it exists.
         raise ApiError(
             404,
             "job_not_found",
@@ -96,6 +100,10 @@ async def _wait_until_projected(services: Services, partition: int, offset: int,
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    job_id: uuid.UUID | None = Field(
+        default=None,
+        description="The job to cancel, required in a signed cancel: the signature then covers which job it stops.",
+    )
     reason: str | None = Field(default=None, max_length=1000)
 
 
@@ -113,7 +121,10 @@ class CancelAccepted(BaseModel):
         401: {"model": ErrorResponse, "description": "The signature is missing, wrong or stale."},
         404: {"model": ErrorResponse, "description": "No such job for this tenant."},
         409: {"model": ErrorResponse, "description": "The job has already finished; cancelling changes nothing."},
-        422: {"model": ErrorResponse, "description": "The body is not a cancel request."},
+        422: {
+            "model": ErrorResponse,
+            "description": "The body is not a cancel request, or a signed one does not name this job in `job_id`.",
+        },
         503: {"model": ErrorResponse, "description": "The log did not acknowledge the request; retry."},
     },
     summary="Ask for a job to stop",
@@ -122,12 +133,18 @@ class CancelAccepted(BaseModel):
 async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, tenant_id: Tenant) -> JSONResponse:
     """Records the request in the log (so it survives restarts); workers stop the job at their next checkpoint."""
     body = await read_optional_json_body(request, services.settings.max_body_bytes)
-    await services.authenticator.authenticate(tenant_id, request.headers, body)
+    webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
     try:
         cancel = CancelRequest.model_validate_json(body or b"{}")
     except ValidationError as exc:
         raise ApiError(422, "invalid_payload", "the cancel request is not valid",
                        validation_details(exc.errors(include_url=False))) from exc  # fmt: skip
+    if webhook_id is not None and cancel.job_id != job_id:
+        # The signature covers the body, not the path: a captured cancel must not stop another job.
+        found = "names no job" if cancel.job_id is None else f"names job {cancel.job_id}"
+        raise ApiError(422, "job_id_mismatch", f"a signed cancel names its job in the body; this one {found}, "
+                       f"not {job_id}", [ErrorDetail(loc=["body", "job_id"], msg=f"must be {job_id}",
+                                                     type="job_id_mismatch")])  # fmt: skip
     job = await _wait_for_job(services, job_id, tenant_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id} for tenant {tenant_id!r}")

@@ -26,7 +26,8 @@ _errors: dict[int | str, dict[str, Any]] = {
     for status, description in {
         413: "The body is over the size limit.",
         401: "The tenant signs its webhooks and this one's signature is missing, wrong or stale (or it is unknown).",
-        409: "The Idempotency-Key was used for another request, or the same request is being accepted right now.",
+        409: "The idempotency key (the signed webhook-id, else Idempotency-Key) was used for another request, or "
+        "the same request is being accepted right now.",
         415: "The body is not JSON.",
         422: "The payload or its parameters are not valid; `details` names each field.",
         503: "The log did not acknowledge the event: nothing was accepted, retry later.",
@@ -84,10 +85,12 @@ async def _check_sweep(services: Services, sweep: TradingSweepParameters) -> Non
 async def _signed_body(
     request: Request, services: Services, tenant_id: str, idempotency_key: str | None
 ) -> tuple[bytes, str | None]:
-    """The body once its signature checks out, and what makes it idempotent: the header's key, else the webhook id."""
+    """The body once its signature checks out, and what makes it idempotent: the signed webhook id, else (for an
+    unsigned webhook) the Idempotency-Key header. A header cannot change a signed request's key, or a captured
+    signed body could be replayed with fresh keys into new jobs."""
     body = await read_json_body(request, services.settings.max_body_bytes)
     webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
-    return body, idempotency_key or webhook_id
+    return body, webhook_id or idempotency_key
 
 
 async def _accept(

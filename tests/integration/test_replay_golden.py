@@ -16,8 +16,8 @@ ORDER = {
     "pipeline_jobs": "id",
     "job_events": "log_partition, log_offset",
     "trading_sweep_results": "job_id, ticker, strategy_type, parameters_key",
-    "job_counts_hourly": "hour, job_type, status, error_type",
-    "job_durations_hourly": "hour, job_type, bucket",
+    "job_counts_hourly": "hour, tenant_id, job_type, status, error_type",
+    "job_durations_hourly": "hour, tenant_id, job_type, bucket",
 }
 
 

@@ -29,6 +29,7 @@ from playwright.async_api import Browser, async_playwright
 
 from dashboard.page_data import PageData
 from dashboard.pages.overview import RANGES
+from kernel.database import EVERY_TENANT
 from kernel.settings import Settings
 from zixly.stack.processes import spawn, terminate
 from zixly.supervisor import http_ok
@@ -175,7 +176,7 @@ def _overview(bench: Settings, rounds: int) -> dict[str, tuple[list[float], list
                 for times, rollups in zip(both, (True, False), strict=True):
                     until = datetime.now(UTC)
                     started = time.perf_counter()
-                    data.overview(until - length, until, bucket, rollups=rollups)
+                    data.overview(EVERY_TENANT, until - length, until, bucket, rollups=rollups)
                     times.append((time.perf_counter() - started) * 1000)
             timings[name] = (both[0], both[1])
         return timings

@@ -60,6 +60,9 @@ class LocalStack:
         asyncio.run(ensure_topics(self.settings, project_topics(self.settings)))
         progress("Postgres: applying migrations")
         upgrade(self.settings)
+        if self.settings.runs_own_postgres:
+            progress("Postgres: letting the services' roles log in")
+            self.postgres.provision_service_logins()
         return started
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:
