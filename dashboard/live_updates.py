@@ -74,6 +74,8 @@ class JobChangeListener:
             await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as listener,
             await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, row_factory=dict_row) as reader,
         ):
+            # The listener reads every tenant's changes once and hands each subscriber only what it may see.
+            await reader.execute("SELECT set_config('zixly.all_tenants', 'on', false)")
             await listener.execute(f"LISTEN {CHANNEL}")
             self.listening.set()
             async for notification in listener.notifies():

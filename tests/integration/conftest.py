@@ -120,14 +120,29 @@ def golden(stack: Settings) -> Iterator[Settings]:
         yield settings
 
 
+PLATFORM_ADMIN = "root@zixly.test"
+
+
+@pytest.fixture(scope="module")
+def golden_admin(golden: Settings) -> str:
+    """A platform admin of the golden read model (who sees every tenant's rows)."""
+    from schemas.access import Role
+    from tests.identities import create_user
+
+    return create_user(golden, PLATFORM_ADMIN, Role.PLATFORM_ADMIN, None)
+
+
 @pytest.fixture
-async def api(golden: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The read-only API over the golden read model, in process, its listener and engine started and stopped."""
+async def api(golden: Settings, golden_admin: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The read-only API over the golden read model, in process, its listener and engine started and stopped,
+    logged in as a platform admin."""
     from dashboard.api import create_api
+    from tests.identities import log_in
 
     app = create_api(golden)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
     ):
+        assert (await log_in(client, golden_admin)).status_code == 303
         yield client

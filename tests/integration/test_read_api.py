@@ -18,6 +18,7 @@ from kernel.settings import Settings
 from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
 from tests.integration.conftest import free_port, start_service
+from tests.identities import bearer, create_tenant, create_token
 from tests.integration.isolated import project_live
 
 SWEEP_JOB = "00000000-0000-4000-8000-000000000019"
@@ -123,21 +124,27 @@ async def test_service_metrics_count_jobs_by_type_with_success_rates(api: httpx.
     assert (await api.get("/api/service-metrics", params=backwards)).status_code == 422
 
 
-def test_a_subscriber_is_pushed_a_new_job_right_after_the_projector_commit(golden: Settings) -> None:
+def test_a_subscriber_is_pushed_its_tenants_new_job_right_after_the_projector_commit_and_nothing_of_others(
+    golden: Settings,
+) -> None:
     port = free_port()
     env = {"DATABASE_URL": golden.database, "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
            "ZIXLY_DASHBOARD_PORT": str(port)}  # fmt: skip
     server = start_service(golden, "dashboard-api", ["dashboard"], f"http://127.0.0.1:{port}/api/health", env)
-    tenant = f"watcher-{uuid.uuid4().hex[:6]}"
+    tenant, other = (create_tenant(golden, f"{name}-{uuid.uuid4().hex[:6]}").id for name in ("watcher", "other"))
+    token = create_token(golden, tenant)
     try:
-        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/jobs/subscribe", params={"tenant_id": tenant},
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/jobs/subscribe", headers=bearer(token),
                           timeout=30) as stream:  # fmt: skip
             lines = stream.iter_lines()
             assert next(lines) == ": subscribed"
+            append_request(golden, other)  # committed first: a leaky filter would push it first
+            asyncio.run(project_live(golden))
             job_id = append_request(golden, tenant)
             asyncio.run(project_live(golden))
             committed = time.monotonic()
-            data = next(line for line in lines if line.startswith("data: "))
+            # Heartbeats come every 15 s: a stream that never pushes fails here, within a bounded time.
+            data = next(line for line in lines if line.startswith("data: ") or time.monotonic() - committed > 20)
             seen = time.monotonic()
         change = json.loads(data.removeprefix("data: "))
         assert (change["id"], change["status"], change["tenant_id"]) == (job_id, "QUEUED", tenant)
