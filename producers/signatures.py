@@ -47,15 +47,27 @@ class WebhookAuthenticator:
                                 f"tenant {tenant_id!r} signs its webhooks; missing {', '.join(missing)}",
                                 missing[0])  # fmt: skip
         signed = {name: value for name, value in present.items() if value}
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            raise _unauthorized(
+                "bad_signature", "the body is not UTF-8, so no signature can match it", "webhook-signature"
+            ) from None
         stale = False
         for secret in known.secrets:
             try:
-                Webhook(secret).verify(body, signed, json_parse=False)
+                Webhook(secret).verify(text, signed, json_parse=False)
             except WebhookVerificationError as exc:
                 if "too old" in str(exc) or "too new" in str(exc):
                     stale = True
                     break
                 continue
+            except ValueError:  # not "v1,<base64>" pairs separated by spaces
+                raise _unauthorized(
+                    "malformed_signature",
+                    "webhook-signature must be space-separated 'v1,<base64>' signatures",
+                    "webhook-signature",
+                ) from None
             return signed["webhook-id"]
         if stale:
             raise _unauthorized("stale_timestamp", "webhook-timestamp is outside the 5-minute tolerance",

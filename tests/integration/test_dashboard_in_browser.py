@@ -16,6 +16,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright, expect
 
 from kernel.settings import Settings
+from schemas.access import Role
+from tests.identities import PASSWORD, create_user
 from tests.integration.conftest import RunningPipeline, Service, free_port, start_service
 from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS
 
@@ -83,11 +85,28 @@ class Screen:
         return self.page.locator("#jobs-grid .ag-center-cols-container .ag-row")
 
 
+@pytest.fixture(scope="module")
+def platform_admin(stack: Settings) -> str:
+    return create_user(stack, f"admin-{uuid.uuid4().hex[:8]}@zixly.test", Role.PLATFORM_ADMIN, None)
+
+
+async def log_in(screen: Screen, email: str, password: str = PASSWORD) -> None:
+    await screen.open("/login")
+    await screen.page.fill("#email", email)
+    await screen.page.fill("#password", password)
+    await screen.page.click("#login-submit")
+
+
 @pytest.fixture
-async def screen(context: BrowserContext, dashboard: Service, stack: Settings) -> AsyncIterator[Screen]:
+async def screen(
+    context: BrowserContext, dashboard: Service, stack: Settings, platform_admin: str
+) -> AsyncIterator[Screen]:
+    """A tab logged in as a platform admin, through the login page."""
     shots = stack.home / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     screen = Screen(await context.new_page(), dashboard.url.removesuffix("/api/health"), shots)
+    await log_in(screen, platform_admin)
+    await expect(screen.page.locator("#role-badge")).to_have_text("platform-admin · all tenants")
     yield screen
     assert screen.problems == [], screen.problems
 

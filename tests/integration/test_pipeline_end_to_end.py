@@ -31,11 +31,15 @@ def submit(pipeline: RunningPipeline, tenant: str, body: dict[str, Any], **heade
     )
 
 
-def wait_for_status(url: str, tenant: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+def wait_for_status(
+    url: str, tenant: str, statuses: set[str], timeout: float = 60, token: str | None = None
+) -> dict[str, Any]:
+    """Polls the status URL: with the tenant's API token, or (an unregistered tenant in development) its header."""
     deadline = time.monotonic() + timeout
     last: httpx.Response | None = None
+    headers = {"Authorization": f"Bearer {token}"} if token else {"X-Tenant-ID": tenant}
     while time.monotonic() < deadline:
-        last = httpx.get(url, headers={"X-Tenant-ID": tenant})
+        last = httpx.get(url, headers=headers)
         if last.status_code == 200 and last.json()["status"] in statuses:
             body: dict[str, Any] = last.json()
             return body
@@ -263,7 +267,19 @@ def test_a_tenant_created_with_the_cli_must_sign_and_can_rotate_its_secret(
 
     accepted = signed_post(pipeline, tenant, first, {"job_type": "noop"})
     assert accepted.status_code == 202, accepted.text
-    assert wait_for_status(accepted.json()["status_url"], tenant, {"COMPLETED"})["status"] == "COMPLETED"
+    status_url = accepted.json()["status_url"]
+    by_header = httpx.get(status_url, headers={"X-Tenant-ID": tenant})
+    assert (by_header.status_code, by_header.json()["error"]) == (401, "token_required")
+    token = zixly("tokens", "create", "--tenant", tenant, "--role", "viewer", "--expires-in", "1d").split()[-1]
+    assert token.startswith("zxt_")
+    assert wait_for_status(status_url, tenant, {"COMPLETED"}, token=token)["status"] == "COMPLETED"
+    token_id = token.removeprefix("zxt_").split("_")[0]
+    listed = zixly("tokens", "list", "--tenant", tenant)
+    assert "active" in listed
+    assert token.split("_")[-1] not in listed  # the secret is shown once, never listed
+    zixly("tokens", "revoke", str(uuid.UUID(hex=token_id)))
+    revoked = httpx.get(status_url, headers={"Authorization": f"Bearer {token}"})
+    assert (revoked.status_code, revoked.json()["message"]) == (401, "the token is revoked")
 
     second = zixly("tenants", "rotate", tenant, "--overlap-hours", "1").strip().splitlines()[-1]
     time.sleep(5.5)  # the receiver caches a tenant's secrets for 5 s

@@ -17,8 +17,8 @@ from kernel.kafka import make_producer
 from kernel.settings import Settings
 from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
-from tests.integration.conftest import free_port, start_service
 from tests.identities import bearer, create_tenant, create_token
+from tests.integration.conftest import free_port, start_service
 from tests.integration.isolated import project_live
 
 SWEEP_JOB = "00000000-0000-4000-8000-000000000019"

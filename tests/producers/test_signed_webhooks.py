@@ -115,3 +115,16 @@ async def test_while_the_tenant_directory_is_down_the_last_answer_serves_and_an_
     with pytest.raises(ApiError) as refused:
         await authenticator.authenticate("never-seen", {}, b"{}")
     assert refused.value.status_code == 503
+
+
+@pytest.mark.parametrize("signature", ["v1", "v1,not-base64!", "v1,a,b"])
+async def test_a_malformed_signature_header_is_401_not_500(client: httpx.AsyncClient, signature: str) -> None:
+    content, headers = signed({"job_type": "noop"})
+    response = await post(client, content, headers | {"webhook-signature": signature})
+    assert (response.status_code, response.json()["error"]) == (401, "malformed_signature")
+
+
+async def test_a_body_that_is_not_utf8_is_401_not_500(client: httpx.AsyncClient) -> None:
+    _, headers = signed({"job_type": "noop"})
+    response = await post(client, b'{"job_type": "\xff"}', headers)
+    assert (response.status_code, response.json()["error"]) == (401, "bad_signature")
