@@ -156,7 +156,8 @@ class AuthenticationMiddleware:
 
 
 def _is_page(path: str) -> bool:
-    return not (path.startswith("/api/") or path.startswith("/_dash") or path in ("/openapi.json",))
+    """A page a person opens (worth a redirect to the login page), not a script's or a browser's own request."""
+    return not (path.startswith(("/api/", "/_dash", "/assets/")) or path in ("/openapi.json", "/favicon.ico"))
 
 
 def _with_security_headers(send: Send) -> Send:

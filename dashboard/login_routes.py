@@ -93,7 +93,10 @@ def login_css() -> Response:
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return _page(_settings(request), secrets.token_urlsafe(24), _safe_next(next))
+    # The same token for every login page of this browser: a second tab (or a stray request redirected here) must
+    # not invalidate the form of the first.
+    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    return _page(_settings(request), csrf, _safe_next(next))
 
 
 @router.post("/login")

@@ -277,20 +277,22 @@ async def test_the_overview_and_health_pages_show_the_pipeline(
     await screen.screenshot("health")
 
 
-@pytest.mark.parametrize("path", ["/", "/jobs", "/sweeps", "/health"])
-async def test_every_page_fits_a_phones_width(browser: Browser, dashboard: Service, stack: Settings,
-                                              path: str) -> None:  # fmt: skip
+@pytest.mark.parametrize("path", ["/login", "/", "/jobs", "/sweeps", "/health", "/access", "/audit"])
+async def test_every_page_fits_a_phones_width(
+    browser: Browser, dashboard: Service, stack: Settings, platform_admin: str, path: str
+) -> None:
     context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    screen = Screen(await context.new_page(), dashboard.url.removesuffix("/api/health"), stack.home / "screenshots")
     try:
-        await page.goto(dashboard.url.removesuffix("/api/health") + path)
-        await expect(page.locator("#page h1")).to_be_visible()
-        await page.wait_for_load_state("networkidle")
-        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if path != "/login":
+            await log_in(screen, platform_admin)
+            await expect(screen.page.locator("#role-badge")).to_be_visible()
+        await screen.open(path)
+        await expect(screen.page.locator("#page h1" if path != "/login" else "h1")).to_be_visible()
+        await screen.page.wait_for_load_state("networkidle")
+        overflow = await screen.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{path} scrolls sideways by {overflow}px on a phone"
-        await page.screenshot(path=stack.home / "screenshots" / f"phone{path.replace('/', '-') or '-'}.png")
-        assert errors == []
+        await screen.screenshot(f"phone{path.replace('/', '-') or '-'}")
+        assert screen.problems == []
     finally:
         await context.close()
