@@ -6,7 +6,7 @@ tenant's entries away from another tenant's admins.
 
 import getpass
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -47,6 +47,18 @@ class AuditEntry:
 
 def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+class AuditTrail(Protocol):
+    async def record(self, entry: AuditEntry) -> None: ...
+
+
+class SqlAuditTrail:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, entry: AuditEntry) -> None:
+        await record(self._engine, entry)
 
 
 async def record(engine: AsyncEngine, entry: AuditEntry) -> None:

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kernel.api_tokens import ApiTokens
+from kernel.audit import SqlAuditTrail
 from kernel.database import make_async_engine
 from kernel.environment import checked_settings
 from kernel.kafka import make_producer
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             acceptance=JobAcceptance(publisher, SqlReceiptStore(engine), settings.publish_timeout_seconds),
             authenticator=WebhookAuthenticator(tenant_directory, settings.accepts_unregistered_tenants),
             callers=ReadCallers(ApiTokens(engine), tenant_directory, settings.accepts_unregistered_tenants),
+            audit=SqlAuditTrail(engine),
             probes={"kafka": kafka_probe(kafka), "postgres": postgres_probe(engine)},
         )
         log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)

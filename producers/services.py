@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from kernel.audit import AuditTrail
 from kernel.market_data.providers import MarketData
 from kernel.publisher import EventPublisher
 from kernel.settings import Settings
@@ -21,4 +22,5 @@ class ReceiverServices:
     acceptance: JobAcceptance
     authenticator: WebhookAuthenticator
     callers: ReadCallers
+    audit: AuditTrail
     probes: dict[str, Probe] = field(default_factory=dict)

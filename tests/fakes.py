@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from kernel.api_tokens import TokenRefused
+from kernel.audit import AuditEntry
 from kernel.dead_letters import Origin
 from kernel.market_data.providers import MarketData
 from kernel.publisher import Appended, EventPublisher, LogUnavailable
@@ -83,6 +84,7 @@ def receiver_services(
     receipts: FakeReceiptStore | None = None,
     tenants: "FakeTenants | None" = None,
     tokens: "FakeTokens | None" = None,
+    audit: "FakeAudit | None" = None,
 ) -> ReceiverServices:
     tenants = tenants or FakeTenants()
     return ReceiverServices(
@@ -90,6 +92,7 @@ def receiver_services(
         acceptance=JobAcceptance(publisher, receipts or FakeReceiptStore(), settings.publish_timeout_seconds),
         authenticator=WebhookAuthenticator(tenants, settings.accepts_unregistered_tenants, 0.0),
         callers=ReadCallers(tokens or FakeTokens(), tenants, settings.accepts_unregistered_tenants),
+        audit=audit or FakeAudit(),
     )  # fmt: skip
 
 
@@ -120,6 +123,14 @@ class FakeTenants:
 
     async def exists(self, tenant_id: str) -> bool:
         return tenant_id in self.secrets
+
+
+@dataclass
+class FakeAudit:
+    entries: list[AuditEntry] = field(default_factory=list)
+
+    async def record(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)
 
 
 @dataclass

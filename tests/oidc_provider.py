@@ -34,17 +34,19 @@ def _claims(**extra: object) -> dict[str, object]:
 CONFIG = {
     "interactiveLogin": True,
     "httpServer": "NettyWrapper",
-    "tokenCallbacks": [{
-        "issuerId": ISSUER_ID,
-        "tokenExpiry": 300,
-        "requestMappings": [
-            {"requestParam": "scope", "match": "expired", "claims": _claims(exp=1_000_000_000, iat=999_999_000)},
-            {"requestParam": "scope", "match": "foreign", "claims": _claims(aud=["someone-else"])},
-            {"requestParam": "scope", "match": "platform", "claims": _claims(zixly_role="platform-admin")},
-            {"requestParam": "scope", "match": "*", "claims": _claims()},
-        ],
-    }],
-}  # fmt: skip
+    "tokenCallbacks": [
+        {
+            "issuerId": ISSUER_ID,
+            "tokenExpiry": 300,
+            "requestMappings": [
+                {"requestParam": "scope", "match": "expired", "claims": _claims(exp=1_000_000_000, iat=999_999_000)},
+                {"requestParam": "scope", "match": "foreign", "claims": _claims(aud=["someone-else"])},
+                {"requestParam": "scope", "match": "platform", "claims": _claims(zixly_role="platform-admin")},
+                {"requestParam": "scope", "match": "*", "claims": _claims()},
+            ],
+        }
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,11 @@ class Provider:
             return str(json.load(response)["access_token"])
 
     def settings_env(self) -> dict[str, str]:
-        return {"ZIXLY_OIDC_ISSUER": self.issuer, "ZIXLY_OIDC_CLIENT_ID": CLIENT_ID,
-                "ZIXLY_OIDC_CLIENT_SECRET": CLIENT_SECRET}  # fmt: skip
+        return {
+            "ZIXLY_OIDC_ISSUER": self.issuer,
+            "ZIXLY_OIDC_CLIENT_ID": CLIENT_ID,
+            "ZIXLY_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        }
 
 
 def fetch_jars(settings: Settings) -> Path:
@@ -73,8 +78,19 @@ def fetch_jars(settings: Settings) -> Path:
     if shutil.which("mvn") is None:
         raise RuntimeError("Maven (mvn) is needed to fetch the OIDC provider's jars")
     libs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime",
-                    f"-DoutputDirectory={libs}"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={libs}",
+        ],
+        check=True,
+    )
     (libs / ".complete").touch()
     return libs
 

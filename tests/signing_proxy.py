@@ -35,8 +35,11 @@ def signing_proxy(target: str, tenant: str, secret: str) -> Iterator[str]:
                 headers[named] = tenant
             if self.command == "POST" and self.path.startswith("/webhook/"):
                 webhook_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
-                headers |= {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
-                            "webhook-signature": Webhook(secret).sign(webhook_id, now, body.decode("utf-8", "replace"))}  # fmt: skip
+                headers |= {
+                    "webhook-id": webhook_id,
+                    "webhook-timestamp": str(int(now.timestamp())),
+                    "webhook-signature": Webhook(secret).sign(webhook_id, now, body.decode("utf-8", "replace")),
+                }
             raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
             try:
                 response = client.request(self.command, self.path, content=body, headers=raw)

@@ -9,12 +9,16 @@ from rich.console import Console
 from rich.table import Table
 
 from kernel import dead_letters as dlq
+from kernel.audit import AuditEntry, cli_actor, record
+from kernel.database import run_with_engine
 from kernel.environment import checked_settings
 from kernel.logging import configure_logging
 from kernel.settings import Settings
 from zixly import access_cli, events_cli, projections_cli
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from processors.dead_letter_desk import DeadLetter
 
 app = typer.Typer(help="Zixly Pipeline: an event-sourced job pipeline on Kafka.", no_args_is_help=True)
@@ -234,6 +238,17 @@ def dead_letters_resubmit(
     if dry_run or not letters:
         return
     done = asyncio.run(resubmit(settings, letters, reason, progress=console.print))
+
+    async def audit(engine: AsyncEngine) -> None:
+        for item in done:
+            request = item.letter.request
+            await record(engine, AuditEntry(
+                cli_actor(), "job.resubmit", request.tenant_id if request else None,
+                str(request.job_id) if request else f"dead letter {item.letter.offset}",
+                detail={"new_job_id": str(item.new_job_id) if item.new_job_id else None, "reason": reason},
+            ))  # fmt: skip
+
+    run_with_engine(settings, audit)
     console.print(f"[green]✓[/] {len(done)} resubmitted")
 
 

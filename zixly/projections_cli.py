@@ -8,8 +8,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from kernel.audit import AuditEntry, Outcome, cli_actor, record
+from kernel.database import run_with_engine
 from kernel.environment import checked_settings
 from kernel.logging import configure_logging
+from kernel.settings import Settings
 from projections.catalogue import PROJECTIONS
 from projections.replay import Replay, ReplayBusy, ReplayProgress, ReplayRefused, ReplayReport
 
@@ -63,9 +66,17 @@ def replay(
                 )
             )
     except (ReplayRefused, ReplayBusy, ValueError) as exc:
+        _audit(settings, "replay", "failed", projections=projection, reason=str(exc)[:300])
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(1) from exc
+    _audit(settings, "replay", "ok", projections=list(report.projections), events=report.events,
+           swapped=report.swapped, resumed=report.resumed)  # fmt: skip
     print_report(report)
+
+
+def _audit(settings: Settings, action: str, outcome: Outcome, **detail: object) -> None:
+    entry = AuditEntry(cli_actor(), action, None, settings.job_events_topic, outcome, detail=dict(detail))
+    run_with_engine(settings, lambda engine: record(engine, entry))
 
 
 def print_report(report: ReplayReport) -> None:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kernel.settings import Settings
+from zixly.development_admin import DEV_ADMIN_FILE, development_admin
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import spawn, terminate
 
@@ -70,6 +71,7 @@ class Supervisor:
         self.keep_stack = keep_stack
         self.started_stack: list[str] = []
         self._stop = False
+        self._login: tuple[str, str] | None = None
 
     def run(self) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -78,6 +80,7 @@ class Supervisor:
             with self.console.status("starting the stack") as status:
                 self.started_stack = self.stack.up(lambda message: status.update(message))
                 self.console.print("[green]✓[/] stack: Kafka, Postgres, topics, migrations")
+                self._login = development_admin(self.settings) if self.settings.development else None
                 self._start_children(status.update)
             self._print_ready()
             return self._watch()
@@ -115,6 +118,7 @@ class Supervisor:
         table.add_row("s3", s.s3_endpoint or "AWS", f"bucket {s.s3_bucket}")
         table.add_row("logs", str(s.home / "logs"), "")
         self.console.print(table)
+        self._print_mode()
         self.console.print("Try it:")
         self.console.print(
             f"  curl -s -X POST {s.receiver_base_url}/webhook/generic-job -H 'Content-Type: application/json' "
@@ -129,6 +133,27 @@ class Supervisor:
         self.console.print(
             "  then curl the status_url it returns with -H 'X-Tenant-ID: demo'. Ctrl-C stops everything."
         )
+
+    def _print_mode(self) -> None:
+        s = self.settings
+        if self._login is not None:
+            email, password = self._login
+            self.console.print(
+                "[yellow]development mode[/]: loopback only, development secrets, unsigned webhooks accepted from "
+                "tenants that are not registered (`zixly up --production` behaves as production)"
+            )
+            self.console.print(
+                f"Log in to the dashboard at http://{s.dashboard_host}:{s.dashboard_port}/login as [bold]{email}[/] "
+                f"with password [bold]{password}[/] (platform admin; kept in {s.home / DEV_ADMIN_FILE})",
+                highlight=False,
+            )
+            self.console.print("In another shell, `export ZIXLY_ENV=development` before `zixly tenants …`, "
+                               "`zixly tokens …` or `zixly users …` against this stack.")  # fmt: skip
+        else:
+            self.console.print(
+                "[green]production mode[/]: create the first platform admin with "
+                "`zixly users create --role platform-admin --email you@example.com`"
+            )
 
     def _watch(self) -> int:
         while not self._stop:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kernel.audit import AuditEntry
 from producers.acceptance import append
 from producers.deps import Caller, Services, Tenant
 from producers.errors import ApiError, validation_details
@@ -156,6 +157,11 @@ async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, te
         payload=JobCancelRequestedPayload(reason=cancel.reason, requested_by=f"tenant {tenant_id}"),
     )  # fmt: skip
     await append(services.publisher, event)
+    client = request.client.host if request.client else None
+    await services.audit.record(AuditEntry(
+        f"webhook:{tenant_id}" if webhook_id else f"header:{tenant_id}", "job.cancel", tenant_id, str(job_id),
+        ip=client, detail={"webhook_id": webhook_id, "reason": cancel.reason},
+    ))  # fmt: skip
     accepted = CancelAccepted(job_id=job_id, event_id=event.event_id)
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 

@@ -30,8 +30,11 @@ def production(stack: Settings) -> Iterator[Production]:
     with psycopg.connect(stack.database, autocommit=True) as connection:
         for service, role in SERVICE_DATABASE_ROLES.items():
             login, password = f"{role}_{suffix}", secrets.token_urlsafe(16)
-            connection.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
-                sql.Identifier(login), sql.Literal(password), sql.Identifier(role)))  # fmt: skip
+            connection.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                    sql.Identifier(login), sql.Literal(password), sql.Identifier(role)
+                )
+            )
             logins[service] = (login, password)
     parts = urlsplit(stack.database)
     host = parts.netloc.rsplit("@", 1)[-1]

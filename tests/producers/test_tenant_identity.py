@@ -20,9 +20,13 @@ from tests.producers.test_signed_webhooks import signed
 SECRET = new_secret()
 ACME_TOKEN, GLOBEX_TOKEN = "zxt_acme", "zxt_globex"
 PRODUCTION = Settings(
-    env="production", callback_secret="real", master_keys=generate_master_key(), session_keys="real",  # type: ignore[arg-type]
-    s3_endpoint_url="aws", callback_wait_seconds=0.1,
-)  # fmt: skip
+    env="production",
+    callback_secret="real",
+    master_keys=generate_master_key(),
+    session_keys="real",  # type: ignore[arg-type]
+    s3_endpoint_url="aws",
+    callback_wait_seconds=0.1,
+)
 
 
 @pytest.fixture
@@ -37,10 +41,12 @@ def jobs() -> FakeJobReader:
 
 @pytest.fixture
 async def client(publisher: FakePublisher, jobs: FakeJobReader) -> AsyncIterator[httpx.AsyncClient]:
-    tokens = FakeTokens({
-        ACME_TOKEN: Principal("token", "t1", Role.VIEWER, "acme"),
-        GLOBEX_TOKEN: Principal("token", "t2", Role.VIEWER, "globex"),
-    })  # fmt: skip
+    tokens = FakeTokens(
+        {
+            ACME_TOKEN: Principal("token", "t1", Role.VIEWER, "acme"),
+            GLOBEX_TOKEN: Principal("token", "t2", Role.VIEWER, "globex"),
+        }
+    )
     services = receiver_services(PRODUCTION, publisher, jobs, tenants=FakeTenants({"acme": (SECRET,)}), tokens=tokens)
     app = create_app(PRODUCTION, services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
@@ -50,10 +56,23 @@ async def client(publisher: FakePublisher, jobs: FakeJobReader) -> AsyncIterator
 def a_job(jobs: FakeJobReader, tenant: str = "acme", status: str = "RUNNING") -> uuid.UUID:
     job_id, now = uuid.uuid4(), datetime.now(UTC)
     jobs.jobs[(job_id, tenant)] = JobStatusView(
-        job_id=job_id, tenant_id=tenant, job_type="noop", status=status, attempts=1, progress=0.0,
-        progress_message=None, parameters={"secret": "acme's"}, result=None, error_type=None, error_message=None,
-        correlation_id="c", created_at=now, started_at=now, completed_at=None, updated_at=now,
-    )  # fmt: skip
+        job_id=job_id,
+        tenant_id=tenant,
+        job_type="noop",
+        status=status,
+        attempts=1,
+        progress=0.0,
+        progress_message=None,
+        parameters={"secret": "acme's"},
+        result=None,
+        error_type=None,
+        error_message=None,
+        correlation_id="c",
+        created_at=now,
+        started_at=now,
+        completed_at=None,
+        updated_at=now,
+    )
     return job_id
 
 
@@ -122,8 +141,9 @@ async def test_another_tenants_job_is_404_never_403_even_with_its_tenant_in_the_
     client: httpx.AsyncClient, jobs: FakeJobReader
 ) -> None:
     job_id = a_job(jobs, tenant="acme")
-    response = await client.get(f"/webhook/jobs/{job_id}",
-                                headers={"Authorization": f"Bearer {GLOBEX_TOKEN}", "X-Tenant-ID": "acme"})  # fmt: skip
+    response = await client.get(
+        f"/webhook/jobs/{job_id}", headers={"Authorization": f"Bearer {GLOBEX_TOKEN}", "X-Tenant-ID": "acme"}
+    )
     assert response.status_code == 404
     assert "acme's" not in response.text
 
