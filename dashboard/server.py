@@ -11,7 +11,9 @@ from kernel.settings import Settings
 
 def create_server(settings: Settings) -> FastAPI:
     server = create_api(settings)
-    server.mount("/", WSGIMiddleware(create_app(settings).server))  # type: ignore[arg-type]
+    pages = create_app(settings)
+    server.state.pages = pages  # its callbacks, for the access tests that try every one of them
+    server.mount("/", WSGIMiddleware(pages.server))  # type: ignore[arg-type]
     return server
 
 
