@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +25,8 @@ from schemas.access import Principal, Role
 # Asymmetric algorithms only: a provider's public keys must not double as HMAC secrets, and "none" never passes.
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 _LEEWAY_SECONDS = 30
+# A forged token must not make us hammer the provider: its keys are fetched again at most this often.
+_REFRESH_SECONDS = 30.0
 
 
 class OidcRefused(Exception):
@@ -67,6 +70,7 @@ class OidcProvider:
         self._scopes = settings.oidc_scopes
         self._metadata: dict[str, Any] | None = None
         self._jwks: jwt.PyJWKClient | None = None
+        self._refreshed_at = -_REFRESH_SECONDS
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
@@ -77,7 +81,7 @@ class OidcProvider:
             if metadata.get("issuer", "").rstrip("/") != self.issuer:
                 raise OidcRefused(f"the provider calls itself {metadata.get('issuer')!r}, not {self.issuer!r}")
             self._metadata = metadata
-            self._jwks = jwt.PyJWKClient(metadata["jwks_uri"], cache_keys=True, lifespan=3600, timeout=10)
+            self._jwks = jwt.PyJWKClient(metadata["jwks_uri"], cache_keys=False, lifespan=3600, timeout=10)
         return self._metadata
 
     async def authorization_url(self, pending: PendingSignIn, redirect_uri: str) -> str:
@@ -116,11 +120,50 @@ class OidcProvider:
         return await self.verify(id_token, nonce=pending.nonce, audience=self._client_id)
 
     async def verify(self, token: str, nonce: str | None = None, audience: str | None = None) -> Identity:
-        """The identity a signed token carries; OidcRefused with the reason for a forged, expired or foreign one."""
+        """The identity a signed token carries; OidcRefused with the reason for a forged, expired or foreign one.
+
+        A token whose key is unknown, or whose signature fails with the cached key, makes the keys be fetched
+        again (at most every ``_REFRESH_SECONDS``): that is how a provider's key rotation reaches us."""
         await self.metadata()
+        try:
+            claims = self._decode(token, await self._key_for(token, refresh=False), audience)
+        except jwt.InvalidSignatureError:
+            if not self._may_refresh():
+                raise OidcRefused("the token's signature does not match the provider's keys") from None
+            try:
+                claims = self._decode(token, await self._key_for(token, refresh=True), audience)
+            except jwt.InvalidSignatureError:
+                raise OidcRefused("the token's signature does not match the provider's keys") from None
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise OidcRefused("the id token's nonce is not this sign-in's")
+        return self._identity(claims)
+
+    def _may_refresh(self) -> bool:
+        now = time.monotonic()
+        if now - self._refreshed_at < _REFRESH_SECONDS:
+            return False
+        self._refreshed_at = now
+        return True
+
+    async def _key_for(self, token: str, refresh: bool) -> jwt.PyJWK:
         assert self._jwks is not None
         try:
-            key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            raise OidcRefused(f"the token is not a JWT: {exc}") from None
+        try:
+            keys = await asyncio.to_thread(self._jwks.get_signing_keys, refresh)
+        except jwt.PyJWKClientError as exc:
+            raise OidcRefused(f"the provider's keys cannot be read: {exc}") from None
+        for key in keys:
+            if key.key_id == kid:
+                return key
+        if not refresh and self._may_refresh():
+            return await self._key_for(token, refresh=True)
+        raise OidcRefused("the token is signed with a key the provider does not publish")
+
+    def _decode(self, token: str, key: jwt.PyJWK, audience: str | None) -> dict[str, Any]:
+        try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key.key,
@@ -130,13 +173,11 @@ class OidcProvider:
                 leeway=_LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
-        except jwt.PyJWKClientError as exc:
-            raise OidcRefused(f"the token's signing key is not the provider's: {exc}") from None
+        except jwt.InvalidSignatureError:
+            raise
         except jwt.InvalidTokenError as exc:
             raise OidcRefused(f"the token is not valid: {exc}") from None
-        if nonce is not None and claims.get("nonce") != nonce:
-            raise OidcRefused("the id token's nonce is not this sign-in's")
-        return self._identity(claims)
+        return claims
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
         try:

@@ -95,11 +95,22 @@ def fetch_jars(settings: Settings) -> Path:
     return libs
 
 
+def signing_key() -> str:
+    """A new RSA signing key as a JWK (the provider names it after its issuer whatever its own kid)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    jwk = json.loads(RSAAlgorithm.to_jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    return json.dumps(jwk | {"alg": "RS256", "use": "sig", "kid": ISSUER_ID})
+
+
 @contextmanager
-def oidc_provider(settings: Settings) -> Iterator[Provider]:
+def oidc_provider(settings: Settings, port: int | None = None, key: str | None = None) -> Iterator[Provider]:
+    """The provider on ``port`` (a free one by default), signing with ``key`` (a JWK; its own by default)."""
     libs = fetch_jars(settings)
-    port = free_port()
-    env = os.environ | {"SERVER_PORT": str(port), "SERVER_HOSTNAME": "127.0.0.1", "JSON_CONFIG": json.dumps(CONFIG)}
+    port = port or free_port()
+    config = CONFIG | ({"tokenProvider": {"keyProvider": {"initialKeys": key, "algorithm": "RS256"}}} if key else {})
+    env = os.environ | {"SERVER_PORT": str(port), "SERVER_HOSTNAME": "127.0.0.1", "JSON_CONFIG": json.dumps(config)}
     log_path = settings.home / "logs" / "tests" / f"oidc-{time.time_ns()}.log"
     process = spawn(["java", "-Xmx256m", "-cp", f"{libs}/*", MAIN], log_path, env=env)
     provider = Provider(f"http://127.0.0.1:{port}")
