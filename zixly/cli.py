@@ -104,6 +104,15 @@ def db_upgrade(revision: str = "head") -> None:
     console.print(f"[green]✓[/] migrated to {revision}")
 
 
+@db_app.command("logins")
+def db_logins() -> None:
+    """Let the receiver's and the dashboard's roles log in with the passwords of their configured URLs."""
+    from kernel.migrate import provision_service_logins
+
+    roles = provision_service_logins(_settings())
+    console.print(f"[green]✓[/] logins set for {', '.join(roles) or 'no role (their URLs name other users)'}")
+
+
 @app.command("topics")
 def topics() -> None:
     """Create the project's topics (idempotent) and check their partition counts."""

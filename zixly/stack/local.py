@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kernel.kafka import ensure_topics, wait_for_kafka
-from kernel.migrate import upgrade
+from kernel.migrate import provision_service_logins, upgrade
 from kernel.settings import Settings
 from kernel.topics import project_topics
 from zixly.stack.kafka_broker import KafkaBroker
@@ -62,7 +62,7 @@ class LocalStack:
         upgrade(self.settings)
         if self.settings.runs_own_postgres:
             progress("Postgres: letting the services' roles log in")
-            self.postgres.provision_service_logins()
+            provision_service_logins(self.settings)
         return started
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:

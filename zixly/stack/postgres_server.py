@@ -11,12 +11,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import psycopg
-from psycopg import sql
 
-from kernel.settings import SERVICE_DATABASE_ROLES, Settings
+from kernel.settings import Settings
 from zixly.stack.processes import PidFile
 
 DB_USER = "zixly"
@@ -164,17 +162,6 @@ class PostgresServer:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-
-    def provision_service_logins(self) -> None:
-        """The receiver's and the dashboard's roles (created by the migrations) log in with the passwords their
-        configured URLs carry: the development ones unless the environment gives others."""
-        with psycopg.connect(self.settings.database, autocommit=True) as conn:
-            for service, role in SERVICE_DATABASE_ROLES.items():
-                url = urlsplit(self.settings.service_database(service))  # type: ignore[arg-type]
-                if url.username != role or url.password is None:
-                    continue  # another login, provisioned by whoever configured it
-                conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(unquote(url.password))))  # fmt: skip
 
     def _admin_url(self, database: str) -> str:
         return f"postgresql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{self.settings.postgres_port}/{database}"
