@@ -19,7 +19,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard.authorization import dash_principal
 from dashboard.page_data import PageData
-from dashboard.pages import access, audit, health, job_detail, jobs, overview, sweeps
+from dashboard.pages import access, audit, health, job_actions, job_detail, jobs, overview, sweeps
 from dashboard.pages.clientside import clientside
 from kernel.settings import Settings
 from schemas.access import Permission, Principal
@@ -30,10 +30,11 @@ NAVIGATION = (
     ("/jobs", "Jobs", Permission.READ_JOBS),
     ("/sweeps", "Sweeps", Permission.READ_JOBS),
     ("/health", "Pipeline health", Permission.READ_JOBS),
+    ("/jobs?status=DEAD_LETTERED", "Dead letters", Permission.READ_DEAD_LETTERS),
     ("/access", "Access", Permission.MANAGE_TOKENS),
     ("/audit", "Audit log", Permission.READ_AUDIT),
 )
-PAGES = (overview, jobs, job_detail, sweeps, health, access, audit)
+PAGES = (overview, jobs, job_detail, job_actions, sweeps, health, access, audit)
 
 
 def _who(principal: Principal | None) -> Any:
@@ -113,7 +114,7 @@ def route(pathname: str | None, search: str | None, data: PageData, principal: P
     if path == "/jobs":
         return jobs.layout(query, data)
     if path.startswith("/jobs/"):
-        return job_detail.layout(path.removeprefix("/jobs/"))
+        return job_detail.layout(path.removeprefix("/jobs/"), principal)
     if path == "/sweeps":
         return sweeps.layout(query, data)
     if path == "/health":

@@ -12,6 +12,7 @@ from dash import Dash, Input, Output, State, dcc, html
 from dashboard import figures
 from dashboard.authorization import scope_of, viewer
 from dashboard.page_data import PageData
+from dashboard.pages import job_actions
 from dashboard.pages.clientside import clientside
 from kernel.audit import AuditEntry, record_sync
 from kernel.time_travel import AsOf, event_from_timeline, fold_job
@@ -22,7 +23,7 @@ PERMISSION = Permission.READ_JOBS
 _SWEEP_ARTIFACTS = (("summary", "summary"), ("result_parts", "results"), ("equity_curves", "equity curve"))
 
 
-def layout(job_text: str) -> html.Section:
+def layout(job_text: str, principal: Principal) -> html.Section:
     try:
         job_id = str(uuid.UUID(job_text))
     except ValueError:
@@ -31,6 +32,7 @@ def layout(job_text: str) -> html.Section:
     return html.Section([
         dcc.Store(id="job-id", data=job_id), dcc.Store(id="job-live"), html.Span(id="job-live-note", hidden=True),
         html.Div(id="job-header"),
+        job_actions.card(principal),
         html.Div([
             html.Div([html.H2("Status"), html.Div(id="job-facts")], className="card"),
             html.Div([html.H2("Parameters"), html.Pre(id="job-parameters")], className="card"),

@@ -429,3 +429,44 @@ def test_a_sweep_callback_with_another_jobs_token_is_refused(receiver: httpx.Cli
     response = receiver.post("/webhook/sweep-callback", json=body, headers={"X-Tenant-ID": "initech"})
     assert response.status_code == 401
     assert re.search("callback token", response.text)
+
+
+async def test_an_operator_resubmits_a_failed_job_through_the_log_and_a_viewer_may_not(world: World) -> None:
+    key, spec = _callback_of(world, "job-action-result.children")
+    values = {"job-id.data": ACME_FAILED, "job-action-nonce.data": uuid.uuid4().hex,
+              "job-action-reason.value": "fixed the callback URL", "job-resubmit.n_clicks": 1}  # fmt: skip
+    request = _callback_request(key, spec, values) | {"changedPropIds": ["job-resubmit.n_clicks"]}
+    assert (await world.callers["acme viewer user"].post("/_dash-update-component", request)).status_code == 403
+    assert (await world.callers["globex operator user"].post("/_dash-update-component", request)).text.count(
+        "no such job"
+    ) == 1
+    answer = await world.callers["acme operator user"].post("/_dash-update-component", request)
+    assert answer.status_code == 200, answer.text
+    new_job = re.search(r"resubmitted as job ([0-9a-f-]{36})", answer.text)
+    assert new_job, answer.text
+    requested = [event for event in await log_events(world.settings) if str(event.job_id) == new_job.group(1)]
+    assert [event.event_type for event in requested] == ["JobRequested"]
+    assert requested[0].payload.metadata["resubmitted_from"] == ACME_FAILED  # type: ignore[attr-defined]
+    assert requested[0].tenant_id == "acme"
+
+    cancel = _callback_request(key, spec, values | {"job-cancel.n_clicks": 1}) | {
+        "changedPropIds": ["job-cancel.n_clicks"]
+    }
+    refused = await world.callers["acme operator user"].post("/_dash-update-component", cancel)
+    assert "already FAILED" in refused.text
+
+
+async def log_events(settings: Settings) -> list[Any]:
+    from kernel.log_reader import LogReader
+    from schemas.codec import decode
+
+    events = []
+    async with LogReader(settings, settings.job_events_topic) as reader:
+        starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
+        async for batch in reader.read(starts, ends):
+            for record in batch:
+                try:
+                    events.append(decode(record.value))
+                except Exception:  # the golden log holds a record that is no event on purpose
+                    continue
+    return events
