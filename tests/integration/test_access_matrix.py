@@ -470,3 +470,49 @@ async def log_events(settings: Settings) -> list[Any]:
                 except Exception:  # the golden log holds a record that is no event on purpose
                     continue
     return events
+
+
+async def test_a_tenant_admin_manages_its_own_tenant_on_the_access_page_whatever_tenant_the_page_names(
+    world: World,
+) -> None:
+    key, spec = _callback_of(world, "access-users.children")
+    admin = world.callers["acme tenant-admin user"]
+
+    async def act(button: str, **values: Any) -> httpx.Response:
+        request = _callback_request(key, spec, {"access-tenant.value": "globex", f"{button}.n_clicks": 1} | values)
+        response = await admin.post("/_dash-update-component", request | {"changedPropIds": [f"{button}.n_clicks"]})
+        assert response.status_code == 200, response.text
+        return response
+
+    created = await act("access-token-create", **{"access-token-role.value": "viewer",
+                                                  "access-token-name.value": "from the page"})  # fmt: skip
+    token = re.search(r"zxt_[0-9a-f]{32}_[A-Za-z0-9_-]+", created.text)
+    assert token, created.text
+    made = await world.callers["anonymous"].client.get("/api/pipelines/jobs", headers=bearer(token.group(0)))
+    assert made.status_code == 200
+    assert ACME_FAILED in made.text  # a token of acme, although the page named globex
+    assert "globex" not in created.text.replace('"access-tenant"', "")
+
+    email = f"new-{uuid.uuid4().hex[:6]}@acme.test"
+    added = await act("access-user-add", **{"access-user-email.value": email, "access-user-role.value": "viewer"})
+    assert email in added.text
+    assert "password (shown once" in added.text
+    escalated = await act("access-user-add", **{"access-user-email.value": f"x{email}",
+                                                "access-user-role.value": "platform-admin"})  # fmt: skip
+    assert "a tenant's user is a viewer, an operator or a tenant admin" in escalated.text
+
+    rotated = await act("access-secret-rotate")
+    assert re.search(r"whsec_[A-Za-z0-9+/=]+", rotated.text)
+
+
+async def test_a_tenant_admin_reads_its_tenants_audit_log_and_a_platform_admin_everyones(world: World) -> None:
+    key, spec = _callback_of(world, "audit-entries.children")
+    request = _callback_request(key, spec, {"audit-action.value": "login"})
+    acme = (await world.callers["acme tenant-admin user"].post("/_dash-update-component", request)).text
+    assert "@acme.test" in acme
+    assert "@globex.test" not in acme
+    everyone = (await world.callers["platform-admin"].post("/_dash-update-component", request)).text
+    assert "@acme.test" in everyone
+    assert "@globex.test" in everyone
+    operator = await world.callers["acme operator user"].post("/_dash-update-component", request)
+    assert operator.status_code == 403

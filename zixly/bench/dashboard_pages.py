@@ -25,12 +25,13 @@ from typing import Any
 
 import httpx
 import psycopg
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import BrowserContext, async_playwright
 
 from dashboard.page_data import PageData
 from dashboard.pages.overview import RANGES
 from kernel.database import EVERY_TENANT
 from kernel.settings import Settings
+from zixly.bench.logins import bench_admin, log_in, log_in_browser
 from zixly.stack.processes import spawn, terminate
 from zixly.supervisor import http_ok
 
@@ -100,7 +101,7 @@ def _with_filters(request: dict[str, Any], inputs: dict[str, Any]) -> dict[str, 
     return body
 
 
-async def _grid_request(browser: Browser, url: str) -> dict[str, Any]:
+async def _grid_request(browser: BrowserContext, url: str) -> dict[str, Any]:
     page = await browser.new_page()
     async with page.expect_request(lambda r: "_dash-update-component" in r.url and "jobs-grid" in (r.post_data or ""))\
             as captured:  # fmt: skip
@@ -112,10 +113,15 @@ async def _grid_request(browser: Browser, url: str) -> dict[str, Any]:
 
 
 async def _callbacks(
-    url: str, request: dict[str, Any], scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int
+    url: str,
+    request: dict[str, Any],
+    scenarios: dict[str, tuple[dict[str, Any], int]],
+    rounds: int,
+    login: tuple[str, str],
 ) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {}
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        client.headers.update(await log_in(client, *login))
         for name, (params, api_rows) in scenarios.items():
             body = _with_filters(request, page_inputs(params))
             times = []
@@ -131,10 +137,10 @@ async def _callbacks(
     return timings
 
 
-async def _commit_to_screen(browser: Browser, url: str, bench: Settings, rounds: int) -> list[float]:
+async def _commit_to_screen(browser: BrowserContext, url: str, bench: Settings, rounds: int) -> list[float]:
     page = await browser.new_page()
     await page.goto(f"{url}/jobs")
-    await page.wait_for_function("document.getElementById('live-status').textContent === '● live'")
+    await page.wait_for_function("document.getElementById('live-status')?.textContent === '● live'")
     first = page.locator("#jobs-grid .ag-center-cols-container .ag-row").first
     await first.wait_for()
     job_id = uuid.UUID(await first.get_attribute("row-id") or "")
@@ -187,12 +193,15 @@ def _overview(bench: Settings, rounds: int) -> dict[str, tuple[list[float], list
 async def _measure(
     bench: Settings, port: int, scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int
 ) -> PageTimings:
+    login = bench_admin(bench)
     async with _dashboard(bench, port) as url, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            request = await _grid_request(browser, url)
-            callbacks = await _callbacks(url, request, scenarios, rounds)
-            screen = await _commit_to_screen(browser, url, bench, rounds)
+            context = await browser.new_context()
+            await log_in_browser(context, url, *login)
+            request = await _grid_request(context, url)
+            callbacks = await _callbacks(url, request, scenarios, rounds, login)
+            screen = await _commit_to_screen(context, url, bench, rounds)
         finally:
             await browser.close()
     return PageTimings(callbacks, await asyncio.to_thread(_overview, bench, max(5, rounds // 5)), screen)
