@@ -3,13 +3,19 @@ an external OpenID Connect provider (a real one, mock-oauth2-server from Maven C
 against its JWKS, through a key rotation, and the authorization-code sign-in in Chromium."""
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from playwright.async_api import async_playwright, expect
 
@@ -216,8 +222,23 @@ async def test_a_forged_jwt_is_401(oidc_client: httpx.AsyncClient, provider: Pro
         assert response.status_code == 401, kid
     unsigned = jwt.encode(genuine, None, algorithm="none")
     assert (await oidc_client.get("/api/pipelines/jobs", headers=bearer(unsigned))).status_code == 401
-    hmac_with_public_key = jwt.encode(genuine, "zixly", algorithm="HS256", headers={"kid": "zixly"})
-    assert (await oidc_client.get("/api/pipelines/jobs", headers=bearer(hmac_with_public_key))).status_code == 401
+    # The classic confusion: HS256 with the provider's public key (which anyone can fetch) as the secret.
+    public_pem = (
+        jwt.PyJWKClient(f"{provider.issuer}/jwks")
+        .get_signing_keys()[0]
+        .key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert (await oidc_client.get("/api/pipelines/jobs", headers=bearer(hs256(genuine, public_pem)))).status_code == 401
+
+
+def hs256(claims: dict[str, Any], secret: bytes) -> str:
+    """A JWT signed by hand (PyJWT rightly refuses to use a public key as an HMAC secret)."""
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    signing_input = f"{part(json.dumps({'alg': 'HS256', 'kid': 'zixly'}).encode())}.{part(json.dumps(claims).encode())}"
+    return f"{signing_input}.{part(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
 
 
 async def test_a_provider_that_rotates_its_key_is_followed(read_model: Settings) -> None:
