@@ -35,10 +35,13 @@ async def get_caller(
     _token: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
     _tenant: Annotated[
         str | None,
-        Header(alias="X-Tenant-ID", max_length=64,
-               description="Development only, for a tenant that is not registered: reads without a token."),
+        Header(
+            alias="X-Tenant-ID",
+            max_length=64,
+            description="Development only, for a tenant that is not registered: reads without a token.",
+        ),
     ] = None,
-) -> Principal:  # fmt: skip
+) -> Principal:
     return await services.callers.identify(request.headers)
 
 

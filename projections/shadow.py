@@ -136,9 +136,12 @@ async def copy_access(connection: Connection, table: str) -> None:
     )
     for name, permissive, roles, command, using, check in await cursor.fetchall():
         policy = sql.SQL("CREATE POLICY {} ON {} AS {} FOR {} TO {}").format(
-            sql.Identifier(name), shadow, sql.SQL(permissive), sql.SQL(command),
+            sql.Identifier(name),
+            shadow,
+            sql.SQL(permissive),
+            sql.SQL(command),
             sql.SQL(", ").join(sql.Identifier(role) if role != "public" else sql.SQL("PUBLIC") for role in roles),
-        )  # fmt: skip
+        )
         if using is not None:
             policy += sql.SQL(" USING ({})").format(sql.SQL(using))  # from pg_policies, not from input
         if check is not None:

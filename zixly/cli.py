@@ -251,11 +251,16 @@ def dead_letters_resubmit(
     async def audit(engine: AsyncEngine) -> None:
         for item in done:
             request = item.letter.request
-            await record(engine, AuditEntry(
-                cli_actor(), "job.resubmit", request.tenant_id if request else None,
-                str(request.job_id) if request else f"dead letter {item.letter.offset}",
-                detail={"new_job_id": str(item.new_job_id) if item.new_job_id else None, "reason": reason},
-            ))  # fmt: skip
+            await record(
+                engine,
+                AuditEntry(
+                    cli_actor(),
+                    "job.resubmit",
+                    request.tenant_id if request else None,
+                    str(request.job_id) if request else f"dead letter {item.letter.offset}",
+                    detail={"new_job_id": str(item.new_job_id) if item.new_job_id else None, "reason": reason},
+                ),
+            )
 
     run_with_engine(settings, audit)
     console.print(f"[green]✓[/] {len(done)} resubmitted")

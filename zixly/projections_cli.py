@@ -69,8 +69,15 @@ def replay(
         _audit(settings, "replay", "failed", projections=projection, reason=str(exc)[:300])
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(1) from exc
-    _audit(settings, "replay", "ok", projections=list(report.projections), events=report.events,
-           swapped=report.swapped, resumed=report.resumed)  # fmt: skip
+    _audit(
+        settings,
+        "replay",
+        "ok",
+        projections=list(report.projections),
+        events=report.events,
+        swapped=report.swapped,
+        resumed=report.resumed,
+    )
     print_report(report)
 
 

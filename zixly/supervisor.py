@@ -147,8 +147,10 @@ class Supervisor:
                 f"with password [bold]{password}[/] (platform admin; kept in {s.home / DEV_ADMIN_FILE})",
                 highlight=False,
             )
-            self.console.print("In another shell, `export ZIXLY_ENV=development` before `zixly tenants …`, "
-                               "`zixly tokens …` or `zixly users …` against this stack.")  # fmt: skip
+            self.console.print(
+                "In another shell, `export ZIXLY_ENV=development` before `zixly tenants …`, "
+                "`zixly tokens …` or `zixly users …` against this stack."
+            )
         else:
             self.console.print(
                 "[green]production mode[/]: create the first platform admin with "

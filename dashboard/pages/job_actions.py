@@ -125,12 +125,24 @@ def register(app: Dash, data: PageData) -> None:
         try:
             append(data.settings, event)
         except Exception as exc:  # the log did not take it: say so, record nothing as done
-            record_sync(data.engine, AuditEntry(caller.actor, asked, job["tenant_id"], job_id, "failed",
-                                                flask.request.remote_addr, {"error": repr(exc)[:300]}))  # fmt: skip
+            record_sync(
+                data.engine,
+                AuditEntry(
+                    caller.actor,
+                    asked,
+                    job["tenant_id"],
+                    job_id,
+                    "failed",
+                    flask.request.remote_addr,
+                    {"error": repr(exc)[:300]},
+                ),
+            )
             return f"the log did not acknowledge the request; nothing was done ({type(exc).__name__})"
         detail = {"reason": reason} | ({"new_job_id": str(event.job_id)} if asked == "job.resubmit" else {})
-        record_sync(data.engine, AuditEntry(caller.actor, asked, job["tenant_id"], job_id, "ok",
-                                            flask.request.remote_addr, detail))  # fmt: skip
+        record_sync(
+            data.engine,
+            AuditEntry(caller.actor, asked, job["tenant_id"], job_id, "ok", flask.request.remote_addr, detail),
+        )
         if asked == "job.cancel":
             return "cancel requested: the job stops at its next checkpoint"
         return dcc.Link(f"resubmitted as job {event.job_id}", href=f"/jobs/{event.job_id}", id="job-resubmitted")

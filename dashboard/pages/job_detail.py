@@ -132,12 +132,22 @@ def _artifacts(job: dict[str, Any], data: PageData, caller: Principal) -> Any:
             for key in [stored] if isinstance(stored, str) else stored:
                 url = data.artifact_url(job, key)
                 keys.append(key)
-                links.append(html.Li(html.A(f"{label}: {key.rsplit('/', 1)[-1]}", href=url, className="artifact-link",
-                                            target="_blank", rel="noopener")))  # fmt: skip
+                links.append(
+                    html.Li(
+                        html.A(
+                            f"{label}: {key.rsplit('/', 1)[-1]}",
+                            href=url,
+                            className="artifact-link",
+                            target="_blank",
+                            rel="noopener",
+                        )
+                    )
+                )
     except Exception as exc:  # the object store's answer belongs on screen, the rest of the page still shows
         return html.P(f"object store unavailable: {exc!r}"[:300], className="muted")
-    record_sync(data.engine, AuditEntry(caller.actor, "artifact.links", job["tenant_id"], str(job["id"]),
-                                        detail={"keys": keys}))  # fmt: skip
+    record_sync(
+        data.engine, AuditEntry(caller.actor, "artifact.links", job["tenant_id"], str(job["id"]), detail={"keys": keys})
+    )
     return html.Div([html.P("Links are presigned and expire in 15 minutes.", className="muted"), html.Ul(links)])
 
 

@@ -88,9 +88,11 @@ def register(app: Dash, data: PageData) -> None:
         """The cells whose curves the sweep stored, once it has completed."""
         job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
         # The browser names a cell by its place in the job's result; the object key never leaves the server.
-        return [{"label": f"{c['ticker']} #{c['rank']} {c['strategy_type']} {_key(c['parameters'])}",
-                 "value": str(index)}
-                for index, c in enumerate(_best_cells(job) if job else []) if c.get("equity_curve_key")]  # fmt: skip
+        return [
+            {"label": f"{c['ticker']} #{c['rank']} {c['strategy_type']} {_key(c['parameters'])}", "value": str(index)}
+            for index, c in enumerate(_best_cells(job) if job else [])
+            if c.get("equity_curve_key")
+        ]
 
     @app.callback(
         Output("sweep-x", "options"), Output("sweep-x", "value"), Output("sweep-y", "options"),

@@ -143,9 +143,12 @@ async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, te
     if webhook_id is not None and cancel.job_id != job_id:
         # The signature covers the body, not the path: a captured cancel must not stop another job.
         found = "names no job" if cancel.job_id is None else f"names job {cancel.job_id}"
-        raise ApiError(422, "job_id_mismatch", f"a signed cancel names its job in the body; this one {found}, "
-                       f"not {job_id}", [ErrorDetail(loc=["body", "job_id"], msg=f"must be {job_id}",
-                                                     type="job_id_mismatch")])  # fmt: skip
+        raise ApiError(
+            422,
+            "job_id_mismatch",
+            f"a signed cancel names its job in the body; this one {found}, not {job_id}",
+            [ErrorDetail(loc=["body", "job_id"], msg=f"must be {job_id}", type="job_id_mismatch")],
+        )
     job = await _wait_for_job(services, job_id, tenant_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id} for tenant {tenant_id!r}")
@@ -158,10 +161,16 @@ async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, te
     )  # fmt: skip
     await append(services.publisher, event)
     client = request.client.host if request.client else None
-    await services.audit.record(AuditEntry(
-        f"webhook:{tenant_id}" if webhook_id else f"header:{tenant_id}", "job.cancel", tenant_id, str(job_id),
-        ip=client, detail={"webhook_id": webhook_id, "reason": cancel.reason},
-    ))  # fmt: skip
+    await services.audit.record(
+        AuditEntry(
+            f"webhook:{tenant_id}" if webhook_id else f"header:{tenant_id}",
+            "job.cancel",
+            tenant_id,
+            str(job_id),
+            ip=client,
+            detail={"webhook_id": webhook_id, "reason": cancel.reason},
+        )
+    )
     accepted = CancelAccepted(job_id=job_id, event_id=event.event_id)
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 

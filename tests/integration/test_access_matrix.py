@@ -433,8 +433,12 @@ def test_a_sweep_callback_with_another_jobs_token_is_refused(receiver: httpx.Cli
 
 async def test_an_operator_resubmits_a_failed_job_through_the_log_and_a_viewer_may_not(world: World) -> None:
     key, spec = _callback_of(world, "job-action-result.children")
-    values = {"job-id.data": ACME_FAILED, "job-action-nonce.data": uuid.uuid4().hex,
-              "job-action-reason.value": "fixed the callback URL", "job-resubmit.n_clicks": 1}  # fmt: skip
+    values = {
+        "job-id.data": ACME_FAILED,
+        "job-action-nonce.data": uuid.uuid4().hex,
+        "job-action-reason.value": "fixed the callback URL",
+        "job-resubmit.n_clicks": 1,
+    }
     request = _callback_request(key, spec, values) | {"changedPropIds": ["job-resubmit.n_clicks"]}
     assert (await world.callers["acme viewer user"].post("/_dash-update-component", request)).status_code == 403
     assert (await world.callers["globex operator user"].post("/_dash-update-component", request)).text.count(
@@ -484,8 +488,9 @@ async def test_a_tenant_admin_manages_its_own_tenant_on_the_access_page_whatever
         assert response.status_code == 200, response.text
         return response
 
-    created = await act("access-token-create", **{"access-token-role.value": "viewer",
-                                                  "access-token-name.value": "from the page"})  # fmt: skip
+    created = await act(
+        "access-token-create", **{"access-token-role.value": "viewer", "access-token-name.value": "from the page"}
+    )
     token = re.search(r"zxt_[0-9a-f]{32}_[A-Za-z0-9_-]+", created.text)
     assert token, created.text
     made = await world.callers["anonymous"].client.get("/api/pipelines/jobs", headers=bearer(token.group(0)))
@@ -497,8 +502,9 @@ async def test_a_tenant_admin_manages_its_own_tenant_on_the_access_page_whatever
     added = await act("access-user-add", **{"access-user-email.value": email, "access-user-role.value": "viewer"})
     assert email in added.text
     assert "password (shown once" in added.text
-    escalated = await act("access-user-add", **{"access-user-email.value": f"x{email}",
-                                                "access-user-role.value": "platform-admin"})  # fmt: skip
+    escalated = await act(
+        "access-user-add", **{"access-user-email.value": f"x{email}", "access-user-role.value": "platform-admin"}
+    )
     assert "a tenant's user is a viewer, an operator or a tenant admin" in escalated.text
 
     rotated = await act("access-secret-rotate")

@@ -38,8 +38,11 @@ def receiver(stack: Settings) -> Iterator[tuple[str, str]]:
         token = create_token(prod.settings, tenant.id, Role.VIEWER)
         port = free_port()
         # No projector follows the fuzz topic: status reads that wait for an offset wait this long, not up to 30 s.
-        env = prod.env | {"ZIXLY_RECEIVER_PORT": str(port), "ZIXLY_JOB_EVENTS_TOPIC": FUZZ_TOPIC,
-                          "ZIXLY_STATUS_MAX_WAIT_SECONDS": "0.2"}  # fmt: skip
+        env = prod.env | {
+            "ZIXLY_RECEIVER_PORT": str(port),
+            "ZIXLY_JOB_EVENTS_TOPIC": FUZZ_TOPIC,
+            "ZIXLY_STATUS_MAX_WAIT_SECONDS": "0.2",
+        }
         receiver = start_service(stack, "receiver-fuzzed", ["receiver"], f"http://127.0.0.1:{port}/health", env)
         try:
             with signing_proxy(f"http://127.0.0.1:{port}", tenant.id, tenant.secret) as proxied:

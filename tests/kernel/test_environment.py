@@ -32,13 +32,19 @@ def test_production_with_real_secrets_starts() -> None:
         ({"session_keys": "zixly-development-session-key"}, "ZIXLY_SESSION_KEYS"),
         ({"allow_unregistered_tenants": True}, "ZIXLY_ALLOW_UNREGISTERED_TENANTS"),
         ({"s3_endpoint_url": None}, "ZIXLY_S3_ENDPOINT_URL"),
-        ({"s3_endpoint_url": "http://minio:9000", "s3_access_key_id": "zixly", "s3_secret_access_key": "zixly-local"},
-         "ZIXLY_S3_ACCESS_KEY_ID"),
+        (
+            {
+                "s3_endpoint_url": "http://minio:9000",
+                "s3_access_key_id": "zixly",
+                "s3_secret_access_key": "zixly-local",
+            },
+            "ZIXLY_S3_ACCESS_KEY_ID",
+        ),
         ({"dashboard_database_url": None}, "ZIXLY_DASHBOARD_DATABASE_URL"),
         ({"receiver_database_url": None}, "ZIXLY_RECEIVER_DATABASE_URL"),
         ({"oidc_issuer": "https://id.example.com"}, "ZIXLY_OIDC_CLIENT_ID"),
     ],
-)  # fmt: skip
+)
 def test_production_refuses_each_development_secret_by_name(change: dict[str, object], named: str) -> None:
     problems = production_problems(production(**change))
     assert any(named in problem for problem in problems), problems

@@ -13,8 +13,15 @@ def test_roles_are_cumulative() -> None:
 def test_a_viewer_reads_jobs_but_no_stack_traces_artifacts_or_admin() -> None:
     viewer = Principal("user", "v", Role.VIEWER, "acme")
     assert viewer.may(Permission.READ_JOBS)
-    assert not any(viewer.may(p) for p in (Permission.READ_STACK_TRACES, Permission.READ_ARTIFACTS,
-                                           Permission.MANAGE_TOKENS, Permission.ALL_TENANTS))  # fmt: skip
+    assert not any(
+        viewer.may(p)
+        for p in (
+            Permission.READ_STACK_TRACES,
+            Permission.READ_ARTIFACTS,
+            Permission.MANAGE_TOKENS,
+            Permission.ALL_TENANTS,
+        )
+    )
 
 
 def test_only_a_platform_admin_has_no_tenant_and_sees_every_tenant() -> None:
