@@ -91,35 +91,30 @@ class UserDirectory:
     def reset_password(self, email: str, password: str, tenant_id: str | None = None) -> User:
         """A new password for the user (of ``tenant_id`` when given: a tenant admin resets only its own)."""
         check_password_strength(password)
-        scope = TenantScope.of(tenant_id) if tenant_id else EVERY_TENANT
-        with scoped_sync(self._engine, scope) as connection:
-            row = (
-                connection.execute(
-                    update(dashboard_users)
-                    .where(func.lower(dashboard_users.c.email) == email.lower())
-                    .values(password_hash=_hasher.hash(password), password_changed_at=datetime.now(UTC))
-                    .returning(*_COLUMNS)
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise ValueError(f"no user with e-mail {email}")
-        return _user(row)
+        return self._update(
+            email, tenant_id, password_hash=_hasher.hash(password), password_changed_at=datetime.now(UTC)
+        )
 
     def set_disabled(self, email: str, disabled: bool, tenant_id: str | None = None) -> User:
+        return self._update(email, tenant_id, disabled_at=datetime.now(UTC) if disabled else None)
+
+    def create_or_reset(self, email: str, role: Role, tenant_id: str | None, password: str) -> User:
+        """The user with this password: created, or given the password if it exists (a stack's own admins)."""
+        try:
+            return self.reset_password(email, password)
+        except ValueError:
+            return self.create(email, role, tenant_id, password)
+
+    def _update(self, email: str, tenant_id: str | None, **values: object) -> User:
         scope = TenantScope.of(tenant_id) if tenant_id else EVERY_TENANT
         with scoped_sync(self._engine, scope) as connection:
-            row = (
-                connection.execute(
-                    update(dashboard_users)
-                    .where(func.lower(dashboard_users.c.email) == email.lower())
-                    .values(disabled_at=datetime.now(UTC) if disabled else None)
-                    .returning(*_COLUMNS)
-                )
-                .mappings()
-                .first()
+            statement = (
+                update(dashboard_users)
+                .where(func.lower(dashboard_users.c.email) == email.lower())
+                .values(**values)
+                .returning(*_COLUMNS)
             )
+            row = connection.execute(statement).mappings().first()
         if row is None:
             raise ValueError(f"no user with e-mail {email}")
         return _user(row)

@@ -7,13 +7,10 @@ prints it. Production never gets one: there the first admin is made with `zixly 
 import os
 import secrets
 
-from sqlalchemy import func, select
-
 from dashboard.users import UserDirectory
-from kernel.database import EVERY_TENANT, make_engine, scoped_sync
+from kernel.database import make_engine
 from kernel.settings import Settings
 from schemas.access import Role
-from schemas.identity_tables import dashboard_users
 
 DEV_ADMIN_EMAIL = "admin@zixly.localhost"
 DEV_ADMIN_FILE = "dev-admin-password"
@@ -23,23 +20,17 @@ def development_admin(settings: Settings) -> tuple[str, str]:
     """The development admin's e-mail and password, creating the account (or a new password) when needed."""
     assert settings.development, "a development admin only on the development stack"
     password_file = settings.home / DEV_ADMIN_FILE
+    if password_file.exists():
+        password = password_file.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(12)
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        password_file.write_text(password + "\n")
+        os.chmod(password_file, 0o600)
     engine = make_engine(settings, pool_size=1)
     try:
-        users = UserDirectory(engine)
-        with scoped_sync(engine, EVERY_TENANT) as connection:
-            exists = connection.execute(
-                select(dashboard_users.c.id).where(func.lower(dashboard_users.c.email) == DEV_ADMIN_EMAIL)
-            ).first()
-        if exists is not None and password_file.exists():
-            return DEV_ADMIN_EMAIL, password_file.read_text().strip()
-        password = secrets.token_urlsafe(12)
-        if exists is None:
-            users.create(DEV_ADMIN_EMAIL, Role.PLATFORM_ADMIN, None, password)
-        else:
-            users.reset_password(DEV_ADMIN_EMAIL, password)
+        # The kept password is set again at every start: the account always opens with what the banner shows.
+        UserDirectory(engine).create_or_reset(DEV_ADMIN_EMAIL, Role.PLATFORM_ADMIN, None, password)
     finally:
         engine.dispose()
-    password_file.parent.mkdir(parents=True, exist_ok=True)
-    password_file.write_text(password + "\n")
-    os.chmod(password_file, 0o600)
     return DEV_ADMIN_EMAIL, password

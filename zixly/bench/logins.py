@@ -5,32 +5,22 @@ import secrets
 
 import httpx
 from playwright.async_api import BrowserContext
-from sqlalchemy import func, select
 
 from dashboard.users import UserDirectory
-from kernel.database import EVERY_TENANT, make_engine, scoped_sync
+from kernel.database import make_engine
 from kernel.settings import Settings
 from schemas.access import Role
-from schemas.identity_tables import dashboard_users
 
 BENCH_ADMIN = "bench-admin@zixly.localhost"
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def bench_admin(settings: Settings) -> tuple[str, str]:
-    """The benchmark's platform admin (created, or given a new password), and its password."""
+    """The benchmark's platform admin, with a new password, and that password."""
     password = secrets.token_urlsafe(16)
     engine = make_engine(settings, pool_size=1)
     try:
-        users = UserDirectory(engine)
-        with scoped_sync(engine, EVERY_TENANT) as connection:
-            exists = connection.execute(
-                select(dashboard_users.c.id).where(func.lower(dashboard_users.c.email) == BENCH_ADMIN)
-            ).first()
-        if exists is None:
-            users.create(BENCH_ADMIN, Role.PLATFORM_ADMIN, None, password)
-        else:
-            users.reset_password(BENCH_ADMIN, password)
+        UserDirectory(engine).create_or_reset(BENCH_ADMIN, Role.PLATFORM_ADMIN, None, password)
     finally:
         engine.dispose()
     return BENCH_ADMIN, password
