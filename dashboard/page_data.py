@@ -137,6 +137,12 @@ class ArtifactRefused(Exception):
     """An object key outside the tenant's prefix: no link is made for it."""
 
 
+def _check_tenants_object(job: dict[str, Any], key: str) -> None:
+    # Some S3-compatible stores normalise "..": a key must stay below the prefix whatever the store does with it.
+    if not key.startswith(tenant_prefix(job["tenant_id"])) or ".." in key.split("/"):
+        raise ArtifactRefused(f"{key!r} is not an artifact of tenant {job['tenant_id']!r}")
+
+
 class PageData:
     def __init__(self, settings: Settings, shared_seconds: float = SHARED_SECONDS) -> None:
         self._settings = settings
@@ -202,8 +208,7 @@ class PageData:
     def artifact_url(self, job: dict[str, Any], key: str) -> str:
         """A presigned link to one of ``job``'s artifacts, only under the job's tenant's prefix (the job row was
         read in the caller's scope, so the caller sees that tenant)."""
-        if not key.startswith(tenant_prefix(job["tenant_id"])) or ".." in key:
-            raise ArtifactRefused(f"{key!r} is not an artifact of tenant {job['tenant_id']!r}")
+        _check_tenants_object(job, key)
         return self._object_store().presigned_url(key)
 
     # -- overview and health ----------------------------------------------------------------------------------------
@@ -280,8 +285,7 @@ class PageData:
     def equity_curve(self, job: dict[str, Any], key: str, ticker: str) -> EquityCurve:
         """A stored curve of one of ``job``'s best cells (``key`` taken from its result, never from the browser),
         beside buying and holding the same ticker over the same bars."""
-        if not key.startswith(tenant_prefix(job["tenant_id"])):
-            raise ArtifactRefused(f"{key!r} is not an artifact of tenant {job['tenant_id']!r}")
+        _check_tenants_object(job, key)
         job_parameters = job["parameters"]
         table = pq.read_table(io.BytesIO(self._object_store().get(key)))
         dates = table.column("date").to_pylist()

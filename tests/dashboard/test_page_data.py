@@ -1,6 +1,9 @@
 import math
 
-from dashboard.page_data import histogram_percentile
+import pytest
+
+from dashboard.page_data import ArtifactRefused, PageData, histogram_percentile
+from kernel.settings import Settings
 
 
 def test_a_percentile_from_the_histogram_is_the_middle_of_its_bucket() -> None:
@@ -25,3 +28,23 @@ def test_a_percentile_is_within_a_tenth_of_the_exact_value() -> None:
 
 def test_no_durations_have_no_percentile() -> None:
     assert histogram_percentile({}, 0.5) is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "tenants/globex/results/part-0.parquet",
+        "tenants/acme-evil/x.parquet",
+        "tenants/acme/../globex/x.parquet",
+        "other/acme/x.parquet",
+    ],
+)
+def test_no_link_is_made_for_an_object_outside_the_jobs_tenant(key: str) -> None:
+    data = PageData(Settings(env="development"))
+    try:
+        with pytest.raises(ArtifactRefused):
+            data.artifact_url({"id": "j", "tenant_id": "acme"}, key)
+        with pytest.raises(ArtifactRefused):
+            data.equity_curve({"id": "j", "tenant_id": "acme", "parameters": {}}, key, "AAPL")
+    finally:
+        data.dispose()
