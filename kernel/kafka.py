@@ -11,6 +11,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from kernel.logging import get_logger
 from kernel.settings import Settings
@@ -125,8 +127,21 @@ async def _poll_until_ready(settings: Settings, deadline: float) -> None:
     raise TimeoutError(f"Kafka at {settings.kafka_bootstrap} not ready in time: {last_error!r}")
 
 
+def _retriable(exc: BaseException) -> bool:
+    return isinstance(exc, KafkaError) and exc.retriable
+
+
+@retry(
+    retry=retry_if_exception(_retriable),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
 async def group_has_members(settings: Settings, group_id: str) -> bool:
-    """Whether some consumer is in ``group_id`` right now (a running service), as the group coordinator says."""
+    """Whether some consumer is in ``group_id`` right now (a running service), as the group coordinator says.
+
+    A broker that has never had a consumer group answers "coordinator not available" until it has created its
+    offsets topic: that, and the other retriable answers, are asked again."""
     admin = make_admin(settings)
     await admin.start()
     try:
