@@ -181,7 +181,7 @@ class PageData:
     def jobs_page(
         self, scope: TenantScope, where: JobFilter, sort: SortField, descending: bool, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        return split_page(self._rows(scope, list_query(where, sort, descending, limit, cursor)), sort, limit)
+        return split_page(self._rows(scope, list_query(scope, where, sort, descending, limit, cursor)), sort, limit)
 
     def job_types(self, scope: TenantScope) -> list[str]:
         def compute() -> list[str]:

@@ -20,10 +20,11 @@ from sqlalchemy import create_engine
 
 from dashboard.api import create_api
 from dashboard.job_queries import JobFilter, list_query
+from kernel.database import EVERY_TENANT, SET_SCOPE_SQL, TenantScope
 from kernel.migrate import upgrade
 from kernel.settings import Settings
 from zixly.bench.dashboard_pages import measure_pages, median, p95
-from zixly.bench.logins import bench_admin, log_in
+from zixly.bench.logins import bench_admin, bench_viewer, log_in
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import free_port
 
@@ -102,34 +103,52 @@ def _resolve(params: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+# The same filters seen by one tenant's viewer: row-level security and the tenant's own index.
+VIEWER_TENANT = "tenant-07"
+VIEWER_SCENARIOS = [
+    Scenario(f"{VIEWER_TENANT}'s viewer: newest page", {}),
+    Scenario(f"{VIEWER_TENANT}'s viewer: status FAILED", {"status": "FAILED"}),
+    Scenario(f"{VIEWER_TENANT}'s viewer: text in parameters", {"q": "customer-4207"}),
+]
+
+
+async def _timed(client: httpx.AsyncClient, scenario: Scenario, rounds: int, scope: TenantScope) -> dict[str, Any]:
+    params = _resolve(scenario.params) | {"limit": 50}
+    cursor = None
+    for _ in range(scenario.pages - 1):
+        page = await client.get("/api/pipelines/jobs", params=params | ({"cursor": cursor} if cursor else {}))
+        assert page.status_code == 200, page.text
+        cursor = page.json()["next_cursor"]
+    timed = params | ({"cursor": cursor} if cursor else {})
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        response = await client.get("/api/pipelines/jobs", params=timed)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.text
+    return {"scenario": scenario, "times": times, "params": timed, "items": len(response.json()["items"]),
+            "scope": scope}  # fmt: skip
+
+
 async def _measure(bench: Settings, rounds: int) -> list[dict[str, Any]]:
     app = create_api(bench)
+    transport = httpx.ASGITransport(app=app)
     rows: list[dict[str, Any]] = []
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as admin,
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as viewer,
     ):
         # A platform admin: every tenant's rows, through row-level security as the dashboard reads them.
-        await log_in(client, *bench_admin(bench))
+        await log_in(admin, *bench_admin(bench))
         for scenario in SCENARIOS:
-            params = _resolve(scenario.params) | {"limit": 50}
-            cursor = None
-            for _ in range(scenario.pages - 1):
-                page = await client.get("/api/pipelines/jobs", params=params | ({"cursor": cursor} if cursor else {}))
-                assert page.status_code == 200, page.text
-                cursor = page.json()["next_cursor"]
-            timed = params | ({"cursor": cursor} if cursor else {})
-            times = []
-            for _ in range(rounds):
-                started = time.perf_counter()
-                response = await client.get("/api/pipelines/jobs", params=timed)
-                times.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 200, response.text
-            rows.append({"scenario": scenario, "times": times, "params": timed,
-                         "items": len(response.json()["items"])})  # fmt: skip
+            rows.append(await _timed(admin, scenario, rounds, EVERY_TENANT))
+        await log_in(viewer, *bench_viewer(bench, VIEWER_TENANT))
+        for scenario in VIEWER_SCENARIOS:
+            rows.append(await _timed(viewer, scenario, rounds, TenantScope.of(VIEWER_TENANT)))
         rows.append({"scenario": Scenario("live update: commit to subscriber", {}),
                      "times": await _commit_to_subscriber(bench, app.state.listener, rounds), "params": None,
-                     "items": 1})  # fmt: skip
+                     "items": 1, "scope": EVERY_TENANT})  # fmt: skip
     return rows
 
 
@@ -158,7 +177,10 @@ async def _commit_to_subscriber(bench: Settings, listener: Any, rounds: int) -> 
     return times
 
 
-def _explain(bench: Settings, params: dict[str, Any], offset: int | None = None) -> tuple[float, str]:
+def _explain(
+    bench: Settings, params: dict[str, Any], scope: TenantScope, offset: int | None = None
+) -> tuple[float, str]:
+    """The plan of the page's query as the dashboard runs it: its own role, in the scope, under row-level security."""
     statuses = [params["status"]] if "status" in params else []
     from datetime import datetime
 
@@ -166,13 +188,14 @@ def _explain(bench: Settings, params: dict[str, Any], offset: int | None = None)
                       datetime.fromisoformat(params["created_from"]) if "created_from" in params else None,
                       datetime.fromisoformat(params["created_to"]) if "created_to" in params else None,
                       params.get("q"))  # fmt: skip
-    query = list_query(where, params.get("sort", "created_at"), params.get("order", "desc") == "desc", 50,
+    query = list_query(scope, where, params.get("sort", "created_at"), params.get("order", "desc") == "desc", 50,
                        params.get("cursor"))  # fmt: skip
     if offset is not None:
         query = query.offset(offset)
     dialect = create_engine("postgresql+psycopg://").dialect  # compiles only; connects to nothing
     compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    with psycopg.connect(bench.database) as connection:
+    with psycopg.connect(bench.service_database("dashboard")) as connection:
+        connection.execute(SET_SCOPE_SQL, (scope.tenant_id or "", "on" if scope.all_tenants else "off"))
         explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
         found = connection.execute(explain, compiled.params).fetchone()
     assert found is not None
@@ -207,18 +230,21 @@ def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, roun
             table.add_row(row["scenario"].name, "", f"{median(times):.1f}", f"{p95(times):.1f}", "", "LISTEN", "")
             continue
         worst = max(worst, p95(times))
-        plan_ms, index = _explain(bench, row["params"])
+        plan_ms, index = _explain(bench, row["params"], scope=row["scope"])
         offset_ms = ""
         if row["scenario"].pages > 1:
             no_cursor = {k: v for k, v in row["params"].items() if k != "cursor"}
-            offset_ms = f"{_explain(bench, no_cursor, offset=50 * (row['scenario'].pages - 1))[0]:.1f}"
+            offset_ms = f"{_explain(bench, no_cursor, row['scope'], offset=50 * (row['scenario'].pages - 1))[0]:.1f}"
         table.add_row(row["scenario"].name, str(row["items"]), f"{median(times):.1f}", f"{p95(times):.1f}",
                       f"{plan_ms:.1f}", index, offset_ms)  # fmt: skip
     console.print(table)
     with console.status("the dashboard in Chromium: page callbacks, overview, commit to screen"):
         # The API's own scenarios, with the times it resolved, on the first page (the page pages by its buttons).
-        scenarios = {row["scenario"].name: (row["params"], row["items"]) for row in measured
-                     if row["params"] is not None and row["scenario"].pages == 1}  # fmt: skip
+        scenarios = {
+            row["scenario"].name: (row["params"], row["items"])
+            for row in measured
+            if row["params"] is not None and row["scenario"].pages == 1 and row["scope"].all_tenants
+        }
         pages = measure_pages(bench, free_port(), scenarios, rounds)
     api = {row["scenario"].name: row["times"] for row in measured}
     pages_table = Table(title=f"The dashboard's jobs page over {jobs:,} jobs: its grid callback per filter change "

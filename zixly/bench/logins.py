@@ -4,6 +4,7 @@ import re
 import secrets
 
 import httpx
+import psycopg
 from playwright.async_api import BrowserContext
 
 from dashboard.users import UserDirectory
@@ -24,6 +25,22 @@ def bench_admin(settings: Settings) -> tuple[str, str]:
     finally:
         engine.dispose()
     return BENCH_ADMIN, password
+
+
+def bench_viewer(settings: Settings, tenant_id: str) -> tuple[str, str]:
+    """A viewer of one tenant (registered for the occasion), with a new password, and that password."""
+    password = secrets.token_urlsafe(16)
+    email = f"bench-viewer@{tenant_id}.localhost"
+    with psycopg.connect(settings.database, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING", (tenant_id, tenant_id)
+        )
+    engine = make_engine(settings, pool_size=1)
+    try:
+        UserDirectory(engine).create_or_reset(email, Role.VIEWER, tenant_id, password)
+    finally:
+        engine.dispose()
+    return email, password
 
 
 async def log_in(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
