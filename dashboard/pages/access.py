@@ -142,7 +142,7 @@ def _users_table(data: PageData, tenant: str) -> Any:
         if u.tenant_id == tenant
     ]
     header = html.Tr([html.Th("e-mail"), html.Th("role"), html.Th("sign-in"), html.Th("state")])
-    return html.Table([header, *rows], className="plain", id="access-users-table")
+    return html.Div(html.Table([header, *rows], className="plain", id="access-users-table"), className="table-scroll")
 
 
 def _tokens_table(data: PageData, tenant: str) -> Any:
@@ -161,7 +161,7 @@ def _tokens_table(data: PageData, tenant: str) -> Any:
         )
         for t in tokens
     ]
-    return html.Table([header, *rows], className="plain", id="access-tokens-table")
+    return html.Div(html.Table([header, *rows], className="plain", id="access-tokens-table"), className="table-scroll")
 
 
 def _shown_once(what: str, value: str) -> html.Div:

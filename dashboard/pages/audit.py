@@ -69,4 +69,5 @@ def register(app: Dash, data: PageData) -> None:
         header = html.Tr(
             [html.Th(name) for name in ("at (UTC)", "tenant", "who", "action", "target", "outcome", "from")]
         )
-        return html.Table([header, *(_row(entry) for entry in rows)], className="plain", id="audit-table")
+        table = html.Table([header, *(_row(entry) for entry in rows)], className="plain", id="audit-table")
+        return html.Div(table, className="table-scroll")
