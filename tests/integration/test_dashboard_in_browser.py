@@ -4,6 +4,7 @@ worker, projector and the dashboard's server as processes, Kafka and Postgres un
 Every page is saved as a screenshot under ``$ZIXLY_HOME/screenshots`` (a few are copied into ``docs/``).
 """
 
+import asyncio
 import re
 import time
 import uuid
@@ -282,7 +283,8 @@ async def test_every_page_fits_a_phones_width(
     browser: Browser, dashboard: Service, stack: Settings, platform_admin: str, path: str
 ) -> None:
     if path == "/access":  # the first tenant in the list, with a token: the widest table the page has
-        create_token(stack, create_tenant(stack, f"0phone-{uuid.uuid4().hex[:8]}").id, Role.OPERATOR)
+        tenant = await asyncio.to_thread(create_tenant, stack, f"0phone-{uuid.uuid4().hex[:8]}")
+        await asyncio.to_thread(create_token, stack, tenant.id, Role.OPERATOR)
     context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     screen = Screen(await context.new_page(), dashboard.url.removesuffix("/api/health"), stack.home / "screenshots")
     try:
