@@ -9,6 +9,7 @@ the ``_csrf_token`` cookie) and come from this site.
 The caller is left in ``scope["state"]["principal"]`` for the API's routes and the Dash callbacks to authorise.
 """
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -138,8 +139,8 @@ class AuthenticationMiddleware:
                 return
             if session is not None:
                 if method not in _SAFE_METHODS and path not in FORM_POSTS:
-                    presented = header(scope, b"x-csrftoken") or header(scope, b"x-csrf-token")
-                    if presented != session.csrf_token:
+                    presented = header(scope, b"x-csrftoken") or header(scope, b"x-csrf-token") or ""
+                    if not hmac.compare_digest(presented.encode(), session.csrf_token.encode()):
                         await _refuse(send, 403, "csrf_token_missing", "the request lacks this session's CSRF token")
                         return
                 state["principal"] = session.principal

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from kernel.database import EVERY_TENANT_ROLES
 from kernel.logging import get_logger
 
 log = get_logger(__name__)
@@ -75,7 +76,7 @@ class JobChangeListener:
             await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, row_factory=dict_row) as reader,
         ):
             # The listener reads every tenant's changes once and hands each subscriber only what it may see.
-            await reader.execute("SELECT set_config('zixly.all_tenants', 'on', false)")
+            await reader.execute(f"SET ROLE {EVERY_TENANT_ROLES['dashboard']}")
             await listener.execute(f"LISTEN {CHANNEL}")
             self.listening.set()
             async for notification in listener.notifies():

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from kernel.database import SET_SCOPE_SQL
+from kernel.database import TenantScope, psycopg_scope_sql
 from kernel.key_rotation import key_usage, rotate
 from kernel.secret_box import SecretBox, generate_master_key
 from kernel.settings import Settings
@@ -36,7 +36,9 @@ def rows_seen(settings: Settings, service: str, tenant: str | None, table: str) 
     """The tenants of the rows a service's role sees in ``table`` with no WHERE clause at all."""
     with psycopg.connect(settings.service_database(service)) as connection:  # type: ignore[arg-type]
         if tenant is not None:
-            connection.execute(SET_SCOPE_SQL, (tenant, "off"))
+            opening = psycopg_scope_sql(TenantScope.of(tenant), service)  # type: ignore[arg-type]
+            assert opening is not None
+            connection.execute(*opening)
         return {row[0] for row in connection.execute(f"SELECT tenant_id FROM {table}").fetchall()}
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine
 
 from dashboard.api import create_api
 from dashboard.job_queries import JobFilter, list_query
-from kernel.database import EVERY_TENANT, SET_SCOPE_SQL, TenantScope
+from kernel.database import EVERY_TENANT, TenantScope, psycopg_scope_sql
 from kernel.migrate import upgrade
 from kernel.settings import Settings
 from zixly.bench.dashboard_pages import measure_pages, median, p95
@@ -195,7 +195,9 @@ def _explain(
     dialect = create_engine("postgresql+psycopg://").dialect  # compiles only; connects to nothing
     compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     with psycopg.connect(bench.service_database("dashboard")) as connection:
-        connection.execute(SET_SCOPE_SQL, (scope.tenant_id or "", "on" if scope.all_tenants else "off"))
+        opening = psycopg_scope_sql(scope, "dashboard")
+        assert opening is not None
+        connection.execute(*opening)
         explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
         found = connection.execute(explain, compiled.params).fetchone()
     assert found is not None

@@ -7,8 +7,10 @@ Create Date: 2026-12-02
 The role that runs migrations owns every table and writes the read model (the projector and replays use it). Two
 roles are created for the services that face users: ``zixly_receiver`` and ``zixly_dashboard``. They log in with
 passwords the deployment gives them (the local stack sets its own), read tenant data only through row-level
-security keyed on ``zixly.tenant_id`` (or ``zixly.all_tenants``) set per transaction, and are granted nothing they
-do not use.
+security keyed on ``zixly.tenant_id`` set per transaction, and are granted nothing they do not use. Each may take,
+for one transaction, a role ``…_all`` with the same grants whose policy lets every tenant's rows through (a
+platform admin's reads; finding a credential before its tenant is known). A login does not inherit it
+(``NOINHERIT``): it must ask for it (``SET LOCAL ROLE``), which the code does only for those transactions.
 """
 
 from collections.abc import Sequence
@@ -26,6 +28,7 @@ branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
 SERVICE_ROLES = ("zixly_receiver", "zixly_dashboard")
+EVERY_TENANT_ROLES = {role: f"{role}_all" for role in SERVICE_ROLES}
 # Tables holding one tenant's rows, and the column that names the tenant.
 TENANT_TABLES = {
     "pipeline_jobs": "tenant_id",
@@ -63,13 +66,21 @@ DURATION = "(metrics->>'duration_ms')::float"
 BUCKET = f"floor(4 * ln(greatest({DURATION}, 1)) / ln(2))::int"
 
 
+def _create_role(role: str, options: str) -> None:
+    # Roles belong to the cluster, not the database: another database's migration may create one at the same
+    # moment, which is no error.
+    op.execute(f"""DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} {options}; END IF;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$""")
+
+
 def _create_roles() -> None:
-    for role in SERVICE_ROLES:
-        # Roles belong to the cluster, not the database: another database's migration may create one at the same
-        # moment, which is no error.
-        op.execute(f"""DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} NOLOGIN; END IF;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$""")
+    for role, every_tenant in EVERY_TENANT_ROLES.items():
+        _create_role(role, "NOLOGIN NOINHERIT")
+        _create_role(every_tenant, "NOLOGIN")
+        # Even if the role was there before: inheriting the every-tenant role would let its policy through always.
+        op.execute(f"ALTER ROLE {role} NOINHERIT")
+        op.execute(f"GRANT {every_tenant} TO {role}")
 
 
 def _identity_tables() -> None:
@@ -202,26 +213,22 @@ def _rollups_per_tenant() -> None:
 
 
 def _row_level_security() -> None:
-    # Inlined by the planner, so a policy costs an index condition, not a function call per row.
-    op.execute("""CREATE FUNCTION zixly_tenant_visible(tenant text) RETURNS boolean LANGUAGE sql STABLE AS $$
-        SELECT current_setting('zixly.all_tenants', true) = 'on'
-            OR tenant = current_setting('zixly.tenant_id', true)
-    $$""")
-    roles = ", ".join(SERVICE_ROLES)
+    roles, every_tenant = ", ".join(SERVICE_ROLES), ", ".join(EVERY_TENANT_ROLES.values())
     for table, column in TENANT_TABLES.items():
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"""CREATE POLICY tenant_isolation ON {table} TO {roles}
-                       USING (zixly_tenant_visible({column})) WITH CHECK (zixly_tenant_visible({column}))""")
+        mine = f"{column} = current_setting('zixly.tenant_id', true)"
+        op.execute(f"CREATE POLICY tenant_isolation ON {table} TO {roles} USING ({mine}) WITH CHECK ({mine})")
+        op.execute(f"CREATE POLICY every_tenant ON {table} TO {every_tenant} USING (true) WITH CHECK (true)")
 
 
 def _grants() -> None:
     database = op.get_bind().execute(sa.text("SELECT current_database()")).scalar_one()
     for role, grants in GRANTS.items():
-        op.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {role}')
-        op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
-        for grant in grants:
-            op.execute(f"GRANT {grant} TO {role}")
-    op.execute("GRANT EXECUTE ON FUNCTION zixly_tenant_visible(text) TO " + ", ".join(SERVICE_ROLES))
+        for grantee in (role, EVERY_TENANT_ROLES[role]):
+            op.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {grantee}')
+            op.execute(f"GRANT USAGE ON SCHEMA public TO {grantee}")
+            for grant in grants:
+                op.execute(f"GRANT {grant} TO {grantee}")
 
 
 def upgrade() -> None:
