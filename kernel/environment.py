@@ -41,7 +41,10 @@ def production_problems(settings: Settings) -> list[str]:
     if settings.allow_unregistered_tenants:
         problems.append("ZIXLY_ALLOW_UNREGISTERED_TENANTS is true: anyone could submit as an unregistered tenant")
     if settings.runs_own_s3 and not settings.s3_access_key_id:
-        problems.append("ZIXLY_S3_ENDPOINT_URL is unset: the local S3 endpoint accepts any credentials")
+        problems.append(
+            "ZIXLY_S3_ENDPOINT_URL is unset and no ZIXLY_S3_ACCESS_KEY_ID is given: the local S3 endpoint "
+            "(which accepts any keys) would be used with the stack's"
+        )
     elif (settings.s3_access_key_id, settings.s3_secret_access_key) == LOCAL_S3_CREDENTIALS:
         problems.append("ZIXLY_S3_ACCESS_KEY_ID / ZIXLY_S3_SECRET_ACCESS_KEY are the local stack's")
     for service, role in SERVICE_DATABASE_ROLES.items():
