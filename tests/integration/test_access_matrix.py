@@ -522,3 +522,14 @@ async def test_a_tenant_admin_reads_its_tenants_audit_log_and_a_platform_admin_e
     assert "@globex.test" in everyone
     operator = await world.callers["acme operator user"].post("/_dash-update-component", request)
     assert operator.status_code == 403
+
+
+async def test_the_push_stream_needs_a_credential(world: World) -> None:
+    """Who may subscribe; what a subscriber is pushed is tested on a real server in test_read_api (a stream does not
+    end, so it is not tried in process)."""
+    anonymous = await world.callers["anonymous"].get("/api/jobs/subscribe")
+    assert anonymous.status_code == 401
+    forged = await world.callers["anonymous"].client.get(
+        "/api/jobs/subscribe", headers=bearer("zxt_" + "0" * 32 + "_x")
+    )
+    assert (forged.status_code, forged.json()["error"]) == (401, "invalid_token")
