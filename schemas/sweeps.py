@@ -5,6 +5,7 @@ that break a strategy's ordering rule (fast < slow, lower < upper) are left out.
 so a chunk of work is named by a range of indexes into it.
 """
 
+import bisect
 import itertools
 import math
 import uuid
@@ -12,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
 
 from schemas.job_parameters import JobParameters
 from schemas.strategies import STRATEGIES, StrategyType
@@ -26,29 +27,51 @@ Ticker = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r
 _RANGE_EPSILON = 1e-9
 
 
+# Values one parameter may take: a list holds at most this many, a range is refused (by arithmetic, before a single
+# value is made) when it would. The product of a grid's axes is bounded separately, by the sweep size limit.
+MAX_AXIS_VALUES = 10_000
+
+
 class ValueRange(BaseModel):
     """``start`` to ``stop`` inclusive, every ``step``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: float
-    stop: float
-    step: float = Field(gt=0)
+    start: float = Field(allow_inf_nan=False)
+    stop: float = Field(allow_inf_nan=False)
+    step: float = Field(gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
-    def _not_inverted(self) -> "ValueRange":
+    def _bounded(self) -> "ValueRange":
         if self.stop < self.start:
             raise ValueError(f"inverted range: stop {self.stop:g} is below start {self.start:g}")
+        if self.count() > MAX_AXIS_VALUES:
+            raise ValueError(
+                f"the range has {self.count():,} values (every {self.step:g} from {self.start:g} to {self.stop:g}); "
+                f"a parameter takes at most {MAX_AXIS_VALUES:,}"
+            )
         return self
 
     def count(self) -> int:
         return math.floor((self.stop - self.start) / self.step + _RANGE_EPSILON) + 1
 
+    def value(self, index: int) -> float:
+        return round(self.start + index * self.step, 12)
+
     def values(self) -> list[float]:
-        return [round(self.start + i * self.step, 12) for i in range(self.count())]
+        return [self.value(i) for i in range(self.count())]
 
 
-ParameterValues = Annotated[list[float], Field(min_length=1, max_length=10_000)] | ValueRange
+def _kind_of_values(value: Any) -> str:
+    return "range" if isinstance(value, dict | ValueRange) else "list"
+
+
+# Told apart by shape, so that a refused range is reported as a range (not also as "not a valid list").
+ParameterValues = Annotated[
+    Annotated[Annotated[list[float], Field(min_length=1, max_length=MAX_AXIS_VALUES)], Tag("list")]
+    | Annotated[ValueRange, Tag("range")],
+    Discriminator(_kind_of_values),
+]
 
 
 class StrategyGrid(BaseModel):
@@ -71,14 +94,20 @@ class StrategyGrid(BaseModel):
         missing = [name for name in spec.parameter_names if name not in self.parameters]
         if missing:
             raise ValueError(f"missing parameter(s) {', '.join(missing)} for {self.type.value}")
-        for name, values in self.axes().items():
+        for name in spec.parameter_names:
             parameter = spec.parameter(name)
             assert parameter is not None
-            for value in values:
+            given = self.parameters[name]
+            # A range is checked by its ends and its step, not value by value.
+            checked = [given.start, given.value(given.count() - 1)] if isinstance(given, ValueRange) else given
+            for value in checked:
                 if not parameter.minimum <= value <= parameter.maximum:
                     raise ValueError(f"{name}={value:g} is outside [{parameter.minimum:g}, {parameter.maximum:g}]")
-                if parameter.integer and value != int(value):
-                    raise ValueError(f"{name} takes whole numbers of bars, got {value:g}")
+            integral = [given.start, given.step] if isinstance(given, ValueRange) else given
+            if parameter.integer and any(value != int(value) for value in integral):
+                raise ValueError(
+                    f"{name} takes whole numbers of bars, got {next(v for v in integral if v != int(v)):g}"
+                )
         return self
 
     def axes(self) -> dict[str, list[float]]:
@@ -91,9 +120,30 @@ class StrategyGrid(BaseModel):
             out[name] = list(dict.fromkeys(values))
         return out
 
+    def axis_sizes(self) -> dict[str, int]:
+        """How many values each parameter takes, without making them (a list's repeats count once)."""
+        return {
+            name: given.count() if isinstance(given, ValueRange) else len(dict.fromkeys(given))
+            for name, given in self.parameters.items()
+        }
+
     def product_size(self) -> int:
         """Size of the full product, before the ordering rules drop combinations (cheap: nothing is expanded)."""
-        return math.prod(len(v) for v in self.axes().values())
+        return math.prod(self.axis_sizes().values())
+
+    def combination_count(self) -> int:
+        """How many combinations keep the ordering rules, counted without expanding the product: each rule's pairs
+        by a sorted walk of its two axes, times the sizes of the other axes."""
+        spec = STRATEGIES[self.type]
+        sizes = self.axis_sizes()
+        axes = self.axes()
+        count = 1
+        ruled: set[str] = set()
+        for lower, upper in spec.less_than:
+            greater = sorted(axes[upper])
+            count *= sum(len(greater) - bisect.bisect_right(greater, value) for value in axes[lower])
+            ruled |= {lower, upper}
+        return count * math.prod(size for name, size in sizes.items() if name not in ruled)
 
     def combinations(self) -> list[dict[str, int | float]]:
         """Every valid combination, in a fixed order; whole-number parameters (windows) as ints."""
@@ -194,7 +244,7 @@ class TradingSweepParameters(JobParameters):
         return self
 
     def combination_count(self) -> int:
-        return sum(len(grid.combinations()) for grid in self.strategies)
+        return sum(grid.combination_count() for grid in self.strategies)
 
 
 class TradingSweepWebhook(TradingSweepParameters):

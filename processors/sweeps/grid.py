@@ -22,7 +22,7 @@ class ChunkPlan:
 
 def plan_chunks(parameters: TradingSweepParameters, chunk_size: int) -> list[ChunkPlan]:
     """Ticker by ticker, strategy by strategy, ``chunk_size`` combinations at a time, in a fixed order."""
-    sizes = [len(grid.combinations()) for grid in parameters.strategies]
+    sizes = [grid.combination_count() for grid in parameters.strategies]
     return [
         ChunkPlan(ticker, index, start, min(start + chunk_size, size))
         for ticker in parameters.tickers

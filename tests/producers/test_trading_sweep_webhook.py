@@ -1,3 +1,5 @@
+import asyncio
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -8,7 +10,7 @@ import pytest
 from kernel.settings import Settings
 from producers.app import create_app
 from schemas.events import JobRequested
-from schemas.sweeps import SWEEP_JOB_TYPE
+from schemas.sweeps import SWEEP_JOB_TYPE, StrategyGrid
 from tests.fakes import FakeJobReader, FakePublisher, receiver_services
 
 HEADERS = {"X-Tenant-ID": "acme"}
@@ -23,7 +25,7 @@ def publisher() -> FakePublisher:
 async def client(publisher: FakePublisher, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     (tmp_path / "ACME.csv").write_text("Date,Close\n2020-01-02,10\n2020-01-03,11\n2020-01-06,12\n")
     settings = Settings(sweep_max_backtests=5000, market_data_dir=tmp_path)
-    services = receiver_services(settings, publisher, FakeJobReader())  # fmt: skip
+    services = receiver_services(settings, publisher, FakeJobReader())
     app = create_app(settings, services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
@@ -86,8 +88,11 @@ async def test_an_unknown_parameter_is_named_with_the_strategys_parameters(clien
 
 
 async def test_an_inverted_range_is_refused(client: httpx.AsyncClient) -> None:
-    body = sweep(strategies=[{"type": "momentum", "parameters": {"window": {"start": 20, "stop": 5, "step": 1},
-                                                                   "threshold": [0]}}])  # fmt: skip
+    body = sweep(
+        strategies=[
+            {"type": "momentum", "parameters": {"window": {"start": 20, "stop": 5, "step": 1}, "threshold": [0]}}
+        ]
+    )
     error = await error_of(client, body)
     assert any("inverted range" in d["msg"] for d in error["details"])
 
@@ -119,7 +124,8 @@ async def test_a_huge_grid_is_refused_without_being_expanded(client: httpx.Async
     huge = {"start": 1, "stop": 2000, "step": 1}
     body = sweep(strategies=[{"type": "macd", "parameters": {"fast": huge, "slow": huge, "signal": huge}}])
     error = await error_of(client, body)
-    assert "24,000,000,000 backtests before ordering rules" in error["message"]
+    # Counted, not expanded: 1,999,000 fast < slow pairs x 2,000 signal windows, per ticker.
+    assert "11,994,000,000 backtests (3 ticker(s) x 3,998,000,000 parameter combinations)" in error["message"]
 
 
 async def test_a_ticker_the_source_does_not_have_is_named(client: httpx.AsyncClient) -> None:
@@ -145,8 +151,11 @@ async def test_end_before_start_is_refused(client: httpx.AsyncClient) -> None:
 async def test_a_files_source_knows_the_tickers_in_its_folder(
     client: httpx.AsyncClient, publisher: FakePublisher
 ) -> None:
-    body = sweep(tickers=["ACME"], data_source="files",
-                 strategies=[{"type": "momentum", "parameters": {"window": [1], "threshold": [0]}}])  # fmt: skip
+    body = sweep(
+        tickers=["ACME"],
+        data_source="files",
+        strategies=[{"type": "momentum", "parameters": {"window": [1], "threshold": [0]}}],
+    )
     response = await client.post("/webhook/trading-sweep", json=body, headers=HEADERS)
     assert response.status_code == 202, response.text
     error = await error_of(client, body | {"tickers": ["NOPE"]})
@@ -156,3 +165,39 @@ async def test_a_files_source_knows_the_tickers_in_its_folder(
 async def test_the_http_source_is_refused_when_no_api_is_configured(client: httpx.AsyncClient) -> None:
     error = await error_of(client, sweep(data_source="http"))
     assert error["details"][0]["loc"] == ["data_source"]
+
+
+@pytest.mark.parametrize("step", [1e-12, 0.01])
+async def test_a_range_with_too_many_values_is_refused_by_arithmetic_naming_the_field(
+    client: httpx.AsyncClient, step: float
+) -> None:
+    """The attack that drove a receiver to 17 GB: no list of values is ever made for it (the test would not end)."""
+    body = sweep(
+        strategies=[
+            {"type": "sma_crossover", "parameters": {"fast": {"start": 2, "stop": 500, "step": step}, "slow": [600]}}
+        ]
+    )
+    error = await asyncio.wait_for(error_of(client, body), timeout=5)
+    detail = error["details"][0]
+    assert detail["loc"][:4] == ["strategies", 0, "parameters", "fast"]
+    assert "a parameter takes at most 10,000" in detail["msg"]
+
+
+def test_a_grids_combinations_are_counted_without_expanding_it_and_match_the_expansion() -> None:
+    rng = random.Random(11)
+    for _ in range(200):
+        fast = {"start": rng.randint(2, 30), "stop": rng.randint(30, 80), "step": rng.choice([1, 2, 3, 5])}
+        slow = sorted(rng.sample(range(5, 120), rng.randint(1, 12)))
+        grid = StrategyGrid.model_validate({"type": "sma_crossover", "parameters": {"fast": fast, "slow": slow}})
+        assert grid.combination_count() == len(grid.combinations())
+    rsi = StrategyGrid.model_validate(
+        {
+            "type": "rsi_reversion",
+            "parameters": {
+                "window": [7, 14, 21],
+                "lower": {"start": 10, "stop": 50, "step": 5},
+                "upper": [40, 45, 70, 90],
+            },
+        }
+    )
+    assert rsi.combination_count() == len(rsi.combinations())
