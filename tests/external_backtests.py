@@ -55,7 +55,8 @@ class ExternalBacktests:
             body |= {"status": "failed", "error": self.fail_with}
         else:
             body |= {"status": "completed", "results": self.results(request)}
-        response = httpx.post(request.callback_url, json=body, headers={"X-Tenant-ID": request.tenant_id}, timeout=30)
+        headers = {"X-Tenant-ID": request.tenant_id, "Authorization": f"Bearer {request.callback_token}"}
+        response = httpx.post(request.callback_url, json=body, headers=headers, timeout=30)
         self.callbacks_sent += 1
         self.callback_statuses.append(response.status_code)
 

@@ -45,7 +45,8 @@ class ExternalDispatcher:
         url = self.service_for(context.tenant_id)
         started = context.started
         body = ExternalSweepRequest(
-            job_id=started.job_id, tenant_id=started.tenant_id, callback_url=self._callback_url,
+            job_id=started.job_id, tenant_id=started.tenant_id,
+            callback_url=f"{self._callback_url}?job_id={started.job_id}",
             callback_token=callback_token(self._secret, started.tenant_id, started.job_id), sweep=parameters,
             data=data,
         )  # fmt: skip

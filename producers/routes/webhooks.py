@@ -1,22 +1,26 @@
 """``POST /webhook/...``: integrators submit jobs."""
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
+from kernel.callback_tokens import token_valid
 from kernel.logging import bound_contextvars, get_logger
 from producers.acceptance import append
+from producers.callers import bearer, unauthorized
 from producers.deps import IdempotencyKey, Services, Tenant
+from producers.errors import ApiError
 from producers.openapi import request_body
 from producers.request_body import read_json_body
 from producers.submission import job_requested, parse_generic_job, parse_sweep_callback, parse_trading_sweep
 from producers.sweep_callback import callback_events, checked_job
 from producers.sweep_checks import check_sweep
 from schemas.sweeps import SWEEP_JOB_TYPE, SweepCallbackWebhook, TradingSweepParameters, TradingSweepWebhook
-from schemas.webhooks import ErrorResponse, GenericJobWebhook, JobAccepted
+from schemas.webhooks import ErrorDetail, ErrorResponse, GenericJobWebhook, JobAccepted
 
 router = APIRouter(prefix="/webhook", tags=["webhooks"])
 log = get_logger(__name__)
@@ -137,13 +141,32 @@ class CallbackRecorded(BaseModel):
     summary="An external backtest service reports a dispatched sweep's outcome",
     openapi_extra=request_body(SweepCallbackWebhook),
 )
-async def receive_sweep_callback(request: Request, services: Services, tenant_id: Tenant) -> JSONResponse:
-    """Records the callback as events once they are in the log; the job completes (or fails) from there."""
+async def receive_sweep_callback(
+    request: Request,
+    services: Services,
+    tenant_id: Tenant,
+    job_id: Annotated[uuid.UUID, Query(description="The job, as in the callback_url given at dispatch.")],
+    authorization: Annotated[
+        str | None,
+        Header(description="`Bearer <callback_token>`: the token given at dispatch, checked before the body."),
+    ] = None,
+) -> JSONResponse:
+    """Records the callback as events once they are in the log; the job completes (or fails) from there.
+
+    The token is checked before the body is read (which may be 64 MiB of results), and the body is parsed off the
+    event loop."""
     settings = services.settings
+    secret = settings.callback_secret.get_secret_value()
+    token = bearer(request.headers)
+    if token is None or not token_valid(secret, tenant_id, job_id, token):
+        message = "the callback token (Authorization: Bearer) was not issued for this job"
+        raise unauthorized("invalid_callback_token", message, "Authorization")
     body = await read_json_body(request, settings.callback_max_body_bytes)
-    callback = parse_sweep_callback(body)
-    job = await checked_job(services.jobs, callback, tenant_id, settings.callback_secret.get_secret_value(),
-                            settings.callback_wait_seconds)  # fmt: skip
+    callback = await run_in_threadpool(parse_sweep_callback, body)
+    if callback.job_id != job_id or callback.callback_token != token:
+        detail = ErrorDetail(loc=["body", "job_id"], msg=f"must be {job_id}", type="callback_mismatch")
+        raise ApiError(422, "callback_mismatch", "the body names another job or token than the request", [detail])
+    job = await checked_job(services.jobs, callback, tenant_id, secret, settings.callback_wait_seconds)
     events = callback_events(callback, job, settings.sweep_chunk_size)
     with bound_contextvars(job_id=str(job.job_id), tenant_id=tenant_id, correlation_id=job.correlation_id):
         for event in events:

@@ -41,25 +41,53 @@ def dispatched_job(jobs: FakeJobReader, status: str = "RUNNING", reference: str 
     job_id = uuid.uuid4()
     now = datetime.now(UTC)
     jobs.jobs[(job_id, TENANT)] = JobStatusView(
-        job_id=job_id, tenant_id=TENANT, job_type="trading.sweep", status=status, attempts=1, progress=0.0,
-        progress_message=None, result=None, error_type=None, error_message=None, correlation_id="c",
+        job_id=job_id,
+        tenant_id=TENANT,
+        job_type="trading.sweep",
+        status=status,
+        attempts=1,
+        progress=0.0,
+        progress_message=None,
+        result=None,
+        error_type=None,
+        error_message=None,
+        correlation_id="c",
         parameters={"tickers": ["AAPL"], "strategies": [{"type": "momentum", "parameters": {}}]},
         metrics={"external": {"service": "http://svc", "reference": reference}} if reference else {},
-        created_at=now, started_at=now, completed_at=None, updated_at=now,
-    )  # fmt: skip
+        created_at=now,
+        started_at=now,
+        completed_at=None,
+        updated_at=now,
+    )
     return job_id
 
 
 def callback(job_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
-    row = {"ticker": "AAPL", "strategy_type": "momentum", "parameters": {"window": 5, "threshold": 0},
-           "score": 1.2, "metrics": {"sharpe": 1.2}}  # fmt: skip
-    body = {"job_id": str(job_id), "external_reference": "ext-1", "status": "completed",
-            "callback_token": callback_token(SECRET, TENANT, job_id), "results": [row, row, row]}  # fmt: skip
+    row = {
+        "ticker": "AAPL",
+        "strategy_type": "momentum",
+        "parameters": {"window": 5, "threshold": 0},
+        "score": 1.2,
+        "metrics": {"sharpe": 1.2},
+    }
+    body = {
+        "job_id": str(job_id),
+        "external_reference": "ext-1",
+        "status": "completed",
+        "callback_token": callback_token(SECRET, TENANT, job_id),
+        "results": [row, row, row],
+    }
     return body | overrides
 
 
 async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
-    return await client.post("/webhook/sweep-callback", json=body, headers=HEADERS)
+    """As the external service does: the job in the address given at dispatch, the token as the credential."""
+    return await client.post(
+        "/webhook/sweep-callback",
+        json=body,
+        params={"job_id": body["job_id"]},
+        headers=HEADERS | {"Authorization": f"Bearer {body['callback_token']}"},
+    )
 
 
 async def test_a_valid_callback_is_recorded_as_events_of_bounded_size(
@@ -94,7 +122,44 @@ async def test_a_token_of_another_job_gets_401(client: httpx.AsyncClient, jobs: 
     job_id = dispatched_job(jobs)
     response = await post(client, callback(job_id, callback_token=callback_token(SECRET, TENANT, uuid.uuid4())))
     assert response.status_code == 401
-    assert response.json()["details"][0]["loc"] == ["callback_token"]
+    assert response.json()["details"][0]["loc"] == ["header", "Authorization"]
+
+
+async def test_a_callback_without_its_token_is_refused_before_its_body_is_read(
+    client: httpx.AsyncClient, jobs: FakeJobReader
+) -> None:
+    job_id = dispatched_job(jobs)
+    sent = 0
+
+    async def sixty_four_megabytes() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(64):
+            sent += 1
+            yield b" " * 1_048_576
+
+    for headers in ({}, {"Authorization": f"Bearer {callback_token(SECRET, TENANT, uuid.uuid4())}"}):
+        response = await client.post(
+            "/webhook/sweep-callback",
+            params={"job_id": str(job_id)},
+            content=sixty_four_megabytes(),
+            headers=HEADERS | headers | {"Content-Type": "application/json"},
+        )
+        assert (response.status_code, response.json()["error"]) == (401, "invalid_callback_token")
+    assert sent <= 2, f"{sent} MiB were read before the refusal"
+
+
+async def test_a_body_naming_another_job_than_the_address_is_refused(
+    client: httpx.AsyncClient, jobs: FakeJobReader
+) -> None:
+    mine, other = dispatched_job(jobs), dispatched_job(jobs)
+    body = callback(other)
+    response = await client.post(
+        "/webhook/sweep-callback",
+        json=body,
+        params={"job_id": str(mine)},
+        headers=HEADERS | {"Authorization": f"Bearer {callback_token(SECRET, TENANT, mine)}"},
+    )
+    assert (response.status_code, response.json()["error"]) == (422, "callback_mismatch")
 
 
 async def test_a_late_callback_for_a_finished_job_changes_nothing(
