@@ -28,22 +28,38 @@ FROM pipeline_jobs WHERE id = ANY(%s)
 """
 
 
+# A screen that stops reading keeps at most this many changes waiting; beyond them it loses updates, never others.
+QUEUED_CHANGES = 1_000
+
+
+class TooManySubscribers(Exception):
+    """The server, or this caller, already has as many streams open as it may."""
+
+
 @dataclass(eq=False)  # compared by identity: each subscription is one screen
 class Subscription:
     accepts: Callable[[dict[str, Any]], bool]
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
+    owner: str
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=QUEUED_CHANGES))
     dropped: int = 0
 
 
 class JobChangeListener:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, max_subscribers: int = 500, max_per_owner: int = 20) -> None:
         self._dsn = dsn
         self._subscriptions: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
+        self._max_subscribers = max_subscribers
+        self._max_per_owner = max_per_owner
         self.listening = asyncio.Event()
 
-    def subscribe(self, accepts: Callable[[dict[str, Any]], bool]) -> Subscription:
-        subscription = Subscription(accepts)
+    def subscribe(self, accepts: Callable[[dict[str, Any]], bool], owner: str) -> Subscription:
+        """A new stream of ``owner`` (a user or a token); TooManySubscribers past the server's or the owner's limit."""
+        if len(self._subscriptions) >= self._max_subscribers:
+            raise TooManySubscribers(f"this server already pushes to {self._max_subscribers} screens")
+        if sum(1 for s in self._subscriptions if s.owner == owner) >= self._max_per_owner:
+            raise TooManySubscribers(f"{owner} already has {self._max_per_owner} streams open; close one first")
+        subscription = Subscription(accepts, owner)
         self._subscriptions.add(subscription)
         return subscription
 

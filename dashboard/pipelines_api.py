@@ -28,7 +28,7 @@ from dashboard.job_queries import (
     stream_results,
     sweep_results,
 )
-from dashboard.live_updates import JobChangeListener
+from dashboard.live_updates import JobChangeListener, TooManySubscribers
 from dashboard.route_support import NOT_FOUND, IsoTime, bad_query, engine_of
 from dashboard.sessions import SESSION_COOKIE
 from kernel.audit import AuditEntry, record
@@ -38,6 +38,8 @@ from schemas.job_status import JobStatus
 
 router = APIRouter(prefix="/api")
 HEARTBEAT_SECONDS = 15.0
+# Exact percentiles read every job of the window: a month is bounded work, a century is not.
+MAX_METRICS_WINDOW = timedelta(days=31)
 Reader = Annotated[Principal, requires(Permission.READ_JOBS)]
 
 
@@ -159,6 +161,12 @@ async def service_metrics(
     since = since or until - timedelta(hours=1)
     if since >= until:
         raise bad_query("until", "must be after since")
+    if until - since > MAX_METRICS_WINDOW:
+        raise bad_query(
+            "since",
+            f"the window is at most {MAX_METRICS_WINDOW.days} days (the overview reads longer "
+            "ones from its hourly rollups)",
+        )
     async with scoped(engine_of(request), scope_of(caller)) as connection:
         result = await connection.execute(SERVICE_METRICS, {"since": since, "until": until})
         rows = [dict(row) for row in result.mappings()]
@@ -193,7 +201,10 @@ async def subscribe(
             and (not statuses or row["status"] in statuses)
         )
 
-    subscription = listener.subscribe(accepts)
+    try:
+        subscription = listener.subscribe(accepts, caller.actor)
+    except TooManySubscribers as exc:
+        raise HTTPException(429, detail=str(exc), headers={"Retry-After": "30"}) from exc
     authenticator: Authenticator = request.app.state.authenticator
 
     async def stream() -> AsyncIterator[str]:

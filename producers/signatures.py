@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
+import cachetools
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -18,6 +19,7 @@ from producers.errors import ApiError
 from schemas.webhooks import ErrorDetail
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+CACHED_TENANTS = 10_000
 STALE_SECRETS_SECONDS = 600.0
 log = get_logger(__name__)
 
@@ -31,7 +33,8 @@ class WebhookAuthenticator:
         self._tenants = tenants
         self._allow_unknown = allow_unknown_tenants
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, TenantSecrets | None]] = {}
+        # Keyed by a header anyone can send: bounded, the least recently asked for going first.
+        self._cache: cachetools.LRUCache[str, tuple[float, TenantSecrets | None]] = cachetools.LRUCache(CACHED_TENANTS)
 
     async def authenticate(self, tenant_id: str, headers: Mapping[str, str], body: bytes) -> str | None:
         """The webhook id of a verified request (its idempotency key); None for an unsigned one that is allowed."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kernel.market_data.bounded_cache import BoundedCache
 from kernel.market_data.series import MarketDataUnavailable, PriceSeries, UnknownTicker
 from schemas.sweeps import DataSource
 
@@ -22,7 +23,7 @@ class FilesProvider:
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
-        self._cache: dict[Path, tuple[float, PriceSeries]] = {}
+        self._cache: BoundedCache[tuple[float, PriceSeries]] = BoundedCache()
 
     def tickers(self) -> list[str] | None:
         if not self._folder.is_dir():
@@ -34,7 +35,8 @@ class FilesProvider:
         mtime = path.stat().st_mtime
         cached = self._cache.get(path)
         if cached is None or cached[0] != mtime:  # a replaced file is read again
-            cached = self._cache[path] = (mtime, self._read(ticker, path))
+            cached = (mtime, self._read(ticker, path))
+            self._cache.put(path, cached)
         return cached[1]
 
     def _path(self, ticker: str) -> Path:

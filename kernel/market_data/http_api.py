@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
+from kernel.market_data.bounded_cache import BoundedCache
 from kernel.market_data.series import MarketDataUnavailable, PriceSeries, UnknownTicker
 from schemas.sweeps import DataSource
 
@@ -41,16 +42,13 @@ class HttpApiProvider:
         self._timeout = timeout_seconds
         self._attempts = attempts
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._cache: dict[tuple[str, date | None, date | None], PriceSeries] = {}
+        self._cache: BoundedCache[PriceSeries] = BoundedCache()
 
     def tickers(self) -> list[str] | None:
         return None
 
     def load_range(self, ticker: str, start: date | None, end: date | None) -> PriceSeries:
-        key = (ticker, start, end)
-        if key not in self._cache:
-            self._cache[key] = self._fetch(ticker, start, end)
-        return self._cache[key]
+        return self._cache.get_or_make((ticker, start, end), lambda: self._fetch(ticker, start, end))
 
     def _fetch(self, ticker: str, start: date | None, end: date | None) -> PriceSeries:
         params = {k: v.isoformat() for k, v in (("start", start), ("end", end)) if v is not None}

@@ -9,6 +9,7 @@ from datetime import date
 
 import numpy as np
 
+from kernel.market_data.bounded_cache import BoundedCache
 from kernel.market_data.series import OutsideData, PriceSeries
 from schemas.sweeps import DataSource
 
@@ -24,16 +25,13 @@ class SyntheticProvider:
 
     def __init__(self, seed: int = 0) -> None:
         self._seed = seed
-        self._cache: dict[str, PriceSeries] = {}
+        self._cache: BoundedCache[PriceSeries] = BoundedCache()
 
     def tickers(self) -> list[str] | None:
         return None  # every ticker exists
 
     def load(self, ticker: str) -> PriceSeries:
-        series = self._cache.get(ticker)
-        if series is None:
-            series = self._cache[ticker] = self._generate(ticker)
-        return series
+        return self._cache.get_or_make(ticker, lambda: self._generate(ticker))
 
     def default_range(self) -> tuple[date, date]:
         return DEFAULT_START, DEFAULT_END

@@ -122,6 +122,9 @@ async def test_service_metrics_count_jobs_by_type_with_success_rates(api: httpx.
     assert by_type["http.callback"]["success_rate"] == 0.0
     backwards = {"since": window["until"], "until": window["since"]}
     assert (await api.get("/api/service-metrics", params=backwards)).status_code == 422
+    century = await api.get("/api/service-metrics", params={"since": "1926-01-01T00:00:00Z"})
+    assert century.status_code == 422
+    assert "at most 31 days" in century.text
 
 
 def test_a_subscriber_is_pushed_its_tenants_new_job_right_after_the_projector_commit_and_nothing_of_others(

@@ -11,7 +11,7 @@ from kernel.settings import Settings
 from kernel.tenants import TenantSecrets, new_secret
 from producers.app import create_app
 from producers.errors import ApiError
-from producers.signatures import WebhookAuthenticator
+from producers.signatures import CACHED_TENANTS, WebhookAuthenticator
 from tests.fakes import FakeJobReader, FakePublisher, FakeTenants, receiver_services
 
 OLD, NEW = new_secret(), new_secret()
@@ -128,3 +128,10 @@ async def test_a_body_that_is_not_utf8_is_401_not_500(client: httpx.AsyncClient)
     _, headers = signed({"job_type": "noop"})
     response = await post(client, b'{"job_type": "\xff"}', headers)
     assert (response.status_code, response.json()["error"]) == (401, "bad_signature")
+
+
+async def test_the_secrets_cache_stays_bounded_whatever_tenants_are_named() -> None:
+    authenticator = WebhookAuthenticator(FakeTenants({"acme": (NEW,)}), allow_unknown_tenants=True)
+    for number in range(CACHED_TENANTS + 500):
+        await authenticator.authenticate(f"made-up-{number}", {}, b"{}")
+    assert len(authenticator._cache) == CACHED_TENANTS

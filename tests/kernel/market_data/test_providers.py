@@ -9,8 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from kernel.market_data.bounded_cache import SERIES_KEPT
 from kernel.market_data.providers import MarketData
 from kernel.market_data.series import MarketDataUnavailable, OutsideData, UnknownTicker
+from kernel.market_data.synthetic import SyntheticProvider
 from schemas.sweeps import DataSource
 from tests.market_data_api import MarketDataApi, market_data_api
 
@@ -134,3 +136,11 @@ def test_the_data_hash_covers_dates_and_closes(tmp_path: Path) -> None:
     assert fingerprint.sha256 == series.sha256()
     shifted = series.between(date(2018, 1, 8), None)
     assert shifted.sha256() != series.sha256()
+
+
+def test_the_synthetic_source_keeps_a_bounded_number_of_series_whatever_tickers_are_asked_for() -> None:
+    provider = SyntheticProvider()
+    for number in range(SERIES_KEPT + 40):
+        provider.load(f"T{number}")
+    assert len(provider._cache) == SERIES_KEPT
+    assert provider.load("T0").close[0] == SyntheticProvider().load("T0").close[0]  # evicted, made again the same
