@@ -111,7 +111,7 @@ class WorkerRuntime:
         dead_letters = PatientDeadLetters(DeadLetterSender(kafka, settings.dead_letter_topic, self.worker_id), patience)
         make_context = partial(
             JobContext, http=http, allowed_hosts=settings.http_allowed_hosts,
-            blocking_executor=threads, cpu_executor=processes,
+            blocking_executor=threads, cpu_executor=processes, development=settings.development,
         )  # fmt: skip
         return WorkerServices(
             cancellations=cancellations,

@@ -9,7 +9,7 @@ from kernel.hosts import host_allowed
 from producers.errors import ApiError, validation_details
 from schemas.events import JobRequested, JobRequestedPayload, derived_event_id
 from schemas.identifiers import job_id_for_idempotency_key
-from schemas.jobs import JOB_PARAMETERS, HttpRequestParameters
+from schemas.jobs import JOB_PARAMETERS, PRODUCTION_LONGEST_SLEEP, HttpRequestParameters, SleepParameters
 from schemas.sweeps import SweepCallbackWebhook, TradingSweepWebhook
 from schemas.webhooks import ErrorDetail, GenericJobWebhook
 
@@ -17,7 +17,7 @@ PRODUCER = "receiver"
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_generic_job(body: bytes, allowed_hosts: list[str]) -> GenericJobWebhook:
+def parse_generic_job(body: bytes, allowed_hosts: list[str], development: bool = False) -> GenericJobWebhook:
     """The webhook with its job parameters checked against its job type; ApiError(422) with field errors."""
     try:
         webhook = GenericJobWebhook.model_validate_json(body)
@@ -34,6 +34,18 @@ def parse_generic_job(body: bytes, allowed_hosts: list[str]) -> GenericJobWebhoo
         raise ApiError(
             422, "invalid_parameters", f"the parameters do not fit job type {webhook.job_type!r}", details
         ) from exc
+    used = parameters.test_options(PRODUCTION_LONGEST_SLEEP) if isinstance(parameters, SleepParameters) else []
+    if used and not development:
+        message = (
+            f"{', '.join(used)}: test-only options (and sleeps over {PRODUCTION_LONGEST_SLEEP:g} s) are "
+            "accepted in development only"
+        )
+        raise ApiError(
+            422,
+            "test_option_refused",
+            message,
+            [ErrorDetail(loc=["parameters", name], msg=message, type="test_option_refused") for name in used],
+        )
     if isinstance(parameters, HttpRequestParameters):
         host = parameters.url.host or ""
         if not host_allowed(host, allowed_hosts):

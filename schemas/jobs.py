@@ -31,6 +31,17 @@ class SleepParameters(JobParameters):
     )
     crash: bool = Field(default=False, description="Crash on every attempt (for tests of dead letters).")
 
+    def test_options(self, longest_sleep: float) -> list[str]:
+        """The options only tests may use, each as the field it is set in; what production refuses."""
+        used = [name for name in ("fail", "crash") if getattr(self, name)]
+        used += ["fail_attempts"] if self.fail_attempts else []
+        used += ["seconds"] if self.seconds > longest_sleep else []
+        return used
+
+
+# The longest sleep outside development: enough to watch a job run, not a way to hold a worker's slot for an hour.
+PRODUCTION_LONGEST_SLEEP = 60.0
+
 
 class HttpRequestParameters(JobParameters):
     """Calls a client system's URL. Only hosts on the workers' allow-list may be called."""

@@ -50,6 +50,8 @@ class JobContext:
     blocking_executor: Executor | None = None
     cpu_executor: Executor | None = None
     cancel_requested: Callable[[], bool] = lambda: False
+    development: bool = False
+    """Whether test-only options (a sleep's crash, failures, hour-long waits) are honoured."""
 
     def checkpoint(self) -> None:
         """Where a handler may stop: raises Cancelled when the job's cancellation was requested."""

@@ -57,7 +57,7 @@ def runner_with(
     retries: FakeRetryScheduler | None = None,
     dead_letters: FakeDeadLetters | None = None,
 ) -> JobRunner:
-    context = partial(JobContext, http=http, allowed_hosts=["127.0.0.1"])
+    context = partial(JobContext, http=http, allowed_hosts=["127.0.0.1"], development=True)
     return JobRunner(registry or default_registry(), publisher, "worker-1", context,
                      retries or FakeRetryScheduler(), dead_letters or FakeDeadLetters())  # fmt: skip
 
@@ -231,3 +231,23 @@ async def test_a_retry_of_a_cancelled_job_does_not_run(http: httpx.AsyncClient) 
     job = request("noop")
     cancellations.request(str(job.job_id))
     assert isinstance(await runner.run(job, attempt=2), JobCancelled)
+
+
+async def test_a_worker_outside_development_does_not_honour_test_only_options() -> None:
+    from processors.jobs.context import JobError
+    from processors.jobs.sleep import run_sleep
+    from schemas.jobs import SleepParameters
+
+    unused: Any = None
+    context = JobContext(
+        job_id="j",
+        tenant_id="t",
+        attempt=1,
+        report_progress=unused,
+        started=unused,
+        publish=unused,
+        http=unused,
+        allowed_hosts=[],
+    )
+    with pytest.raises(JobError, match="crash: test-only options are honoured in development only"):
+        await run_sleep(SleepParameters(seconds=0, crash=True), context)

@@ -3,11 +3,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from kernel.publisher import Appended
+from kernel.secret_box import generate_master_key
 from kernel.settings import Settings
 from producers.app import create_app
 from producers.backpressure import BoundedPublisher
@@ -137,8 +139,11 @@ async def test_a_redelivery_with_the_same_idempotency_key_gets_the_same_answer_a
     headers = {**HEADERS, "Idempotency-Key": "order-42"}
     first = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=headers)
     # The same request, written differently: same fields, other order and spacing.
-    second = await client.post("/webhook/generic-job", content=b'{ "parameters": {},  "job_type": "noop" }',
-                               headers={**headers, "Content-Type": "application/json"})  # fmt: skip
+    second = await client.post(
+        "/webhook/generic-job",
+        content=b'{ "parameters": {},  "job_type": "noop" }',
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert second.status_code == 202
     assert second.json() == first.json()
     assert second.headers["Idempotent-Replayed"] == "true"
@@ -180,10 +185,23 @@ async def test_a_job_is_visible_only_to_its_own_tenant(client: httpx.AsyncClient
     job_id = uuid.uuid4()
     now = datetime.now(UTC)
     jobs.jobs[(job_id, "acme")] = JobStatusView(
-        job_id=job_id, tenant_id="acme", job_type="noop", status="COMPLETED", attempts=1, progress=1.0,
-        progress_message=None, parameters={}, result={"echo": None}, error_type=None, error_message=None,
-        correlation_id="c", created_at=now, started_at=now, completed_at=now, updated_at=now,
-    )  # fmt: skip
+        job_id=job_id,
+        tenant_id="acme",
+        job_type="noop",
+        status="COMPLETED",
+        attempts=1,
+        progress=1.0,
+        progress_message=None,
+        parameters={},
+        result={"echo": None},
+        error_type=None,
+        error_message=None,
+        correlation_id="c",
+        created_at=now,
+        started_at=now,
+        completed_at=now,
+        updated_at=now,
+    )
     mine = await client.get(f"/webhook/jobs/{job_id}", headers=HEADERS)
     theirs = await client.get(f"/webhook/jobs/{job_id}", headers={"X-Tenant-ID": "other"})
     assert mine.status_code == 200
@@ -195,10 +213,23 @@ def a_known_job(jobs: FakeJobReader) -> uuid.UUID:
     job_id = uuid.uuid4()
     now = datetime.now(UTC)
     jobs.jobs[(job_id, "acme")] = JobStatusView(
-        job_id=job_id, tenant_id="acme", job_type="noop", status="RUNNING", attempts=1, progress=0.0,
-        progress_message=None, parameters={}, result=None, error_type=None, error_message=None,
-        correlation_id="c", created_at=now, started_at=now, completed_at=None, updated_at=now,
-    )  # fmt: skip
+        job_id=job_id,
+        tenant_id="acme",
+        job_type="noop",
+        status="RUNNING",
+        attempts=1,
+        progress=0.0,
+        progress_message=None,
+        parameters={},
+        result=None,
+        error_type=None,
+        error_message=None,
+        correlation_id="c",
+        created_at=now,
+        started_at=now,
+        completed_at=None,
+        updated_at=now,
+    )
     return job_id
 
 
@@ -274,8 +305,10 @@ async def test_a_receiver_with_too_many_appends_waiting_sheds_load_with_503_at_o
     settings = Settings()
     app = create_app(settings, receiver_services(settings, bounded, FakeJobReader()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        waiting = [asyncio.create_task(client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=HEADERS))
-                   for _ in range(2)]  # fmt: skip
+        waiting = [
+            asyncio.create_task(client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=HEADERS))
+            for _ in range(2)
+        ]
         while bounded.in_flight < 2:
             await asyncio.sleep(0.01)
         shed = await client.post("/webhook/generic-job", json={"job_type": "noop"}, headers=HEADERS)
@@ -293,10 +326,23 @@ async def test_a_running_job_can_be_cancelled_once_and_a_finished_one_says_so(
     job_id = uuid.uuid4()
     now = datetime.now(UTC)
     running = JobStatusView(
-        job_id=job_id, tenant_id="acme", job_type="sleep", status="RUNNING", attempts=1, progress=0.5,
-        progress_message=None, parameters={}, result=None, error_type=None, error_message=None, correlation_id="c",
-        created_at=now, started_at=now, completed_at=None, updated_at=now,
-    )  # fmt: skip
+        job_id=job_id,
+        tenant_id="acme",
+        job_type="sleep",
+        status="RUNNING",
+        attempts=1,
+        progress=0.5,
+        progress_message=None,
+        parameters={},
+        result=None,
+        error_type=None,
+        error_message=None,
+        correlation_id="c",
+        created_at=now,
+        started_at=now,
+        completed_at=None,
+        updated_at=now,
+    )
     jobs.jobs[(job_id, "acme")] = running
     first = await client.post(f"/webhook/jobs/{job_id}/cancel", json={"reason": "wrong inputs"}, headers=HEADERS)
     again = await client.post(f"/webhook/jobs/{job_id}/cancel", headers=HEADERS)
@@ -326,13 +372,47 @@ async def test_a_cancel_body_over_the_limit_gets_413_and_appends_nothing(
     client: httpx.AsyncClient, jobs: FakeJobReader, publisher: FakePublisher
 ) -> None:
     reason = "x" * 5000  # the fixture's limit is 2,048 bytes
-    response = await client.post(f"/webhook/jobs/{a_known_job(jobs)}/cancel", json={"reason": reason},
-                                 headers=HEADERS)  # fmt: skip
+    response = await client.post(f"/webhook/jobs/{a_known_job(jobs)}/cancel", json={"reason": reason}, headers=HEADERS)
     assert response.status_code == 413
     assert publisher.events == []
 
 
 async def test_a_cancel_body_that_is_not_json_gets_415(client: httpx.AsyncClient, jobs: FakeJobReader) -> None:
-    response = await client.post(f"/webhook/jobs/{a_known_job(jobs)}/cancel", content=b"stop it",
-                                 headers={"X-Tenant-ID": "acme", "Content-Type": "text/plain"})  # fmt: skip
+    response = await client.post(
+        f"/webhook/jobs/{a_known_job(jobs)}/cancel",
+        content=b"stop it",
+        headers={"X-Tenant-ID": "acme", "Content-Type": "text/plain"},
+    )
     assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [
+        ({"crash": True}, ["crash"]),
+        ({"fail_attempts": 2}, ["fail_attempts"]),
+        ({"fail": True}, ["fail"]),
+        ({"seconds": 3600}, ["seconds"]),
+        ({"seconds": 61, "crash": True}, ["crash", "seconds"]),
+    ],
+)
+async def test_test_only_options_are_refused_outside_development(
+    parameters: dict[str, Any], named: list[str], publisher: FakePublisher
+) -> None:
+    settings = Settings(
+        env="production",
+        callback_secret="x",
+        master_keys=generate_master_key(),  # type: ignore[arg-type]
+        session_keys="x",
+        s3_endpoint_url="aws",
+        allow_unregistered_tenants=None,
+    )
+    services = receiver_services(settings.replaced(allow_unregistered_tenants=True), publisher, FakeJobReader())
+    app = create_app(settings, services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.post(
+            "/webhook/generic-job", json={"job_type": "sleep", "parameters": parameters}, headers=HEADERS
+        )
+    assert (response.status_code, response.json()["error"]) == (422, "test_option_refused")
+    assert [detail["loc"][-1] for detail in response.json()["details"]] == named
+    assert publisher.events == []
