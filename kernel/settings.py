@@ -97,8 +97,16 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9101
     metrics_bind_host: str = Field(default="127.0.0.1", description="0.0.0.0 where Prometheus scrapes remotely.")
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.1", "localhost"],
-        description="Hosts the http.request job may call; '*.example.com' allows subdomains.",
+        default_factory=list,
+        description="Hosts the http.request job may call; '*.example.com' allows subdomains. None by default.",
+    )
+    outbound_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [80, 443], description="Ports outbound calls may use, comma-separated."
+    )
+    outbound_internal_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Internal hosts outbound calls may reach: 'host', 'host:port', 'tenant=host:port', comma-separated."
+        " Every other private, loopback or link-local address is refused.",
     )
 
     projector_name: str = "jobs"
@@ -191,7 +199,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
-    @field_validator("http_allowed_hosts", mode="before")
+    @field_validator("http_allowed_hosts", "outbound_internal_hosts", "outbound_ports", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):

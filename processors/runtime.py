@@ -13,6 +13,7 @@ import httpx
 from kernel.dead_letters import DeadLetterSender
 from kernel.kafka import make_producer
 from kernel.object_store import ObjectStore
+from kernel.outbound import GuardedTransport, OutboundPolicy, policy_from_settings
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
 from kernel.settings import Settings
@@ -80,13 +81,20 @@ class WorkerRuntime:
         settings = self.settings
         kafka = ProducerConnection(lambda: make_producer(settings))
         await kafka.start()
-        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
+        # Tenants' calls (http.request) and the operator's (external backtest services) go through the outbound
+        # policy, each with its own allow-list: a tenant cannot reach what only the operator configured.
+        http = httpx.AsyncClient(
+            transport=GuardedTransport(policy_from_settings(settings)), limits=httpx.Limits(max_connections=100)
+        )
+        services_http = httpx.AsyncClient(
+            transport=GuardedTransport(OutboundPolicy.only(*settings.sweep_external_services.values()))
+        )
         threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blocking-job")
         pool_size = max(1, os.cpu_count() or 1)
         processes = cpu_pool(pool_size)
         for _ in range(pool_size):
             processes.submit(int)  # starts the processes now, so the first chunk does not wait for them
-        self._closers = [kafka.stop, http.aclose]
+        self._closers = [kafka.stop, http.aclose, services_http.aclose]
         self._pools = (threads, processes)
         publisher = PatientPublisher(
             KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
@@ -96,7 +104,7 @@ class WorkerRuntime:
         market_data = market_data_config(settings)
         store = ObjectStore(settings)
         external = ExternalDispatcher(
-            settings.sweep_external_services, f"{settings.receiver_base_url}/webhook/sweep-callback",
+            services_http, settings.sweep_external_services, f"{settings.receiver_base_url}/webhook/sweep-callback",
             settings.callback_secret.get_secret_value(), timeout_seconds=settings.sweep_external_timeout_seconds,
             attempts=settings.sweep_external_attempts,
         )  # fmt: skip
@@ -110,8 +118,7 @@ class WorkerRuntime:
         cancellations = self.cancellations
         dead_letters = PatientDeadLetters(DeadLetterSender(kafka, settings.dead_letter_topic, self.worker_id), patience)
         make_context = partial(
-            JobContext, http=http, allowed_hosts=settings.http_allowed_hosts,
-            blocking_executor=threads, cpu_executor=processes, development=settings.development,
+            JobContext, http=http, blocking_executor=threads, cpu_executor=processes, development=settings.development,
         )  # fmt: skip
         return WorkerServices(
             cancellations=cancellations,

@@ -12,6 +12,7 @@ from kernel.environment import checked_settings
 from kernel.kafka import make_producer
 from kernel.logging import configure_logging, get_logger
 from kernel.market_data.providers import MarketData
+from kernel.outbound import policy_from_settings
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.secret_box import SecretBox
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             authenticator=WebhookAuthenticator(tenant_directory, settings.accepts_unregistered_tenants),
             callers=ReadCallers(ApiTokens(engine), tenant_directory, settings.accepts_unregistered_tenants),
             audit=SqlAuditTrail(engine),
+            outbound=policy_from_settings(settings),
             probes={"kafka": kafka_probe(kafka), "postgres": postgres_probe(engine)},
         )
         log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)

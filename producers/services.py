@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from kernel.audit import AuditTrail
 from kernel.market_data.providers import MarketData
+from kernel.outbound import OutboundPolicy
 from kernel.publisher import EventPublisher
 from kernel.settings import Settings
 from producers.acceptance import JobAcceptance
@@ -23,4 +24,5 @@ class ReceiverServices:
     authenticator: WebhookAuthenticator
     callers: ReadCallers
     audit: AuditTrail
+    outbound: OutboundPolicy
     probes: dict[str, Probe] = field(default_factory=dict)

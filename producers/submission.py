@@ -5,7 +5,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kernel.hosts import host_allowed
+from kernel.outbound import OutboundPolicy, OutboundRefused, caller_headers
 from producers.errors import ApiError, validation_details
 from schemas.events import JobRequested, JobRequestedPayload, derived_event_id
 from schemas.identifiers import job_id_for_idempotency_key
@@ -17,7 +17,9 @@ PRODUCER = "receiver"
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_generic_job(body: bytes, allowed_hosts: list[str], development: bool = False) -> GenericJobWebhook:
+def parse_generic_job(
+    body: bytes, outbound: OutboundPolicy, tenant_id: str, development: bool = False
+) -> GenericJobWebhook:
     """The webhook with its job parameters checked against its job type; ApiError(422) with field errors."""
     try:
         webhook = GenericJobWebhook.model_validate_json(body)
@@ -47,15 +49,34 @@ def parse_generic_job(body: bytes, allowed_hosts: list[str], development: bool =
             [ErrorDetail(loc=["parameters", name], msg=message, type="test_option_refused") for name in used],
         )
     if isinstance(parameters, HttpRequestParameters):
-        host = parameters.url.host or ""
-        if not host_allowed(host, allowed_hosts):
-            raise ApiError(
-                422,
-                "host_not_allowed",
-                f"host {host!r} is not on the allow-list of callable hosts",
-                [ErrorDetail(loc=["parameters", "url"], msg="host not on the allow-list", type="host_not_allowed")],
-            )
+        _check_call(parameters, outbound, tenant_id)
     return webhook
+
+
+def _check_call(parameters: HttpRequestParameters, outbound: OutboundPolicy, tenant_id: str) -> None:
+    """What can be told before the call: scheme, port, allow-list, an address spelled in the URL, the headers. The
+    worker checks again, resolving the name, when it calls."""
+    try:
+        outbound.check(str(parameters.url), tenant_id, resolve=False)
+    except OutboundRefused as refused:
+        raise ApiError(
+            422,
+            "outbound_refused",
+            f"the URL is refused: {refused}",
+            [ErrorDetail(loc=["parameters", "url"], msg=str(refused), type="outbound_refused")],
+        ) from None
+    reserved = caller_headers(parameters.headers)
+    if reserved:
+        message = f"{', '.join(reserved)}: headers about the connection are set by the worker, not the job"
+        raise ApiError(
+            422,
+            "reserved_header",
+            message,
+            [
+                ErrorDetail(loc=["parameters", "headers", name], msg=message, type="reserved_header")
+                for name in reserved
+            ],
+        )
 
 
 def parse_trading_sweep(body: bytes) -> TradingSweepWebhook:

@@ -7,6 +7,7 @@ from kernel.api_tokens import TokenRefused
 from kernel.audit import AuditEntry
 from kernel.dead_letters import Origin
 from kernel.market_data.providers import MarketData
+from kernel.outbound import policy_from_settings
 from kernel.publisher import Appended, EventPublisher, LogUnavailable
 from kernel.settings import Settings
 from kernel.tenants import TenantSecrets
@@ -77,6 +78,10 @@ class FakeReceiptStore:
             del self.receipts[(tenant_id, key)]
 
 
+def no_resolution(host: str, port: int) -> list[str]:
+    raise AssertionError(f"a unit test resolved {host}: the receiver must not look names up")
+
+
 def receiver_services(
     settings: Settings,
     publisher: EventPublisher,
@@ -93,6 +98,7 @@ def receiver_services(
         authenticator=WebhookAuthenticator(tenants, settings.accepts_unregistered_tenants, 0.0),
         callers=ReadCallers(tokens or FakeTokens(), tenants, settings.accepts_unregistered_tenants),
         audit=audit or FakeAudit(),
+        outbound=policy_from_settings(settings, resolver=no_resolution),
     )  # fmt: skip
 
 

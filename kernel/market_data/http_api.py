@@ -13,6 +13,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from kernel.market_data.bounded_cache import BoundedCache
 from kernel.market_data.series import MarketDataUnavailable, PriceSeries, UnknownTicker
+from kernel.outbound import GuardedSyncTransport, OutboundPolicy, OutboundRefused
 from schemas.sweeps import DataSource
 
 
@@ -42,6 +43,8 @@ class HttpApiProvider:
         self._timeout = timeout_seconds
         self._attempts = attempts
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # Only the configured API, at the address its name resolved to when checked: a ticker cannot steer it.
+        self._http = httpx.Client(transport=GuardedSyncTransport(OutboundPolicy.only(self._base_url)))
         self._cache: BoundedCache[PriceSeries] = BoundedCache()
 
     def tickers(self) -> list[str] | None:
@@ -81,8 +84,8 @@ class HttpApiProvider:
 
     def _get(self, url: str, params: dict[str, str]) -> httpx.Response:
         try:
-            response = httpx.get(url, params=params, timeout=self._timeout, headers=self._headers)
-        except httpx.HTTPError as exc:  # connection refused, timeouts, protocol errors
+            response = self._http.get(url, params=params, timeout=self._timeout, headers=self._headers)
+        except (httpx.HTTPError, OutboundRefused) as exc:  # connection refused, timeouts, protocol errors
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code in (429, 502, 503, 504) or response.status_code >= 500:
             raise _Retryable(f"HTTP {response.status_code}")

@@ -46,7 +46,7 @@ class JobContext:
     """The attempt's JobStarted event: the cause of whatever the handler appends."""
     publish: Callable[[Event], Awaitable[object]]
     http: httpx.AsyncClient
-    allowed_hosts: list[str]
+    """The tenants' client: every request goes through the outbound policy (kernel/outbound.py)."""
     blocking_executor: Executor | None = None
     cpu_executor: Executor | None = None
     cancel_requested: Callable[[], bool] = lambda: False

@@ -1,15 +1,16 @@
-"""Calls a client system's URL, only if its host is allowed, with a timeout and no redirects.
-
-Redirects are not followed: a redirect could lead off the allow-list.
+"""Calls a client system's URL through the outbound policy (kernel/outbound.py): an allowed host that resolves to
+public addresses only (or one the operator named as internal for the tenant), connected to at the checked address,
+with a timeout, no redirects, and the answer read up to 64 KB.
 """
 
 import contextlib
+import json
 import time
 from typing import Any
 
 import httpx
 
-from kernel.hosts import host_allowed
+from kernel.outbound import RESERVED_HEADERS, OutboundRefused, read_capped
 from processors.jobs.context import JobContext, JobError
 from schemas.jobs import HttpRequestParameters
 
@@ -17,19 +18,24 @@ BODY_EXCERPT_BYTES = 64 * 1024
 
 
 async def run_http_request(parameters: HttpRequestParameters, context: JobContext) -> dict[str, Any]:
-    host = parameters.url.host or ""
-    if not host_allowed(host, context.allowed_hosts):
-        raise JobError(f"host {host!r} is not on the allow-list", retryable=False)
+    headers = {name: value for name, value in parameters.headers.items() if name.lower() not in RESERVED_HEADERS}
     started = time.perf_counter()
+    request = context.http.build_request(
+        parameters.method,
+        str(parameters.url),
+        headers=headers,
+        json=parameters.json_body,
+        timeout=parameters.timeout_seconds,
+        extensions={"zixly_tenant": context.tenant_id},
+    )
     try:
-        response = await context.http.request(
-            parameters.method,
-            str(parameters.url),
-            headers=parameters.headers,
-            json=parameters.json_body,
-            timeout=parameters.timeout_seconds,
-            follow_redirects=False,
-        )
+        response = await context.http.send(request, stream=True, follow_redirects=False)
+        try:
+            content, truncated = await read_capped(response, BODY_EXCERPT_BYTES)
+        finally:
+            await response.aclose()
+    except OutboundRefused as refused:
+        raise JobError(f"{parameters.method} {parameters.url} refused: {refused}", retryable=False) from None
     except httpx.TimeoutException as exc:
         raise JobError(
             f"{parameters.method} {parameters.url} timed out after {parameters.timeout_seconds}s",
@@ -38,7 +44,7 @@ async def run_http_request(parameters: HttpRequestParameters, context: JobContex
     except httpx.HTTPError as exc:
         raise JobError(f"{parameters.method} {parameters.url} failed: {exc!r}", retryable=True) from exc
     elapsed_ms = (time.perf_counter() - started) * 1000
-    excerpt = response.content[:BODY_EXCERPT_BYTES].decode(errors="replace")
+    excerpt = content.decode(errors="replace")
     ok = response.status_code in parameters.expected_status if parameters.expected_status else response.is_success
     if not ok:
         raise JobError(
@@ -51,9 +57,9 @@ async def run_http_request(parameters: HttpRequestParameters, context: JobContex
         "elapsed_ms": round(elapsed_ms, 3),
         "content_type": response.headers.get("content-type"),
         "body": excerpt,
-        "truncated": len(response.content) > BODY_EXCERPT_BYTES,
+        "truncated": truncated,
     }
-    if "json" in (response.headers.get("content-type") or ""):
+    if "json" in (response.headers.get("content-type") or "") and not truncated:
         with contextlib.suppress(ValueError):  # a JSON content type with a broken body: keep the text only
-            result["json"] = response.json()
+            result["json"] = json.loads(content)
     return result

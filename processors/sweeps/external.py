@@ -19,6 +19,7 @@ class _Retryable(Exception):
 class ExternalDispatcher:
     def __init__(
         self,
+        http: httpx.AsyncClient,
         services: dict[str, str],
         callback_url: str,
         secret: str,
@@ -26,6 +27,7 @@ class ExternalDispatcher:
         timeout_seconds: float,
         attempts: int,
     ) -> None:
+        self._http = http
         self._services = services
         self._callback_url = callback_url
         self._secret = secret
@@ -58,7 +60,7 @@ class ExternalDispatcher:
                 reraise=True,
             ):
                 with attempt:
-                    response = await self._post(context.http, url, body)
+                    response = await self._post(self._http, url, body)
         except _Retryable as exc:
             raise JobError(f"external backtest service at {url} is unavailable: {exc}", retryable=True) from exc
         if not response.is_success:

@@ -52,7 +52,7 @@ async def submit_generic_job(
 ) -> JSONResponse:
     """Answers 202 only once the broker has acknowledged the JobRequested event with acks=all."""
     body, key = await _signed_body(request, services, tenant_id, idempotency_key)
-    webhook = parse_generic_job(body, services.settings.http_allowed_hosts, services.settings.development)
+    webhook = parse_generic_job(body, services.outbound, tenant_id, services.settings.development)
     if webhook.job_type == SWEEP_JOB_TYPE:
         await _check_sweep(services, TradingSweepParameters.model_validate(webhook.parameters))
     return await _accept(services, webhook, tenant_id, key)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kernel.outbound import GuardedTransport, InternalHost, OutboundPolicy
 from processors.cancellations import CancelRegistry
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, JobType, default_registry
@@ -44,9 +45,17 @@ def server() -> Iterator[str]:
         yield url
 
 
+def no_resolution(host: str, port: int) -> list[str]:
+    raise OSError(f"the tests resolve no names ({host})")
+
+
+# As a worker's client, allowing the local test server (loopback, named as internal) and nothing else.
+POLICY = OutboundPolicy(("127.0.0.1",), frozenset({80, 443}), (InternalHost("127.0.0.1"),), no_resolution)
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(transport=GuardedTransport(POLICY)) as client:
         yield client
 
 
@@ -57,7 +66,7 @@ def runner_with(
     retries: FakeRetryScheduler | None = None,
     dead_letters: FakeDeadLetters | None = None,
 ) -> JobRunner:
-    context = partial(JobContext, http=http, allowed_hosts=["127.0.0.1"], development=True)
+    context = partial(JobContext, http=http, development=True)
     return JobRunner(registry or default_registry(), publisher, "worker-1", context,
                      retries or FakeRetryScheduler(), dead_letters or FakeDeadLetters())  # fmt: skip
 
@@ -211,7 +220,7 @@ async def test_a_non_retryable_error_class_fails_at_once(http: httpx.AsyncClient
 
 async def test_a_job_whose_cancel_was_read_stops_at_its_next_checkpoint(http: httpx.AsyncClient) -> None:
     cancellations, publisher = CancelRegistry(), FakePublisher()
-    context = partial(JobContext, http=http, allowed_hosts=[])
+    context = partial(JobContext, http=http)
     runner = JobRunner(default_registry(), publisher, "w", context, FakeRetryScheduler(), FakeDeadLetters(),
                        cancellations)  # fmt: skip
     job = request("sleep", seconds=2, progress_steps=10)
@@ -225,7 +234,7 @@ async def test_a_job_whose_cancel_was_read_stops_at_its_next_checkpoint(http: ht
 
 async def test_a_retry_of_a_cancelled_job_does_not_run(http: httpx.AsyncClient) -> None:
     cancellations = CancelRegistry()
-    context = partial(JobContext, http=http, allowed_hosts=[])
+    context = partial(JobContext, http=http)
     runner = JobRunner(default_registry(), FakePublisher(), "w", context, FakeRetryScheduler(), FakeDeadLetters(),
                        cancellations)  # fmt: skip
     job = request("noop")
@@ -247,7 +256,6 @@ async def test_a_worker_outside_development_does_not_honour_test_only_options() 
         started=unused,
         publish=unused,
         http=unused,
-        allowed_hosts=[],
     )
     with pytest.raises(JobError, match="crash: test-only options are honoured in development only"):
         await run_sleep(SleepParameters(seconds=0, crash=True), context)
