@@ -18,6 +18,8 @@ TEST_ENVIRONMENT = {
     "ZIXLY_S3_PORT": "19000",
     "ZIXLY_JOB_EVENTS_TOPIC": "zixly.job-events",
     "ZIXLY_HTTP_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    # The tests' own servers (a client system, Slack, a market-data API) listen on loopback: named as internal.
+    "ZIXLY_OUTBOUND_INTERNAL_HOSTS": "127.0.0.1,localhost",
 }
 for name, value in TEST_ENVIRONMENT.items():
     os.environ.setdefault(name, value)

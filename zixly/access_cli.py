@@ -106,7 +106,14 @@ def tenants_notify(
         str, typer.Option(help="outcomes: completed, failed, dead_lettered, cancelled")
     ] = "failed,dead_lettered",
 ) -> None:
-    """Where a tenant's job outcomes are sent (a job's own notify_* labels take precedence)."""
+    """Where a tenant's job outcomes are sent: a Slack incoming webhook, e-mail addresses (through the relay)."""
+    if slack_webhook_url:
+        from kernel.outbound import internal_hosts
+        from processors.notifications.targets import slack_policy, slack_url_refusal
+
+        policy = slack_policy(internal_hosts(checked_settings().outbound_internal_hosts))
+        if refusal := slack_url_refusal(slack_webhook_url, policy, tenant_id):
+            raise typer.BadParameter(refusal, param_hint="--slack-webhook-url")
 
     async def work(engine: AsyncEngine) -> None:
         await TenantDirectory(engine, _box()).set_notifications(tenant_id, slack_webhook_url, email, on)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from kernel.outbound import OutboundRefused
 from processors.notifications.targets import Target
 
 
@@ -32,19 +33,24 @@ class Channels:
         self._sender = sender
         self._timeout = timeout_seconds
 
-    async def deliver(self, target: Target, subject: str, text: str) -> None:
+    async def deliver(self, target: Target, subject: str, text: str, tenant: str) -> None:
         if target.channel == "slack":
-            await self._slack(target.address, f"*{subject}*\n{text}")
+            await self._slack(target.address, f"*{subject}*\n{text}", tenant)
         else:
             await asyncio.to_thread(self._email, target.address, subject, text)
 
-    async def _slack(self, url: str, text: str) -> None:
+    async def _slack(self, url: str, text: str, tenant: str) -> None:
         try:
-            response = await self._http.post(url, json={"text": text}, timeout=self._timeout)
+            response = await self._http.post(
+                url, json={"text": text}, timeout=self._timeout, extensions={"zixly_tenant": tenant}
+            )
+        except OutboundRefused as refused:
+            raise DeliveryFailed(f"the target is refused: {refused}") from None
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise DeliveryFailed(f"{type(exc).__name__}") from exc
         if not response.is_success:
-            raise DeliveryFailed(f"Slack answered {response.status_code}: {response.text[:200]}")
+            # What the target said is not kept: it is shown to the tenant, and the target may not be theirs.
+            raise DeliveryFailed(f"Slack answered {response.status_code}")
 
     def _email(self, address: str, subject: str, text: str) -> None:
         message = EmailMessage()

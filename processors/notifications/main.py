@@ -9,6 +9,7 @@ from prometheus_client import start_http_server
 from kernel.database import make_async_engine
 from kernel.kafka import make_consumer, make_producer
 from kernel.logging import configure_logging, get_logger
+from kernel.outbound import GuardedTransport, internal_hosts
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.secret_box import SecretBox
@@ -16,6 +17,7 @@ from kernel.settings import Settings
 from processors.notifications.channels import Channels
 from processors.notifications.directory import SqlJobDirectory
 from processors.notifications.service import Notifier, NotifierService
+from processors.notifications.targets import slack_policy
 from processors.patient_publisher import PatientPublisher
 
 log = get_logger(__name__)
@@ -29,7 +31,8 @@ async def serve(settings: Settings) -> None:
         KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
         settings.worker_publish_patience_seconds,
     )
-    async with httpx.AsyncClient() as http:
+    slack = GuardedTransport(slack_policy(internal_hosts(settings.outbound_internal_hosts)))
+    async with httpx.AsyncClient(transport=slack) as http:
         channels = Channels(http, settings.smtp_host, settings.smtp_port, settings.smtp_sender,
                             settings.notification_timeout_seconds)  # fmt: skip
         box = SecretBox.from_text(settings.master_keys.get_secret_value())

@@ -58,8 +58,8 @@ class Notifier:
             if job is None:
                 log.warning("no projected job to notify about", outcome=event.event_type)
                 return
-            job_type, metadata = job
-            targets = targets_for(event.event_type, metadata, await self._directory.tenant(event.tenant_id))
+            job_type, _ = job
+            targets = targets_for(event.event_type, await self._directory.tenant(event.tenant_id))
             subject = f"[zixly] {job_type} job {event.job_id} {OUTCOMES[event.event_type].replace('_', ' ')}"
             text = _describe(event)
             for target in targets:
@@ -72,7 +72,7 @@ class Notifier:
                     ):  # fmt: skip
                         with attempt:
                             attempts += 1
-                            await self._channels.deliver(target, subject, text)
+                            await self._channels.deliver(target, subject, text, event.tenant_id)
                 except DeliveryFailed as exc:
                     log.warning("notification failed", channel=target.channel, error=str(exc)[:300])
                     await self._publisher.publish(follow_up(

@@ -1,6 +1,9 @@
 """Notifications on the real stack: a real SMTP server (aiosmtpd) and a local HTTP sink standing in for Slack."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -15,8 +18,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from kernel.settings import Settings
+from tests.identities import Tenant, create_tenant, create_token
 from tests.integration.conftest import free_port, start_service
 from tests.local_http import send_json
+from tests.producers.test_signed_webhooks import signed
 
 
 @dataclass
@@ -73,13 +78,17 @@ def slack() -> Iterator[SlackSink]:
 @pytest.fixture(scope="module")
 def receiver_url(stack: Settings, mailbox: tuple[Mailbox, int]) -> Iterator[str]:
     receiver_port = free_port()
-    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_SMTP_PORT": str(mailbox[1]),
-           "ZIXLY_NOTIFICATION_ATTEMPTS": "2"}  # fmt: skip
+    env = {
+        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_SMTP_PORT": str(mailbox[1]),
+        "ZIXLY_NOTIFICATION_ATTEMPTS": "2",
+    }
     services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
     for name, args in (("worker", ["worker"]), ("projector", ["projector"]), ("notifier", ["notifier"])):
         port = free_port()
-        services.append(start_service(stack, name, [*args, "--metrics-port", str(port)],
-                                      f"http://127.0.0.1:{port}/metrics", env))  # fmt: skip
+        services.append(
+            start_service(stack, name, [*args, "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env)
+        )
     try:
         yield f"http://127.0.0.1:{receiver_port}"
     finally:
@@ -87,12 +96,31 @@ def receiver_url(stack: Settings, mailbox: tuple[Mailbox, int]) -> Iterator[str]
             service.stop()
 
 
-def run_job(receiver_url: str, tenant: str, body: dict[str, Any], wait_for: str) -> dict[str, Any]:
-    accepted = httpx.post(f"{receiver_url}/webhook/generic-job", json=body, headers={"X-Tenant-ID": tenant})
+def notified_tenant(stack: Settings, slack_url: str | None, email: str | None, on: str) -> tuple[Tenant, str]:
+    """A registered tenant whose admin configured its notifications with `zixly tenants notify`, and a token."""
+    tenant = create_tenant(stack, f"t-{uuid.uuid4().hex[:8]}")
+    options = [*(["--slack-webhook-url", slack_url] if slack_url else []), *(["--email", email] if email else [])]
+    zixly("tenants", "notify", tenant.id, *options, "--on", on)
+    return tenant, create_token(stack, tenant.id)
+
+
+def zixly(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zixly", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"COLUMNS": "300"},
+    )
+
+
+def run_job(receiver_url: str, tenant: Tenant, token: str, body: dict[str, Any], wait_for: str) -> dict[str, Any]:
+    content, headers = signed(body, secret=tenant.secret, tenant=tenant.id, webhook_id=f"msg_{uuid.uuid4().hex}")
+    accepted = httpx.post(f"{receiver_url}/webhook/generic-job", content=content, headers=headers)
     assert accepted.status_code == 202, accepted.text
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        job = httpx.get(accepted.json()["status_url"], headers={"X-Tenant-ID": tenant}).json()
+        job = httpx.get(accepted.json()["status_url"], headers={"Authorization": f"Bearer {token}"}).json()
         if len(job.get("metrics", {}).get("notifications", [])) >= int(wait_for):
             return dict(job)
         time.sleep(0.2)
@@ -100,30 +128,62 @@ def run_job(receiver_url: str, tenant: str, body: dict[str, Any], wait_for: str)
 
 
 def test_a_finished_job_is_announced_on_slack_and_by_mail_and_recorded(
-    receiver_url: str, mailbox: tuple[Mailbox, int], slack: SlackSink
+    receiver_url: str, mailbox: tuple[Mailbox, int], slack: SlackSink, stack: Settings
 ) -> None:
-    tenant = f"t-{uuid.uuid4().hex[:8]}"
-    metadata = {"notify_slack_webhook_url": slack.url, "notify_email": "ops@example.com", "notify_on": "completed"}
-    job = run_job(receiver_url, tenant, {"job_type": "noop", "metadata": metadata}, wait_for="2")
+    tenant, token = notified_tenant(stack, slack.url, "ops@example.com", "completed")
+    job = run_job(receiver_url, tenant, token, {"job_type": "noop"}, wait_for="2")
     assert job["status"] == "COMPLETED"
-    assert {(n["channel"], n["delivered"]) for n in job["metrics"]["notifications"]} == {("slack", True),
-                                                                                         ("email", True)}  # fmt: skip
+    assert {(n["channel"], n["delivered"]) for n in job["metrics"]["notifications"]} == {
+        ("slack", True),
+        ("email", True),
+    }
     assert "secret" not in json.dumps(job["metrics"]["notifications"]), "a Slack URL's secret path is not recorded"
     assert any(job["job_id"] in post["text"] for post in slack.posts)
     [mail] = [m for m in mailbox[0].messages if job["job_id"] in m["Subject"]]
     assert mail["To"] == "ops@example.com"
 
 
-def test_a_failing_notification_is_recorded_and_never_fails_the_job(receiver_url: str, slack: SlackSink) -> None:
-    tenant = f"t-{uuid.uuid4().hex[:8]}"
+def test_a_failing_notification_is_recorded_without_its_answer_and_never_fails_the_job(
+    receiver_url: str, slack: SlackSink, stack: Settings
+) -> None:
+    tenant, token = notified_tenant(stack, slack.url, None, "failed")
     slack.failing = True
     try:
-        body = {"job_type": "sleep", "parameters": {"seconds": 0, "fail": True},
-                "metadata": {"notify_slack_webhook_url": slack.url}}  # fmt: skip
-        job = run_job(receiver_url, tenant, body, wait_for="1")
+        job = run_job(
+            receiver_url, tenant, token, {"job_type": "sleep", "parameters": {"seconds": 0, "fail": True}}, wait_for="1"
+        )
     finally:
         slack.failing = False
     assert job["status"] == "FAILED"  # the job's own outcome, untouched
     [notification] = job["metrics"]["notifications"]
     assert (notification["delivered"], notification["attempts"]) == (False, 2)
-    assert "500" in notification["error"]
+    assert notification["error"] == "Slack answered 500"  # what the target said is not echoed
+
+
+def test_a_jobs_own_payload_cannot_choose_where_notifications_go(
+    receiver_url: str, mailbox: tuple[Mailbox, int], slack: SlackSink, stack: Settings
+) -> None:
+    tenant, token = notified_tenant(stack, None, "owner@example.com", "completed")
+    elsewhere = {"notify_slack_webhook_url": slack.url, "notify_email": "attacker@example.com"}
+    job = run_job(receiver_url, tenant, token, {"job_type": "noop", "metadata": elsewhere}, wait_for="1")
+    assert [n["target"] for n in job["metrics"]["notifications"]] == ["owner@example.com"]
+    assert not any(job["job_id"] in post["text"] for post in slack.posts)
+    assert not any(job["job_id"] in m["Subject"] and m["To"] == "attacker@example.com" for m in mailbox[0].messages)
+
+
+def test_only_slacks_webhook_host_is_accepted_as_a_slack_target(stack: Settings) -> None:
+    tenant = create_tenant(stack, f"t-{uuid.uuid4().hex[:8]}")
+    for url in (
+        "http://169.254.169.254/latest/meta-data/",
+        "https://hooks.slack.com.evil.example/x",
+        "http://hooks.slack.com/services/T/B/x",
+    ):
+        refused = zixly("tenants", "notify", tenant.id, "--slack-webhook-url", url)
+        assert refused.returncode != 0
+        assert "a Slack target is https://hooks.slack.com/" in refused.stderr + refused.stdout
+    assert (
+        zixly(
+            "tenants", "notify", tenant.id, "--slack-webhook-url", "https://hooks.slack.com/services/T000/B000/xyz"
+        ).returncode
+        == 0
+    )
