@@ -90,7 +90,30 @@ async def test_an_http_request_to_a_host_off_the_allow_list_is_refused(client: h
         headers=HEADERS,
     )
     assert response.status_code == 422
-    assert response.json()["error"] == "host_not_allowed"
+    assert response.json()["error"] == "outbound_refused"
+    assert response.json()["details"][0]["loc"] == ["parameters", "url"]
+    assert "allow-list" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "reason"),
+    [
+        ({"url": "http://api.example.com:22/"}, "port 22 is not allowed"),
+        ({"url": "http://user:pw@api.example.com/"}, "credentials in the URL"),
+        (
+            {"url": "http://api.example.com/", "headers": {"Host": "internal", "Transfer-Encoding": "chunked"}},
+            "Host, Transfer-Encoding",
+        ),
+    ],
+)
+async def test_an_http_request_cannot_choose_its_port_credentials_in_the_url_or_connection_headers(
+    client: httpx.AsyncClient, parameters: dict[str, Any], reason: str
+) -> None:
+    response = await client.post(
+        "/webhook/generic-job", json={"job_type": "http.request", "parameters": parameters}, headers=HEADERS
+    )
+    assert response.status_code == 422
+    assert reason in response.json()["message"]
 
 
 async def test_a_body_over_the_limit_gets_413(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
