@@ -55,11 +55,23 @@ class Service:
 
 
 def start_service(
-    settings: Settings, name: str, args: list[str], ready_url: str, env: dict[str, str], wait_ok: bool = True
+    settings: Settings,
+    name: str,
+    args: list[str],
+    ready_url: str,
+    env: dict[str, str],
+    wait_ok: bool = True,
+    memory_limit: int | None = None,
 ) -> Service:
-    """`python -m zixly <args>` as a real process, waited on until ``ready_url`` answers."""
+    """`python -m zixly <args>` as a real process, waited on until ``ready_url`` answers; with ``memory_limit``
+    (bytes of address space) a process under attack fails alone instead of taking the machine with it."""
     log_path = settings.home / "logs" / "tests" / f"{name}-{time.time_ns()}.log"
-    process = spawn([sys.executable, "-m", "zixly", *args], log_path, env=os.environ | env)
+    command = [sys.executable, "-m", "zixly", *args]
+    if memory_limit is not None:
+        limited = ("import os, resource, sys; resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]),) * 2); "
+                   "os.execv(sys.argv[2], sys.argv[2:])")  # fmt: skip
+        command = [sys.executable, "-c", limited, str(memory_limit), *command]
+    process = spawn(command, log_path, env=os.environ | env)
     service = Service(name, process, log_path, ready_url)
     deadline = time.monotonic() + 60
     while True:
