@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     )
 
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    worker_queue_size: int = Field(
+        default=10_000, ge=1, description="Requested jobs a worker holds, one queue per tenant, served in turn."
+    )
     worker_publish_patience_seconds: float = Field(
         default=300.0, gt=0, description="How long a worker keeps retrying an append while the broker is away."
     )

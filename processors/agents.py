@@ -11,9 +11,10 @@ import faust
 from kernel.dead_letters import Origin
 from kernel.logging import get_logger
 from kernel.settings import Settings
-from processors.metrics import RECORDS_SKIPPED
+from processors.fair_queue import FairQueue
+from processors.metrics import JOBS_WAITING, RECORDS_SKIPPED
 from processors.runtime import WorkerRuntime
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, decode
 from schemas.events import JobCancelRequested, JobRequested
 from schemas.retries import RetryRequest
 
@@ -34,16 +35,36 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
     retries_topic = app.topic(settings.retries_topic, value_type=bytes, key_type=bytes,
                               partitions=settings.topic_partitions, internal=False)  # fmt: skip
 
-    @app.agent(topic, concurrency=settings.worker_concurrency, name="zixly.run-requested-jobs")
+    # One reader fills a queue per tenant; `worker_concurrency` slots take from the queues in turn.
+    waiting: FairQueue[tuple[Any, Callable[[], Awaitable[None]]]] = FairQueue(settings.worker_queue_size)
+
+    @app.agent(topic, concurrency=1, name="zixly.run-requested-jobs")
     async def run_requested_jobs(stream: Any) -> None:
-        async for event, done in acked_when_done(stream):
-            # Lifecycle events share the topic; the header tells them apart without decoding.
-            event_type = header_value(event.headers, EVENT_TYPE_HEADER)
-            if event_type == JobRequested.TYPE:
-                await _run_requested(runtime, event)
-            elif event_type == JobCancelRequested.TYPE and event.key:
-                runtime.cancellations.request(event.key.decode())
-            await done()
+        slots = [asyncio.ensure_future(_serve(runtime, waiting)) for _ in range(settings.worker_concurrency)]
+        try:
+            async for event, done in acked_when_done(stream):
+                # Lifecycle events share the topic; the header tells them apart without decoding.
+                event_type = header_value(event.headers, EVENT_TYPE_HEADER)
+                if event_type == JobRequested.TYPE:
+                    tenant = header_value(event.headers, TENANT_HEADER) or ""
+                    await waiting.put(tenant, (event, done))  # acknowledged once its job has run
+                    JOBS_WAITING.set(len(waiting))
+                    continue
+                if event_type == JobCancelRequested.TYPE and event.key:
+                    runtime.cancellations.request(event.key.decode())
+                await done()
+        finally:
+            for slot in slots:
+                slot.cancel()
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(_sender: Any, /, *revoked_partitions: Any, **__: Any) -> None:
+        # Their new owner reads them again from the committed offset; running them here too would run them twice.
+        revoked: set[Any] = revoked_partitions[0] if revoked_partitions else set()
+        dropped = await waiting.drop(lambda item: item[0].message.tp in revoked)
+        if dropped:
+            log.info("revoked partitions' waiting jobs left to their new owner", jobs=dropped)
+        JOBS_WAITING.set(len(waiting))
 
     @app.agent(retries_topic, concurrency=settings.retry_concurrency, name="zixly.run-retries")
     async def run_retries(stream: Any) -> None:
@@ -66,6 +87,15 @@ async def acked_when_done(stream: Any) -> AsyncIterator[tuple[Any, Callable[[], 
             await manual.ack(event)
 
         yield event, done
+
+
+async def _serve(runtime: WorkerRuntime, waiting: "FairQueue[tuple[Any, Callable[[], Awaitable[None]]]]") -> None:
+    """One slot: the next tenant's oldest job, run, then acknowledged (not when it is cancelled by a shutdown)."""
+    while True:
+        _, (event, done) = await waiting.get()
+        JOBS_WAITING.set(len(waiting))
+        await _run_requested(runtime, event)
+        await done()
 
 
 async def _run_requested(runtime: WorkerRuntime, event: Any) -> None:

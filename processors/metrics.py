@@ -22,3 +22,6 @@ SWEEP_CHUNK_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 SWEEPS_FINISHED = Counter("zixly_sweeps_finished_total", "Sweeps the collector finished, by outcome", ["outcome"])
+JOBS_WAITING = Gauge(
+    "zixly_worker_jobs_waiting", "Requested jobs read from the log, waiting for a free slot (all tenants)"
+)
