@@ -12,6 +12,7 @@ from kernel.dead_letters import Origin
 from kernel.logging import get_logger
 from kernel.settings import Settings
 from processors.fair_queue import FairQueue
+from processors.finished_requests import FinishedRequests
 from processors.metrics import JOBS_WAITING, RECORDS_SKIPPED
 from processors.runtime import WorkerRuntime
 from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, decode
@@ -37,10 +38,11 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
 
     # One reader fills a queue per tenant; `worker_concurrency` slots take from the queues in turn.
     waiting: FairQueue[tuple[Any, Callable[[], Awaitable[None]]]] = FairQueue(settings.worker_queue_size)
+    slots = Slots(runtime, waiting, FinishedRequests())
 
     @app.agent(topic, concurrency=1, name="zixly.run-requested-jobs")
     async def run_requested_jobs(stream: Any) -> None:
-        slots = [asyncio.ensure_future(_serve(runtime, waiting)) for _ in range(settings.worker_concurrency)]
+        tasks = [asyncio.ensure_future(slots.serve()) for _ in range(settings.worker_concurrency)]
         try:
             async for event, done in acked_when_done(stream):
                 # Lifecycle events share the topic; the header tells them apart without decoding.
@@ -54,17 +56,36 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
                     runtime.cancellations.request(event.key.decode())
                 await done()
         finally:
-            for slot in slots:
-                slot.cancel()
+            for task in tasks:
+                task.cancel()
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(_sender: Any, /, *revoked_partitions: Any, **__: Any) -> None:
         # Their new owner reads them again from the committed offset; running them here too would run them twice.
         revoked: set[Any] = revoked_partitions[0] if revoked_partitions else set()
+        slots.finished.forget({tp.partition for tp in revoked if tp.topic == settings.job_events_topic})
         dropped = await waiting.drop(lambda item: item[0].message.tp in revoked)
         if dropped:
             log.info("revoked partitions' waiting jobs left to their new owner", jobs=dropped)
         JOBS_WAITING.set(len(waiting))
+        # Faust commits on a revocation only when it waits for its streams to empty (stream_wait_empty, off here:
+        # a long job would hold the rebalance). Without this commit, jobs finished since the last periodic commit
+        # (up to a second) were run again by the partition's next owner.
+        try:
+            await app.consumer.commit()
+        except Exception as exc:  # the group may already have moved on; their next owner then skips them
+            log.warning("commit on revocation failed", error=repr(exc)[:300])
+
+    @app.on_partitions_assigned.connect
+    async def learn_finished(_sender: Any, /, *assigned_partitions: Any, **__: Any) -> None:
+        # A job that finished while its partition was changing hands has its outcome in the log and its request
+        # uncommitted (a fault test caught it running twice in one run of four).
+        assigned: set[Any] = assigned_partitions[0] if assigned_partitions else set()
+        partitions = sorted(tp.partition for tp in assigned if tp.topic == settings.job_events_topic)
+        try:
+            await slots.finished.learn(settings, app.conf.id, partitions)
+        except Exception as exc:  # without it a handed-over job may run twice, which at-least-once allows
+            log.warning("could not learn the finished jobs of assigned partitions", error=repr(exc)[:300])
 
     @app.agent(retries_topic, concurrency=settings.retry_concurrency, name="zixly.run-retries")
     async def run_retries(stream: Any) -> None:
@@ -89,13 +110,47 @@ async def acked_when_done(stream: Any) -> AsyncIterator[tuple[Any, Callable[[], 
         yield event, done
 
 
-async def _serve(runtime: WorkerRuntime, waiting: "FairQueue[tuple[Any, Callable[[], Awaitable[None]]]]") -> None:
-    """One slot: the next tenant's oldest job, run, then acknowledged (not when it is cancelled by a shutdown)."""
-    while True:
-        _, (event, done) = await waiting.get()
-        JOBS_WAITING.set(len(waiting))
-        await _run_requested(runtime, event)
-        await done()
+class Slots:
+    """Where the worker's slots take their next job from, and what they skip: a job whose outcome the log already
+    holds (learnt when its partition was assigned), or one this worker is running right now (a partition handed
+    back to it while the job was still going)."""
+
+    def __init__(
+        self,
+        runtime: WorkerRuntime,
+        waiting: "FairQueue[tuple[Any, Callable[[], Awaitable[None]]]]",
+        finished: FinishedRequests,
+    ) -> None:
+        self.runtime = runtime
+        self.waiting = waiting
+        self.finished = finished
+        self.running: set[bytes] = set()
+
+    async def serve(self) -> None:
+        """One slot: the next tenant's oldest job, run, then acknowledged (not when a shutdown cancels it)."""
+        while True:
+            _, (event, done) = await self.waiting.get()
+            JOBS_WAITING.set(len(self.waiting))
+            key: bytes | None = event.key
+            reason = (
+                "already_finished"
+                if self.finished.has_outcome(event.message.partition, key)
+                else "running_here"
+                if key in self.running
+                else None
+            )
+            if reason is not None:
+                RECORDS_SKIPPED.labels(reason).inc()
+                log.info("request not run again", reason=reason, job_id=(key or b"").decode(errors="replace"))
+                await done()
+                continue
+            if key is not None:
+                self.running.add(key)
+            try:
+                await _run_requested(self.runtime, event)
+            finally:
+                self.running.discard(key or b"")
+            await done()
 
 
 async def _run_requested(runtime: WorkerRuntime, event: Any) -> None:

@@ -45,3 +45,28 @@ async def test_another_tenants_job_waits_one_turn_however_long_the_first_ones_ba
     await queue.get()
     await queue.put("b", -1)
     assert [await queue.get() for _ in range(2)] == [("a", 1), ("b", -1)]
+
+
+async def test_a_slot_acknowledges_without_running_a_job_whose_outcome_is_in_the_log_or_running_here() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from processors.agents import Slots
+    from processors.finished_requests import FinishedRequests
+
+    acked: list[bytes] = []
+    waiting: FairQueue[tuple[Any, Any]] = FairQueue(10)
+    slots = Slots(runtime=None, waiting=waiting, finished=FinishedRequests({3: {b"done-job"}}))  # type: ignore[arg-type]
+    slots.running.add(b"busy-job")
+    for key in (b"done-job", b"busy-job"):
+        event = SimpleNamespace(key=key, message=SimpleNamespace(partition=3))
+
+        async def done(key: bytes = key) -> None:
+            acked.append(key)
+
+        await waiting.put("acme", (event, done))
+    task = asyncio.ensure_future(slots.serve())  # a job it would run has no runtime: it would fail the test
+    while len(acked) < 2:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert acked == [b"done-job", b"busy-job"]
