@@ -92,6 +92,16 @@ _RECENT_ERRORS = text("""
 SELECT id, tenant_id, job_type, status, error_type, error_message, updated_at FROM pipeline_jobs
 WHERE status IN ('FAILED', 'DEAD_LETTERED', 'RETRYING') ORDER BY updated_at DESC LIMIT 15
 """)
+# Each tenant's own limits (null: the deployment's default) beside its jobs in flight now (ix_pipeline_jobs_in_flight).
+_TENANT_LIMITS = text("""
+SELECT t.id AS tenant_id, t.rate_per_second, t.rate_burst, t.max_in_flight, t.max_sweep_backtests,
+       (SELECT count(*) FROM pipeline_jobs j
+        WHERE j.tenant_id = t.id AND j.status IN ('QUEUED', 'RUNNING', 'RETRYING')) AS in_flight
+FROM tenants t
+ORDER BY in_flight DESC,
+         num_nonnulls(t.rate_per_second, t.rate_burst, t.max_in_flight, t.max_sweep_backtests) > 0 DESC, t.id
+LIMIT 100
+""")
 
 
 def histogram_percentile(buckets: dict[int, int], fraction: float) -> float | None:
@@ -124,6 +134,7 @@ class Health:
     lag_error: str | None
     workers: list[dict[str, Any]]
     recent_errors: list[dict[str, Any]]
+    tenant_limits: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -256,9 +267,23 @@ class PageData:
                 lag = asyncio.run(projection_lag(self._settings, self._settings.service_database("dashboard")))
             except Exception as exc:  # the page still shows workers and errors when Kafka does not answer
                 lag_error = repr(exc)[:300]
-            return Health(lag, lag_error, self._rows(scope, _WORKERS), self._rows(scope, _RECENT_ERRORS))
+            return Health(lag, lag_error, self._rows(scope, _WORKERS), self._rows(scope, _RECENT_ERRORS),
+                          self._tenant_limits(scope))  # fmt: skip
 
         return self._cached(("health", scope), compute)
+
+    def _tenant_limits(self, scope: TenantScope) -> list[dict[str, Any]]:
+        """Each tenant's limits in force: its own, else the deployment's (``default`` says which)."""
+        settings = self._settings
+        defaults = {"rate_per_second": settings.tenant_rate_per_second, "rate_burst": settings.tenant_rate_burst,
+                    "max_in_flight": settings.tenant_max_in_flight,
+                    "max_sweep_backtests": settings.sweep_max_backtests}  # fmt: skip
+        rows = []
+        for row in self._rows(scope, _TENANT_LIMITS):
+            limits = {name: (row[name], False) if row[name] is not None else (default, True)
+                      for name, default in defaults.items()}  # fmt: skip
+            rows.append({"tenant_id": row["tenant_id"], "in_flight": row["in_flight"], "limits": limits})
+        return rows
 
     # -- sweeps -----------------------------------------------------------------------------------------------------
 

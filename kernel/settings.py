@@ -76,6 +76,22 @@ class Settings(BaseSettings):
         description="Accept unsigned webhooks (and header-named reads) from tenants not in the tenants table; "
         "unset: in development only. Production refuses it.",
     )
+    tenant_rate_per_second: float = Field(
+        default=1000.0, gt=0, description="Webhooks a tenant may send per second, per receiver process."
+    )
+    tenant_rate_burst: int = Field(default=2000, ge=1, description="Webhooks a tenant may send at once.")
+    token_rate_per_second: float = Field(default=50.0, gt=0, description="Reads an API token may make per second.")
+    token_rate_burst: int = Field(default=100, ge=1)
+    tenant_max_in_flight: int = Field(
+        default=20_000, ge=1, description="A tenant's jobs queued, running or retrying before new ones get 429."
+    )
+    receiver_database_pool: int = Field(
+        default=16,
+        ge=1,
+        le=200,
+        description="Postgres connections a receiver process keeps open. A signed webhook uses one twice (its receipt);"
+        " fewer than the requests in progress makes the pool open and close a connection per request.",
+    )
     receiver_max_in_flight: int = Field(
         default=1000, ge=1, description="Appends waiting for the broker per receiver process before it sheds load."
     )

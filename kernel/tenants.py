@@ -5,12 +5,14 @@ signature: a copy of the database holds no secret a sender could be impersonated
 """
 
 import base64
+import dataclasses
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Column, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,10 +22,30 @@ from schemas.read_model import tenant_webhook_secrets, tenants
 
 
 @dataclass(frozen=True)
+class TenantLimits:
+    """A tenant's own limits; None where the deployment's default (ZIXLY_TENANT_*) applies."""
+
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
+    max_in_flight: int | None = None
+    max_sweep_backtests: int | None = None
+
+
+def _limit_columns() -> list[Column[Any]]:
+    return [tenants.c[field.name] for field in dataclasses.fields(TenantLimits)]
+
+
+def limit_text(value: float) -> str:
+    """A limit as people read it: 2,000,000 and 0.5, not 2e+06."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,g}"
+
+
+@dataclass(frozen=True)
 class TenantSecrets:
     tenant_id: str
     secrets: tuple[str, ...]
     """The secrets that may sign its webhooks now, newest first."""
+    limits: TenantLimits = TenantLimits()
 
 
 def new_secret() -> str:
@@ -48,7 +70,9 @@ class TenantDirectory:
         """None for an unknown tenant."""
         now = datetime.now(UTC)
         async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
-            known = (await connection.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first()
+            known = (
+                await connection.execute(select(tenants.c.id, *_limit_columns()).where(tenants.c.id == tenant_id))
+            ).first()
             if known is None:
                 return None
             rows = await connection.execute(
@@ -60,7 +84,25 @@ class TenantDirectory:
                 .order_by(tenant_webhook_secrets.c.created_at.desc())
             )
             sealed = [value for (value,) in rows]
-        return TenantSecrets(tenant_id, tuple(self._box.open(value, secret_context(tenant_id)) for value in sealed))
+        limits = TenantLimits(*known[1:])
+        opened = tuple(self._box.open(value, secret_context(tenant_id)) for value in sealed)
+        return TenantSecrets(tenant_id, opened, limits)
+
+    async def limits(self, tenant_id: str) -> TenantLimits:
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
+            row = (await connection.execute(select(*_limit_columns()).where(tenants.c.id == tenant_id))).first()
+        if row is None:
+            raise ValueError(f"unknown tenant {tenant_id!r}")
+        return TenantLimits(*row)
+
+    async def set_limits(self, tenant_id: str, limits: TenantLimits) -> None:
+        """Receivers apply them once their cached copy of the tenant expires (seconds)."""
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
+            changed = await connection.execute(
+                update(tenants).where(tenants.c.id == tenant_id).values(**dataclasses.asdict(limits))
+            )
+            if changed.rowcount == 0:
+                raise ValueError(f"unknown tenant {tenant_id!r}")
 
     async def exists(self, tenant_id: str) -> bool:
         async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
@@ -122,17 +164,18 @@ class TenantDirectory:
             if changed.rowcount == 0:
                 raise ValueError(f"unknown tenant {tenant_id!r}")
 
-    async def list(self) -> list[tuple[str, str, int]]:
-        """(id, name, active secrets) of every tenant."""
+    async def list(self) -> list[tuple[str, str, int, TenantLimits]]:
+        """(id, name, active secrets, own limits) of every tenant."""
         now = datetime.now(UTC)
         active = func.count(tenant_webhook_secrets.c.id).filter(
             or_(tenant_webhook_secrets.c.expires_at.is_(None), tenant_webhook_secrets.c.expires_at > now)
         )
         query = (
-            select(tenants.c.id, tenants.c.name, active)
+            select(tenants.c.id, tenants.c.name, active, *_limit_columns())
             .select_from(tenants.outerjoin(tenant_webhook_secrets, tenant_webhook_secrets.c.tenant_id == tenants.c.id))
-            .group_by(tenants.c.id, tenants.c.name)
+            .group_by(tenants.c.id)
             .order_by(tenants.c.id)
         )
         async with scoped(self._engine, EVERY_TENANT) as connection:
-            return [(tenant_id, name, int(count)) for tenant_id, name, count in await connection.execute(query)]
+            rows = await connection.execute(query)
+            return [(tenant_id, name, int(count), TenantLimits(*limits)) for tenant_id, name, count, *limits in rows]

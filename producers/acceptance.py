@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,24 +36,33 @@ async def append(publisher: EventPublisher, event: Event) -> Appended:
                        headers={"Retry-After": "5"}) from exc  # fmt: skip
 
 
+async def _no_limit() -> None:
+    return None
+
+
 class JobAcceptance:
     def __init__(self, publisher: EventPublisher, receipts: ReceiptStore, publish_timeout: float) -> None:
         self._publisher = publisher
         self._receipts = receipts
         self._publish_timeout = publish_timeout
 
-    async def accept(self, event: JobRequested, idempotency_key: str | None) -> Accepted:
+    async def accept(
+        self, event: JobRequested, idempotency_key: str | None, admit: Callable[[], Awaitable[None]] = _no_limit
+    ) -> Accepted:
+        """``admit`` runs before a new job is appended (not for a redelivery answered from its receipt) and refuses
+        it by raising (a tenant's quota)."""
         if idempotency_key is None:
+            await admit()
             return Accepted(await append(self._publisher, event), replayed=False)
         try:
-            return await self._accept_once(event, idempotency_key)
+            return await self._accept_once(event, idempotency_key, admit)
         except SQLAlchemyError as exc:
             log.warning("idempotency store unavailable", error=repr(exc)[:300])
             raise ApiError(503, "store_unavailable",
                            "cannot check the idempotency key now; nothing was accepted, retry later",
                            headers={"Retry-After": "5"}) from exc  # fmt: skip
 
-    async def _accept_once(self, event: JobRequested, key: str) -> Accepted:
+    async def _accept_once(self, event: JobRequested, key: str, admit: Callable[[], Awaitable[None]]) -> Accepted:
         tenant = event.tenant_id
         mine = Receipt(request_fingerprint(event), event.job_id, event.event_id, event.correlation_id, "pending",
                        None, None, datetime.now(UTC))  # fmt: skip
@@ -72,6 +82,7 @@ class JobAcceptance:
                                headers={"Retry-After": "1"})  # fmt: skip
             await asyncio.sleep(_POLL_SECONDS)  # an identical delivery is appending it: wait for its answer
         try:
+            await admit()
             appended = await append(self._publisher, event)
         except ApiError:
             await self._receipts.release(tenant, key)

@@ -25,6 +25,7 @@ from producers.errors import install_error_handlers
 from producers.health import kafka_probe, postgres_probe
 from producers.http_metrics import HttpMetricsMiddleware
 from producers.job_status import SqlJobReader
+from producers.limits import InFlightQuota, RateLimiter
 from producers.receipts import SqlReceiptStore
 from producers.routes import health, jobs, webhooks
 from producers.services import ReceiverServices
@@ -44,22 +45,25 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             return
         kafka = ProducerConnection(lambda: make_producer(settings))
         await kafka.start()
-        engine = make_async_engine(settings, service="receiver")
+        engine = make_async_engine(settings, pool_size=settings.receiver_database_pool, service="receiver")
         tenant_directory = TenantDirectory(engine, SecretBox.from_text(settings.master_keys.get_secret_value()))
         publisher = BoundedPublisher(
             KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
             settings.receiver_max_in_flight,
         )
+        jobs_reader = SqlJobReader(engine, settings.projector_name, settings.job_events_topic)
         app.state.services = ReceiverServices(
             settings=settings,
             publisher=publisher,
-            jobs=SqlJobReader(engine, settings.projector_name, settings.job_events_topic),
+            jobs=jobs_reader,
             market_data=MarketData.from_settings(settings),
             acceptance=JobAcceptance(publisher, SqlReceiptStore(engine), settings.publish_timeout_seconds),
             authenticator=WebhookAuthenticator(tenant_directory, settings.accepts_unregistered_tenants),
             callers=ReadCallers(ApiTokens(engine), tenant_directory, settings.accepts_unregistered_tenants),
             audit=SqlAuditTrail(engine),
             outbound=policy_from_settings(settings),
+            rates=RateLimiter(),
+            quota=InFlightQuota(jobs_reader.in_flight),
             probes={"kafka": kafka_probe(kafka), "postgres": postgres_probe(engine)},
         )
         log.info("receiver ready", topic=settings.job_events_topic, kafka=settings.kafka_bootstrap)

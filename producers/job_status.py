@@ -3,7 +3,7 @@
 import uuid
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.database import TenantScope, scoped
@@ -23,6 +23,10 @@ class JobReader(Protocol):
         """The next offset of ``partition`` the read model will apply: everything before it is in the tables."""
         ...
 
+    async def in_flight(self, tenant_id: str) -> int:
+        """How many of the tenant's jobs are queued, running or retrying."""
+        ...
+
 
 class SqlJobReader:
     def __init__(self, engine: AsyncEngine, projection: str, topic: str) -> None:
@@ -39,6 +43,14 @@ class SqlJobReader:
         async with self._engine.connect() as connection:
             offset = (await connection.execute(query)).scalar()
         return int(offset or 0)
+
+    async def in_flight(self, tenant_id: str) -> int:
+        query = select(func.count()).where(
+            pipeline_jobs.c.tenant_id == tenant_id,
+            pipeline_jobs.c.status.in_(("QUEUED", "RUNNING", "RETRYING")),  # ix_pipeline_jobs_in_flight
+        )
+        async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
+            return int((await connection.execute(query)).scalar_one())
 
     async def get(self, job_id: uuid.UUID, tenant_id: str) -> JobStatusView | None:
         query = select(*_columns).where(pipeline_jobs.c.id == job_id, pipeline_jobs.c.tenant_id == tenant_id)

@@ -11,6 +11,7 @@ from producers.acceptance import JobAcceptance
 from producers.callers import ReadCallers
 from producers.health import Probe
 from producers.job_status import JobReader
+from producers.limits import InFlightQuota, RateLimiter
 from producers.signatures import WebhookAuthenticator
 
 
@@ -25,4 +26,6 @@ class ReceiverServices:
     callers: ReadCallers
     audit: AuditTrail
     outbound: OutboundPolicy
+    rates: RateLimiter
+    quota: InFlightQuota
     probes: dict[str, Probe] = field(default_factory=dict)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from kernel.logging import get_logger
-from kernel.tenants import TenantSecrets
+from kernel.tenants import TenantLimits, TenantSecrets
 from producers.errors import ApiError
 from schemas.webhooks import ErrorDetail
 
@@ -77,6 +77,11 @@ class WebhookAuthenticator:
                                 "webhook-timestamp")  # fmt: skip
         raise _unauthorized("bad_signature", "webhook-signature matches none of the tenant's active secrets",
                             "webhook-signature")  # fmt: skip
+
+    async def limits_of(self, tenant_id: str) -> TenantLimits:
+        """The tenant's own limits (from the same cached lookup as its secrets); the defaults for an unknown one."""
+        known = await self._secrets(tenant_id)
+        return known.limits if known is not None else TenantLimits()
 
     async def _secrets(self, tenant_id: str) -> TenantSecrets | None:
         now = time.monotonic()

@@ -55,6 +55,10 @@ pipeline_jobs = Table(
     Index("ix_pipeline_jobs_tenant_id_created", "tenant_id", text("created_at DESC"), text("id DESC")),
     Index("ix_pipeline_jobs_status_created", "status", text("created_at DESC"), text("id DESC")),
     Index("ix_pipeline_jobs_job_type_created", "job_type", text("created_at DESC"), text("id DESC")),
+    # A tenant's unfinished jobs, counted before the receiver accepts another (migration 0010).
+    Index(
+        "ix_pipeline_jobs_in_flight", "tenant_id", postgresql_where=text("status IN ('QUEUED', 'RUNNING', 'RETRYING')")
+    ),
 )
 
 # What the job list's free-text filter searches; ix_pipeline_jobs_search (trigrams) indexes exactly this expression.
@@ -193,6 +197,11 @@ tenants = Table(
     Column("notify_slack_webhook_url", Text),  # sealed (kernel/secret_box.py)
     Column("notify_emails", Text),
     Column("notify_on", Text),
+    # Per-tenant limits; None: the deployment's default (ZIXLY_TENANT_*).
+    Column("rate_per_second", Float),
+    Column("rate_burst", Integer),
+    Column("max_in_flight", Integer),
+    Column("max_sweep_backtests", BigInteger),
 )
 
 tenant_webhook_secrets = Table(

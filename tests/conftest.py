@@ -6,6 +6,7 @@ set, point the tests at existing servers instead.
 
 import os
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_ENVIRONMENT = {
@@ -23,3 +24,12 @@ TEST_ENVIRONMENT = {
 }
 for name, value in TEST_ENVIRONMENT.items():
     os.environ.setdefault(name, value)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.measurements import reported
+
+    if lines := reported():
+        terminalreporter.section("measurements")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -10,9 +10,10 @@ from kernel.market_data.providers import MarketData
 from kernel.outbound import policy_from_settings
 from kernel.publisher import Appended, EventPublisher, LogUnavailable
 from kernel.settings import Settings
-from kernel.tenants import TenantSecrets
+from kernel.tenants import TenantLimits, TenantSecrets
 from producers.acceptance import JobAcceptance
 from producers.callers import ReadCallers
+from producers.limits import InFlightQuota, RateLimiter
 from producers.receipts import Receipt
 from producers.services import ReceiverServices
 from producers.signatures import WebhookAuthenticator
@@ -48,6 +49,10 @@ class FakeJobReader:
 
     async def projected_to(self, partition: int) -> int:
         return self.projected.get(partition, 0)
+
+    async def in_flight(self, tenant_id: str) -> int:
+        unfinished = {"QUEUED", "RUNNING", "RETRYING"}
+        return sum(1 for (_, tenant), job in self.jobs.items() if tenant == tenant_id and job.status in unfinished)
 
 
 def market_data(settings: Settings) -> MarketData:
@@ -99,6 +104,7 @@ def receiver_services(
         callers=ReadCallers(tokens or FakeTokens(), tenants, settings.accepts_unregistered_tenants),
         audit=audit or FakeAudit(),
         outbound=policy_from_settings(settings, resolver=no_resolution),
+        rates=RateLimiter(), quota=InFlightQuota(jobs.in_flight, refresh_seconds=0.0),
     )  # fmt: skip
 
 
@@ -122,10 +128,12 @@ class FakeDeadLetters:
 @dataclass
 class FakeTenants:
     secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    limits: dict[str, TenantLimits] = field(default_factory=dict)
 
     async def secrets_of(self, tenant_id: str) -> TenantSecrets | None:
         found = self.secrets.get(tenant_id)
-        return None if found is None else TenantSecrets(tenant_id, found)
+        limits = self.limits.get(tenant_id, TenantLimits())
+        return None if found is None else TenantSecrets(tenant_id, found, limits)
 
     async def exists(self, tenant_id: str) -> bool:
         return tenant_id in self.secrets

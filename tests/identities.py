@@ -13,7 +13,7 @@ from kernel.api_tokens import ApiTokens
 from kernel.database import make_engine, run_with_engine
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
-from kernel.tenants import TenantDirectory
+from kernel.tenants import TenantDirectory, TenantLimits
 from schemas.access import Role
 
 PASSWORD = "correct horse battery staple"
@@ -31,6 +31,14 @@ def create_tenant(settings: Settings, tenant_id: str) -> Tenant:
         return await TenantDirectory(engine, box).create(tenant_id, tenant_id)
 
     return Tenant(tenant_id, run_with_engine(settings, work))
+
+
+def set_limits(settings: Settings, tenant_id: str, limits: TenantLimits) -> None:
+    async def work(engine: AsyncEngine) -> None:
+        box = SecretBox.from_text(settings.master_keys.get_secret_value())
+        await TenantDirectory(engine, box).set_limits(tenant_id, limits)
+
+    run_with_engine(settings, work)
 
 
 def create_user(settings: Settings, email: str, role: Role, tenant_id: str | None, password: str = PASSWORD) -> str:

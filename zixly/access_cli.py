@@ -4,11 +4,12 @@ Every change is written to the audit log as ``cli:<operating-system user>``. Sec
 shown once, when they are made, and stored only sealed or hashed.
 """
 
+import dataclasses
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,7 +21,8 @@ from kernel.audit import AuditEntry, cli_actor, record
 from kernel.database import EVERY_TENANT, TenantScope, make_engine, run_with_engine
 from kernel.environment import checked_settings
 from kernel.secret_box import SecretBox, generate_master_key
-from kernel.tenants import TenantDirectory
+from kernel.settings import Settings
+from kernel.tenants import TenantDirectory, TenantLimits, limit_text
 from schemas.access import TOKEN_ROLES, Role
 
 console = Console()
@@ -134,12 +136,70 @@ def tenants_notify(
     console.print(f"[green]✓[/] {tenant_id} is notified on {on}")
 
 
+@tenants_app.command("limits")
+def tenants_limits(
+    tenant_id: Annotated[str, typer.Argument()],
+    rate: Annotated[
+        float | None, typer.Option(min=0.001, help="webhooks a second (ZIXLY_TENANT_RATE_PER_SECOND)")
+    ] = None,
+    burst: Annotated[int | None, typer.Option(min=1, help="webhooks at once (ZIXLY_TENANT_RATE_BURST)")] = None,
+    in_flight: Annotated[
+        int | None, typer.Option(min=1, help="jobs queued or running at most (ZIXLY_TENANT_MAX_IN_FLIGHT)")
+    ] = None,
+    sweep_backtests: Annotated[
+        int | None, typer.Option(min=1, help="backtests in one sweep at most (ZIXLY_SWEEP_MAX_BACKTESTS)")
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="back to the deployment's defaults, then apply the rest")
+    ] = False,
+) -> None:
+    """Show a tenant's limits, or change those given; receivers apply a change within seconds."""
+    given: dict[str, Any] = {"rate_per_second": rate, "rate_burst": burst, "max_in_flight": in_flight,
+                             "max_sweep_backtests": sweep_backtests}  # fmt: skip
+    changes = {name: value for name, value in given.items() if value is not None}
+
+    async def work(engine: AsyncEngine) -> TenantLimits:
+        directory = TenantDirectory(engine, _box())
+        current = TenantLimits() if reset else await directory.limits(tenant_id)
+        if not changes and not reset:
+            return current
+        limits = dataclasses.replace(current, **changes)
+        await directory.set_limits(tenant_id, limits)
+        await _audit(engine, "tenant.limits", tenant_id, tenant_id, **dataclasses.asdict(limits))
+        return limits
+
+    try:
+        limits = _with_engine(work)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    table = Table("limit", "value", title=f"limits of {tenant_id}")
+    for name, value in _limit_cells(limits, checked_settings()):
+        table.add_row(name, value)
+    console.print(table)
+
+
+def _limit_cells(limits: TenantLimits, settings: Settings) -> list[tuple[str, str]]:
+    """Each limit with where it comes from: the tenant's own, or the deployment's default."""
+    defaults = {
+        "rate_per_second": settings.tenant_rate_per_second,
+        "rate_burst": settings.tenant_rate_burst,
+        "max_in_flight": settings.tenant_max_in_flight,
+        "max_sweep_backtests": settings.sweep_max_backtests,
+    }
+    cells = []
+    for name, default in defaults.items():
+        own = getattr(limits, name)
+        cells.append((name, limit_text(own) if own is not None else f"{limit_text(default)} (default)"))
+    return cells
+
+
 @tenants_app.command("list")
 def tenants_list() -> None:
-    """Tenants and how many secrets each has active."""
-    table = Table("id", "name", "active secrets", title="tenants")
-    for tenant_id, name, active in _with_engine(lambda engine: TenantDirectory(engine, _box()).list()):
-        table.add_row(tenant_id, name, str(active))
+    """Tenants, how many secrets each has active, and its own limits."""
+    settings = checked_settings()
+    table = Table("id", "name", "active secrets", "rate/s", "burst", "in flight", "sweep backtests", title="tenants")
+    for tenant_id, name, active, limits in _with_engine(lambda engine: TenantDirectory(engine, _box()).list()):
+        table.add_row(tenant_id, name, str(active), *(value for _, value in _limit_cells(limits, settings)))
     console.print(table)
 
 

@@ -1,5 +1,6 @@
 """The pipeline's health at a glance: projector lag per partition, data freshness, events/s, which workers are
-running jobs, and the latest errors. One shared reading every few seconds, whoever is watching."""
+running jobs, the latest errors, and each tenant's limits beside its jobs in flight. One shared reading every few
+seconds, whoever is watching."""
 
 from datetime import UTC
 from typing import Any
@@ -11,6 +12,7 @@ from dashboard.authorization import viewer_scope
 from dashboard.page_data import Health, PageData
 from dashboard.pages.clientside import clientside
 from dashboard.pages.tiles import tile_row
+from kernel.tenants import limit_text
 from schemas.access import Permission
 
 PERMISSION = Permission.READ_JOBS
@@ -30,6 +32,8 @@ def layout() -> html.Section:
                      className="card"),
             html.Div([html.H2("Recent errors"), html.Div(id="health-errors", className="table-scroll")],
                      className="card"),
+            html.Div([html.H2("Tenant limits"), html.Div(id="health-limits", className="table-scroll")],
+                     className="card wide"),
         ], className="cards"),
         dcc.Interval(id="health-refresh", interval=REFRESH_MS),
         html.Span(id="health-live-note", hidden=True),
@@ -56,11 +60,21 @@ def _tiles(health: Health) -> list[html.Div]:
     return tile_row("health", shown)
 
 
+def _limit_row(row: dict[str, Any]) -> list[Any]:
+    def cell(name: str) -> Any:
+        value, default = row["limits"][name]
+        shown = limit_text(value)
+        return html.Span([shown, " ", html.Small("default", className="default")]) if default else shown
+
+    return [row["tenant_id"], f"{row['in_flight']:,}", cell("max_in_flight"), cell("rate_per_second"),
+            cell("rate_burst"), cell("max_sweep_backtests")]  # fmt: skip
+
+
 def register(app: Dash, data: PageData) -> None:
     @app.callback(
         Output("health-tiles", "children"), Output("health-lag", "figure"), Output("health-partitions", "children"),
         Output("health-workers", "children"), Output("health-errors", "children"),
-        Input("health-refresh", "n_intervals"),
+        Output("health-limits", "children"), Input("health-refresh", "n_intervals"),
     )  # fmt: skip
     def refresh(_: int | None) -> tuple[Any, ...]:
         health = data.health(viewer_scope())
@@ -81,6 +95,8 @@ def register(app: Dash, data: PageData) -> None:
                    "no partitions"),
             _table(["host", "pid", "running", "started", "last start"], workers, "no job started in 15 minutes"),
             _table(["job", "type", "status", "error", "message", "at (UTC)"], errors, "no errors"),
+            _table(["tenant", "in flight", "of at most", "webhooks/s", "burst", "sweep backtests"],
+                   [_limit_row(row) for row in health.tenant_limits], "no registered tenants"),
         )  # fmt: skip
 
     clientside(

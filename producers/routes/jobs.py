@@ -13,6 +13,7 @@ from kernel.audit import AuditEntry
 from producers.acceptance import append
 from producers.deps import Caller, Services, Tenant
 from producers.errors import ApiError, validation_details
+from producers.limits import tenant_rate, token_rate
 from producers.openapi import request_body
 from producers.request_body import read_optional_json_body
 from schemas.events import JobCancelRequested, JobCancelRequestedPayload, derived_event_id
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/webhook", tags=["jobs"])
     response_model=JobStatusView,
     responses={
         401: {"model": ErrorResponse, "description": "No API token, or one that is unknown, revoked or expired."},
+        429: {"model": ErrorResponse, "description": "The token's read rate (`Retry-After`, `RateLimit-*`)."},
         404: {"model": ErrorResponse, "description": "No such job for this tenant (yet); another tenant's job too."},
         422: {"model": ErrorResponse, "description": "An offset without its partition, or a wait out of range."},
         412: {
@@ -63,6 +65,7 @@ async def get_job(
 ) -> JSONResponse:
     """The job as the read model has it. With ``partition`` and ``offset`` the answer reflects at least that event;
     its ``Zixly-Projected-To`` header says how far the read model had got."""
+    rate_headers = services.rates.take(caller.actor, token_rate(services.settings), caller.actor)
     if (partition is None) != (offset is None):
         raise ApiError(422, "invalid_query", "give both partition and offset (from the 202 answer), or neither",
                        [ErrorDetail(loc=["query", "offset" if offset is None else "partition"],
@@ -87,7 +90,7 @@ async def get_job(
             "job_not_found",
             f"no job {job_id} for tenant {tenant_id!r}; a job just accepted appears within moments",
         )
-    headers = {} if projected is None else {"Zixly-Projected-To": f"{partition}:{projected}"}
+    headers = rate_headers | ({} if projected is None else {"Zixly-Projected-To": f"{partition}:{projected}"})
     return JSONResponse(job.model_dump(mode="json"), headers=headers)
 
 
@@ -125,6 +128,7 @@ class CancelAccepted(BaseModel):
     responses={
         401: {"model": ErrorResponse, "description": "The signature is missing, wrong or stale."},
         404: {"model": ErrorResponse, "description": "No such job for this tenant."},
+        429: {"model": ErrorResponse, "description": "The tenant's request rate, shared with its webhooks."},
         409: {"model": ErrorResponse, "description": "The job has already finished; cancelling changes nothing."},
         422: {
             "model": ErrorResponse,
@@ -139,6 +143,8 @@ async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, te
     """Records the request in the log (so it survives restarts); workers stop the job at their next checkpoint."""
     body = await read_optional_json_body(request, services.settings.max_body_bytes)
     webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
+    limits = await services.authenticator.limits_of(tenant_id)
+    services.rates.take(f"tenant:{tenant_id}", tenant_rate(limits, services.settings), f"tenant {tenant_id!r}")
     try:
         cancel = CancelRequest.model_validate_json(body or b"{}")
     except ValidationError as exc:

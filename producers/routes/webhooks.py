@@ -1,6 +1,7 @@
 """``POST /webhook/...``: integrators submit jobs."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -10,10 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from kernel.callback_tokens import token_valid
 from kernel.logging import bound_contextvars, get_logger
+from kernel.tenants import TenantLimits
 from producers.acceptance import append
 from producers.callers import bearer, unauthorized
 from producers.deps import IdempotencyKey, Services, Tenant
 from producers.errors import ApiError
+from producers.limits import tenant_rate
 from producers.openapi import request_body
 from producers.request_body import read_json_body
 from producers.submission import job_requested, parse_generic_job, parse_sweep_callback, parse_trading_sweep
@@ -30,6 +33,7 @@ _errors: dict[int | str, dict[str, Any]] = {
     for status, description in {
         413: "The body is over the size limit.",
         401: "The tenant signs its webhooks and this one's signature is missing, wrong or stale (or it is unknown).",
+        429: "A limit of the tenant: its rate (`Retry-After`, `RateLimit-*`) or its jobs in flight.",
         409: "The idempotency key (the signed webhook-id, else Idempotency-Key) was used for another request, or "
         "the same request is being accepted right now.",
         415: "The body is not JSON.",
@@ -51,11 +55,11 @@ async def submit_generic_job(
     request: Request, services: Services, tenant_id: Tenant, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Answers 202 only once the broker has acknowledged the JobRequested event with acks=all."""
-    body, key = await _signed_body(request, services, tenant_id, idempotency_key)
-    webhook = parse_generic_job(body, services.outbound, tenant_id, services.settings.development)
+    signed = await _signed_body(request, services, tenant_id, idempotency_key)
+    webhook = parse_generic_job(signed.body, services.outbound, tenant_id, services.settings.development)
     if webhook.job_type == SWEEP_JOB_TYPE:
-        await _check_sweep(services, TradingSweepParameters.model_validate(webhook.parameters))
-    return await _accept(services, webhook, tenant_id, key)
+        await _check_sweep(services, TradingSweepParameters.model_validate(webhook.parameters), signed.limits)
+    return await _accept(services, webhook, tenant_id, signed)
 
 
 @router.post(
@@ -70,40 +74,53 @@ async def submit_trading_sweep(
     request: Request, services: Services, tenant_id: Tenant, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Checks the grid's size and the market data before accepting; answers 202 once the job is in the log."""
-    body, key = await _signed_body(request, services, tenant_id, idempotency_key)
-    sweep = parse_trading_sweep(body)
-    await _check_sweep(services, sweep)
+    signed = await _signed_body(request, services, tenant_id, idempotency_key)
+    sweep = parse_trading_sweep(signed.body)
+    await _check_sweep(services, sweep, signed.limits)
     webhook = GenericJobWebhook(
         job_type=SWEEP_JOB_TYPE,
         parameters=sweep.job_parameters(),
         correlation_id=sweep.correlation_id,
         metadata=sweep.metadata,
     )
-    return await _accept(services, webhook, tenant_id, key)
+    return await _accept(services, webhook, tenant_id, signed)
 
 
-async def _check_sweep(services: Services, sweep: TradingSweepParameters) -> None:
-    await check_sweep(sweep, services.market_data, services.settings.sweep_max_backtests)
+async def _check_sweep(services: Services, sweep: TradingSweepParameters, limits: TenantLimits) -> None:
+    await check_sweep(sweep, services.market_data, limits.max_sweep_backtests or services.settings.sweep_max_backtests)
 
 
-async def _signed_body(
-    request: Request, services: Services, tenant_id: str, idempotency_key: str | None
-) -> tuple[bytes, str | None]:
-    """The body once its signature checks out, and what makes it idempotent: the signed webhook id, else (for an
-    unsigned webhook) the Idempotency-Key header. A header cannot change a signed request's key, or a captured
-    signed body could be replayed with fresh keys into new jobs."""
-    body = await read_json_body(request, services.settings.max_body_bytes)
-    webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
-    return body, webhook_id or idempotency_key
+@dataclass(frozen=True)
+class SignedBody:
+    body: bytes
+    key: str | None
+    limits: TenantLimits
+    rate_headers: dict[str, str]
 
 
-async def _accept(
-    services: Services, webhook: GenericJobWebhook, tenant_id: str, idempotency_key: str | None
-) -> JSONResponse:
+async def _signed_body(request: Request, services: Services, tenant_id: str, idempotency_key: str | None) -> SignedBody:
+    """The body once its signature checks out and the tenant's rate allows it, and what makes it idempotent: the
+    signed webhook id, else (for an unsigned webhook) the Idempotency-Key header. A header cannot change a signed
+    request's key, or a captured signed body could be replayed with fresh keys into new jobs."""
     settings = services.settings
+    body = await read_json_body(request, settings.max_body_bytes)
+    webhook_id = await services.authenticator.authenticate(tenant_id, request.headers, body)
+    limits = await services.authenticator.limits_of(tenant_id)
+    headers = services.rates.take(f"tenant:{tenant_id}", tenant_rate(limits, settings), f"tenant {tenant_id!r}")
+    return SignedBody(body, webhook_id or idempotency_key, limits, headers)
+
+
+async def _accept(services: Services, webhook: GenericJobWebhook, tenant_id: str, signed: SignedBody) -> JSONResponse:
+    settings = services.settings
+    idempotency_key = signed.key
     event = job_requested(webhook, tenant_id, idempotency_key)
+    max_in_flight = signed.limits.max_in_flight or settings.tenant_max_in_flight
+
+    async def admit() -> None:
+        await services.quota.admit(tenant_id, max_in_flight)
+
     with bound_contextvars(job_id=str(event.job_id), tenant_id=event.tenant_id, correlation_id=event.correlation_id):
-        accepted_once = await services.acceptance.accept(event, idempotency_key)
+        accepted_once = await services.acceptance.accept(event, idempotency_key, admit)
         if accepted_once.replayed:
             log.info("redelivered webhook answered from its receipt", idempotency_key=idempotency_key)
     appended = accepted_once.appended
@@ -115,7 +132,7 @@ async def _accept(
         partition=appended.partition,
         offset=appended.offset,
     )
-    headers = {"Idempotent-Replayed": "true"} if accepted_once.replayed else None
+    headers = signed.rate_headers | ({"Idempotent-Replayed": "true"} if accepted_once.replayed else {})
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
 
 

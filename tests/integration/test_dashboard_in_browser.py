@@ -17,8 +17,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright, expect
 
 from kernel.settings import Settings
+from kernel.tenants import TenantLimits
 from schemas.access import Role
-from tests.identities import PASSWORD, create_tenant, create_token, create_user
+from tests.identities import PASSWORD, create_tenant, create_token, create_user, set_limits
 from tests.integration.conftest import RunningPipeline, Service, free_port, start_service
 from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS
 
@@ -265,16 +266,23 @@ async def test_a_sweeps_heatmap_ranking_equity_curve_and_out_of_sample_compariso
 
 
 async def test_the_overview_and_health_pages_show_the_pipeline(
-    screen: Screen, pipeline: RunningPipeline, tenant: str
+    screen: Screen, pipeline: RunningPipeline, tenant: str, stack: Settings
 ) -> None:
     wait_for(pipeline, tenant, submit(pipeline, tenant, {"job_type": "noop"}), {"COMPLETED"})
     await screen.open("/?range=1h")
     await expect(screen.page.locator("#tile-jobs .value")).not_to_have_text("0")
     await expect(screen.page.locator("#overview-status .barlayer .trace")).to_have_count(1)
     await screen.screenshot("overview")
+    limited = await asyncio.to_thread(create_tenant, stack, f"limited-{uuid.uuid4().hex[:8]}")
+    await asyncio.to_thread(set_limits, stack, limited.id, TenantLimits(rate_per_second=25, max_in_flight=700))
     await screen.open("/health")
     await expect(screen.page.locator("#health-partitions tr")).not_to_have_count(0)
     await expect(screen.page.locator("#health-workers")).to_contain_text("running")
+    # Each tenant's limits in force, its own or the deployment's default, beside its jobs in flight.
+    row = screen.page.locator("#health-limits tr", has_text=limited.id)
+    await expect(row).to_contain_text("700")
+    await expect(row).to_contain_text("25")
+    await expect(row).to_contain_text("default")
     await screen.screenshot("health")
 
 

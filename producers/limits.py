@@ -1,0 +1,88 @@
+"""Per-tenant and per-credential limits of the receiver: a rate (token buckets) and jobs in flight (a quota).
+
+Buckets live in each receiver process, so N processes let through up to N times the rate; the quota counts a
+tenant's unfinished jobs in the read model (refreshed every second) plus what this process accepted since. A
+refusal is a 429 that says which limit, with ``Retry-After`` and the ``RateLimit-*`` headers.
+"""
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import cachetools
+
+from kernel.settings import Settings
+from kernel.tenants import TenantLimits
+from producers.errors import ApiError
+
+KEPT_BUCKETS = 10_000  # keyed by tenants and tokens: bounded, the least recently used going first
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass(frozen=True)
+class Rate:
+    per_second: float
+    burst: int
+
+
+def tenant_rate(limits: TenantLimits, settings: Settings) -> Rate:
+    """What a tenant may send: its own limits where set, else the deployment's."""
+    return Rate(
+        limits.rate_per_second or settings.tenant_rate_per_second, limits.rate_burst or settings.tenant_rate_burst
+    )
+
+
+def token_rate(settings: Settings) -> Rate:
+    return Rate(settings.token_rate_per_second, settings.token_rate_burst)
+
+
+class RateLimiter:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._buckets: cachetools.LRUCache[str, _Bucket] = cachetools.LRUCache(KEPT_BUCKETS)
+        self._clock = clock
+
+    def take(self, key: str, rate: Rate, what: str) -> dict[str, str]:
+        """Takes one token from ``key``'s bucket; the RateLimit headers of the answer. ApiError(429) when empty."""
+        now = self._clock()
+        bucket = self._buckets.get(key) or _Bucket(float(rate.burst), now)
+        bucket.tokens = min(float(rate.burst), bucket.tokens + (now - bucket.at) * rate.per_second)
+        bucket.at = now
+        self._buckets[key] = bucket
+        if bucket.tokens < 1:
+            wait = math.ceil((1 - bucket.tokens) / rate.per_second)
+            raise ApiError(429, "rate_limited", f"{what} may make {rate.per_second:g} requests a second (bursts of "
+                           f"{rate.burst}); retry in {wait} s",
+                           headers={"Retry-After": str(wait)} | _headers(rate, 0, wait))  # fmt: skip
+        bucket.tokens -= 1
+        return _headers(rate, int(bucket.tokens), math.ceil((rate.burst - bucket.tokens) / rate.per_second))
+
+
+def _headers(rate: Rate, remaining: int, reset: int) -> dict[str, str]:
+    return {"RateLimit-Limit": str(rate.burst), "RateLimit-Remaining": str(remaining), "RateLimit-Reset": str(reset)}
+
+
+class InFlightQuota:
+    """At most ``limit`` of a tenant's jobs queued, running or retrying when a new one is accepted."""
+
+    def __init__(self, count: Callable[[str], Awaitable[int]], refresh_seconds: float = 1.0) -> None:
+        self._count = count
+        self._refresh = refresh_seconds
+        self._known: cachetools.LRUCache[str, tuple[float, int]] = cachetools.LRUCache(KEPT_BUCKETS)
+
+    async def admit(self, tenant_id: str, limit: int) -> None:
+        now = time.monotonic()
+        known = self._known.get(tenant_id)
+        if known is None or now - known[0] > self._refresh:
+            known = (now, await self._count(tenant_id))
+        if known[1] >= limit:
+            self._known[tenant_id] = known
+            raise ApiError(429, "quota_exceeded", f"tenant {tenant_id!r} has {known[1]:,} jobs queued or running; "
+                           f"it may have {limit:,}; new ones are accepted as they finish",
+                           headers={"Retry-After": "5"})  # fmt: skip
+        self._known[tenant_id] = (known[0], known[1] + 1)

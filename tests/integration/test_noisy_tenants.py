@@ -1,0 +1,157 @@
+"""Noisy tenants on the real pipeline: an operator's per-tenant limits are applied by the receiver, and (measured)
+one tenant's backlog of 5,000 queued jobs does not hold another tenant's next job back by more than a turn of the
+worker's slots."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from kernel.database import EVERY_TENANT, make_engine, scoped_sync
+from kernel.settings import Settings
+from schemas.read_model import pipeline_jobs
+from tests.identities import Tenant, bearer, create_tenant, create_token
+from tests.integration.conftest import free_port, start_service
+from tests.integration.test_notifications import zixly
+from tests.measurements import report
+from tests.producers.test_signed_webhooks import signed
+
+BACKLOG = 5_000
+SLEEP_SECONDS = 0.2  # 16 slots drain the backlog in a minute at best: B's job arrives while most of it waits
+
+
+@pytest.fixture(scope="module")
+def receiver(stack: Settings) -> Iterator[str]:
+    receiver_port, worker_port, projector_port = free_port(), free_port(), free_port()
+    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_WORKER_CONCURRENCY": "16"}
+    services = [
+        start_service(stack, "receiver-fair", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
+        start_service(stack, "worker-fair", ["worker", "--metrics-port", str(worker_port)],
+                      f"http://127.0.0.1:{worker_port}/metrics", env),
+        start_service(stack, "projector-fair", ["projector", "--metrics-port", str(projector_port)],
+                      f"http://127.0.0.1:{projector_port}/metrics", env),
+    ]  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{receiver_port}"
+    finally:
+        for service in services:
+            service.stop()
+
+
+async def _post_backlog(receiver: str, tenant: Tenant) -> None:
+    """BACKLOG signed sleep jobs, 32 at a time."""
+    limits = httpx.Limits(max_connections=32)
+    async with httpx.AsyncClient(base_url=receiver, timeout=30, limits=limits) as client:
+        gate = asyncio.Semaphore(32)
+
+        async def one(n: int) -> None:
+            body = {"job_type": "sleep", "parameters": {"seconds": SLEEP_SECONDS, "progress_steps": 0}}
+            content, headers = signed(body, tenant.secret, f"backlog_{n}", tenant=tenant.id)
+            async with gate:
+                response = await client.post("/webhook/generic-job", content=content, headers=headers)
+            assert response.status_code == 202, response.text
+
+        await asyncio.gather(*(one(n) for n in range(BACKLOG)))
+
+
+def _waiting(stack: Settings, tenant_id: str, at: datetime) -> int:
+    """How many of the tenant's jobs had not started at ``at``."""
+    engine = make_engine(stack, pool_size=1)
+    try:
+        with scoped_sync(engine, EVERY_TENANT) as connection:
+            query = select(func.count()).where(
+                pipeline_jobs.c.tenant_id == tenant_id,
+                (pipeline_jobs.c.started_at.is_(None)) | (pipeline_jobs.c.started_at > at),
+            )
+            return int(connection.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _wait_for_status(receiver: str, token: str, job_id: str, timeout: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    job: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{receiver}/webhook/jobs/{job_id}", headers=bearer(token))
+        if response.status_code == 200 and (job := response.json())["status"] == "COMPLETED":
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not complete in {timeout} s: {job}")
+
+
+def test_an_operators_limits_are_applied_by_the_receiver_and_listed(receiver: str, stack: Settings) -> None:
+    tenant = create_tenant(stack, f"limited-{uuid.uuid4().hex[:8]}")
+    changed = zixly("tenants", "limits", tenant.id, "--rate", "0.01", "--burst", "3", "--in-flight", "500")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "0.01" in changed.stdout
+    assert "(default)" in changed.stdout  # the sweep limit is still the deployment's
+    answers = []
+    for n in range(4):
+        content, headers = signed({"job_type": "noop"}, tenant.secret, f"msg_{n}", tenant=tenant.id)
+        answers.append(httpx.post(f"{receiver}/webhook/generic-job", content=content, headers=headers))
+    assert [answer.status_code for answer in answers] == [202, 202, 202, 429]
+    assert answers[0].headers["RateLimit-Limit"] == "3"
+    assert answers[3].json()["error"] == "rate_limited"
+    assert int(answers[3].headers["Retry-After"]) >= 1
+    listed = zixly("tenants", "list")
+    row = next(line for line in listed.stdout.splitlines() if tenant.id in line)
+    assert "0.01" in row
+    assert "500" in row
+    reset = zixly("tenants", "limits", tenant.id, "--reset")
+    assert reset.returncode == 0
+    assert "0.01" not in reset.stdout
+    unknown = zixly("tenants", "limits", "no-such-tenant", "--rate", "5")
+    assert unknown.returncode == 1
+    assert "unknown tenant" in unknown.stdout
+
+
+def test_a_tenants_job_starts_within_two_seconds_behind_another_tenants_backlog(receiver: str, stack: Settings) -> None:
+    busy, other = (create_tenant(stack, f"{name}-{uuid.uuid4().hex[:8]}") for name in ("busy", "other"))
+    # The busy tenant's rate is raised (by the operator's command) so that the backlog goes in at full speed.
+    raised = zixly("tenants", "limits", busy.id, "--rate", "100000", "--burst", "100000")
+    assert raised.returncode == 0, raised.stdout + raised.stderr
+    other_token = create_token(stack, other.id)
+
+    started = time.monotonic()
+    asyncio.run(_post_backlog(receiver, busy))
+    posted_in = time.monotonic() - started
+
+    content, headers = signed({"job_type": "sleep", "parameters": {"seconds": 0, "progress_steps": 0}},
+                              other.secret, "next", tenant=other.id)  # fmt: skip
+    accepted = httpx.post(f"{receiver}/webhook/generic-job", content=content, headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    job = _wait_for_status(receiver, other_token, accepted.json()["job_id"], timeout=60)
+    created = datetime.fromisoformat(str(job["created_at"]))
+    started_at = datetime.fromisoformat(str(job["started_at"])).astimezone(UTC)
+    waited = (started_at - created).total_seconds()
+    behind = _waiting(stack, busy.id, started_at)
+
+    report(f"fairness: tenant B's job started {waited:.2f} s after it was accepted, while {behind:,} of tenant A's "
+           f"{BACKLOG:,} jobs ({SLEEP_SECONDS} s sleeps, posted in {posted_in:.1f} s) had not started")  # fmt: skip
+    assert behind > BACKLOG // 4, "the backlog had drained before B's job came: nothing was measured"
+    assert waited < 2.0
+
+    busy_token = create_token(stack, busy.id)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and _unfinished(stack, busy.id) > 0:
+        time.sleep(1)
+    assert _unfinished(stack, busy.id) == 0, "the backlog did not all complete"
+    probe = httpx.get(f"{receiver}/webhook/jobs/{accepted.json()['job_id']}", headers=bearer(busy_token))
+    assert probe.status_code == 404  # and one tenant's token still sees nothing of the other's
+
+
+def _unfinished(stack: Settings, tenant_id: str) -> int:
+    engine = make_engine(stack, pool_size=1)
+    try:
+        with scoped_sync(engine, EVERY_TENANT) as connection:
+            query = select(func.count()).where(pipeline_jobs.c.tenant_id == tenant_id,
+                                               pipeline_jobs.c.status != "COMPLETED")  # fmt: skip
+            total = select(func.count()).where(pipeline_jobs.c.tenant_id == tenant_id)
+            return int(connection.execute(query).scalar_one()) + BACKLOG - int(connection.execute(total).scalar_one())
+    finally:
+        engine.dispose()
