@@ -24,6 +24,7 @@ from kernel.database import TenantScope, make_engine, scoped_sync
 from kernel.market_data.providers import MarketData
 from kernel.object_store import ObjectStore, tenant_prefix
 from kernel.projection_lag import ProjectionLag, projection_lag
+from kernel.redaction import redact
 from kernel.settings import Settings
 from schemas.read_model import job_counts_hourly, pipeline_jobs, trading_sweep_results
 from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters
@@ -208,13 +209,16 @@ class PageData:
             return dict(row) if row is not None else None
 
     def job(self, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
-        """The job's row and its timeline."""
+        """The job's row and its timeline, with anything that looks like a credential redacted (jobs from before
+        secret references could carry one)."""
         query, events = detail_queries(job_id, None)
         with scoped_sync(self._engine, scope) as connection:
             row = connection.execute(query).mappings().first()
             if row is None:
                 return None
-            return dict(row) | {"events": [dict(event) for event in connection.execute(events).mappings()]}
+            job = dict(row) | {"events": [dict(event) for event in connection.execute(events).mappings()]}
+        redacted: dict[str, Any] = redact(job)
+        return redacted
 
     def artifact_url(self, job: dict[str, Any], key: str) -> str:
         """A presigned link to one of ``job``'s artifacts, only under the job's tenant's prefix (the job row was

@@ -16,16 +16,17 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from kernel.settings import Settings
+from kernel.settings import DatabaseService, Settings
 
-Service = Literal["receiver", "dashboard"]
+Service = DatabaseService
 T = TypeVar("T")
 # The role a service takes for a transaction that sees every tenant (migration 0009).
+# The worker has none: a job always belongs to one tenant.
 EVERY_TENANT_ROLES: dict[Service, str] = {"receiver": "zixly_receiver_all", "dashboard": "zixly_dashboard_all"}
 _SERVICE_OPTION = "zixly_service"
 

@@ -24,6 +24,7 @@ class SealedColumn:
 SEALED_COLUMNS = (
     SealedColumn("tenant_webhook_secrets", "id", "secret_sealed"),
     SealedColumn("tenants", "id", "notify_slack_webhook_url"),
+    SealedColumn("tenant_secrets", "id", "value_sealed"),
 )
 
 

@@ -22,7 +22,7 @@ def alembic_config(settings: Settings) -> Config:
 
 
 def provision_service_logins(settings: Settings) -> list[str]:
-    """Lets the receiver's and the dashboard's roles (created by the migrations) log in, with the passwords their
+    """Lets the services' roles (created by the migrations) log in, with the passwords their
     configured URLs carry. Run by the local stack, and by a deployment's set-up step (`zixly db logins`) where
     the owner may alter roles. Returns the roles provisioned; a URL with another user is provisioned by whoever
     configured it, and skipped."""

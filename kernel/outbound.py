@@ -161,7 +161,7 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
-def caller_headers(headers: dict[str, str]) -> list[str]:
+def caller_headers(headers: Iterable[str]) -> list[str]:
     """The names of headers a caller may not set (they belong to the connection)."""
     return [name for name in headers if name.lower() in RESERVED_HEADERS]
 

@@ -19,7 +19,8 @@ DEVELOPMENT_MASTER_KEY = "dev:aXYa2ynW6/bEtuTjR9R0iFH9R0jGKi6O3itbwbVLaow="
 LOCAL_S3_CREDENTIALS = ("zixly", "zixly-local")
 # The login roles the services use on Postgres (created by migration 0009), and the password each has on the
 # local development stack.
-SERVICE_DATABASE_ROLES = {"receiver": "zixly_receiver", "dashboard": "zixly_dashboard"}
+SERVICE_DATABASE_ROLES = {"receiver": "zixly_receiver", "dashboard": "zixly_dashboard", "worker": "zixly_worker"}
+DatabaseService = Literal["receiver", "dashboard", "worker"]
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -183,6 +184,11 @@ class Settings(BaseSettings):
     dashboard_database_url: str | None = Field(
         default=None, description="The dashboard's own Postgres login; unset: role zixly_dashboard on DATABASE_URL."
     )
+    worker_database_url: str | None = Field(
+        default=None,
+        description="The workers' own Postgres login (they read tenant secrets); unset: role zixly_worker on "
+        "DATABASE_URL.",
+    )
     session_idle_minutes: float = Field(default=30.0, gt=0, description="A session unused this long ends.")
     session_max_hours: float = Field(default=12.0, gt=0, description="A session ends this long after login.")
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins before an account is locked.")
@@ -311,10 +317,14 @@ class Settings(BaseSettings):
     def secure_cookies(self) -> bool:
         return not self.development if self.cookie_secure is None else self.cookie_secure
 
-    def service_database(self, service: Literal["receiver", "dashboard"]) -> str:
+    def service_database(self, service: DatabaseService) -> str:
         """The libpq URL a service logs in with: its own setting, else its role on the database of DATABASE_URL
         with the local stack's password for it (which production refuses)."""
-        explicit = {"receiver": self.receiver_database_url, "dashboard": self.dashboard_database_url}[service]
+        explicit = {
+            "receiver": self.receiver_database_url,
+            "dashboard": self.dashboard_database_url,
+            "worker": self.worker_database_url,
+        }[service]
         if explicit:
             return _libpq(explicit)
         role = SERVICE_DATABASE_ROLES[service]
@@ -322,7 +332,7 @@ class Settings(BaseSettings):
         host = parts.netloc.rsplit("@", 1)[-1]
         return urlunsplit(parts._replace(netloc=f"{role}:{quote(role)}@{host}"))
 
-    def service_sqlalchemy_url(self, service: Literal["receiver", "dashboard"]) -> str:
+    def service_sqlalchemy_url(self, service: DatabaseService) -> str:
         return "postgresql+psycopg://" + self.service_database(service).removeprefix("postgresql://")
 
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from kernel.dead_letters import Origin
 from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import EventPublisher
+from kernel.redaction import redact_text
 from processors.cancellations import CancelRegistry
 from processors.jobs.context import Cancelled, Deferred, JobContext, JobError
 from processors.jobs.registry import JobRegistry
@@ -77,6 +78,11 @@ class _Failure:
     message: str
     detail: str | None
     retryable: bool
+
+    def __post_init__(self) -> None:
+        # What a failure says goes into events, the dead-letter topic and pages: no credential it happens to quote.
+        object.__setattr__(self, "message", redact_text(self.message))
+        object.__setattr__(self, "detail", None if self.detail is None else redact_text(self.detail))
 
 
 class JobRunner:

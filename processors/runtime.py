@@ -10,13 +10,16 @@ from functools import partial
 
 import httpx
 
+from kernel.database import make_async_engine
 from kernel.dead_letters import DeadLetterSender
 from kernel.kafka import make_producer
 from kernel.object_store import ObjectStore
 from kernel.outbound import GuardedTransport, OutboundPolicy, policy_from_settings
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
+from kernel.secret_box import SecretBox
 from kernel.settings import Settings
+from kernel.tenant_secrets import TenantSecretStore
 from processors.cancellations import CancelRegistry
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
@@ -94,7 +97,10 @@ class WorkerRuntime:
         processes = cpu_pool(pool_size)
         for _ in range(pool_size):
             processes.submit(int)  # starts the processes now, so the first chunk does not wait for them
-        self._closers = [kafka.stop, http.aclose, services_http.aclose]
+        # Opened now, connected on a job's first secret: a worker whose jobs name none never logs in.
+        database = make_async_engine(settings, pool_size=2, service="worker")
+        secrets = TenantSecretStore(database, SecretBox.from_text(settings.master_keys.get_secret_value()))
+        self._closers = [kafka.stop, http.aclose, services_http.aclose, database.dispose]
         self._pools = (threads, processes)
         publisher = PatientPublisher(
             KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
@@ -119,6 +125,7 @@ class WorkerRuntime:
         dead_letters = PatientDeadLetters(DeadLetterSender(kafka, settings.dead_letter_topic, self.worker_id), patience)
         make_context = partial(
             JobContext, http=http, blocking_executor=threads, cpu_executor=processes, development=settings.development,
+            secrets=secrets,
         )  # fmt: skip
         return WorkerServices(
             cancellations=cancellations,

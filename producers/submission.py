@@ -6,6 +6,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kernel.outbound import OutboundPolicy, OutboundRefused, caller_headers
+from kernel.redaction import credential_query_names, literal_credentials
 from producers.errors import ApiError, validation_details
 from schemas.events import JobRequested, JobRequestedPayload, derived_event_id
 from schemas.identifiers import job_id_for_idempotency_key
@@ -77,6 +78,29 @@ def _check_call(parameters: HttpRequestParameters, outbound: OutboundPolicy, ten
                 for name in reserved
             ],
         )
+    _check_no_literal_credentials(parameters)
+
+
+def _check_no_literal_credentials(parameters: HttpRequestParameters) -> None:
+    """A credential written into a job would be in the log, the read model and the pages for good: it must come
+    as a reference to a tenant secret, which the worker fills in when it calls."""
+    literal = literal_credentials(parameters.headers)
+    if literal:
+        message = (
+            f'{", ".join(literal)}: a credential goes in as {{"secret": "<name>"}}, a tenant secret set with '
+            "`zixly tenants secrets set`, never as its value"
+        )
+        raise ApiError(422, "literal_credential", message,
+                       [ErrorDetail(loc=["parameters", "headers", name], msg=message, type="literal_credential")
+                        for name in literal])  # fmt: skip
+    in_url = credential_query_names(str(parameters.url))
+    if in_url:
+        message = (
+            f"{', '.join(in_url)}: credentials do not go in a URL (it is logged and shown); send the credential "
+            'in a header as {"secret": "<name>"}'
+        )
+        raise ApiError(422, "credential_in_url", message,
+                       [ErrorDetail(loc=["parameters", "url"], msg=message, type="credential_in_url")])  # fmt: skip
 
 
 def parse_trading_sweep(body: bytes) -> TradingSweepWebhook:

@@ -87,3 +87,17 @@ audit_log = Table(
     Index("ix_audit_log_tenant_at", "tenant_id", text("at DESC")),
     Index("ix_audit_log_at", text("at DESC")),
 )
+
+# Values a tenant's jobs refer to by name ({"secret": "crm-token"} in an http.request header), resolved by the worker
+# at run time: the log and the read model hold the name, never the value.
+tenant_secrets = Table(
+    "tenant_secrets",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("value_sealed", Text, nullable=False),  # kernel/secret_box.py, bound to the tenant and the name
+    Column("created_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Index("ux_tenant_secrets_name", "tenant_id", "name", unique=True),
+)

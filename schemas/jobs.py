@@ -6,7 +6,7 @@ never meets parameters it cannot read.
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from schemas.job_parameters import JobParameters
 from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters
@@ -43,12 +43,27 @@ class SleepParameters(JobParameters):
 PRODUCTION_LONGEST_SLEEP = 60.0
 
 
+SECRET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class SecretReference(BaseModel):
+    """A tenant secret named in a job (``zixly tenants secrets set``): the worker puts its value in the request at
+    run time, so the log, the read model and the pages only ever hold the name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: str = Field(pattern=SECRET_NAME_PATTERN, description="The name of one of the tenant's secrets.")
+
+
 class HttpRequestParameters(JobParameters):
     """Calls a client system's URL. Only hosts on the workers' allow-list may be called."""
 
     url: AnyHttpUrl
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str | SecretReference] = Field(
+        default_factory=dict,
+        description='A credential goes in as {"secret": "<name>"}: the worker sends the tenant secret of that name.',
+    )
     json_body: Any | None = Field(default=None, description="Sent as the JSON request body.")
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
     expected_status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(

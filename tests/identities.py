@@ -13,6 +13,7 @@ from kernel.api_tokens import ApiTokens
 from kernel.database import make_engine, run_with_engine
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
+from kernel.tenant_secrets import TenantSecretStore
 from kernel.tenants import TenantDirectory, TenantLimits
 from schemas.access import Role
 
@@ -37,6 +38,14 @@ def set_limits(settings: Settings, tenant_id: str, limits: TenantLimits) -> None
     async def work(engine: AsyncEngine) -> None:
         box = SecretBox.from_text(settings.master_keys.get_secret_value())
         await TenantDirectory(engine, box).set_limits(tenant_id, limits)
+
+    run_with_engine(settings, work)
+
+
+def set_tenant_secret(settings: Settings, tenant_id: str, name: str, value: str) -> None:
+    async def work(engine: AsyncEngine) -> None:
+        box = SecretBox.from_text(settings.master_keys.get_secret_value())
+        await TenantSecretStore(engine, box).set(tenant_id, name, value, "test")
 
     run_with_engine(settings, work)
 

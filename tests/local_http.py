@@ -31,6 +31,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(2)
         if self.path.startswith("/fail"):
             self._send(500, {"error": "boom"})
+        elif self.path.startswith("/echo-headers"):  # a careless API that repeats what it was sent
+            self._send(200, {"headers": dict(self.headers.items())})
         elif self.path.startswith("/redirect"):
             self.send_response(302)
             self.send_header("Location", "http://169.254.169.254/")

@@ -5,6 +5,7 @@ shown once, when they are made, and stored only sealed or hashed.
 """
 
 import dataclasses
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,8 +23,10 @@ from kernel.database import EVERY_TENANT, TenantScope, make_engine, run_with_eng
 from kernel.environment import checked_settings
 from kernel.secret_box import SecretBox, generate_master_key
 from kernel.settings import Settings
+from kernel.tenant_secrets import TenantSecretStore
 from kernel.tenants import TenantDirectory, TenantLimits, limit_text
 from schemas.access import TOKEN_ROLES, Role
+from schemas.jobs import SECRET_NAME_PATTERN
 
 console = Console()
 T = TypeVar("T")
@@ -201,6 +204,67 @@ def tenants_list() -> None:
     for tenant_id, name, active, limits in _with_engine(lambda engine: TenantDirectory(engine, _box()).list()):
         table.add_row(tenant_id, name, str(active), *(value for _, value in _limit_cells(limits, settings)))
     console.print(table)
+
+
+# -- tenants' named secrets ---------------------------------------------------------------------------------------
+
+secrets_app = typer.Typer(
+    help='Named secrets a tenant\'s jobs refer to ({"secret": "<name>"}); values are shown to no one.',
+    no_args_is_help=True,
+)
+tenants_app.add_typer(secrets_app, name="secrets")
+
+
+def _secret_store(engine: AsyncEngine) -> TenantSecretStore:
+    return TenantSecretStore(engine, _box())
+
+
+@secrets_app.command("set")
+def secrets_set(
+    tenant_id: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(help="how jobs name it: letters, digits, '_', '.', '-'")],
+    value_stdin: Annotated[bool, typer.Option(help="read the value from standard input (else: asked for)")] = False,
+) -> None:
+    """Store or replace a secret of the tenant; it is never printed, logged or put in an event."""
+    if not re.fullmatch(SECRET_NAME_PATTERN, name):
+        raise typer.BadParameter(f"{name!r}: 1 to 64 letters, digits, '_', '.' or '-'", param_hint="NAME")
+    value = sys.stdin.readline().rstrip("\n") if value_stdin else typer.prompt("value", hide_input=True)
+
+    async def work(engine: AsyncEngine) -> bool:
+        replaced = await _secret_store(engine).set(tenant_id, name, value, cli_actor())
+        await _audit(engine, "tenant.secret.set", tenant_id, name, replaced=replaced)
+        return replaced
+
+    try:
+        replaced = _with_engine(work)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"[green]✓[/] secret {name} of {tenant_id} {'replaced' if replaced else 'stored'}; jobs name it "
+                  f'as {{"secret": "{name}"}}')  # fmt: skip
+
+
+@secrets_app.command("list")
+def secrets_list(tenant_id: Annotated[str, typer.Argument()]) -> None:
+    """The tenant's secrets by name, who set each and when (never the values)."""
+    table = Table("name", "set by", "at", title=f"secrets of {tenant_id}")
+    for name, by, at in _with_engine(lambda engine: _secret_store(engine).names(tenant_id)):
+        table.add_row(name, by, f"{at:%Y-%m-%d %H:%M:%S %Z}")
+    console.print(table)
+
+
+@secrets_app.command("delete")
+def secrets_delete(tenant_id: Annotated[str, typer.Argument()], name: Annotated[str, typer.Argument()]) -> None:
+    """Remove a secret; jobs that name it fail with the reason until it is set again."""
+
+    async def work(engine: AsyncEngine) -> bool:
+        gone = await _secret_store(engine).delete(tenant_id, name)
+        if gone:
+            await _audit(engine, "tenant.secret.delete", tenant_id, name)
+        return gone
+
+    if not _with_engine(work):
+        raise _fail(f"{tenant_id} has no secret {name!r}")
+    console.print(f"[green]✓[/] secret {name} of {tenant_id} deleted")
 
 
 # -- tokens ----------------------------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def db_upgrade(revision: str = "head") -> None:
 
 @db_app.command("logins")
 def db_logins() -> None:
-    """Let the receiver's and the dashboard's roles log in with the passwords of their configured URLs."""
+    """Let the receiver's, the dashboard's and the workers' roles log in with the passwords of their URLs."""
     from kernel.migrate import provision_service_logins
 
     roles = provision_service_logins(_settings())

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -36,6 +36,10 @@ class JobError(Exception):
         self.detail = detail
 
 
+class SecretSource(Protocol):
+    async def value(self, tenant_id: str, name: str) -> str | None: ...
+
+
 @dataclass
 class JobContext:
     job_id: str
@@ -52,6 +56,21 @@ class JobContext:
     cancel_requested: Callable[[], bool] = lambda: False
     development: bool = False
     """Whether test-only options (a sleep's crash, failures, hour-long waits) are honoured."""
+    secrets: SecretSource | None = None
+    """The tenants' named secrets (kernel/tenant_secrets.py); None in a worker without a database."""
+
+    async def secret(self, name: str) -> str:
+        """The value of this job's tenant's secret ``name``; JobError (not worth retrying) when it has none."""
+        if self.secrets is None:
+            raise JobError(f"secret {name!r}: this worker reads no secrets", retryable=False)
+        try:
+            value = await self.secrets.value(self.tenant_id, name)
+        except Exception as exc:  # the store is down: the next attempt may find it up
+            raise JobError(f"secret {name!r} could not be read: {type(exc).__name__}", retryable=True) from exc
+        if value is None:
+            raise JobError(f"tenant {self.tenant_id!r} has no secret {name!r} (`zixly tenants secrets set`)",
+                           retryable=False)  # fmt: skip
+        return value
 
     def checkpoint(self) -> None:
         """Where a handler may stop: raises Cancelled when the job's cancellation was requested."""

@@ -1,6 +1,7 @@
 """Calls a client system's URL through the outbound policy (kernel/outbound.py): an allowed host that resolves to
 public addresses only (or one the operator named as internal for the tenant), connected to at the checked address,
-with a timeout, no redirects, and the answer read up to 64 KB.
+with a timeout, no redirects, and the answer read up to 64 KB. Headers that name a tenant secret get its value
+here, at the last moment; an answer that echoes it back is stored with the name in its place.
 """
 
 import contextlib
@@ -11,14 +12,23 @@ from typing import Any
 import httpx
 
 from kernel.outbound import RESERVED_HEADERS, OutboundRefused, read_capped
+from kernel.redaction import redact_values
 from processors.jobs.context import JobContext, JobError
-from schemas.jobs import HttpRequestParameters
+from schemas.jobs import HttpRequestParameters, SecretReference
 
 BODY_EXCERPT_BYTES = 64 * 1024
 
 
 async def run_http_request(parameters: HttpRequestParameters, context: JobContext) -> dict[str, Any]:
-    headers = {name: value for name, value in parameters.headers.items() if name.lower() not in RESERVED_HEADERS}
+    headers: dict[str, str] = {}
+    secrets: dict[str, str] = {}  # name -> value, to take back out of whatever the answer echoes
+    for name, value in parameters.headers.items():
+        if name.lower() in RESERVED_HEADERS:
+            continue
+        if isinstance(value, SecretReference):
+            secrets[value.secret] = headers[name] = await context.secret(value.secret)
+        else:
+            headers[name] = value
     started = time.perf_counter()
     request = context.http.build_request(
         parameters.method,
@@ -44,7 +54,7 @@ async def run_http_request(parameters: HttpRequestParameters, context: JobContex
     except httpx.HTTPError as exc:
         raise JobError(f"{parameters.method} {parameters.url} failed: {exc!r}", retryable=True) from exc
     elapsed_ms = (time.perf_counter() - started) * 1000
-    excerpt = content.decode(errors="replace")
+    excerpt = redact_values(content.decode(errors="replace"), secrets)
     ok = response.status_code in parameters.expected_status if parameters.expected_status else response.is_success
     if not ok:
         raise JobError(
@@ -61,5 +71,5 @@ async def run_http_request(parameters: HttpRequestParameters, context: JobContex
     }
     if "json" in (response.headers.get("content-type") or "") and not truncated:
         with contextlib.suppress(ValueError):  # a JSON content type with a broken body: keep the text only
-            result["json"] = json.loads(content)
+            result["json"] = json.loads(excerpt)
     return result

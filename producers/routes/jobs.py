@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.audit import AuditEntry
+from kernel.redaction import redact
 from producers.acceptance import append
 from producers.deps import Caller, Services, Tenant
 from producers.errors import ApiError, validation_details
@@ -91,7 +92,7 @@ async def get_job(
             f"no job {job_id} for tenant {tenant_id!r}; a job just accepted appears within moments",
         )
     headers = rate_headers | ({} if projected is None else {"Zixly-Projected-To": f"{partition}:{projected}"})
-    return JSONResponse(job.model_dump(mode="json"), headers=headers)
+    return JSONResponse(redact(job.model_dump(mode="json")), headers=headers)
 
 
 async def _wait_until_projected(services: Services, partition: int, offset: int, wait: float) -> int:

@@ -50,6 +50,7 @@ def production(stack: Settings) -> Iterator[Production]:
         "ZIXLY_SESSION_KEYS": secrets.token_urlsafe(24),
         "ZIXLY_RECEIVER_DATABASE_URL": url("receiver"),
         "ZIXLY_DASHBOARD_DATABASE_URL": url("dashboard"),
+        "ZIXLY_WORKER_DATABASE_URL": url("worker"),
         # The local S3 endpoint accepts any keys; production only asks that they are not the development ones.
         "ZIXLY_S3_ENDPOINT_URL": stack.s3_endpoint or "",
         "ZIXLY_S3_ACCESS_KEY_ID": secrets.token_hex(8),
@@ -62,6 +63,7 @@ def production(stack: Settings) -> Iterator[Production]:
         session_keys=SecretStr(env["ZIXLY_SESSION_KEYS"]),
         receiver_database_url=env["ZIXLY_RECEIVER_DATABASE_URL"],
         dashboard_database_url=env["ZIXLY_DASHBOARD_DATABASE_URL"],
+        worker_database_url=env["ZIXLY_WORKER_DATABASE_URL"],
     )
     try:
         yield Production(env, settings)

@@ -13,10 +13,11 @@ from kernel.database import TenantScope, psycopg_scope_sql
 from kernel.key_rotation import key_usage, rotate
 from kernel.secret_box import SecretBox, generate_master_key
 from kernel.settings import Settings
+from kernel.tenant_secrets import TenantSecretStore
 from kernel.tenants import TenantDirectory
 from projections.replay import Replay
 from schemas.access import Role
-from tests.identities import PASSWORD, create_tenant, create_token, create_user
+from tests.identities import PASSWORD, create_tenant, create_token, create_user, set_tenant_secret
 from tests.integration.isolated import isolated_read_model
 from zixly.stack.postgres_server import find_bindir
 
@@ -84,6 +85,33 @@ def test_the_receivers_role_reads_credentials_and_writes_receipts_nothing_else(g
                 connection.execute(statement)
 
 
+def test_the_workers_role_reads_only_the_scoped_tenants_secrets_and_nothing_else(fresh: Settings) -> None:
+    for tenant in ("acme", "globex"):
+        create_tenant(fresh, tenant)
+        set_tenant_secret(fresh, tenant, "crm", f"{tenant}-value")
+    assert rows_seen(fresh, "worker", "acme", "tenant_secrets") == {"acme"}
+    assert rows_seen(fresh, "worker", None, "tenant_secrets") == set()
+    with psycopg.connect(fresh.service_database("worker"), autocommit=True) as connection:
+        for statement in (
+            "SELECT * FROM pipeline_jobs",
+            "SELECT * FROM tenants",
+            "SELECT * FROM tenant_webhook_secrets",
+            "SELECT * FROM api_tokens",
+            "DELETE FROM tenant_secrets",
+            "UPDATE tenant_secrets SET name = 'x'",
+            "INSERT INTO tenant_secrets (id, tenant_id, name, value_sealed, created_by) "
+            "VALUES (gen_random_uuid(), 'acme', 'x', 'x', 'x')",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                connection.execute(statement)
+    for service in ("receiver", "dashboard"):
+        with (
+            psycopg.connect(fresh.service_database(service), autocommit=True) as connection,  # type: ignore[arg-type]
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            connection.execute("SELECT * FROM tenant_secrets")
+
+
 def test_the_audit_log_refuses_updates_and_deletes_even_from_its_owner(golden: Settings) -> None:
     with psycopg.connect(golden.database, autocommit=True) as connection:
         connection.execute("INSERT INTO audit_log (actor, action, outcome) VALUES ('test', 'probe', 'ok')")
@@ -116,6 +144,7 @@ def test_no_secret_token_or_password_is_stored_in_plain_text(fresh: Settings) ->
             await engine.dispose()
 
     asyncio.run(notify())
+    set_tenant_secret(fresh, "acme", "crm", "crm-secret-value-of-acme")
     dump = subprocess.run(
         [str(find_bindir() / "pg_dump"), "--data-only", fresh.database], capture_output=True, text=True, check=True
     ).stdout
@@ -128,12 +157,14 @@ def test_no_secret_token_or_password_is_stored_in_plain_text(fresh: Settings) ->
         PASSWORD,
         slack,
         "very-secret-path",
+        "crm-secret-value-of-acme",
     ):
         assert plain not in dump, f"{plain[:12]}… is stored in plain text"
 
 
 def test_rotating_the_master_key_rewraps_every_sealed_value_and_they_still_open(fresh: Settings) -> None:
     tenant = create_tenant(fresh, "acme")
+    set_tenant_secret(fresh, "acme", "crm", "crm-value")
     new_key = generate_master_key("next")
     rotated = fresh.replaced(master_keys=type(fresh.master_keys)(f"{new_key},{fresh.master_keys.get_secret_value()}"))
 
@@ -144,8 +175,10 @@ def test_rotating_the_master_key_rewraps_every_sealed_value_and_they_still_open(
         try:
             box = SecretBox.from_text(rotated.master_keys.get_secret_value())
             assert set(await key_usage(engine)) == {"dev"}
-            assert (await rotate(engine, box))["tenant_webhook_secrets"] == 1
+            rotated_counts = await rotate(engine, box)
+            assert (rotated_counts["tenant_webhook_secrets"], rotated_counts["tenant_secrets"]) == (1, 1)
             assert set(await key_usage(engine)) == {"next"}
+            assert await TenantSecretStore(engine, SecretBox.from_text(new_key)).value("acme", "crm") == "crm-value"
             only_new = TenantDirectory(engine, SecretBox.from_text(new_key))
             found = await only_new.secrets_of("acme")
             assert found is not None

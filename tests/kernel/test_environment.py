@@ -12,6 +12,7 @@ REAL = {
     "s3_endpoint_url": "aws",
     "receiver_database_url": "postgresql://zixly_receiver:s3cret@db/zixly",
     "dashboard_database_url": "postgresql://zixly_dashboard:s3cret@db/zixly",
+    "worker_database_url": "postgresql://zixly_worker:s3cret@db/zixly",
 }
 
 
@@ -41,6 +42,7 @@ def test_production_with_real_secrets_starts() -> None:
             "ZIXLY_S3_ACCESS_KEY_ID",
         ),
         ({"dashboard_database_url": None}, "ZIXLY_DASHBOARD_DATABASE_URL"),
+        ({"worker_database_url": None}, "ZIXLY_WORKER_DATABASE_URL"),
         ({"receiver_database_url": None}, "ZIXLY_RECEIVER_DATABASE_URL"),
         ({"oidc_issuer": "https://id.example.com"}, "ZIXLY_OIDC_CLIENT_ID"),
     ],

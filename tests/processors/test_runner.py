@@ -10,7 +10,7 @@ import pytest
 
 from kernel.outbound import GuardedTransport, InternalHost, OutboundPolicy
 from processors.cancellations import CancelRegistry
-from processors.jobs.context import JobContext
+from processors.jobs.context import JobContext, JobError
 from processors.jobs.registry import JobRegistry, JobType, default_registry
 from processors.jobs.retry_policy import RetryPolicy
 from processors.runner import JobRunner
@@ -259,3 +259,56 @@ async def test_a_worker_outside_development_does_not_honour_test_only_options() 
     )
     with pytest.raises(JobError, match="crash: test-only options are honoured in development only"):
         await run_sleep(SleepParameters(seconds=0, crash=True), context)
+
+
+class Secrets:
+    def __init__(self, values: dict[tuple[str, str], str]) -> None:
+        self.values = values
+
+    async def value(self, tenant_id: str, name: str) -> str | None:
+        return self.values.get((tenant_id, name))
+
+
+def runner_with_secrets(http: httpx.AsyncClient, secrets: Secrets) -> JobRunner:
+    context = partial(JobContext, http=http, development=True, secrets=secrets)
+    return JobRunner(default_registry(), FakePublisher(), "worker-1", context, FakeRetryScheduler(),
+                     FakeDeadLetters())  # fmt: skip
+
+
+async def test_a_header_naming_a_secret_is_sent_its_value_and_the_echo_is_stored_with_its_name(
+    http: httpx.AsyncClient, server: str
+) -> None:
+    secrets = Secrets({("acme", "crm-token"): "Bearer s3cr3t-value-of-acme"})
+    outcome = await runner_with_secrets(http, secrets).run(
+        request("http.request", url=f"{server}/echo-headers", headers={"Authorization": {"secret": "crm-token"}})
+    )
+    assert isinstance(outcome, JobCompleted)
+    echoed = outcome.payload.result["json"]["headers"]
+    assert echoed["Authorization"] == "[secret crm-token]"  # the server got the value; the result keeps the name
+    assert "s3cr3t" not in outcome.model_dump_json()
+
+
+async def test_a_secret_the_tenant_does_not_have_fails_the_job_without_retry(
+    http: httpx.AsyncClient, server: str
+) -> None:
+    # Another tenant's secret of that name is not this job's: the store is asked for the job's tenant only.
+    secrets = Secrets({("globex", "crm-token"): "globex-value"})
+    outcome = await runner_with_secrets(http, secrets).run(
+        request("http.request", url=f"{server}/echo-headers", headers={"X-Api-Key": {"secret": "crm-token"}})
+    )
+    assert isinstance(outcome, JobFailed)
+    assert outcome.payload.error_message == "tenant 'acme' has no secret 'crm-token' (`zixly tenants secrets set`)"
+
+
+async def test_a_failure_that_quotes_a_credential_is_stored_redacted(http: httpx.AsyncClient) -> None:
+    async def leaky(parameters: NoopParameters, context: JobContext) -> dict[str, Any]:
+        raise JobError("GET https://u:pw@example.com/?api_key=abc123 sent Authorization: Bearer abcdefghijkl",
+                       retryable=False)  # fmt: skip
+
+    registry = JobRegistry([JobType("noop", NoopParameters, leaky, RetryPolicy(max_attempts=1))])
+    outcome = await runner_with(FakePublisher(), http, registry).run(request("noop"))
+    assert isinstance(outcome, JobFailed)
+    message = outcome.payload.error_message
+    assert "pw@" not in message
+    assert "abc123" not in message
+    assert "abcdefghijkl" not in message

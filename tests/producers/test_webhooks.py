@@ -116,6 +116,39 @@ async def test_an_http_request_cannot_choose_its_port_credentials_in_the_url_or_
     assert reason in response.json()["message"]
 
 
+@pytest.mark.parametrize(
+    ("parameters", "error", "where"),
+    [
+        (
+            {"headers": {"Authorization": "Bearer abc"}},
+            "literal_credential",
+            ["parameters", "headers", "Authorization"],
+        ),
+        ({"headers": {"X-Api-Key": "k-1"}}, "literal_credential", ["parameters", "headers", "X-Api-Key"]),
+        ({"url": "https://api.example.com/?api_key=k-1"}, "credential_in_url", ["parameters", "url"]),
+    ],
+)
+async def test_a_credential_written_into_a_job_is_refused_before_it_reaches_the_log(
+    client: httpx.AsyncClient, publisher: FakePublisher, parameters: dict[str, Any], error: str, where: list[str]
+) -> None:
+    body = {"job_type": "http.request", "parameters": {"url": "https://api.example.com/"} | parameters}
+    response = await client.post("/webhook/generic-job", json=body, headers=HEADERS)
+    assert (response.status_code, response.json()["error"]) == (422, error)
+    assert response.json()["details"][0]["loc"] == where
+    assert "secret" in response.json()["message"]
+    assert publisher.events == []
+
+
+async def test_a_credential_named_as_a_tenant_secret_is_accepted_and_only_its_name_is_logged(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    headers = {"Authorization": {"secret": "crm-token"}}
+    body = {"job_type": "http.request", "parameters": {"url": "https://api.example.com/", "headers": headers}}
+    response = await client.post("/webhook/generic-job", json=body, headers=HEADERS)
+    assert response.status_code == 202, response.text
+    assert publisher.events[0].payload.parameters["headers"] == headers  # type: ignore[attr-defined]
+
+
 async def test_a_body_over_the_limit_gets_413(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
     big = {"job_type": "noop", "parameters": {"echo": {"x": "y" * 4000}}}
     response = await client.post("/webhook/generic-job", content=json.dumps(big), headers=HEADERS)
