@@ -1,3 +1,4 @@
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -87,6 +88,33 @@ async def test_the_quota_counts_only_unfinished_jobs_and_those_accepted_since() 
         await quota.admit("acme", 3)  # the one just admitted counts until the read model shows it
     assert (refused.value.status_code, refused.value.error) == (429, "quota_exceeded")
     await quota.admit("other", 1)
+
+
+async def test_the_quota_admits_from_its_last_count_while_the_read_model_is_down() -> None:
+    reader = _reader("acme", "QUEUED")
+    down = False
+
+    async def count(tenant_id: str) -> int:
+        if down:
+            raise OSError("connection refused")
+        return await reader.in_flight(tenant_id)
+
+    quota = InFlightQuota(count, refresh_seconds=0)
+    await quota.admit("acme", 3)
+    down = True
+    await quota.admit("acme", 3)  # one counted, one admitted since
+    with pytest.raises(ApiError):
+        await quota.admit("acme", 3)  # the last count still holds it to its quota
+    await quota.admit("new", 3)  # never counted: admitted, the rate still bounds it
+
+
+async def test_a_count_that_hangs_is_given_up_and_the_webhook_admitted() -> None:
+    async def hangs(tenant_id: str) -> int:
+        await asyncio.sleep(60)
+        return 0
+
+    quota = InFlightQuota(hangs, count_timeout=0.05)
+    await asyncio.wait_for(quota.admit("acme", 1), timeout=5)
 
 
 @pytest.fixture
