@@ -1,15 +1,27 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test bootstrap lint bench bench-sweep bench-replay bench-job-list schemas stack-down
+.PHONY: run test bootstrap lint audit lock bench bench-sweep bench-replay bench-job-list schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
 
-test: lint
+test: lint audit
 	@deploy/bootstrap.sh --browser
 	.venv/bin/pytest
 
 bootstrap:
 	@deploy/bootstrap.sh
+
+# The locked dependencies against known vulnerabilities; deploy/pip-audit-ignore.txt holds the reviewed exceptions.
+audit: bootstrap
+	.venv/bin/python -m zixly.dependency_audit
+
+# Rewrites the lock files from pyproject.toml's ranges, keeping every locked version that still fits (add
+# --upgrade-package NAME, or remove a line, to move one); every install uses them, checked by hash.
+LOCK = .venv/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock"
+lock: bootstrap
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
 
 lint: bootstrap
 	.venv/bin/ruff check .

@@ -46,11 +46,14 @@ if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv with $python"
   "$python" -m venv .venv
 fi
+# Exactly the locked versions, each checked against its hash (requirements-dev.lock, written by `make lock`); the
+# project itself goes in without resolving anything more.
 stamp=".venv/.zixly-installed"
-wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+wanted="$(cat pyproject.toml requirements-dev.lock | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
-  echo "bootstrap: installing Python packages"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  echo "bootstrap: installing Python packages from requirements-dev.lock"
+  .venv/bin/python -m pip install -q --require-hashes --no-deps -r requirements-dev.lock
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  .venv/bin/python -m pip check
   echo "$wanted" > "$stamp"
 fi
