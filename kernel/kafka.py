@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
+from kernel.kafka_security import client_security
 from kernel.logging import get_logger
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
@@ -33,7 +34,7 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "metadata_max_age_ms": 60_000,
         "max_batch_size": 256 * 1024,
     }
-    return AIOKafkaProducer(**(options | overrides))
+    return AIOKafkaProducer(**(options | client_security(settings) | overrides))
 
 
 def make_consumer(settings: Settings, *topics: str, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
@@ -47,11 +48,13 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 1_000,
     }
-    return AIOKafkaConsumer(*topics, **(options | overrides))
+    return AIOKafkaConsumer(*topics, **(options | client_security(settings) | overrides))
 
 
 def make_admin(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000, **client_security(settings)
+    )
 
 
 class TopicMismatch(RuntimeError):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Secrets of the local development stack. They are in this public file, so production refuses every one of them
@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "ZIXLY_DATABASE_URL"))
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # How every client (producers, consumers, admin, the Faust workers) talks to the brokers. The local stack's own
+    # broker serves the same protocol with a CA of its own (kafka_tls_ca) and the SCRAM user below.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="SASL_SSL with SCRAM for a cluster beyond this host."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="The CA bundle that signs the brokers' certificates; unset: the system's CAs."
+    )
+    kafka_ssl_certfile: Path | None = Field(default=None, description="A client certificate, for mutual TLS.")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="The key of kafka_ssl_certfile.")
     kafka_heap: str = "512m"
     postgres_port: int = 5432
 
@@ -70,6 +83,12 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "zixly@localhost"
+    # Mail goes to the relay over TLS: STARTTLS on the port above (587 usually) or TLS from the first byte ("tls",
+    # 465 usually). "none" is for a relay on this host only; production refuses it for any other.
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_ca_file: Path | None = Field(default=None, description="The CA that signs the relay's certificate.")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
     notification_attempts: int = Field(default=3, ge=1, le=20)
     notification_timeout_seconds: float = Field(default=10.0, gt=0)
     allow_unregistered_tenants: bool | None = Field(
@@ -243,6 +262,15 @@ class Settings(BaseSettings):
             return {tenant.strip(): url.strip() for tenant, url in pairs}
         return value
 
+    @model_validator(mode="after")
+    def _kafka_credentials_complete(self) -> "Settings":
+        if self.kafka_uses_sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"ZIXLY_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "ZIXLY_KAFKA_SASL_USERNAME and ZIXLY_KAFKA_SASL_PASSWORD")  # fmt: skip
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("ZIXLY_KAFKA_SSL_CERTFILE and ZIXLY_KAFKA_SSL_KEYFILE go together (mutual TLS)")
+        return self
+
     @property
     def runs_own_kafka(self) -> bool:
         return self.kafka_bootstrap_servers is None
@@ -250,6 +278,22 @@ class Settings(BaseSettings):
     @property
     def runs_own_postgres(self) -> bool:
         return self.database_url is None
+
+    @property
+    def kafka_uses_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def kafka_uses_sasl(self) -> bool:
+        return self.kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def kafka_tls_ca(self) -> Path | None:
+        """What clients trust: the set CA bundle, else the local stack's own CA when it runs the broker, else the
+        system's CAs (None)."""
+        if self.kafka_ssl_cafile is not None:
+            return self.kafka_ssl_cafile
+        return self.home / "kafka" / "tls" / "ca.pem" if self.runs_own_kafka else None
 
     @cached_property
     def kafka_bootstrap(self) -> str:

@@ -3,7 +3,9 @@
 from typing import Any
 
 import faust
+from faust.types.auth import CredentialsT
 
+from kernel.kafka_security import kafka_ssl_context
 from kernel.settings import Settings
 from processors import faust_commit_fix
 
@@ -13,6 +15,7 @@ def create_app(settings: Settings) -> faust.App:
     return faust.App(
         "zixly-processor",
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         # We own the envelope and its codec (schemas.codec); Faust just hands us bytes.
         value_serializer="raw",
@@ -29,6 +32,19 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         web_enabled=False,
     )
+
+
+def broker_credentials(settings: Settings) -> CredentialsT | None:
+    """The same TLS and SASL as every other client of ours (kernel.kafka_security), in Faust's terms."""
+    context = kafka_ssl_context(settings) if settings.kafka_uses_tls else None
+    if settings.kafka_uses_sasl:
+        assert settings.kafka_sasl_password is not None  # the settings refuse SASL without it
+        return faust.SASLCredentials(username=settings.kafka_sasl_username,
+                                     password=settings.kafka_sasl_password.get_secret_value(), ssl_context=context,
+                                     mechanism=settings.kafka_sasl_mechanism)  # fmt: skip
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
 
 
 def job_events_topic(app: faust.App, settings: Settings) -> Any:

@@ -2,7 +2,11 @@
 
 import asyncio
 import smtplib
+import ssl
+from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,14 +27,28 @@ def redacted(target: Target) -> str:
     return target.address
 
 
+@dataclass(frozen=True)
+class SmtpRelay:
+    host: str
+    port: int
+    sender: str
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    ca_file: Path | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The relay's certificate and name are checked (TLS 1.2 at least): a relay that cannot prove itself gets
+        no mail, rather than mail in the clear."""
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+
 class Channels:
-    def __init__(
-        self, http: httpx.AsyncClient, smtp_host: str, smtp_port: int, sender: str, timeout_seconds: float
-    ) -> None:
+    def __init__(self, http: httpx.AsyncClient, relay: SmtpRelay, timeout_seconds: float) -> None:
         self._http = http
-        self._smtp_host = smtp_host
-        self._smtp_port = smtp_port
-        self._sender = sender
+        self._relay = relay
         self._timeout = timeout_seconds
 
     async def deliver(self, target: Target, subject: str, text: str, tenant: str) -> None:
@@ -53,11 +71,31 @@ class Channels:
             raise DeliveryFailed(f"Slack answered {response.status_code}")
 
     def _email(self, address: str, subject: str, text: str) -> None:
+        relay = self._relay
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self._sender, address, subject
+        message["From"], message["To"], message["Subject"] = relay.sender, address, subject
         message.set_content(text)
         try:
-            with smtplib.SMTP(self._smtp_host, self._smtp_port, timeout=self._timeout) as smtp:
+            with self._connect() as smtp:
+                if relay.username and relay.password:
+                    smtp.login(relay.username, relay.password)
                 smtp.send_message(message)
+        except smtplib.SMTPNotSupportedError:
+            raise DeliveryFailed(
+                f"the relay {relay.host}:{relay.port} does not offer STARTTLS; nothing was sent"
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def _connect(self) -> smtplib.SMTP:
+        relay = self._relay
+        if relay.security == "tls":
+            return smtplib.SMTP_SSL(relay.host, relay.port, timeout=self._timeout, context=relay.tls_context())
+        smtp = smtplib.SMTP(relay.host, relay.port, timeout=self._timeout)
+        if relay.security == "starttls":
+            try:
+                smtp.starttls(context=relay.tls_context())
+            except BaseException:
+                smtp.close()
+                raise
+        return smtp

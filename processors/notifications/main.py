@@ -14,13 +14,19 @@ from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
-from processors.notifications.channels import Channels
+from processors.notifications.channels import Channels, SmtpRelay
 from processors.notifications.directory import SqlJobDirectory
 from processors.notifications.service import Notifier, NotifierService
 from processors.notifications.targets import slack_policy
 from processors.patient_publisher import PatientPublisher
 
 log = get_logger(__name__)
+
+
+def smtp_relay(settings: Settings) -> SmtpRelay:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpRelay(settings.smtp_host, settings.smtp_port, settings.smtp_sender, settings.smtp_security,
+                     settings.smtp_ca_file, settings.smtp_username, password)  # fmt: skip
 
 
 async def serve(settings: Settings) -> None:
@@ -33,8 +39,7 @@ async def serve(settings: Settings) -> None:
     )
     slack = GuardedTransport(slack_policy(internal_hosts(settings.outbound_internal_hosts)))
     async with httpx.AsyncClient(transport=slack) as http:
-        channels = Channels(http, settings.smtp_host, settings.smtp_port, settings.smtp_sender,
-                            settings.notification_timeout_seconds)  # fmt: skip
+        channels = Channels(http, smtp_relay(settings), settings.notification_timeout_seconds)
         box = SecretBox.from_text(settings.master_keys.get_secret_value())
         notifier = Notifier(SqlJobDirectory(engine, box), channels, publisher, settings.notification_attempts, 10.0)
         service = NotifierService(make_consumer(settings, group_id="zixly-notifier"), notifier,
@@ -42,7 +47,9 @@ async def serve(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.stop)
-        log.info("notifier starting", smtp=f"{settings.smtp_host}:{settings.smtp_port}")
+        log.info(
+            "notifier starting", smtp=f"{settings.smtp_host}:{settings.smtp_port}", smtp_security=settings.smtp_security
+        )
         try:
             await service.run()
         finally:

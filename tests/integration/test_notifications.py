@@ -1,7 +1,9 @@
-"""Notifications on the real stack: a real SMTP server (aiosmtpd) and a local HTTP sink standing in for Slack."""
+"""Notifications on the real stack: a real SMTP relay (aiosmtpd, STARTTLS required) and a local HTTP sink standing
+in for Slack."""
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +24,7 @@ from kernel.settings import Settings
 from tests.identities import Tenant, create_tenant, create_token
 from tests.integration.conftest import free_port, start_service
 from tests.local_http import send_json
+from tests.local_tls import server_tls
 from tests.producers.test_signed_webhooks import signed
 
 
@@ -28,8 +32,11 @@ from tests.producers.test_signed_webhooks import signed
 class Mailbox:
     messages: list[Any] = field(default_factory=list)
 
+    over_tls: list[bool] = field(default_factory=list)
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
         self.messages.append(message_from_bytes(envelope.content))
+        self.over_tls.append(server.transport.get_extra_info("ssl_object") is not None)
         return "250 OK"
 
 
@@ -41,9 +48,14 @@ class SlackSink:
 
 
 @pytest.fixture(scope="module")
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
+def relay_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    return server_tls(tmp_path_factory.mktemp("relay-tls"))
+
+
+@pytest.fixture(scope="module")
+def mailbox(relay_tls: tuple[ssl.SSLContext, Path]) -> Iterator[tuple[Mailbox, int]]:
     box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller = Controller(box, hostname="127.0.0.1", port=port, tls_context=relay_tls[0], require_starttls=True)
     controller.start()
     try:
         yield box, port
@@ -76,11 +88,15 @@ def slack() -> Iterator[SlackSink]:
 
 
 @pytest.fixture(scope="module")
-def receiver_url(stack: Settings, mailbox: tuple[Mailbox, int]) -> Iterator[str]:
+def receiver_url(
+    stack: Settings, mailbox: tuple[Mailbox, int], relay_tls: tuple[ssl.SSLContext, Path]
+) -> Iterator[str]:
     receiver_port = free_port()
     env = {
         "ZIXLY_RECEIVER_PORT": str(receiver_port),
         "ZIXLY_SMTP_PORT": str(mailbox[1]),
+        "ZIXLY_SMTP_SECURITY": "starttls",
+        "ZIXLY_SMTP_CA_FILE": str(relay_tls[1]),
         "ZIXLY_NOTIFICATION_ATTEMPTS": "2",
     }
     services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
@@ -139,8 +155,10 @@ def test_a_finished_job_is_announced_on_slack_and_by_mail_and_recorded(
     }
     assert "secret" not in json.dumps(job["metrics"]["notifications"]), "a Slack URL's secret path is not recorded"
     assert any(job["job_id"] in post["text"] for post in slack.posts)
-    [mail] = [m for m in mailbox[0].messages if job["job_id"] in m["Subject"]]
+    [(mail, over_tls)] = [(m, tls) for m, tls in zip(mailbox[0].messages, mailbox[0].over_tls, strict=True)
+                          if job["job_id"] in m["Subject"]]  # fmt: skip
     assert mail["To"] == "ops@example.com"
+    assert over_tls, "the relay got the mail after STARTTLS"
 
 
 def test_a_failing_notification_is_recorded_without_its_answer_and_never_fails_the_job(

@@ -45,6 +45,16 @@ def test_production_with_real_secrets_starts() -> None:
         ({"worker_database_url": None}, "ZIXLY_WORKER_DATABASE_URL"),
         ({"receiver_database_url": None}, "ZIXLY_RECEIVER_DATABASE_URL"),
         ({"oidc_issuer": "https://id.example.com"}, "ZIXLY_OIDC_CLIENT_ID"),
+        (
+            {
+                "kafka_security_protocol": "SASL_PLAINTEXT",
+                "kafka_sasl_mechanism": "PLAIN",
+                "kafka_sasl_username": "zixly",
+                "kafka_sasl_password": "s3cret",
+            },
+            "ZIXLY_KAFKA_SASL_MECHANISM",
+        ),
+        ({"smtp_host": "smtp.example.com", "smtp_security": "none"}, "ZIXLY_SMTP_SECURITY"),
     ],
 )
 def test_production_refuses_each_development_secret_by_name(change: dict[str, object], named: str) -> None:
@@ -81,3 +91,7 @@ def test_the_services_log_in_with_their_own_roles_derived_from_the_database_url(
     assert settings.service_database("receiver").startswith("postgresql://zixly_receiver:")
     explicit = Settings(dashboard_database_url="postgres://dash:x@db/zixly")
     assert explicit.service_database("dashboard") == "postgresql://dash:x@db/zixly"
+
+
+def test_production_lets_mail_go_without_tls_to_a_relay_on_this_host_only() -> None:
+    assert production_problems(production(smtp_host="127.0.0.1", smtp_security="none")) == []

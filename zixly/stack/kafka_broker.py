@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import re
 import shutil
 import subprocess
 import uuid
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from kernel.kafka import wait_for_kafka
 from kernel.settings import Settings
+from zixly.stack.kafka_tls import ensure_broker_tls
 from zixly.stack.processes import PidFile, spawn, terminate
 
 KAFKA_VERSION = "3.9.1"
@@ -77,11 +79,12 @@ class KafkaBroker:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{s.kafka_controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port}",
+            # Clients and the broker itself use one listener, with the protocol the settings give every client.
+            "listeners": f"CLIENT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+            "advertised.listeners": f"CLIENT://127.0.0.1:{s.kafka_port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "CLIENT",
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,CLIENT:{s.kafka_security_protocol}",
             "log.dirs": str(self.data_dir),
             "num.partitions": str(s.topic_partitions),
             "offsets.topic.replication.factor": "1",
@@ -93,8 +96,10 @@ class KafkaBroker:
             "auto.create.topics.enable": "false",
             # Faust changelogs need compaction; a smaller dedupe buffer keeps the heap at 512 MB.
             "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
-        }
+        } | self._security()
         config = self.root / "server.properties"
+        config.touch(mode=0o600, exist_ok=True)
+        config.chmod(0o600)  # it may hold the SCRAM password and the keystore's
         config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         (self.root / "log4j.properties").write_text(
             "log4j.rootLogger=WARN, stdout\n"
@@ -106,10 +111,65 @@ class KafkaBroker:
         )
         return config
 
+    def _security(self) -> dict[str, str]:
+        """TLS with the stack's own CA and SCRAM with the settings' user, as the settings' protocol asks."""
+        s = self.settings
+        properties: dict[str, str] = {}
+        if s.kafka_uses_tls:
+            tls = ensure_broker_tls(self.root / "tls")
+            properties |= {
+                "listener.name.client.ssl.keystore.type": "PKCS12",
+                "listener.name.client.ssl.keystore.location": str(tls.keystore),
+                "listener.name.client.ssl.keystore.password": tls.password,
+                "listener.name.client.ssl.key.password": tls.password,
+                "listener.name.client.ssl.truststore.type": "PEM",
+                "listener.name.client.ssl.truststore.location": str(tls.ca_file),
+            }
+        if s.kafka_uses_sasl:
+            username, password = self._scram_user()
+            mechanism = s.kafka_sasl_mechanism.lower()
+            properties |= {
+                "sasl.enabled.mechanisms": s.kafka_sasl_mechanism,
+                "sasl.mechanism.inter.broker.protocol": s.kafka_sasl_mechanism,
+                # The broker logs in to itself as the same user: one credential for the whole local stack.
+                f"listener.name.client.{mechanism}.sasl.jaas.config":
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                    f'username="{username}" password="{password}";',
+            }  # fmt: skip
+        return properties
+
+    def _scram_user(self) -> tuple[str, str]:
+        s = self.settings
+        if s.kafka_sasl_mechanism == "PLAIN":
+            raise RuntimeError("the local broker serves SCRAM: set ZIXLY_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 (or -256)")
+        assert s.kafka_sasl_username is not None
+        assert s.kafka_sasl_password is not None
+        username, password = s.kafka_sasl_username, s.kafka_sasl_password.get_secret_value()
+        for name, value in (("USERNAME", username), ("PASSWORD", password)):
+            # Written into the broker's JAAS line and StorageTool's --add-scram argument, which quote nothing.
+            if not re.fullmatch(r"[A-Za-z0-9._~-]+", value):
+                raise RuntimeError(
+                    f"ZIXLY_KAFKA_SASL_{name} of the local broker may hold letters, digits and ._~- only"
+                )
+        return username, password
+
     def _format_storage(self, config: Path) -> None:
+        scram_marker = self.root / "scram-user"
+        wanted = self._scram_marker()
         if (self.data_dir / "meta.properties").exists():
+            had = scram_marker.read_text() if scram_marker.exists() else ""
+            if had != wanted:
+                raise RuntimeError(
+                    f"the local broker's data in {self.data_dir} was formatted for another SASL user or protocol "
+                    f"({had or 'none'}, now {wanted or 'none'}): KRaft takes SCRAM users when it formats its storage; "
+                    "stop the stack and remove that folder to start an empty log with the new user"
+                )
             return
         cluster_id = new_cluster_id()
+        scram = []
+        if self.settings.kafka_uses_sasl:
+            username, password = self._scram_user()
+            scram = ["--add-scram", f"{self.settings.kafka_sasl_mechanism}=[name={username},password={password}]"]
         subprocess.run(
             self._java(
                 f"-Dlog4j.configuration=file:{self.root / 'log4j.properties'}",
@@ -120,10 +180,17 @@ class KafkaBroker:
                 "-c",
                 str(config),
                 "-g",
+                *scram,
             ),
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        scram_marker.write_text(wanted)
+
+    def _scram_marker(self) -> str:
+        """Which SCRAM user the storage was formatted with (not the password: that is checked at login)."""
+        s = self.settings
+        return f"{s.kafka_sasl_mechanism}:{s.kafka_sasl_username}" if s.kafka_uses_sasl else ""
 
     def start(self) -> bool:
         """Start the broker unless it runs; wait until it serves metadata. False when it already ran."""
