@@ -30,8 +30,9 @@ def secure(stack: Settings) -> Iterator[Settings]:
     """A broker of the module's own whose only client listener is SASL_SSL, with one SCRAM-SHA-512 user."""
     home = stack.home / "secure-kafka" / uuid.uuid4().hex[:8]
     settings = stack.replaced(
-        home=home, cache_dir=stack.cache, kafka_port=free_port(), kafka_controller_port=free_port(),
-        kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512", kafka_sasl_username="zixly-test",
+        home=home, cache_dir=stack.cache, kafka_bootstrap_servers=None, kafka_port=free_port(),
+        kafka_controller_port=free_port(), kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="zixly-test",
         kafka_sasl_password=SecretStr(secrets.token_urlsafe(18)),
     )  # fmt: skip
     broker = KafkaBroker(settings)
