@@ -132,13 +132,11 @@ class Slots:
             _, (event, done) = await self.waiting.get()
             JOBS_WAITING.set(len(self.waiting))
             key: bytes | None = event.key
-            reason = (
-                "already_finished"
-                if self.finished.has_outcome(event.message.partition, key)
-                else "running_here"
-                if key in self.running
-                else None
-            )
+            verdict = await self.finished.verdict(event.message.partition, key)
+            if verdict == "revoked":
+                RECORDS_SKIPPED.labels("partition_revoked").inc()
+                continue  # neither run nor acknowledged: its partition's new owner has it
+            reason = "already_finished" if verdict == "finished" else "running_here" if key in self.running else None
             if reason is not None:
                 RECORDS_SKIPPED.labels(reason).inc()
                 log.info("request not run again", reason=reason, job_id=(key or b"").decode(errors="replace"))

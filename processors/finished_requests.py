@@ -6,9 +6,15 @@ log but its offset not committed: the partition's next owner reads the request a
 assigned, its tail after the committed offset is read (keys and headers only, no decoding) and the jobs that
 already have an outcome are remembered; their requests are then acknowledged without running. The set spans only
 that tail, so it stays small.
+
+Faust may hand a new partition's first records to the agent before its assignment signal has finished (seen: jobs
+started 20 ms before the tail was read, and ran twice), so a slot asks ``verdict``, which waits until the record's
+partition has been read.
 """
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Literal
 
 from aiokafka import TopicPartition
 
@@ -22,13 +28,38 @@ from schemas.events import JobCancelled, JobCompleted, JobDeadLettered, JobFaile
 log = get_logger(__name__)
 # What ends a request's first attempt (a scheduled retry runs from the retries topic, not from the request).
 OUTCOMES = frozenset(t.TYPE for t in (JobCompleted, JobFailed, JobDeadLettered, JobCancelled, JobRetryScheduled))
-# A partition this group never committed would be read from its very start: past this many records it is not.
+# A tail longer than this (a partition committed long ago, or never, with a long history) is not read: its jobs
+# may run again, as at-least-once allows.
 MAX_TAIL = 200_000
+
+
+# How long a slot waits for its partition's tail to be read before it runs the job anyway (at least once).
+LEARN_PATIENCE_SECONDS = 60.0
+
+Verdict = Literal["run", "finished", "revoked"]
 
 
 @dataclass
 class FinishedRequests:
     by_partition: dict[int, set[bytes]] = field(default_factory=dict)
+    # A partition's gate is open once its tail has been read (or could not be); a record of a partition with no
+    # gate yet waits for one.
+    _gates: dict[int, asyncio.Event] = field(default_factory=dict)
+    _assigned: set[int] = field(default_factory=set)
+
+    async def verdict(self, partition: int, job_key: bytes | None) -> Verdict:
+        """Whether a slot runs this request: not when the log holds its outcome, nor when its partition has gone to
+        another worker while the slot waited (the new owner runs it)."""
+        gate = self._gates.setdefault(partition, asyncio.Event())
+        if not gate.is_set():
+            try:
+                await asyncio.wait_for(gate.wait(), LEARN_PATIENCE_SECONDS)
+            except TimeoutError:
+                log.warning("a partition's finished jobs were not learnt in time; running its job", partition=partition)
+                return "run"
+        if partition not in self._assigned:
+            return "revoked"
+        return "finished" if self.has_outcome(partition, job_key) else "run"
 
     def has_outcome(self, partition: int, job_key: bytes | None) -> bool:
         return job_key is not None and job_key in self.by_partition.get(partition, set())
@@ -36,9 +67,26 @@ class FinishedRequests:
     def forget(self, partitions: set[int]) -> None:
         for partition in partitions:
             self.by_partition.pop(partition, None)
+            self._assigned.discard(partition)
+            gate = self._gates.pop(partition, None)
+            if gate is not None:
+                gate.set()  # a slot waiting on it learns that the partition is gone
+
+    def opened(self, partitions: list[int]) -> None:
+        """The partitions are assigned and their tails read (or given up on): their slots go on."""
+        self._assigned.update(partitions)
+        for partition in partitions:
+            self._gates.setdefault(partition, asyncio.Event()).set()
 
     async def learn(self, settings: Settings, group: str, partitions: list[int]) -> int:
-        """Reads each partition from the group's committed offset to its end; how many finished jobs it found."""
+        """Reads each partition from the group's committed offset to its end; how many finished jobs it found.
+        The partitions' gates open when it returns or fails."""
+        try:
+            return await self._learn(settings, group, partitions)
+        finally:
+            self.opened(partitions)
+
+    async def _learn(self, settings: Settings, group: str, partitions: list[int]) -> int:
         if not partitions:
             return 0
         topic = settings.job_events_topic
@@ -52,11 +100,15 @@ class FinishedRequests:
             await admin.close()
         async with LogReader(settings, topic) as reader:
             ends = await reader.end_offsets()
+            beginnings = await reader.beginning_offsets()
             starts: dict[int, int] = {}
             for partition in partitions:
                 position = committed.get(TopicPartition(topic, partition))
-                if position is not None and position.offset >= 0 and ends[partition] - position.offset <= MAX_TAIL:
-                    starts[partition] = position.offset
+                # Never committed: the worker reads it from its beginning (auto_offset_reset=earliest), and so
+                # does this. (A fault test caught it: every job behind a long first job ran twice.)
+                start = position.offset if position is not None and position.offset >= 0 else beginnings[partition]
+                if ends[partition] - start <= MAX_TAIL:
+                    starts[partition] = start
             found = 0
             for partition in partitions:
                 self.by_partition[partition] = set()

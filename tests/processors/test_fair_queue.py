@@ -56,7 +56,9 @@ async def test_a_slot_acknowledges_without_running_a_job_whose_outcome_is_in_the
 
     acked: list[bytes] = []
     waiting: FairQueue[tuple[Any, Any]] = FairQueue(10)
-    slots = Slots(runtime=None, waiting=waiting, finished=FinishedRequests({3: {b"done-job"}}))  # type: ignore[arg-type]
+    finished = FinishedRequests({3: {b"done-job"}})
+    finished.opened([3])
+    slots = Slots(runtime=None, waiting=waiting, finished=finished)  # type: ignore[arg-type]
     slots.running.add(b"busy-job")
     for key in (b"done-job", b"busy-job"):
         event = SimpleNamespace(key=key, message=SimpleNamespace(partition=3))

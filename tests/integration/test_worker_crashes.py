@@ -1,0 +1,131 @@
+"""One outcome per job whatever crashes: a worker killed with SIGKILL after some of its jobs have finished, but
+before their requests' offsets are committed, leaves a successor that runs only what was truly in flight.
+
+The log is counted, not the read model: the projection keeps a finished row finished, so a second JobCompleted
+would hide there while every other reader of the log (the notifier, anyone counting outcomes) would see two."""
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psycopg
+import pytest
+
+from kernel.log_reader import LogReader
+from kernel.settings import Settings
+from processors.finished_requests import OUTCOMES
+from schemas.codec import EVENT_TYPE_HEADER
+from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.isolated import isolated_read_model
+from tests.measurements import report
+
+JOBS = 300
+LONG_JOBS = 6  # 8 s each, submitted first: they hold back the commit of their partitions past them
+LONG_SECONDS, SHORT_SECONDS = 8.0, 0.3
+
+
+@pytest.fixture(scope="module")
+def own_log(stack: Settings) -> Iterator[Settings]:
+    """A topic and read model of the module's own, so that the whole log can be counted."""
+    with isolated_read_model(stack, partitions=6) as settings:
+        yield settings
+
+
+def environment(settings: Settings, receiver_port: int) -> dict[str, str]:
+    return {
+        "DATABASE_URL": settings.database,
+        "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
+        "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "ZIXLY_PROJECTOR_NAME": settings.projector_name,
+        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_WORKER_CONCURRENCY": "16",
+    }
+
+
+def start_worker(settings: Settings, env: dict[str, str], name: str) -> Service:
+    port = free_port()
+    return start_service(settings, name, ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics",
+                         env)  # fmt: skip
+
+
+def records_in_the_log(settings: Settings) -> Counter[tuple[bytes, str]]:
+    """How many records of each event type each job key has in the whole topic (duplicates included: the read
+    model's job_events would fold records with the same event id into one)."""
+
+    async def count() -> Counter[tuple[bytes, str]]:
+        found: Counter[tuple[bytes, str]] = Counter()
+        async with LogReader(settings, settings.job_events_topic) as reader:
+            starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
+            async for batch in reader.read(starts, ends):
+                for record in batch:
+                    if record.key is not None:
+                        found[(record.key, dict(record.headers).get(EVENT_TYPE_HEADER, b"").decode())] += 1
+        return found
+
+    return asyncio.run(count())
+
+
+def statuses(settings: Settings, job_ids: list[str]) -> Counter[str]:
+    with psycopg.connect(settings.database) as connection:
+        rows = connection.execute("SELECT status FROM pipeline_jobs WHERE id = ANY(%s)",
+                                  ([uuid.UUID(j) for j in job_ids],)).fetchall()  # fmt: skip
+    return Counter(status for (status,) in rows)
+
+
+def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_outcome_per_job(
+    own_log: Settings,
+) -> None:
+    receiver_port = free_port()
+    env = environment(own_log, receiver_port)
+    receiver = start_service(own_log, "receiver-crash", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)
+    port = free_port()
+    projector = start_service(own_log, "projector-crash", ["projector", "--metrics-port", str(port)],
+                              f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+    workers = [start_worker(own_log, env, "worker-crash-1")]
+    try:
+        tenant = f"t-{uuid.uuid4().hex[:8]}"
+        with httpx.Client(base_url=f"http://127.0.0.1:{receiver_port}", timeout=30) as client:
+
+            def submit(n: int) -> str:
+                seconds = LONG_SECONDS if n < LONG_JOBS else SHORT_SECONDS
+                body = {"job_type": "sleep", "parameters": {"seconds": seconds, "progress_steps": 0}}
+                answer = client.post("/webhook/generic-job", json=body, headers={"X-Tenant-ID": tenant})
+                assert answer.status_code == 202, answer.text
+                return str(answer.json()["job_id"])
+
+            job_ids = [submit(n) for n in range(LONG_JOBS)]
+            with ThreadPoolExecutor(8) as pool:
+                job_ids += list(pool.map(submit, range(LONG_JOBS, JOBS)))
+        # Three seconds in, the short jobs behind a long one on its partition have finished, their outcomes in the
+        # log, but no offset past the long job can be committed while it runs: the jobs a successor used to run
+        # again.
+        time.sleep(3)
+        os.kill(workers[0].process.pid, signal.SIGKILL)
+        workers[0].process.wait()
+        time.sleep(1)
+        workers.append(start_worker(own_log, env, "worker-crash-2"))
+
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and statuses(own_log, job_ids)["COMPLETED"] < JOBS:
+            time.sleep(0.5)
+        assert statuses(own_log, job_ids) == Counter({"COMPLETED": JOBS})
+        records = records_in_the_log(own_log)
+        outcomes = Counter({key: n for (key, event_type), n in records.items() if event_type in OUTCOMES})
+        twice = {key: n for key, n in outcomes.items() if n > 1}
+        assert not twice, f"{len(twice)} of {JOBS} jobs have more than one outcome in the log"
+        assert sum(outcomes.values()) == JOBS
+        restarted = sum(1 for (_, event_type), n in records.items() if event_type == "JobStarted" and n > 1)
+        # Only the jobs in flight at the kill may start again: at most the worker's 16 slots.
+        assert restarted <= 16, f"{restarted} jobs started more than once"
+        report(f"worker killed mid-run: {JOBS} jobs, 0 with two outcomes in the log, {restarted} started again (those "
+               "in flight at the kill)")  # fmt: skip
+    finally:
+        for service in [receiver, projector, *workers]:
+            if service.process.poll() is None:
+                service.stop()

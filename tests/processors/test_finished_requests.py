@@ -1,0 +1,36 @@
+import asyncio
+
+import pytest
+
+from processors.finished_requests import FinishedRequests
+
+
+async def test_a_record_of_a_partition_not_yet_read_waits_for_its_tail_then_is_skipped_when_finished() -> None:
+    finished = FinishedRequests()
+    verdict = asyncio.ensure_future(finished.verdict(2, b"job-1"))
+    await asyncio.sleep(0.05)
+    assert not verdict.done(), "it waits: the tail of partition 2 has not been read yet"
+    finished.by_partition[2] = {b"job-1"}
+    finished.opened([2])
+    assert await asyncio.wait_for(verdict, 1) == "finished"
+    assert await finished.verdict(2, b"job-2") == "run"
+
+
+async def test_a_record_whose_partition_is_revoked_while_it_waits_is_left_to_the_new_owner() -> None:
+    finished = FinishedRequests()
+    verdict = asyncio.ensure_future(finished.verdict(4, b"job-1"))
+    await asyncio.sleep(0.01)
+    finished.forget({4})
+    assert await asyncio.wait_for(verdict, 1) == "revoked"
+
+
+async def test_a_tail_that_cannot_be_read_still_opens_its_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    finished = FinishedRequests()
+
+    async def broken(*_: object) -> int:
+        raise OSError("the broker went away")
+
+    monkeypatch.setattr(finished, "_learn", broken)
+    with pytest.raises(OSError, match="went away"):
+        await finished.learn(None, "group", [0, 1])  # type: ignore[arg-type]
+    assert await asyncio.wait_for(finished.verdict(1, b"job"), 1) == "run"  # at least once, never stuck
