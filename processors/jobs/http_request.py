@@ -2,6 +2,9 @@
 public addresses only (or one the operator named as internal for the tenant), connected to at the checked address,
 with a timeout, no redirects, and the answer read up to 64 KB. Headers that name a tenant secret get its value
 here, at the last moment; an answer that echoes it back is stored with the name in its place.
+
+Every call carries an ``Idempotency-Key`` derived from the job and its attempt (unless the job sets its own): an
+attempt that runs again because its worker died sends the same key, so the client system can answer it once.
 """
 
 import contextlib
@@ -14,6 +17,7 @@ import httpx
 from kernel.outbound import RESERVED_HEADERS, OutboundRefused, read_capped
 from kernel.redaction import redact_values
 from processors.jobs.context import JobContext, JobError
+from schemas.identifiers import IDEMPOTENCY_KEY_HEADER, side_effect_key
 from schemas.jobs import HttpRequestParameters, SecretReference
 
 BODY_EXCERPT_BYTES = 64 * 1024
@@ -29,6 +33,8 @@ async def run_http_request(parameters: HttpRequestParameters, context: JobContex
             secrets[value.secret] = headers[name] = await context.secret(value.secret)
         else:
             headers[name] = value
+    if not any(name.lower() == IDEMPOTENCY_KEY_HEADER.lower() for name in headers):
+        headers[IDEMPOTENCY_KEY_HEADER] = side_effect_key(context.job_id, f"http.request:{context.attempt}")
     started = time.perf_counter()
     request = context.http.build_request(
         parameters.method,

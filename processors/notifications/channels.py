@@ -13,6 +13,7 @@ import httpx
 
 from kernel.outbound import OutboundRefused
 from processors.notifications.targets import Target
+from schemas.identifiers import IDEMPOTENCY_KEY_HEADER
 
 
 class DeliveryFailed(Exception):
@@ -51,17 +52,20 @@ class Channels:
         self._relay = relay
         self._timeout = timeout_seconds
 
-    async def deliver(self, target: Target, subject: str, text: str, tenant: str) -> None:
+    async def deliver(self, target: Target, subject: str, text: str, tenant: str, key: str) -> None:
+        """``key`` is the same for every delivery of one notification (schemas.identifiers.side_effect_key): the
+        Slack request's ``Idempotency-Key`` and the mail's ``Message-ID``, so a repeat can be recognised."""
         if target.channel == "slack":
-            await self._slack(target.address, f"*{subject}*\n{text}", tenant)
+            await self._slack(target.address, f"*{subject}*\n{text}", tenant, key)
         else:
-            await asyncio.to_thread(self._email, target.address, subject, text)
+            await asyncio.to_thread(self._email, target.address, subject, text, key)
 
-    async def _slack(self, url: str, text: str, tenant: str) -> None:
+    async def _slack(self, url: str, text: str, tenant: str, key: str) -> None:
         try:
             response = await self._http.post(
-                url, json={"text": text}, timeout=self._timeout, extensions={"zixly_tenant": tenant}
-            )
+                url, json={"text": text}, headers={IDEMPOTENCY_KEY_HEADER: key}, timeout=self._timeout,
+                extensions={"zixly_tenant": tenant},
+            )  # fmt: skip
         except OutboundRefused as refused:
             raise DeliveryFailed(f"the target is refused: {refused}") from None
         except httpx.HTTPError as exc:
@@ -70,10 +74,11 @@ class Channels:
             # What the target said is not kept: it is shown to the tenant, and the target may not be theirs.
             raise DeliveryFailed(f"Slack answered {response.status_code}")
 
-    def _email(self, address: str, subject: str, text: str) -> None:
+    def _email(self, address: str, subject: str, text: str, key: str) -> None:
         relay = self._relay
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = relay.sender, address, subject
+        message["Message-ID"] = f"<{key}@{relay.sender.rpartition('@')[2] or 'zixly'}>"
         message.set_content(text)
         try:
             with self._connect() as smtp:

@@ -28,6 +28,7 @@ from schemas.events import (
     derived_event_id,
     follow_up,
 )
+from schemas.identifiers import side_effect_key
 
 log = get_logger(__name__)
 PRODUCER = "notifier"
@@ -72,7 +73,8 @@ class Notifier:
                     ):  # fmt: skip
                         with attempt:
                             attempts += 1
-                            await self._channels.deliver(target, subject, text, event.tenant_id)
+                            await self._channels.deliver(target, subject, text, event.tenant_id,
+                                                         side_effect_key(event.job_id, fact))  # fmt: skip
                 except DeliveryFailed as exc:
                     log.warning("notification failed", channel=target.channel, error=str(exc)[:300])
                     await self._publisher.publish(follow_up(

@@ -21,6 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from kernel.settings import Settings
+from schemas.identifiers import side_effect_key
 from tests.identities import Tenant, create_tenant, create_token
 from tests.integration.conftest import free_port, start_service
 from tests.local_http import send_json
@@ -44,6 +45,7 @@ class Mailbox:
 class SlackSink:
     url: str = ""
     posts: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
     failing: bool = False
 
 
@@ -73,6 +75,7 @@ def slack() -> Iterator[SlackSink]:
             if sink.failing:
                 return send_json(self, 500, {"error": "down"})
             sink.posts.append(json.loads(self.rfile.read(length)))
+            sink.keys.append(self.headers.get("Idempotency-Key", ""))
             send_json(self, 200, {"ok": True})
 
         def log_message(self, format: str, *args: object) -> None:
@@ -154,10 +157,14 @@ def test_a_finished_job_is_announced_on_slack_and_by_mail_and_recorded(
         ("email", True),
     }
     assert "secret" not in json.dumps(job["metrics"]["notifications"]), "a Slack URL's secret path is not recorded"
-    assert any(job["job_id"] in post["text"] for post in slack.posts)
+    [key] = [key for post, key in zip(slack.posts, slack.keys, strict=True) if job["job_id"] in post["text"]]
+    assert key == side_effect_key(job["job_id"], f"notification:JobCompleted:slack:{slack.url}")
     [(mail, over_tls)] = [(m, tls) for m, tls in zip(mailbox[0].messages, mailbox[0].over_tls, strict=True)
                           if job["job_id"] in m["Subject"]]  # fmt: skip
     assert mail["To"] == "ops@example.com"
+    assert mail["Message-ID"].startswith(
+        f"<{side_effect_key(job['job_id'], 'notification:JobCompleted:email:ops@example.com')}@"
+    )
     assert over_tls, "the relay got the mail after STARTTLS"
 
 

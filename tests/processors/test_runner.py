@@ -24,6 +24,7 @@ from schemas.events import (
     JobRequestedPayload,
     JobRetryScheduled,
 )
+from schemas.identifiers import side_effect_key
 from schemas.jobs import NoopParameters
 from tests.fakes import FakeDeadLetters, FakePublisher, FakeRetryScheduler
 from tests.local_http import local_http_server
@@ -143,6 +144,29 @@ async def test_an_http_request_job_calls_an_allowed_host_and_keeps_the_answer(
     assert isinstance(outcome, JobCompleted)
     assert outcome.payload.result["status_code"] == 200
     assert outcome.payload.result["json"] == {"path": "/hook", "method": "POST", "received": '{"n":1}'}
+
+
+async def test_an_http_request_carries_an_idempotency_key_stable_for_its_job_and_attempt(
+    http: httpx.AsyncClient, server: str
+) -> None:
+    job = request("http.request", url=f"{server}/echo-headers", method="POST")
+    keys = []
+    for _ in range(2):  # the same attempt run again, as after its worker died
+        outcome = await runner_with(FakePublisher(), http).run(job)
+        assert isinstance(outcome, JobCompleted)
+        keys.append(outcome.payload.result["json"]["headers"]["Idempotency-Key"])
+    assert keys[0] == keys[1] == side_effect_key(job.job_id, "http.request:1")
+    another = await runner_with(FakePublisher(), http).run(request("http.request", url=f"{server}/echo-headers"))
+    assert isinstance(another, JobCompleted)
+    assert another.payload.result["json"]["headers"]["Idempotency-Key"] != keys[0]
+
+
+async def test_a_jobs_own_idempotency_key_is_sent_as_it_is(http: httpx.AsyncClient, server: str) -> None:
+    job = request("http.request", url=f"{server}/echo-headers", method="POST", headers={"idempotency-key": "order-7"})
+    outcome = await runner_with(FakePublisher(), http).run(job)
+    assert isinstance(outcome, JobCompleted)
+    sent = outcome.payload.result["json"]["headers"]
+    assert [value for name, value in sent.items() if name.lower() == "idempotency-key"] == ["order-7"]
 
 
 async def test_an_http_request_answered_with_500_is_retried_after_a_backoff(

@@ -75,7 +75,8 @@ def send(smtp: SmtpRelay) -> None:
     async def run() -> None:
         async with httpx.AsyncClient() as http:
             channels = Channels(http, smtp, timeout_seconds=10)
-            await channels.deliver(Target("email", "ops@example.com"), "Job completed", "noop finished", "acme")
+            await channels.deliver(Target("email", "ops@example.com"), "Job completed", "noop finished", "acme",
+                                   "0b7c1f9e-2f0a-5d51-9d55-7c4b8e0f1a23")  # fmt: skip
 
     asyncio.run(run())
 
@@ -85,6 +86,8 @@ def test_mail_goes_over_starttls_after_a_login_the_relay_accepts(starttls_relay:
                    "zixly", "s3cret"))  # fmt: skip
     assert starttls_relay.mailbox.over_tls == [True]
     assert starttls_relay.mailbox.messages[0]["Subject"] == "Job completed"
+    # The same notification delivered again carries the same Message-ID, which mail systems drop as a repeat.
+    assert starttls_relay.mailbox.messages[0]["Message-ID"] == "<0b7c1f9e-2f0a-5d51-9d55-7c4b8e0f1a23@example.com>"
 
 
 def test_a_relay_that_does_not_offer_starttls_gets_no_mail(plain_relay: Relay) -> None:
