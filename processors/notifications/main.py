@@ -21,6 +21,7 @@ from processors.notifications.targets import slack_policy
 from processors.patient_publisher import PatientPublisher
 
 log = get_logger(__name__)
+GROUP = "zixly-notifier"
 
 
 def smtp_relay(settings: Settings) -> SmtpRelay:
@@ -42,8 +43,11 @@ async def serve(settings: Settings) -> None:
         channels = Channels(http, smtp_relay(settings), settings.notification_timeout_seconds)
         box = SecretBox.from_text(settings.master_keys.get_secret_value())
         notifier = Notifier(SqlJobDirectory(engine, box), channels, publisher, settings.notification_attempts, 10.0)
-        service = NotifierService(make_consumer(settings, group_id="zixly-notifier"), notifier,
-                                  settings.job_events_topic)  # fmt: skip
+
+        async def learn(partitions: list[int]) -> int:
+            return await notifier.delivered.learn(settings, GROUP, settings.job_events_topic, partitions)
+
+        service = NotifierService(make_consumer(settings, group_id=GROUP), notifier, settings.job_events_topic, learn)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.stop)

@@ -2,21 +2,23 @@
 
 It is a consumer group of its own, so a slow mail server never holds up a job. Each delivery is retried a few
 times with backoff; a delivery that still fails is recorded as NotificationFailed and the job is untouched. Events
-it appends have ids derived from job, outcome, channel and address, so reading a batch again repeats the same facts
-(a notification may then be delivered twice: at least once, like everything here).
+it appends have ids derived from job, outcome, channel and address; a batch read again after a crash skips the
+deliveries whose event is already in the log (processors/notifications/delivered.py), and each delivery carries
+that id as its key (Idempotency-Key, Message-ID) for the one in flight at the crash.
 """
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import EventPublisher
 from processors.notifications.channels import Channels, DeliveryFailed, redacted
+from processors.notifications.delivered import DeliveredNotifications
 from processors.notifications.targets import OUTCOMES, TenantNotifications, targets_for
 from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
 from schemas.events import (
@@ -32,6 +34,7 @@ from schemas.identifiers import side_effect_key
 
 log = get_logger(__name__)
 PRODUCER = "notifier"
+LEARN_PATIENCE_SECONDS = 120.0  # a tail not read by then fails the notifier loudly rather than notify twice
 
 
 class JobDirectory(Protocol):
@@ -44,7 +47,8 @@ class JobDirectory(Protocol):
 
 class Notifier:
     def __init__(self, directory: JobDirectory, channels: Channels, publisher: EventPublisher, attempts: int,
-                 wait_for_projection: float) -> None:  # fmt: skip
+                 wait_for_projection: float, delivered: DeliveredNotifications | None = None) -> None:  # fmt: skip
+        self.delivered = delivered or DeliveredNotifications()
         self._directory = directory
         self._channels = channels
         self._publisher = publisher
@@ -65,6 +69,9 @@ class Notifier:
             text = _describe(event)
             for target in targets:
                 fact = f"notification:{event.event_type}:{target.channel}:{target.address}"
+                if self.delivered.recorded(derived_event_id(event.job_id, fact)):
+                    log.info("notification not delivered again: the log records it", channel=target.channel)
+                    continue
                 attempts = 0
                 try:
                     async for attempt in AsyncRetrying(
@@ -104,22 +111,52 @@ def _describe(event: Event) -> str:
     return f"{event.event_type} at {event.occurred_at.isoformat()} (tenant {event.tenant_id}). {detail}".strip()
 
 
+class _LearnOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's base is untyped
+    """Reads the notifications already recorded in newly assigned partitions; ``ready`` is set once it has.
+
+    aiokafka may return a new partition's first records from ``getmany`` before this listener has finished (seen:
+    a notification delivered again 90 ms before the tail was read), so the service waits for ``ready``."""
+
+    def __init__(self, learn: Callable[[list[int]], Awaitable[object]]) -> None:
+        self._learn = learn
+        self.ready = asyncio.Event()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.ready.clear()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        try:
+            await self._learn(sorted(tp.partition for tp in assigned))
+        except Exception as exc:  # without it a repeated batch may notify twice, which at-least-once allows
+            log.warning("could not learn the notifications already recorded", error=repr(exc)[:300])
+        finally:
+            self.ready.set()
+
+
 class NotifierService:
-    def __init__(self, consumer: AIOKafkaConsumer, notifier: Notifier, topic: str) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, notifier: Notifier, topic: str,
+                 learn: Callable[[list[int]], Awaitable[object]] | None = None) -> None:  # fmt: skip
         self._consumer = consumer
         self._notifier = notifier
         self._topic = topic
+        self._learn = learn
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
-        self._consumer.subscribe([self._topic])
+        listener = _LearnOnAssignment(self._learn) if self._learn is not None else None
+        if listener is not None:
+            self._consumer.subscribe([self._topic], listener=listener)
+        else:
+            self._consumer.subscribe([self._topic])
         await self._consumer.start()
         try:
             while not self._stopping.is_set():
                 fetched = await self._consumer.getmany(timeout_ms=500, max_records=500)
+                if fetched and listener is not None:
+                    await asyncio.wait_for(listener.ready.wait(), LEARN_PATIENCE_SECONDS)
                 for records in fetched.values():
                     for record in records:
                         event_type = dict(record.headers or ()).get(EVENT_TYPE_HEADER, b"").decode()

@@ -1,8 +1,10 @@
 """Notifications on the real stack: a real SMTP relay (aiosmtpd, STARTTLS required) and a local HTTP sink standing
 in for Slack."""
 
+import asyncio
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -17,13 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from aiosmtpd.controller import Controller
 
+from kernel.kafka import make_admin, make_consumer
 from kernel.settings import Settings
 from schemas.identifiers import side_effect_key
 from tests.identities import Tenant, create_tenant, create_token
-from tests.integration.conftest import free_port, start_service
+from tests.integration.conftest import Service, free_port, start_service
 from tests.local_http import send_json
 from tests.local_tls import server_tls
 from tests.producers.test_signed_webhooks import signed
@@ -94,6 +100,7 @@ def slack() -> Iterator[SlackSink]:
 def receiver_url(
     stack: Settings, mailbox: tuple[Mailbox, int], relay_tls: tuple[ssl.SSLContext, Path]
 ) -> Iterator[str]:
+    """The receiver's URL; the module's services (the notifier last) are in SERVICES, for the crash test."""
     receiver_port = free_port()
     env = {
         "ZIXLY_RECEIVER_PORT": str(receiver_port),
@@ -108,11 +115,18 @@ def receiver_url(
         services.append(
             start_service(stack, name, [*args, "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env)
         )
+    SERVICES[:] = services
+    ENVIRONMENT.update(env)
     try:
         yield f"http://127.0.0.1:{receiver_port}"
     finally:
-        for service in services:
-            service.stop()
+        for service in SERVICES:
+            if service.process.poll() is None:
+                service.stop()
+
+
+SERVICES: list[Service] = []
+ENVIRONMENT: dict[str, str] = {}
 
 
 def notified_tenant(stack: Settings, slack_url: str | None, email: str | None, on: str) -> tuple[Tenant, str]:
@@ -212,3 +226,65 @@ def test_only_slacks_webhook_host_is_accepted_as_a_slack_target(stack: Settings)
         ).returncode
         == 0
     )
+
+
+def completion_offset(stack: Settings, job_id: str) -> tuple[int, int]:
+    with psycopg.connect(stack.database) as connection:
+        [(partition, offset)] = connection.execute(
+            "SELECT log_partition, log_offset FROM job_events WHERE job_id = %s AND event_type = 'JobCompleted'",
+            (job_id,),
+        ).fetchall()
+    return int(partition), int(offset)
+
+
+async def rewind_notifier(stack: Settings, partition: int, offset: int) -> None:
+    """Commits ``offset`` for the notifier's group, as a notifier that died before its commit leaves it; retried
+    until the dead member has left the group (its session times out)."""
+    tp = TopicPartition(stack.job_events_topic, partition)
+    deadline = time.monotonic() + 60
+    while True:
+        consumer = make_consumer(stack, group_id="zixly-notifier")
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            await consumer.commit({tp: offset})
+            return
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            await consumer.stop()
+        await asyncio.sleep(1)
+
+
+async def committed(stack: Settings, partition: int) -> int:
+    admin = make_admin(stack)
+    await admin.start()
+    try:
+        tp = TopicPartition(stack.job_events_topic, partition)
+        offsets = await admin.list_consumer_group_offsets("zixly-notifier", partitions=[tp])
+        return int(offsets[tp].offset) if tp in offsets else -1
+    finally:
+        await admin.close()
+
+
+def test_a_notifier_killed_before_its_commit_does_not_notify_twice(
+    receiver_url: str, slack: SlackSink, stack: Settings
+) -> None:
+    tenant, token = notified_tenant(stack, slack.url, None, "completed")
+    job = run_job(receiver_url, tenant, token, {"job_type": "noop"}, wait_for="1")
+    assert sum(job["job_id"] in post["text"] for post in slack.posts) == 1
+    partition, offset = completion_offset(stack, job["job_id"])
+
+    notifier = SERVICES.pop()
+    os.kill(notifier.process.pid, signal.SIGKILL)
+    notifier.process.wait()
+    asyncio.run(rewind_notifier(stack, partition, offset))  # its JobCompleted is read again by the next notifier
+    port = free_port()
+    SERVICES.append(start_service(stack, "notifier", ["notifier", "--metrics-port", str(port)],
+                                  f"http://127.0.0.1:{port}/metrics", ENVIRONMENT))  # fmt: skip
+    deadline = time.monotonic() + 60
+    while asyncio.run(committed(stack, partition)) <= offset and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert asyncio.run(committed(stack, partition)) > offset, "the new notifier read past the job's outcome"
+    assert sum(job["job_id"] in post["text"] for post in slack.posts) == 1, "delivered once, not again"

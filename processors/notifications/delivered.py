@@ -1,0 +1,67 @@
+"""Notifications already in the log are not delivered again when the notifier's partitions change hands.
+
+The notifier commits after each batch; one that dies in the middle of a batch leaves its successor to read that
+batch again, and the notifications it had sent would go out twice. Each one it sends (or gives up on) is appended as
+a NotificationSent (NotificationFailed) with an id derived from job, outcome, channel and address, on the job's own
+partition. When partitions are assigned, their tails after the group's committed offsets are read and those ids
+remembered; a delivery whose id is among them is skipped. The tail is all it spans, so it stays small.
+"""
+
+from dataclasses import dataclass, field
+
+from aiokafka import TopicPartition
+
+from kernel.kafka import make_admin
+from kernel.log_reader import LogReader
+from kernel.logging import get_logger
+from kernel.settings import Settings
+from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.events import NotificationFailed, NotificationSent
+
+log = get_logger(__name__)
+RECORDED = frozenset({NotificationSent.TYPE, NotificationFailed.TYPE})
+MAX_TAIL = 200_000  # past this, a tail is not read: its notifications may go out again (at least once)
+
+
+@dataclass
+class DeliveredNotifications:
+    event_ids: set[str] = field(default_factory=set)
+
+    def recorded(self, event_id: object) -> bool:
+        return str(event_id) in self.event_ids
+
+    def remember(self, event_id: object) -> None:
+        self.event_ids.add(str(event_id))
+
+    async def learn(self, settings: Settings, group: str, topic: str, partitions: list[int]) -> int:
+        """Reads each partition from the group's committed offset (its beginning when never committed) to its end."""
+        self.event_ids.clear()
+        if not partitions:
+            return 0
+        admin = make_admin(settings)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(
+                group, partitions=[TopicPartition(topic, p) for p in partitions]
+            )
+        finally:
+            await admin.close()
+        async with LogReader(settings, topic) as reader:
+            ends, beginnings = await reader.end_offsets(), await reader.beginning_offsets()
+            starts: dict[int, int] = {}
+            for partition in partitions:
+                position = committed.get(TopicPartition(topic, partition))
+                start = position.offset if position is not None and position.offset >= 0 else beginnings[partition]
+                if ends[partition] - start <= MAX_TAIL:
+                    starts[partition] = start
+            async for batch in reader.read(starts, {p: ends[p] for p in starts}):
+                for record in batch:
+                    event_type = dict(record.headers).get(EVENT_TYPE_HEADER, b"").decode()
+                    if event_type in RECORDED and record.value is not None:
+                        try:
+                            self.remember(decode(record.value).event_id)
+                        except UndecodableEvent:
+                            continue
+        log.info("notifications already recorded, learnt at assignment", partitions=partitions,
+                 recorded=len(self.event_ids))  # fmt: skip
+        return len(self.event_ids)
