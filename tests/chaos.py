@@ -1,0 +1,130 @@
+"""A chaos loop: steady load on the real pipeline while workers are killed with SIGKILL and replaced, then a count of
+what the log says happened to every job.
+
+Used by tests/integration/test_chaos.py (60 s in CI, a kill every 5 s). The counts come from the log itself, so a
+second outcome or notification cannot hide behind the projection's idempotence.
+"""
+
+import asyncio
+import os
+import random
+import re
+import signal
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from kernel.log_reader import LogReader
+from kernel.settings import Settings
+from processors.finished_requests import OUTCOMES
+from schemas.codec import EVENT_TYPE_HEADER
+from tests.integration.conftest import Service
+from tests.producers.test_signed_webhooks import signed
+
+
+@dataclass
+class ChaosReport:
+    requested: int = 0
+    accepted: int = 0
+    completed: int = 0
+    failed: int = 0
+    lost: int = 0
+    duplicate_outcomes: int = 0
+    re_executions: int = 0
+    kills: int = 0
+    duplicate_notifications: int = 0
+    notifications_delivered: int = 0
+
+    def table(self) -> str:
+        rows = [(name.replace("_", " "), value) for name, value in vars(self).items()]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"{name:<{width}}  {value:>8,}" for name, value in rows)
+
+
+@dataclass
+class Load:
+    """Signed 0.2 s sleep jobs at ``per_second`` from a thread; the accepted job ids."""
+
+    receiver_url: str
+    tenant_id: str
+    secret: str
+    per_second: float
+    accepted: list[str] = field(default_factory=list)
+    sent: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        interval = 1.0 / self.per_second
+        with httpx.Client(base_url=self.receiver_url, timeout=30) as client:
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                body = {"job_type": "sleep", "parameters": {"seconds": 0.2, "progress_steps": 0}}
+                content, headers = signed(body, self.secret, f"chaos_{uuid.uuid4().hex}", tenant=self.tenant_id)
+                self.sent += 1
+                answer = client.post("/webhook/generic-job", content=content, headers=headers)
+                if answer.status_code == 202:
+                    self.accepted.append(str(answer.json()["job_id"]))
+                next_at += interval
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def kill_loop(
+    workers: list[Service], start_worker: Callable[[str], Service], seconds: float, every: float, rng: random.Random
+) -> int:
+    """SIGKILLs a random worker about every ``every`` seconds for ``seconds`` (the schedule does not slip by the time
+    a replacement takes to start) and starts a replacement at once; how many kills."""
+    kills = 0
+    started = time.monotonic()
+    next_kill = started + every * rng.uniform(0.8, 1.2)
+    while next_kill < started + seconds:
+        time.sleep(max(0.0, next_kill - time.monotonic()))
+        victim = workers.pop(rng.randrange(len(workers)))
+        os.kill(victim.process.pid, signal.SIGKILL)
+        victim.process.wait()
+        kills += 1
+        workers.append(start_worker(f"chaos-worker-{kills}"))
+        next_kill += every * rng.uniform(0.8, 1.2)
+    return kills
+
+
+def count_the_log(settings: Settings, job_ids: list[str], report: ChaosReport) -> None:
+    keys = {job_id.encode() for job_id in job_ids}
+
+    async def read() -> Counter[tuple[bytes, str]]:
+        found: Counter[tuple[bytes, str]] = Counter()
+        async with LogReader(settings, settings.job_events_topic) as reader:
+            starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
+            async for batch in reader.read(starts, ends):
+                for record in batch:
+                    if record.key in keys:
+                        found[(record.key, dict(record.headers).get(EVENT_TYPE_HEADER, b"").decode())] += 1
+        return found
+
+    found = asyncio.run(read())
+    for key in keys:
+        outcomes = sum(n for (k, event_type), n in found.items() if k == key and event_type in OUTCOMES)
+        report.lost += outcomes == 0
+        report.duplicate_outcomes += max(outcomes - 1, 0)
+        report.completed += found[(key, "JobCompleted")] > 0
+        report.failed += (found[(key, "JobFailed")] + found[(key, "JobDeadLettered")]) > 0
+        report.re_executions += max(found[(key, "JobStarted")] - 1, 0)
+
+
+JOB_ID = re.compile(r"job ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+
+
+def count_notifications(posts: list[dict[str, Any]], job_ids: list[str], report: ChaosReport) -> None:
+    ours = set(job_ids)
+    named = (JOB_ID.search(str(post.get("text", ""))) for post in posts)
+    per_job = Counter(found.group(1) for found in named if found and found.group(1) in ours)
+    report.notifications_delivered = sum(per_job.values())
+    report.duplicate_notifications = sum(n - 1 for n in per_job.values() if n > 1)

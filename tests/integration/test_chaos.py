@@ -1,0 +1,123 @@
+"""The chaos loop in CI: 60 s of signed jobs while a worker is killed with SIGKILL about every 5 s and replaced;
+then every job has exactly one outcome in the log and each notification went out once."""
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+import pytest
+
+from kernel.database import run_with_engine
+from kernel.secret_box import SecretBox
+from kernel.settings import Settings
+from kernel.tenants import TenantDirectory
+from tests.chaos import ChaosReport, Load, count_notifications, count_the_log, kill_loop
+from tests.identities import create_tenant
+from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.isolated import isolated_read_model
+from tests.local_http import send_json
+from tests.measurements import report
+
+SECONDS = 60
+KILL_EVERY = 5.0
+JOBS_PER_SECOND = 40  # 2 shared cores run the load, the receiver, two workers, the projector and the notifier
+
+
+@pytest.fixture
+def slack_sink() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    posts: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers.get("content-length") or 0))))
+            send_json(self, 200, {"ok": True})
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/services/T0/B0/chaos", posts
+    finally:
+        server.shutdown()
+
+
+def finished(settings: Settings, job_ids: list[str]) -> int:
+    with psycopg.connect(settings.database) as connection:
+        [(count,)] = connection.execute(
+            "SELECT count(*) FROM pipeline_jobs WHERE id = ANY(%s) AND status IN ('COMPLETED', 'FAILED', "
+            "'DEAD_LETTERED')",
+            ([uuid.UUID(j) for j in job_ids],),
+        ).fetchall()
+    return int(count)
+
+
+def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repeats_nothing(
+    stack: Settings, slack_sink: tuple[str, list[dict[str, Any]]]
+) -> None:
+    slack_url, posts = slack_sink
+    with isolated_read_model(stack, partitions=6) as settings:
+        tenant = create_tenant(settings, f"chaos-{uuid.uuid4().hex[:6]}")
+
+        async def notify(engine: Any) -> None:
+            box = SecretBox.from_text(settings.master_keys.get_secret_value())
+            await TenantDirectory(engine, box).set_notifications(tenant.id, slack_url, None, "completed")
+
+        run_with_engine(settings, notify)
+        receiver_port = free_port()
+        env = {
+            "DATABASE_URL": settings.database,
+            "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
+            "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
+            "ZIXLY_RECEIVER_PORT": str(receiver_port),
+            "ZIXLY_WORKER_CONCURRENCY": "16",
+        }
+
+        def service(name: str, args: list[str]) -> Service:
+            port = free_port()
+            return start_service(settings, name, [*args, "--metrics-port", str(port)],
+                                 f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+
+        others = [
+            start_service(settings, "chaos-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
+            service("chaos-projector", ["projector"]),
+            service("chaos-notifier", ["notifier"]),
+        ]
+        workers = [service("chaos-worker-a", ["worker"]), service("chaos-worker-b", ["worker"])]
+        try:
+            load = Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, JOBS_PER_SECOND)
+            sender = threading.Thread(target=load.run, daemon=True)
+            sender.start()
+            kills = kill_loop(workers, lambda name: service(name, ["worker"]), SECONDS, KILL_EVERY, random.Random())
+            load.stop()
+            sender.join()
+
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and finished(settings, load.accepted) < len(load.accepted):
+                time.sleep(1)
+            deadline = time.monotonic() + 90  # the notifier catches up on its own
+            while time.monotonic() < deadline and len(posts) < len(load.accepted):
+                time.sleep(1)
+            time.sleep(2)  # and a repeat, if any, has its chance to arrive
+            outcome = ChaosReport(requested=load.sent, accepted=len(load.accepted), kills=kills)
+            count_the_log(settings, load.accepted, outcome)
+            count_notifications(posts, load.accepted, outcome)
+        finally:
+            for running in [*others, *workers]:
+                if running.process.poll() is None:
+                    running.stop()
+        report(f"chaos loop: {SECONDS} s at {JOBS_PER_SECOND} jobs/s, a worker killed every ~{KILL_EVERY:g} s\n"
+               f"{outcome.table()}")  # fmt: skip
+        assert outcome.accepted == outcome.requested, outcome.table()
+        assert outcome.lost == 0, outcome.table()
+        assert outcome.duplicate_outcomes == 0, outcome.table()
+        assert outcome.duplicate_notifications == 0, outcome.table()
+        assert outcome.notifications_delivered == outcome.completed, outcome.table()
+        assert outcome.kills >= SECONDS // KILL_EVERY // 2, "the loop killed workers all along"
