@@ -34,3 +34,19 @@ async def test_a_tail_that_cannot_be_read_still_opens_its_partitions(monkeypatch
     with pytest.raises(OSError, match="went away"):
         await finished.learn(None, "group", [0, 1])  # type: ignore[arg-type]
     assert await asyncio.wait_for(finished.verdict(1, b"job"), 1) == "run"  # at least once, never stuck
+
+
+async def test_a_revocation_lets_running_jobs_finish_and_stops_those_that_take_too_long() -> None:
+    from processors.agents import Slots
+
+    slots = Slots(runtime=None, waiting=None, finished=FinishedRequests())  # type: ignore[arg-type]
+    quick = asyncio.ensure_future(asyncio.sleep(0.05))
+    slow = asyncio.ensure_future(asyncio.sleep(60))
+    elsewhere = asyncio.ensure_future(asyncio.sleep(0.2))
+    slots.tasks.update({quick: 1, slow: 1, elsewhere: 2})
+    assert await slots.settle({1}, patience=0.5) == (1, 1)
+    assert quick.done()
+    assert not quick.cancelled()
+    assert slow.cancelled(), "stopped: its partition's new owner runs it"
+    assert not elsewhere.cancelled(), "a partition still held here is untouched"
+    await elsewhere
