@@ -36,7 +36,7 @@ async def test_a_tail_that_cannot_be_read_still_opens_its_partitions(monkeypatch
     assert await asyncio.wait_for(finished.verdict(1, b"job"), 1) == "run"  # at least once, never stuck
 
 
-async def test_a_revocation_lets_running_jobs_finish_and_stops_those_that_take_too_long() -> None:
+async def test_a_revocation_waits_for_running_jobs_to_finish_but_not_for_long_ones() -> None:
     from processors.agents import Slots
 
     slots = Slots(runtime=None, waiting=None, finished=FinishedRequests())  # type: ignore[arg-type]
@@ -46,7 +46,7 @@ async def test_a_revocation_lets_running_jobs_finish_and_stops_those_that_take_t
     slots.tasks.update({quick: 1, slow: 1, elsewhere: 2})
     assert await slots.settle({1}, patience=0.5) == (1, 1)
     assert quick.done()
-    assert not quick.cancelled()
-    assert slow.cancelled(), "stopped: its partition's new owner runs it"
+    assert not slow.done(), "a long job goes on (its new owner may run it too, at least once)"
     assert not elsewhere.cancelled(), "a partition still held here is untouched"
+    slow.cancel()
     await elsewhere
