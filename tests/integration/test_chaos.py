@@ -1,7 +1,8 @@
 """The chaos loop in CI: 60 s of signed jobs while a worker is killed with SIGKILL about every 5 s and replaced;
 then every job has exactly one outcome in the log and each notification went out once.
 
-A longer run by hand: ZIXLY_CHAOS_SECONDS=600 .venv/bin/pytest tests/integration/test_chaos.py (its table is printed
+A longer run by hand: ZIXLY_CHAOS_SECONDS=600 .venv/bin/pytest --timeout 1200 tests/integration/test_chaos.py (its
+table is printed
 under "measurements")."""
 
 import json
