@@ -2,8 +2,7 @@
 then every job has exactly one outcome in the log and each notification went out once.
 
 A longer run by hand: ZIXLY_CHAOS_SECONDS=600 .venv/bin/pytest --timeout 1200 tests/integration/test_chaos.py (its
-table is printed
-under "measurements")."""
+table is printed under "measurements")."""
 
 import json
 import os
