@@ -74,6 +74,25 @@ class LogReader:
         starts = await self._consumer.beginning_offsets(self._tps(await self.partitions()))
         return {tp.partition: offset for tp, offset in starts.items()}
 
+    async def uncommitted(self, group: str, partitions: list[int], max_tail: int) -> tuple[Offsets, Offsets]:
+        """Where ``group``'s consumer will start reading each partition, and the end: its committed offset, or the
+        beginning for a partition it never committed (auto_offset_reset=earliest). A tail longer than ``max_tail``
+        records is left out: whoever asks reads a bounded tail."""
+        admin = make_admin(self._settings)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group, partitions=self._tps(partitions))
+        finally:
+            await admin.close()
+        ends, beginnings = await self.end_offsets(), await self.beginning_offsets()
+        starts: Offsets = {}
+        for partition in partitions:
+            position = committed.get(TopicPartition(self._topic, partition))
+            start = position.offset if position is not None and position.offset >= 0 else beginnings[partition]
+            if ends[partition] - start <= max_tail:
+                starts[partition] = start
+        return starts, {p: ends[p] for p in starts}
+
     async def offsets_for_time(self, moment: datetime) -> Offsets:
         """Per partition, the first offset at or after ``moment`` (the end offset where there is none)."""
         partitions = await self.partitions()

@@ -16,9 +16,6 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Literal
 
-from aiokafka import TopicPartition
-
-from kernel.kafka import make_admin
 from kernel.log_reader import LogReader
 from kernel.logging import get_logger
 from kernel.settings import Settings
@@ -89,30 +86,14 @@ class FinishedRequests:
     async def _learn(self, settings: Settings, group: str, partitions: list[int]) -> int:
         if not partitions:
             return 0
-        topic = settings.job_events_topic
-        admin = make_admin(settings)
-        await admin.start()
-        try:
-            committed = await admin.list_consumer_group_offsets(
-                group, partitions=[TopicPartition(topic, p) for p in partitions]
-            )
-        finally:
-            await admin.close()
-        async with LogReader(settings, topic) as reader:
-            ends = await reader.end_offsets()
-            beginnings = await reader.beginning_offsets()
-            starts: dict[int, int] = {}
-            for partition in partitions:
-                position = committed.get(TopicPartition(topic, partition))
-                # Never committed: the worker reads it from its beginning (auto_offset_reset=earliest), and so
-                # does this. (A fault test caught it: every job behind a long first job ran twice.)
-                start = position.offset if position is not None and position.offset >= 0 else beginnings[partition]
-                if ends[partition] - start <= MAX_TAIL:
-                    starts[partition] = start
+        async with LogReader(settings, settings.job_events_topic) as reader:
+            # Never committed: read from the beginning, like the worker. (A fault test caught it: every job behind a
+            # long first job ran twice.)
+            starts, ends = await reader.uncommitted(group, partitions, MAX_TAIL)
             found = 0
             for partition in partitions:
                 self.by_partition[partition] = set()
-            async for batch in reader.read(starts, {p: ends[p] for p in starts}):
+            async for batch in reader.read(starts, ends):
                 for record in batch:
                     event_type = next((v for k, v in record.headers if k == EVENT_TYPE_HEADER), b"").decode()
                     if event_type in OUTCOMES and record.key is not None:

@@ -5,7 +5,6 @@ Used by tests/integration/test_chaos.py (60 s in CI, a kill every 5 s). The coun
 second outcome or notification cannot hide behind the projection's idempotence.
 """
 
-import asyncio
 import os
 import random
 import re
@@ -20,11 +19,10 @@ from typing import Any
 
 import httpx
 
-from kernel.log_reader import LogReader
 from kernel.settings import Settings
 from processors.finished_requests import OUTCOMES
-from schemas.codec import EVENT_TYPE_HEADER
 from tests.integration.conftest import Service
+from tests.integration.isolated import records_in_the_log
 from tests.producers.test_signed_webhooks import signed
 
 
@@ -97,23 +95,14 @@ def kill_loop(
 
 
 def count_the_log(settings: Settings, job_ids: list[str], report: ChaosReport) -> None:
-    keys = {job_id.encode() for job_id in job_ids}
-
-    async def read() -> Counter[tuple[bytes, str]]:
-        found: Counter[tuple[bytes, str]] = Counter()
-        async with LogReader(settings, settings.job_events_topic) as reader:
-            starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
-            async for batch in reader.read(starts, ends):
-                for record in batch:
-                    if record.key in keys:
-                        found[(record.key, dict(record.headers).get(EVENT_TYPE_HEADER, b"").decode())] += 1
-        return found
-
-    found = asyncio.run(read())
-    for key in keys:
-        outcomes = sum(n for (k, event_type), n in found.items() if k == key and event_type in OUTCOMES)
-        report.lost += outcomes == 0
-        report.duplicate_outcomes += max(outcomes - 1, 0)
+    found = records_in_the_log(settings)
+    outcomes: Counter[bytes] = Counter()
+    for (key, event_type), n in found.items():
+        if event_type in OUTCOMES:
+            outcomes[key] += n
+    for key in {job_id.encode() for job_id in job_ids}:
+        report.lost += outcomes[key] == 0
+        report.duplicate_outcomes += max(outcomes[key] - 1, 0)
         report.completed += found[(key, "JobCompleted")] > 0
         report.failed += (found[(key, "JobFailed")] + found[(key, "JobDeadLettered")]) > 0
         report.re_executions += max(found[(key, "JobStarted")] - 1, 0)

@@ -9,9 +9,6 @@ remembered; a delivery whose id is among them is skipped. The tail is all it spa
 
 from dataclasses import dataclass, field
 
-from aiokafka import TopicPartition
-
-from kernel.kafka import make_admin
 from kernel.log_reader import LogReader
 from kernel.logging import get_logger
 from kernel.settings import Settings
@@ -38,23 +35,9 @@ class DeliveredNotifications:
         self.event_ids.clear()
         if not partitions:
             return 0
-        admin = make_admin(settings)
-        await admin.start()
-        try:
-            committed = await admin.list_consumer_group_offsets(
-                group, partitions=[TopicPartition(topic, p) for p in partitions]
-            )
-        finally:
-            await admin.close()
         async with LogReader(settings, topic) as reader:
-            ends, beginnings = await reader.end_offsets(), await reader.beginning_offsets()
-            starts: dict[int, int] = {}
-            for partition in partitions:
-                position = committed.get(TopicPartition(topic, partition))
-                start = position.offset if position is not None and position.offset >= 0 else beginnings[partition]
-                if ends[partition] - start <= MAX_TAIL:
-                    starts[partition] = start
-            async for batch in reader.read(starts, {p: ends[p] for p in starts}):
+            starts, ends = await reader.uncommitted(group, partitions, MAX_TAIL)
+            async for batch in reader.read(starts, ends):
                 for record in batch:
                     event_type = dict(record.headers).get(EVENT_TYPE_HEADER, b"").decode()
                     if event_type in RECORDED and record.value is not None:

@@ -6,6 +6,7 @@ Replays swap whole tables, so tests that replay must not share the stack's datab
 import asyncio
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from projections.catalogue import PROJECTIONS
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
 from projections.records import LogRecord
+from schemas.codec import EVENT_TYPE_HEADER
 
 
 @contextmanager
@@ -110,3 +112,20 @@ def golden_read_model(stack: Settings) -> Iterator[Settings]:
         record_code_versions(settings)
         asyncio.run(project_live(settings))
         yield settings
+
+
+def records_in_the_log(settings: Settings) -> Counter[tuple[bytes, str]]:
+    """How many records of each event type each job key has in the whole topic (duplicates included: the read
+    model's job_events would fold records with the same event id into one)."""
+
+    async def count() -> Counter[tuple[bytes, str]]:
+        found: Counter[tuple[bytes, str]] = Counter()
+        async with LogReader(settings, settings.job_events_topic) as reader:
+            starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
+            async for batch in reader.read(starts, ends):
+                for record in batch:
+                    if record.key is not None:
+                        found[(record.key, dict(record.headers).get(EVENT_TYPE_HEADER, b"").decode())] += 1
+        return found
+
+    return asyncio.run(count())

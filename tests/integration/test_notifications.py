@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,9 @@ from schemas.identifiers import side_effect_key
 from tests.identities import Tenant, create_tenant, create_token
 from tests.integration.conftest import Service, free_port, start_service
 from tests.local_http import send_json
+from tests.local_smtp import Mailbox
 from tests.local_tls import server_tls
 from tests.producers.test_signed_webhooks import signed
-
-
-@dataclass
-class Mailbox:
-    messages: list[Any] = field(default_factory=list)
-
-    over_tls: list[bool] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(message_from_bytes(envelope.content))
-        self.over_tls.append(server.transport.get_extra_info("ssl_object") is not None)
-        return "250 OK"
 
 
 @dataclass

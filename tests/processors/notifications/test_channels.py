@@ -2,8 +2,7 @@
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from processors.notifications.channels import Channels, DeliveryFailed, SmtpRelay
 from processors.notifications.targets import Target
+from tests.local_smtp import Mailbox
 from tests.local_tls import server_tls
 from zixly.stack.processes import free_port
-
-
-@dataclass
-class Mailbox:
-    messages: list[Any] = field(default_factory=list)
-    over_tls: list[bool] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(message_from_bytes(envelope.content))
-        self.over_tls.append(server.transport.get_extra_info("ssl_object") is not None)
-        return "250 OK"
 
 
 def only_zixly(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
