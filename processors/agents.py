@@ -13,6 +13,7 @@ from kernel.logging import get_logger
 from kernel.settings import Settings
 from processors.fair_queue import FairQueue
 from processors.finished_requests import FinishedRequests
+from processors.finished_retries import FinishedRetries, retry_key
 from processors.metrics import JOBS_WAITING, RECORDS_SKIPPED
 from processors.runtime import WorkerRuntime
 from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, decode
@@ -41,6 +42,7 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
     # One reader fills a queue per tenant; `worker_concurrency` slots take from the queues in turn.
     waiting: FairQueue[tuple[Any, Callable[[], Awaitable[None]]]] = FairQueue(settings.worker_queue_size)
     slots = Slots(runtime, waiting, FinishedRequests())
+    finished_retries = FinishedRetries()
 
     @app.agent(topic, concurrency=1, name="zixly.run-requested-jobs")
     async def run_requested_jobs(stream: Any) -> None:
@@ -67,6 +69,7 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
         revoked: set[Any] = revoked_partitions[0] if revoked_partitions else set()
         partitions = {tp.partition for tp in revoked if tp.topic == settings.job_events_topic}
         slots.finished.forget(partitions)
+        finished_retries.forget({tp.partition for tp in revoked if tp.topic == settings.retries_topic})
         dropped = await waiting.drop(lambda item: item[0].message.tp in revoked)
         if dropped:
             log.info("revoked partitions' waiting jobs left to their new owner", jobs=dropped)
@@ -91,16 +94,19 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
         # uncommitted (a fault test caught it running twice in one run of four).
         assigned: set[Any] = assigned_partitions[0] if assigned_partitions else set()
         partitions = sorted(tp.partition for tp in assigned if tp.topic == settings.job_events_topic)
-        try:
-            await slots.finished.learn(settings, app.conf.id, partitions)
-        except Exception as exc:  # without it a handed-over job may run twice, which at-least-once allows
-            log.warning("could not learn the finished jobs of assigned partitions", error=repr(exc)[:300])
+        retry_partitions = sorted(tp.partition for tp in assigned if tp.topic == settings.retries_topic)
+        learnt = await asyncio.gather(slots.finished.learn(settings, app.conf.id, partitions),
+                                      finished_retries.learn(settings, app.conf.id, retry_partitions),
+                                      return_exceptions=True)  # fmt: skip
+        for failure in (result for result in learnt if isinstance(result, BaseException)):
+            # Without it a handed-over job may run twice, which at-least-once allows.
+            log.warning("could not learn the finished jobs of assigned partitions", error=repr(failure)[:300])
 
     @app.agent(retries_topic, concurrency=settings.retry_concurrency, name="zixly.run-retries")
     async def run_retries(stream: Any) -> None:
         async for event, done in acked_when_done(stream):
-            await _run_retry(runtime, event)
-            await done()
+            if await _run_retry(runtime, event, finished_retries):
+                await done()
 
 
 async def acked_when_done(stream: Any) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
@@ -187,18 +193,36 @@ async def _run_requested(runtime: WorkerRuntime, event: Any) -> None:
     await runner.run(request)
 
 
-async def _run_retry(runtime: WorkerRuntime, event: Any) -> None:
+async def _run_retry(runtime: WorkerRuntime, event: Any, finished: FinishedRetries) -> bool:
+    """Runs a retry once it is due, unless its attempt already ended; whether it is to be acknowledged (not when its
+    partition went to another worker, which then has it)."""
     try:
         retry = RetryRequest.model_validate_json(event.value)
     except ValueError as exc:
         await _dead_letter(runtime, event, exc, stage="decode")
-        return
+        return True
+    partition = event.message.partition
+    job_id = str(retry.request.job_id)
+    verdict = await finished.verdict(partition, retry_key(job_id.encode(), retry.attempt))
+    if verdict == "revoked":
+        RECORDS_SKIPPED.labels("partition_revoked").inc()
+        return False
+    if verdict == "finished":
+        RECORDS_SKIPPED.labels("already_finished").inc()
+        log.info("retry not run again", reason="already_finished", job_id=job_id, attempt=retry.attempt)
+        return True
+    tenure = finished.tenure(partition)
     # Waiting here holds only this retry (the agent runs many at once), never the job's own partition.
     wait = (retry.due_at - datetime.now(UTC)).total_seconds()
     if wait > 0:
         await asyncio.sleep(wait)
+    if not finished.still_holds(partition, tenure):
+        # The partition changed hands while the retry waited: its next owner reads it again and runs it.
+        RECORDS_SKIPPED.labels("partition_revoked").inc()
+        return False
     runner = await runtime.runner()
     await runner.run(retry.request, retry.attempt, retry.history)
+    return True
 
 
 async def _dead_letter(runtime: WorkerRuntime, event: Any, exc: Exception, stage: str) -> None:

@@ -58,6 +58,14 @@ class FinishedRequests:
             return "revoked"
         return "finished" if self.has_outcome(partition, job_key) else "run"
 
+    def tenure(self, partition: int) -> object | None:
+        """A token of this worker's current hold on ``partition`` (None without one): a record that waits, as a
+        retry does until it is due, runs only if ``still_holds`` says the hold it started under lasts."""
+        return self._gates.get(partition) if partition in self._assigned else None
+
+    def still_holds(self, partition: int, tenure: object | None) -> bool:
+        return tenure is not None and self.tenure(partition) is tenure
+
     def has_outcome(self, partition: int, job_key: bytes | None) -> bool:
         return job_key is not None and job_key in self.by_partition.get(partition, set())
 

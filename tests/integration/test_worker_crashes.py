@@ -4,6 +4,7 @@ before their requests' offsets are committed, leaves a successor that runs only 
 The log is counted, not the read model: the projection keeps a finished row finished, so a second JobCompleted
 would hide there while every other reader of the log (the notifier, anyone counting outcomes) would see two."""
 
+import asyncio
 import os
 import signal
 import time
@@ -16,7 +17,9 @@ import httpx
 import psycopg
 import pytest
 
+from kernel.kafka import ensure_topics
 from kernel.settings import Settings
+from kernel.topics import TopicSpec
 from processors.finished_requests import OUTCOMES
 from tests.integration.conftest import Service, free_port, start_service
 from tests.integration.isolated import isolated_read_model, records_in_the_log
@@ -116,3 +119,78 @@ def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_
         for service in [receiver, projector, *workers]:
             if service.process.poll() is None:
                 service.stop()
+
+
+RETRIED_JOBS = 40
+
+
+def test_a_worker_killed_after_retries_finished_but_before_their_commit_runs_none_of_them_again(
+    own_log: Settings,
+) -> None:
+    # One retry partition of the test's own, so that a long retry at its head holds back the commit of every retry
+    # behind it, as a crash finds them.
+    settings = own_log.replaced(retries_topic=f"{own_log.job_events_topic}-retries")
+    asyncio.run(ensure_topics(settings, [TopicSpec(settings.retries_topic, 1)]))
+    receiver_port = free_port()
+    env = environment(settings, receiver_port) | {"ZIXLY_RETRIES_TOPIC": settings.retries_topic,
+                                                  "ZIXLY_RETRY_BASE_DELAY_SECONDS": "0.2"}  # fmt: skip
+    receiver = start_service(settings, "receiver-retry-crash", ["receiver"],
+                             f"http://127.0.0.1:{receiver_port}/health", env)  # fmt: skip
+    port = free_port()
+    projector = start_service(settings, "projector-retry-crash", ["projector", "--metrics-port", str(port)],
+                              f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+    workers = [start_worker(settings, env, "worker-retry-crash-1")]
+    try:
+        tenant = f"t-{uuid.uuid4().hex[:8]}"
+        with httpx.Client(base_url=f"http://127.0.0.1:{receiver_port}", timeout=30) as client:
+
+            def submit(seconds: float) -> str:
+                body = {"job_type": "sleep", "parameters": {"seconds": seconds, "progress_steps": 0,
+                                                            "fail_attempts": 1}}  # fmt: skip
+                answer = client.post("/webhook/generic-job", json=body, headers={"X-Tenant-ID": tenant})
+                assert answer.status_code == 202, answer.text
+                return str(answer.json()["job_id"])
+
+            # Each attempt of the long job takes 6 s: its retry runs from about 6 s to 12 s, at the head of the
+            # retry partition; the short jobs' retries come after it and finish at once.
+            long_job = submit(6.0)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and attempt_running(settings, long_job) < 2:
+                time.sleep(0.1)
+            assert attempt_running(settings, long_job) == 2
+            short_jobs = [submit(0.1) for _ in range(RETRIED_JOBS)]
+        wait_for(settings, short_jobs, "COMPLETED", 30)
+        assert statuses(settings, [long_job]) == Counter({"RUNNING": 1}), "the long job's retry is still running"
+        os.kill(workers[0].process.pid, signal.SIGKILL)
+        workers[0].process.wait()
+        workers.append(start_worker(settings, env, "worker-retry-crash-2"))
+        wait_for(settings, [long_job], "COMPLETED", 120)
+
+        ours = {job_id.encode() for job_id in short_jobs}
+        records = Counter({(key, event_type): n for (key, event_type), n in records_in_the_log(settings).items()
+                           if key in ours})  # fmt: skip
+        completed_twice = sum(1 for (_, event_type), n in records.items() if event_type == "JobCompleted" and n > 1)
+        started = Counter(n for (_, event_type), n in records.items() if event_type == "JobStarted")
+        assert completed_twice == 0, f"{completed_twice} of {RETRIED_JOBS} retried jobs completed twice"
+        assert started == Counter({2: RETRIED_JOBS}), "each short job ran its two attempts once each"
+        report(f"worker killed behind a running retry: {RETRIED_JOBS} retried jobs finished before the kill, 0 ran "
+               "again")  # fmt: skip
+    finally:
+        for service in [receiver, projector, *workers]:
+            if service.process.poll() is None:
+                service.stop()
+
+
+def wait_for(settings: Settings, job_ids: list[str], status: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and statuses(settings, job_ids)[status] < len(job_ids):
+        time.sleep(0.2)
+    assert statuses(settings, job_ids)[status] == len(job_ids), statuses(settings, job_ids)
+
+
+def attempt_running(settings: Settings, job_id: str) -> int:
+    """The attempt the job is running now (0 when it is not running)."""
+    with psycopg.connect(settings.database) as connection:
+        row = connection.execute("SELECT attempts FROM pipeline_jobs WHERE id = %s AND status = 'RUNNING'",
+                                 (uuid.UUID(job_id),)).fetchone()  # fmt: skip
+    return int(row[0]) if row else 0

@@ -50,3 +50,17 @@ async def test_a_revocation_waits_for_running_jobs_to_finish_but_not_for_long_on
     assert not elsewhere.cancelled(), "a partition still held here is untouched"
     slow.cancel()
     await elsewhere
+
+
+async def test_a_hold_on_a_partition_ends_when_it_is_revoked_even_if_it_comes_back() -> None:
+    finished = FinishedRequests()
+    finished.opened([3])
+    tenure = finished.tenure(3)
+    assert finished.still_holds(3, tenure)
+    finished.forget({3})
+    assert not finished.still_holds(3, tenure)
+    finished.opened([3])
+    assert not finished.still_holds(3, tenure), "a record read under the old hold is read again under the new one"
+    assert finished.still_holds(3, finished.tenure(3))
+    assert finished.tenure(5) is None
+    assert not finished.still_holds(5, None)
