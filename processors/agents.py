@@ -13,7 +13,7 @@ from kernel.logging import get_logger
 from kernel.settings import Settings
 from processors.fair_queue import FairQueue
 from processors.finished_requests import FinishedRequests
-from processors.finished_retries import FinishedRetries, retry_key
+from processors.finished_work import FinishedRetries, retry_key
 from processors.metrics import JOBS_WAITING, RECORDS_SKIPPED
 from processors.runtime import WorkerRuntime
 from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, decode

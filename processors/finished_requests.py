@@ -20,11 +20,23 @@ from kernel.log_reader import LogReader
 from kernel.logging import get_logger
 from kernel.settings import Settings
 from schemas.codec import EVENT_TYPE_HEADER
-from schemas.events import JobCancelled, JobCompleted, JobDeadLettered, JobFailed, JobRetryScheduled
+from schemas.events import (
+    JobCancelled,
+    JobCompleted,
+    JobDeadLettered,
+    JobFailed,
+    JobRetryScheduled,
+    SweepDispatched,
+    SweepPlanned,
+)
 
 log = get_logger(__name__)
-# What ends a request's first attempt (a scheduled retry runs from the retries topic, not from the request).
-OUTCOMES = frozenset(t.TYPE for t in (JobCompleted, JobFailed, JobDeadLettered, JobCancelled, JobRetryScheduled))
+# What ends a job for good: its one outcome.
+JOB_ENDS = frozenset(t.TYPE for t in (JobCompleted, JobFailed, JobDeadLettered, JobCancelled))
+# What ends an attempt on the worker that ran it: a scheduled retry runs from the retries topic, and a sweep's
+# planned chunks, or its dispatch to an external service, go on elsewhere; running the attempt again would plan or
+# dispatch the sweep twice.
+ATTEMPT_ENDS = JOB_ENDS | {t.TYPE for t in (JobRetryScheduled, SweepPlanned, SweepDispatched)}
 # A tail longer than this (a partition committed long ago, or never, with a long history) is not read: its jobs
 # may run again, as at-least-once allows.
 MAX_TAIL = 200_000
@@ -104,7 +116,7 @@ class FinishedRequests:
             async for batch in reader.read(starts, ends):
                 for record in batch:
                     event_type = next((v for k, v in record.headers if k == EVENT_TYPE_HEADER), b"").decode()
-                    if event_type in OUTCOMES and record.key is not None:
+                    if event_type in ATTEMPT_ENDS and record.key is not None:
                         self.by_partition[record.partition].add(record.key)
                         found += 1
         log.info(

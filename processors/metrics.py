@@ -14,6 +14,9 @@ CONSUMER_LAG = Gauge(
     "zixly_worker_consumer_lag", "Records behind the log end, per assigned partition", ["topic", "partition"]
 )
 RECORDS_SKIPPED = Counter("zixly_worker_records_skipped_total", "Records the worker did not run, by reason", ["reason"])
+SWEEP_STEPS_SKIPPED = Counter(
+    "zixly_sweep_plans_not_followed_total", "Sweep plans read again after a handover whose sweep had already ended"
+)
 SWEEP_BACKTESTS = Counter("zixly_sweep_backtests_total", "Backtests run by this worker's sweep chunks")
 SWEEP_CHUNKS = Counter("zixly_sweep_chunks_total", "Sweep chunks run, by outcome", ["outcome"])
 SWEEP_CHUNK_SECONDS = Histogram(

@@ -14,9 +14,10 @@ from kernel.kafka import make_consumer
 from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
 from processors.agents import acked_when_done
+from processors.finished_work import FinishedChunks
 from processors.metrics import RECORDS_SKIPPED, SWEEPS_FINISHED
 from processors.runtime import WorkerRuntime
-from processors.sweeps.collector_service import SweepCollector, SweepCollectorService
+from processors.sweeps.collector_service import SweepCollector, SweepCollectorService, read_ended_ahead
 from schemas.events import (
     JobCancelled,
     JobCancelledPayload,
@@ -41,23 +42,40 @@ COLLECTOR_GROUP = "zixly-sweep-collector"
 
 
 def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Settings) -> None:
+    chunks_topic_name = settings.sweep_chunks_topic
     chunks_topic = app.topic(
         settings.sweep_chunks_topic, value_type=bytes, key_type=bytes, partitions=settings.topic_partitions,
         internal=False,
     )  # fmt: skip
 
+    finished = FinishedChunks()
+
     @app.agent(chunks_topic, concurrency=max(1, settings.sweep_chunk_concurrency), name="zixly.run-sweep-chunks")
     async def run_sweep_chunks(stream: Any) -> None:
         async for record, done in acked_when_done(stream):
-            try:
-                chunk = SweepChunk.model_validate_json(record.value)
-            except ValueError as exc:
-                RECORDS_SKIPPED.labels("undecodable_chunk").inc()
-                log.error("skipping undecodable chunk", error=str(exc)[:500], offset=record.message.offset)
+            verdict = await finished.chunk_verdict(record.message.partition, record.key)
+            if verdict == "revoked":
+                RECORDS_SKIPPED.labels("partition_revoked").inc()
+                continue  # its partition's new owner runs it
+            if verdict == "finished":
+                RECORDS_SKIPPED.labels("already_finished").inc()
+                log.info("sweep chunk not run again", key=(record.key or b"").decode(errors="replace"))
             else:
-                services = await runtime.services()
-                await services.chunks.run(chunk)
+                await _run_chunk(runtime, record)
             await done()
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked_chunks(_sender: Any, /, *revoked: Any, **__: Any) -> None:
+        finished.forget({tp.partition for tp in (revoked[0] if revoked else ()) if tp.topic == chunks_topic_name})
+
+    @app.on_partitions_assigned.connect
+    async def learn_finished_chunks(_sender: Any, /, *assigned: Any, **__: Any) -> None:
+        # A chunk whose results were recorded just before a crash, its offset not yet committed, is not recomputed.
+        partitions = sorted(tp.partition for tp in (assigned[0] if assigned else ()) if tp.topic == chunks_topic_name)
+        try:
+            await finished.learn(settings, app.conf.id, partitions)
+        except Exception as exc:  # without it a handed-over chunk may run twice; its results are folded once
+            log.warning("could not learn the finished chunks of assigned partitions", error=repr(exc)[:300])
 
     collector = SweepCollector(
         report=lambda event, state: report_progress(runtime, event, state),
@@ -71,8 +89,10 @@ def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Sett
     @app.task
     async def collect_sweeps() -> None:
         # The consumer is made here, in the worker's running loop, not when the app is built.
-        service = SweepCollectorService(make_consumer(settings, group_id=COLLECTOR_GROUP), collector,
-                                        settings.job_events_topic)  # fmt: skip
+        service = SweepCollectorService(
+            make_consumer(settings, group_id=COLLECTOR_GROUP), collector, settings.job_events_topic,
+            ended_ahead=lambda partitions: read_ended_ahead(settings, COLLECTOR_GROUP, partitions),
+        )  # fmt: skip
         services.append(service)
         await service.run()
 
@@ -80,6 +100,17 @@ def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Sett
     async def stop_collector(_sender: Any, /, *_: Any, **__: Any) -> None:
         for service in services:
             service.stop()
+
+
+async def _run_chunk(runtime: WorkerRuntime, record: Any) -> None:
+    try:
+        chunk = SweepChunk.model_validate_json(record.value)
+    except ValueError as exc:
+        RECORDS_SKIPPED.labels("undecodable_chunk").inc()
+        log.error("skipping undecodable chunk", error=str(exc)[:500], offset=record.message.offset)
+        return
+    services = await runtime.services()
+    await services.chunks.run(chunk)
 
 
 async def report_progress(runtime: WorkerRuntime, event: SweepResultsRecorded, state: dict[str, Any]) -> None:

@@ -321,6 +321,11 @@ class ExternalSweepAccepted(BaseModel):
     reference: str = Field(min_length=1, max_length=200)
 
 
+def chunk_record_key(job_id: str, chunk_index: int) -> bytes:
+    """A chunk's record key on the work topic: its job and index, so that a worker recognises a chunk already done."""
+    return f"{job_id}:{chunk_index}".encode()
+
+
 class SweepChunk(BaseModel):
     """A unit of work on the sweep work topic: combinations [start, stop) of one strategy grid on one ticker."""
 

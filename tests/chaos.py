@@ -5,6 +5,8 @@ Used by tests/integration/test_chaos.py (60 s in CI, a kill every 5 s). The coun
 second outcome or notification cannot hide behind the projection's idempotence.
 """
 
+import asyncio
+import json
 import os
 import random
 import re
@@ -15,12 +17,16 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from kernel.log_reader import LogReader
 from kernel.settings import Settings
-from processors.finished_requests import OUTCOMES
+from processors.finished_requests import JOB_ENDS
+from schemas.codec import EVENT_TYPE_HEADER, decode, header
+from schemas.events import SweepPlanned
 from tests.integration.conftest import Service
 from tests.integration.isolated import records_in_the_log
 from tests.producers.test_signed_webhooks import signed
@@ -38,38 +44,64 @@ class ChaosReport:
     kills: int = 0
     duplicate_notifications: int = 0
     notifications_delivered: int = 0
+    sweeps: int = 0
+    duplicate_sweep_plans: int = 0
+    sweep_chunks: int = 0
+    sweep_chunks_recorded: int = 0
+    """More than ``sweep_chunks``: chunks recomputed (those in flight at a kill may be; their results fold once)."""
+
+    twice: list[str] = field(default_factory=list)
+    """The jobs with more than one outcome, for the failure's story."""
 
     def table(self) -> str:
-        rows = [(name.replace("_", " "), value) for name, value in vars(self).items()]
+        rows = [(name.replace("_", " "), value) for name, value in vars(self).items() if isinstance(value, int)]
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value:>8,}" for name, value in rows)
 
 
+SWEEP = json.loads((Path(__file__).resolve().parents[1] / "examples" / "trading-sweep.json").read_text())
+
+
 @dataclass
 class Load:
-    """Signed 0.2 s sleep jobs at ``per_second`` from a thread; the accepted job ids."""
+    """Signed 0.2 s sleep jobs at ``per_second`` from a thread, and a trading sweep at each of ``sweeps_at`` (seconds
+    from the start); the accepted job ids."""
 
     receiver_url: str
     tenant_id: str
     secret: str
     per_second: float
+    sweeps_at: tuple[float, ...] = ()
     accepted: list[str] = field(default_factory=list)
+    sweeps: list[str] = field(default_factory=list)
     sent: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         interval = 1.0 / self.per_second
+        started = time.monotonic()
+        sweeps_due = sorted(self.sweeps_at)
         with httpx.Client(base_url=self.receiver_url, timeout=30) as client:
             next_at = time.monotonic()
             while not self._stop.is_set():
+                if sweeps_due and time.monotonic() - started >= sweeps_due[0]:
+                    sweeps_due.pop(0)
+                    if (job_id := self._send(client, "/webhook/trading-sweep", SWEEP)) is not None:
+                        self.sweeps.append(job_id)
                 body = {"job_type": "sleep", "parameters": {"seconds": 0.2, "progress_steps": 0}}
-                content, headers = signed(body, self.secret, f"chaos_{uuid.uuid4().hex}", tenant=self.tenant_id)
-                self.sent += 1
-                answer = client.post("/webhook/generic-job", content=content, headers=headers)
-                if answer.status_code == 202:
-                    self.accepted.append(str(answer.json()["job_id"]))
+                self._send(client, "/webhook/generic-job", body)
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def _send(self, client: httpx.Client, path: str, body: dict[str, Any]) -> str | None:
+        content, headers = signed(body, self.secret, f"chaos_{uuid.uuid4().hex}", tenant=self.tenant_id)
+        self.sent += 1
+        answer = client.post(path, content=content, headers=headers)
+        if answer.status_code != 202:
+            return None
+        job_id = str(answer.json()["job_id"])
+        self.accepted.append(job_id)
+        return job_id
 
     def stop(self) -> None:
         self._stop.set()
@@ -94,13 +126,18 @@ def kill_loop(
     return kills
 
 
-def count_the_log(settings: Settings, job_ids: list[str], report: ChaosReport) -> None:
+def count_the_log(settings: Settings, job_ids: list[str], sweep_ids: list[str], report: ChaosReport) -> None:
     found = records_in_the_log(settings)
+    for key in {job_id.encode() for job_id in sweep_ids}:
+        report.duplicate_sweep_plans += max(found[(key, "SweepPlanned")] - 1, 0)
+        report.sweep_chunks_recorded += found[(key, "SweepResultsRecorded")]
     outcomes: Counter[bytes] = Counter()
     for (key, event_type), n in found.items():
-        if event_type in OUTCOMES:
+        if event_type in JOB_ENDS:
             outcomes[key] += n
     for key in {job_id.encode() for job_id in job_ids}:
+        if outcomes[key] > 1:
+            report.twice.append(key.decode())
         report.lost += outcomes[key] == 0
         report.duplicate_outcomes += max(outcomes[key] - 1, 0)
         report.completed += found[(key, "JobCompleted")] > 0
@@ -117,3 +154,43 @@ def count_notifications(posts: list[dict[str, Any]], job_ids: list[str], report:
     per_job = Counter(found.group(1) for found in named if found and found.group(1) in ours)
     report.notifications_delivered = sum(per_job.values())
     report.duplicate_notifications = sum(n - 1 for n in per_job.values() if n > 1)
+
+
+def planned_chunks(settings: Settings, sweep_ids: list[str]) -> int:
+    """How many chunks the sweeps were planned in (each plan counted once)."""
+    keys = {job_id.encode() for job_id in sweep_ids}
+
+    async def read() -> dict[bytes, int]:
+        chunks: dict[bytes, int] = {}
+        async with LogReader(settings, settings.job_events_topic) as reader:
+            starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
+            async for batch in reader.read(starts, ends):
+                for record in batch:
+                    if record.key in keys and header(record.headers, EVENT_TYPE_HEADER) == SweepPlanned.TYPE:
+                        plan = decode(record.value)
+                        assert isinstance(plan, SweepPlanned)
+                        chunks[record.key] = plan.payload.chunk_count
+        return chunks
+
+    return sum(asyncio.run(read()).values())
+
+
+def stories(settings: Settings, job_ids: list[str]) -> dict[str, list[str]]:
+    """Each job's event types in log order: what a job that never finished went through."""
+    keys = {job_id.encode() for job_id in job_ids}
+
+    async def read() -> dict[str, list[str]]:
+        told: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+        async with LogReader(settings, settings.job_events_topic) as reader:
+            starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
+            async for batch in reader.read(starts, ends):
+                for record in batch:
+                    if record.key in keys:
+                        at = time.strftime("%H:%M:%S", time.gmtime(record.timestamp_ms / 1000))
+                        told[record.key.decode()].append(
+                            f"{header(record.headers, EVENT_TYPE_HEADER)} p{record.partition}@{record.offset} "
+                            f"{at}.{record.timestamp_ms % 1000:03d}"
+                        )
+        return told
+
+    return asyncio.run(read())

@@ -15,9 +15,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from kernel.log_reader import LogReader
 from kernel.logging import get_logger
+from kernel.settings import Settings
+from processors.finished_requests import JOB_ENDS, MAX_TAIL
+from processors.metrics import SWEEP_STEPS_SKIPPED
 from processors.sweeps.collector import State, add_results, dispatched_state, keep_per_cell, planned_state
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode, header
 from schemas.events import (
     Event,
     JobCancelled,
@@ -39,6 +43,10 @@ COLLECTED_TYPES = frozenset({
 CollectorStep = Callable[[SweepResultsRecorded, State], Awaitable[None]]
 CallbackStep = Callable[[SweepCallbackReceived, State], Awaitable[None]]
 CancelStep = Callable[[JobCancelRequested, State], Awaitable[None]]
+# How long a rebalance waits for the event being applied (a sweep's finish writes its summary: seconds).
+REVOKE_PATIENCE_SECONDS = 30.0
+# Per assigned partition: the sweeps that ended after where the collector reads from, and where they ended.
+EndedAhead = Callable[[list[int]], Awaitable[dict[int, dict[uuid.UUID, int]]]]
 
 
 @dataclass
@@ -50,6 +58,9 @@ class _Running:
 @dataclass
 class _Partition:
     running: dict[uuid.UUID, _Running] = field(default_factory=dict)
+    # Sweeps that ended in the part of the log read again after a crash or handover, and the offset of their end:
+    # their plans, read again, are not followed (a sweep finished just before the crash would finish twice).
+    ended: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
 class SweepCollector:
@@ -68,14 +79,23 @@ class SweepCollector:
     def running(self, partition: int) -> int:
         return len(self._partitions.get(partition, _Partition()).running)
 
+    def ended_ahead(self, partition: int, ended: dict[uuid.UUID, int]) -> None:
+        """The sweeps whose end (at the given offsets) is already in the log ahead of where this partition is read
+        from: plans before their ends are not followed, so nothing they did is done again."""
+        self._partitions.setdefault(partition, _Partition()).ended.update(ended)
+
     async def apply(self, partition: int, offset: int, event: Event) -> None:
-        running = self._partitions.setdefault(partition, _Partition()).running
-        if isinstance(event, SweepPlanned):
-            if event.job_id not in running:
-                running[event.job_id] = _Running(planned_state(event), offset)
-        elif isinstance(event, SweepDispatched):
-            if event.job_id not in running:
-                running[event.job_id] = _Running(dispatched_state(event), offset)
+        state = self._partitions.setdefault(partition, _Partition())
+        running = state.running
+        if isinstance(event, SweepPlanned | SweepDispatched):
+            if event.job_id in running:
+                return
+            if state.ended.get(event.job_id, -1) > offset:
+                SWEEP_STEPS_SKIPPED.inc()
+                log.info("sweep ended already; its plan is not followed again", job_id=str(event.job_id))
+                return
+            initial = planned_state(event) if isinstance(event, SweepPlanned) else dispatched_state(event)
+            running[event.job_id] = _Running(initial, offset)
         elif isinstance(event, SweepCallbackReceived):
             sweep = running.get(event.job_id)
             # The receiver checked the reference; a callback for a sweep that has ended changes nothing.
@@ -113,27 +133,49 @@ class SweepCollector:
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Forgets revoked partitions, and counts rebalances so that a batch fetched before one is not applied after it."""
 
-    def __init__(self, collector: SweepCollector) -> None:
+    def __init__(self, collector: SweepCollector, ended_ahead: "EndedAhead | None") -> None:
         self._collector = collector
+        self._ended_ahead = ended_ahead
         self.generation = 0
+        # Held while an event is applied, which may append a sweep's outcome.
+        self.applying = asyncio.Lock()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         # Whoever gets these partitions (this worker again, perhaps) rebuilds their sweeps from the committed offsets.
         self.generation += 1
+        # A sweep being finished now has its outcome in the log before the group moves on, so that the partition's
+        # next reader knows it ended (the chaos loop caught a sweep finished twice: once during a rebalance, once
+        # after it).
+        try:
+            async with asyncio.timeout(REVOKE_PATIENCE_SECONDS), self.applying:
+                pass
+        except TimeoutError:
+            log.warning("a sweep step outlasted the rebalance; the sweep may finish twice")
         self._collector.forget({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.generation += 1
-        log.info("sweep collector assigned", partitions=sorted(tp.partition for tp in assigned))
+        partitions = sorted(tp.partition for tp in assigned)
+        log.info("sweep collector assigned", partitions=partitions)
+        if self._ended_ahead is None or not partitions:
+            return
+        try:
+            # aiokafka awaits this before it fetches: the fold knows the ended sweeps before it reads a plan.
+            for partition, ended in (await self._ended_ahead(partitions)).items():
+                self._collector.ended_ahead(partition, ended)
+        except Exception as exc:  # without it a sweep finished just before a crash may be finished twice
+            log.warning("could not read the ended sweeps of assigned partitions", error=repr(exc)[:300])
 
 
 class SweepCollectorService:
-    def __init__(self, consumer: AIOKafkaConsumer, collector: SweepCollector, topic: str) -> None:
+    def __init__(
+        self, consumer: AIOKafkaConsumer, collector: SweepCollector, topic: str, ended_ahead: "EndedAhead | None" = None
+    ) -> None:
         self._consumer = consumer
         self._collector = collector
         self._topic = topic
         self._stopping = asyncio.Event()
-        self._rebalance = _Rebalance(collector)
+        self._rebalance = _Rebalance(collector, ended_ahead)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -180,7 +222,8 @@ class SweepCollectorService:
                     # to the commits, even for partitions that stayed ours: applying the rest of this batch to an
                     # empty fold would skip plans and commit past them, losing those sweeps for good.
                     return
-                await self._apply(tp.partition, record.offset, record.value, record.headers)
+                async with self._rebalance.applying:
+                    await self._apply(tp.partition, record.offset, record.value, record.headers)
             if self._rebalance.generation != generation:
                 return
             commit = self._collector.commit_offset(tp.partition, records[-1].offset + 1)
@@ -199,3 +242,19 @@ class SweepCollectorService:
         except UndecodableEvent:
             return  # the job agent reports undecodable records
         await self._collector.apply(partition, offset, event)
+
+
+async def read_ended_ahead(settings: Settings, group: str, partitions: list[int]) -> dict[int, dict[uuid.UUID, int]]:
+    """The job ends in each partition's tail after ``group``'s committed offset (keys and headers only)."""
+    ended: dict[int, dict[uuid.UUID, int]] = {partition: {} for partition in partitions}
+    async with LogReader(settings, settings.job_events_topic) as reader:
+        starts, ends = await reader.uncommitted(group, partitions, MAX_TAIL)
+        async for batch in reader.read(starts, ends):
+            for record in batch:
+                if record.key is None or header(record.headers, EVENT_TYPE_HEADER) not in JOB_ENDS:
+                    continue
+                try:
+                    ended[record.partition][uuid.UUID(record.key.decode())] = record.offset
+                except ValueError:
+                    continue  # not a job's key: the job agent reports such records
+    return ended

@@ -21,7 +21,7 @@ from schemas.events import (
     derived_event_id,
     follow_up,
 )
-from schemas.sweeps import DataFingerprint, SweepChunk, TradingSweepParameters
+from schemas.sweeps import DataFingerprint, SweepChunk, TradingSweepParameters, chunk_record_key
 
 log = get_logger(__name__)
 PRODUCER = "processor"
@@ -74,7 +74,7 @@ class SweepPlanner:
                 strategy_index=plan.strategy_index, start=plan.start, stop=plan.stop, data=by_ticker[plan.ticker],
                 parameters=parameters,
             )  # fmt: skip
-            records.append((f"{started.job_id}:{index}".encode(), chunk.model_dump_json().encode()))
+            records.append((chunk_record_key(str(started.job_id), index), chunk.model_dump_json().encode()))
         await self._sender.send_all(self._topic, records)
         log.info("sweep planned", chunks=len(plans), backtests=planned.payload.backtest_count)
         return DEFERRED

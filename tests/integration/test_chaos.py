@@ -21,7 +21,7 @@ from kernel.database import run_with_engine
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
 from kernel.tenants import TenantDirectory
-from tests.chaos import ChaosReport, Load, count_notifications, count_the_log, kill_loop
+from tests.chaos import ChaosReport, Load, count_notifications, count_the_log, kill_loop, planned_chunks, stories
 from tests.identities import create_tenant
 from tests.integration.conftest import Service, free_port, start_service
 from tests.integration.isolated import isolated_read_model
@@ -54,15 +54,19 @@ def slack_sink() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def finished(settings: Settings, job_ids: list[str]) -> int:
+    return len(finished_ids(settings, job_ids))
+
+
+def finished_ids(settings: Settings, job_ids: list[str]) -> set[str]:
     with psycopg.connect(settings.database) as connection:
-        [(count,)] = connection.execute(
-            "SELECT count(*) FROM pipeline_jobs WHERE id = ANY(%s) AND status IN ('COMPLETED', 'FAILED', "
-            "'DEAD_LETTERED')",
+        rows = connection.execute(
+            "SELECT id FROM pipeline_jobs WHERE id = ANY(%s) AND status IN ('COMPLETED', 'FAILED', 'DEAD_LETTERED')",
             ([uuid.UUID(j) for j in job_ids],),
         ).fetchall()
-    return int(count)
+    return {str(job_id) for (job_id,) in rows}
 
 
+@pytest.mark.timeout(SECONDS + 480)
 def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repeats_nothing(
     stack: Settings, slack_sink: tuple[str, list[dict[str, Any]]]
 ) -> None:
@@ -82,6 +86,7 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
             "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "ZIXLY_RECEIVER_PORT": str(receiver_port),
             "ZIXLY_WORKER_CONCURRENCY": "16",
+            "ZIXLY_SWEEP_CHUNK_SIZE": "100",
         }
 
         def service(name: str, args: list[str]) -> Service:
@@ -96,7 +101,8 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
         ]
         workers = [service("chaos-worker-a", ["worker"]), service("chaos-worker-b", ["worker"])]
         try:
-            load = Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, JOBS_PER_SECOND)
+            load = Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, JOBS_PER_SECOND,
+                        sweeps_at=(1.0, SECONDS / 2))  # fmt: skip
             sender = threading.Thread(target=load.run, daemon=True)
             sender.start()
             kills = kill_loop(workers, lambda name: service(name, ["worker"]), SECONDS, KILL_EVERY, random.Random())
@@ -106,12 +112,17 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline and finished(settings, load.accepted) < len(load.accepted):
                 time.sleep(1)
+            unfinished = set(load.accepted) - finished_ids(settings, load.accepted)
+            assert not unfinished, f"{len(unfinished)} jobs never finished: {stories(settings, sorted(unfinished)[:5])}"
             deadline = time.monotonic() + 90  # the notifier catches up on its own
             while time.monotonic() < deadline and len(posts) < len(load.accepted):
                 time.sleep(1)
             time.sleep(2)  # and a repeat, if any, has its chance to arrive
-            outcome = ChaosReport(requested=load.sent, accepted=len(load.accepted), kills=kills)
-            count_the_log(settings, load.accepted, outcome)
+            outcome = ChaosReport(
+                requested=load.sent, accepted=len(load.accepted), kills=kills, sweeps=len(load.sweeps)
+            )
+            outcome.sweep_chunks = planned_chunks(settings, load.sweeps)
+            count_the_log(settings, load.accepted, load.sweeps, outcome)
             count_notifications(posts, load.accepted, outcome)
         finally:
             for running in [*others, *workers]:
@@ -121,7 +132,9 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
                f"{outcome.table()}")  # fmt: skip
         assert outcome.accepted == outcome.requested, outcome.table()
         assert outcome.lost == 0, outcome.table()
-        assert outcome.duplicate_outcomes == 0, outcome.table()
+        assert outcome.duplicate_outcomes == 0, f"{outcome.table()}\n{stories(settings, outcome.twice[:3])}"
         assert outcome.duplicate_notifications == 0, outcome.table()
         assert outcome.notifications_delivered == outcome.completed, outcome.table()
         assert outcome.kills >= SECONDS // KILL_EVERY // 2, "the loop killed workers all along"
+        assert outcome.sweeps == 2, outcome.table()
+        assert outcome.duplicate_sweep_plans == 0, outcome.table()

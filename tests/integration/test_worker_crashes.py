@@ -20,7 +20,7 @@ import pytest
 from kernel.kafka import ensure_topics
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
-from processors.finished_requests import OUTCOMES
+from processors.finished_requests import JOB_ENDS
 from tests.integration.conftest import Service, free_port, start_service
 from tests.integration.isolated import isolated_read_model, records_in_the_log
 from tests.measurements import report
@@ -105,7 +105,7 @@ def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_
                            if key in ours})  # fmt: skip
         outcomes: Counter[bytes] = Counter()
         for (key, event_type), n in records.items():
-            if event_type in OUTCOMES:
+            if event_type in JOB_ENDS:
                 outcomes[key] += n
         twice = {key: n for key, n in outcomes.items() if n > 1}
         assert not twice, f"{len(twice)} of {JOBS} jobs have more than one outcome in the log"

@@ -1,12 +1,15 @@
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
 from aiokafka import TopicPartition
 
-from processors.sweeps.collector_service import SweepCollector, SweepCollectorService
+from processors.sweeps.collector_service import SweepCollector, SweepCollectorService, _Rebalance
 from schemas.codec import encode
 from schemas.events import (
     Event,
+    JobCompleted,
+    JobCompletedPayload,
     JobFailed,
     JobFailedPayload,
     SweepCallbackReceived,
@@ -92,6 +95,33 @@ async def test_a_sweep_failed_elsewhere_is_dropped_and_no_longer_holds_commits_b
     assert target.commit_offset(0, next_offset=3) == 3
 
 
+async def test_a_collector_that_crashed_after_finishing_a_sweep_does_not_finish_it_again() -> None:
+    first, second = Outcomes(), Outcomes()
+    plan = planned()
+    log: list[Event] = [plan, results(0, [1.0]), results(1, [2.0])]
+    crashed = collector(first)
+    await feed(crashed, log)
+    completed = follow_up(plan, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={},
+                                                                                     duration_ms=1))  # fmt: skip
+    log.append(completed)  # appended, but the collector died before committing past the plan
+    successor = collector(second)
+    successor.ended_ahead(0, {plan.job_id: len(log) - 1})
+    await feed(successor, log)
+    assert first.finished == [str(plan.job_id)]
+    assert second.finished == [], "the log already holds its JobCompleted"
+    assert second.progress == []
+    assert successor.commit_offset(0, next_offset=len(log)) == len(log)
+
+
+async def test_a_sweep_planned_again_after_an_end_is_followed() -> None:
+    outcomes = Outcomes()
+    target = collector(outcomes)
+    plan = planned()
+    target.ended_ahead(0, {plan.job_id: 3})
+    await target.apply(0, 7, plan)
+    assert target.running(0) == 1, "an end before the plan is an earlier run's"
+
+
 async def test_a_plan_seen_twice_keeps_its_first_position() -> None:
     target = collector(Outcomes())
     plan: SweepPlanned = planned()
@@ -175,15 +205,37 @@ async def test_a_rebalance_in_the_middle_of_a_batch_never_commits_past_a_running
     consumer = RebalancingConsumer([planned(chunks=3), results(0, [1.0]), results(1, [2.0])])
     outcomes = Outcomes()
 
+    rebalances: list[asyncio.Future[None]] = []
+
     async def report_during_a_rebalance(event: SweepResultsRecorded, state: dict[str, Any]) -> None:
         await outcomes.report(event, state)
         if len(outcomes.progress) == 1:
-            await consumer.rebalance()
+            # As aiokafka does: the group's coordinator calls the listener from a task of its own.
+            rebalances.append(asyncio.ensure_future(consumer.rebalance()))
+            await asyncio.sleep(0.01)
 
     target = SweepCollector(report=report_during_a_rebalance, finish=outcomes.finish, relay=outcomes.relay,
                             cancel=outcomes.cancel, top_cells=3)  # fmt: skip
     service = SweepCollectorService(consumer, target, TP.topic)  # type: ignore[arg-type]
     consumer.service = service
     await service.run()
+    await asyncio.gather(*rebalances)
     # The batch's tail would have met a forgotten sweep; committing it would have lost the sweep.
     assert all(offset == 0 for offset in consumer.commits)
+
+
+async def test_a_revocation_waits_for_the_event_being_applied_so_a_finished_sweep_is_in_the_log_first() -> None:
+    rebalance = _Rebalance(collector(Outcomes()), ended_ahead=None)
+    order: list[str] = []
+
+    async def finishing() -> None:
+        async with rebalance.applying:
+            await asyncio.sleep(0.05)
+            order.append("sweep finished")
+
+    step = asyncio.ensure_future(finishing())
+    await asyncio.sleep(0)
+    await rebalance.on_partitions_revoked({TP})
+    order.append("partitions given up")
+    await step
+    assert order == ["sweep finished", "partitions given up"]
