@@ -125,9 +125,13 @@ class SweepCollector:
         running = self._partitions.get(partition, _Partition()).running
         return min((sweep.planned_at_offset for sweep in running.values()), default=next_offset)
 
-    def forget(self, partitions: set[int]) -> None:
+    def forget(self, partitions: set[int], keep_ended: bool = False) -> None:
+        """Drops the partitions' folds; ``keep_ended`` keeps what the assignment learnt of sweeps ended ahead (a
+        re-read from the commits, not a new owner)."""
         for partition in partitions:
-            self._partitions.pop(partition, None)
+            dropped = self._partitions.pop(partition, None)
+            if keep_ended and dropped is not None:
+                self._partitions[partition] = _Partition(ended=dropped.ended)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -139,10 +143,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.generation = 0
         # Held while an event is applied, which may append a sweep's outcome.
         self.applying = asyncio.Lock()
+        # Set once an assignment has been learnt; records fetched before wait for it.
+        self.settled = asyncio.Event()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         # Whoever gets these partitions (this worker again, perhaps) rebuilds their sweeps from the committed offsets.
         self.generation += 1
+        self.settled.clear()
         # A sweep being finished now has its outcome in the log before the group moves on, so that the partition's
         # next reader knows it ended (the chaos loop caught a sweep finished twice: once during a rebalance, once
         # after it).
@@ -155,16 +162,17 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.generation += 1
+        self.settled.clear()
         partitions = sorted(tp.partition for tp in assigned)
         log.info("sweep collector assigned", partitions=partitions)
-        if self._ended_ahead is None or not partitions:
-            return
         try:
-            # aiokafka awaits this before it fetches: the fold knows the ended sweeps before it reads a plan.
-            for partition, ended in (await self._ended_ahead(partitions)).items():
-                self._collector.ended_ahead(partition, ended)
+            if self._ended_ahead is not None and partitions:
+                for partition, ended in (await self._ended_ahead(partitions)).items():
+                    self._collector.ended_ahead(partition, ended)
         except Exception as exc:  # without it a sweep finished just before a crash may be finished twice
             log.warning("could not read the ended sweeps of assigned partitions", error=repr(exc)[:300])
+        finally:
+            self.settled.set()
 
 
 class SweepCollectorService:
@@ -199,9 +207,11 @@ class SweepCollectorService:
 
     async def _rewind(self) -> None:
         """Forget every sweep and read again from the committed offsets: the fold arrives where it was."""
-        assigned = self._consumer.assignment()
-        self._collector.forget({tp.partition for tp in assigned})
-        for tp in assigned:
+        self._collector.forget({tp.partition for tp in self._consumer.assignment()}, keep_ended=True)
+        await self._seek_to_commits()
+
+    async def _seek_to_commits(self) -> None:
+        for tp in self._consumer.assignment():
             try:
                 committed = await self._consumer.committed(tp)
             except KafkaError as exc:
@@ -213,8 +223,21 @@ class SweepCollectorService:
                 self._consumer.seek(tp, committed)
 
     async def _step(self) -> None:
-        fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
         generation = self._rebalance.generation
+        fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
+        if not fetched:
+            return
+        # aiokafka assigns the partitions, and may fetch from them, before the listener has learnt which sweeps
+        # ended ahead (the chaos loop caught a sweep finished twice so): records wait for the listener, and a batch
+        # fetched across a rebalance is read again from the commits.
+        try:
+            await asyncio.wait_for(self._rebalance.settled.wait(), REVOKE_PATIENCE_SECONDS)
+        except TimeoutError:
+            await self._seek_to_commits()
+            return
+        if self._rebalance.generation != generation:
+            await self._seek_to_commits()
+            return
         for tp, records in fetched.items():
             for record in records:
                 if self._rebalance.generation != generation:

@@ -173,13 +173,26 @@ class RebalancingConsumer:
         self.batches = [[SimpleNamespace(offset=offset, value=value, headers=headers)
                          for offset, (_, value, headers) in enumerate(map(encode, log))]]  # fmt: skip
         self.commits: list[int] = []
+        self.seeks: list[int] = []
         self.listener: Any = None
+        self.assigning: asyncio.Future[None] | None = None
         self.service: SweepCollectorService | None = None
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         self.listener = listener
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        # As aiokafka does: the partitions are assigned, and may be fetched from, while the listener still runs.
+        self.assigning = asyncio.ensure_future(self.listener.on_partitions_assigned({TP}))
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.commits[-1] if self.commits else None
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append(offset)
+
+    async def seek_to_beginning(self, tp: TopicPartition) -> None:
+        self.seeks.append(0)
 
     async def stop(self) -> None: ...
 
@@ -239,3 +252,21 @@ async def test_a_revocation_waits_for_the_event_being_applied_so_a_finished_swee
     order.append("partitions given up")
     await step
     assert order == ["sweep finished", "partitions given up"]
+
+
+async def test_records_fetched_while_the_assignment_is_learnt_wait_for_it() -> None:
+    plan = planned(chunks=2)
+    completed = follow_up(plan, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={},
+                                                                                     duration_ms=1))  # fmt: skip
+    consumer = RebalancingConsumer([plan, results(0, [1.0]), results(1, [2.0]), completed])
+    outcomes = Outcomes()
+
+    async def slowly_read_ended_ahead(partitions: list[int]) -> dict[int, dict[Any, int]]:
+        await asyncio.sleep(0.05)
+        return {0: {plan.job_id: 3}}
+
+    service = SweepCollectorService(consumer, collector(outcomes), TP.topic,  # type: ignore[arg-type]
+                                    ended_ahead=slowly_read_ended_ahead)  # fmt: skip
+    consumer.service = service
+    await service.run()
+    assert outcomes.finished == [], "the log already held the sweep's JobCompleted"
