@@ -42,7 +42,13 @@ class ChaosReport:
     duplicate_outcomes: int = 0
     re_executions: int = 0
     kills: int = 0
+    worker_kills: int = 0
+    projector_kills: int = 0
+    notifier_kills: int = 0
     duplicate_notifications: int = 0
+    """Two deliveries of one outcome with different keys: a receiver could not tell them apart."""
+    notifications_resent: int = 0
+    """A delivery in flight at a notifier's kill sent again, with the same Idempotency-Key (at least once)."""
     notifications_delivered: int = 0
     sweeps: int = 0
     duplicate_sweep_plans: int = 0
@@ -108,20 +114,30 @@ class Load:
 
 
 def kill_loop(
-    workers: list[Service], start_worker: Callable[[str], Service], seconds: float, every: float, rng: random.Random
-) -> int:
-    """SIGKILLs a random worker about every ``every`` seconds for ``seconds`` (the schedule does not slip by the time
-    a replacement takes to start) and starts a replacement at once; how many kills."""
-    kills = 0
+    services: dict[str, list[Service]],
+    start: Callable[[str, str], Service],
+    seconds: float,
+    every: float,
+    rng: random.Random,
+    others_every: int = 4,
+) -> Counter[str]:
+    """SIGKILLs a service about every ``every`` seconds for ``seconds`` (the schedule does not slip by the time a
+    replacement takes to start) and starts a replacement at once: a random worker, and every ``others_every``-th
+    kill one of the other roles (projector, notifier) in turn. How many kills of each role."""
+    kills: Counter[str] = Counter()
+    others = sorted(role for role in services if role != "worker")
     started = time.monotonic()
     next_kill = started + every * rng.uniform(0.8, 1.2)
     while next_kill < started + seconds:
         time.sleep(max(0.0, next_kill - time.monotonic()))
-        victim = workers.pop(rng.randrange(len(workers)))
+        n = kills.total() + 1
+        role = others[(n // others_every - 1) % len(others)] if others and n % others_every == 0 else "worker"
+        pool = services[role]
+        victim = pool.pop(rng.randrange(len(pool)))
         os.kill(victim.process.pid, signal.SIGKILL)
         victim.process.wait()
-        kills += 1
-        workers.append(start_worker(f"chaos-worker-{kills}"))
+        kills[role] += 1
+        pool.append(start(role, f"chaos-{role}-{n}"))
         next_kill += every * rng.uniform(0.8, 1.2)
     return kills
 
@@ -148,12 +164,17 @@ def count_the_log(settings: Settings, job_ids: list[str], sweep_ids: list[str], 
 JOB_ID = re.compile(r"job ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
-def count_notifications(posts: list[dict[str, Any]], job_ids: list[str], report: ChaosReport) -> None:
+def count_notifications(posts: list[tuple[str, dict[str, Any]]], job_ids: list[str], report: ChaosReport) -> None:
+    """``posts``: each Slack post's Idempotency-Key and body."""
     ours = set(job_ids)
-    named = (JOB_ID.search(str(post.get("text", ""))) for post in posts)
-    per_job = Counter(found.group(1) for found in named if found and found.group(1) in ours)
-    report.notifications_delivered = sum(per_job.values())
-    report.duplicate_notifications = sum(n - 1 for n in per_job.values() if n > 1)
+    keys_per_job: dict[str, Counter[str]] = {}
+    for key, post in posts:
+        found = JOB_ID.search(str(post.get("text", "")))
+        if found and found.group(1) in ours:
+            keys_per_job.setdefault(found.group(1), Counter())[key] += 1
+    report.notifications_delivered = len(keys_per_job)
+    report.duplicate_notifications = sum(len(keys) - 1 for keys in keys_per_job.values())
+    report.notifications_resent = sum(n - 1 for keys in keys_per_job.values() for n in keys.values())
 
 
 def planned_chunks(settings: Settings, sweep_ids: list[str]) -> int:

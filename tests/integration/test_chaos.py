@@ -1,5 +1,7 @@
-"""The chaos loop in CI: 60 s of signed jobs while a worker is killed with SIGKILL about every 5 s and replaced;
-then every job has exactly one outcome in the log and each notification went out once.
+"""The chaos loop in CI: 60 s of signed jobs and two trading sweeps while a service is killed with SIGKILL about
+every 5 s and replaced (a worker, and every fourth time the projector or the notifier); then every job has exactly
+one outcome in the log, each sweep one plan, and each outcome one notification (a delivery in flight at a notifier's
+kill may go out again with the same Idempotency-Key, which the report counts apart).
 
 A longer run by hand: ZIXLY_CHAOS_SECONDS=600 .venv/bin/pytest --timeout 1200 tests/integration/test_chaos.py (its
 table is printed under "measurements")."""
@@ -34,12 +36,13 @@ JOBS_PER_SECOND = 40  # 2 shared cores run the load, the receiver, two workers, 
 
 
 @pytest.fixture
-def slack_sink() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    posts: list[dict[str, Any]] = []
+def slack_sink() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    posts: list[tuple[str, dict[str, Any]]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            posts.append(json.loads(self.rfile.read(int(self.headers.get("content-length") or 0))))
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+            posts.append((self.headers.get("Idempotency-Key", ""), body))
             send_json(self, 200, {"ok": True})
 
         def log_message(self, format: str, *args: object) -> None:
@@ -68,7 +71,7 @@ def finished_ids(settings: Settings, job_ids: list[str]) -> set[str]:
 
 @pytest.mark.timeout(SECONDS + 480)
 def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repeats_nothing(
-    stack: Settings, slack_sink: tuple[str, list[dict[str, Any]]]
+    stack: Settings, slack_sink: tuple[str, list[tuple[str, dict[str, Any]]]]
 ) -> None:
     slack_url, posts = slack_sink
     with isolated_read_model(stack, partitions=6) as settings:
@@ -94,18 +97,17 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
             return start_service(settings, name, [*args, "--metrics-port", str(port)],
                                  f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
 
-        others = [
-            start_service(settings, "chaos-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
-            service("chaos-projector", ["projector"]),
-            service("chaos-notifier", ["notifier"]),
-        ]
-        workers = [service("chaos-worker-a", ["worker"]), service("chaos-worker-b", ["worker"])]
+        receiver = start_service(settings, "chaos-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health",
+                                 env)  # fmt: skip
+        services = {"worker": [service("chaos-worker-a", ["worker"]), service("chaos-worker-b", ["worker"])],
+                    "projector": [service("chaos-projector", ["projector"])],
+                    "notifier": [service("chaos-notifier", ["notifier"])]}  # fmt: skip
         try:
             load = Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, JOBS_PER_SECOND,
                         sweeps_at=(1.0, SECONDS / 2))  # fmt: skip
             sender = threading.Thread(target=load.run, daemon=True)
             sender.start()
-            kills = kill_loop(workers, lambda name: service(name, ["worker"]), SECONDS, KILL_EVERY, random.Random())
+            kills = kill_loop(services, lambda role, name: service(name, [role]), SECONDS, KILL_EVERY, random.Random())
             load.stop()
             sender.join()
 
@@ -115,26 +117,29 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
             unfinished = set(load.accepted) - finished_ids(settings, load.accepted)
             assert not unfinished, f"{len(unfinished)} jobs never finished: {stories(settings, sorted(unfinished)[:5])}"
             deadline = time.monotonic() + 90  # the notifier catches up on its own
-            while time.monotonic() < deadline and len(posts) < len(load.accepted):
+            while time.monotonic() < deadline and len({key for key, _ in posts}) < len(load.accepted):
                 time.sleep(1)
             time.sleep(2)  # and a repeat, if any, has its chance to arrive
-            outcome = ChaosReport(
-                requested=load.sent, accepted=len(load.accepted), kills=kills, sweeps=len(load.sweeps)
-            )
+            outcome = ChaosReport(requested=load.sent, accepted=len(load.accepted), kills=kills.total(),
+                                  worker_kills=kills["worker"], projector_kills=kills["projector"],
+                                  notifier_kills=kills["notifier"], sweeps=len(load.sweeps))  # fmt: skip
             outcome.sweep_chunks = planned_chunks(settings, load.sweeps)
             count_the_log(settings, load.accepted, load.sweeps, outcome)
             count_notifications(posts, load.accepted, outcome)
         finally:
-            for running in [*others, *workers]:
+            for running in [receiver, *(one for pool in services.values() for one in pool)]:
                 if running.process.poll() is None:
                     running.stop()
-        report(f"chaos loop: {SECONDS} s at {JOBS_PER_SECOND} jobs/s, a worker killed every ~{KILL_EVERY:g} s\n"
+        report(f"chaos loop: {SECONDS} s at {JOBS_PER_SECOND} jobs/s, a kill every ~{KILL_EVERY:g} s (every 4th the "
+               f"projector or the notifier)\n"
                f"{outcome.table()}")  # fmt: skip
         assert outcome.accepted == outcome.requested, outcome.table()
         assert outcome.lost == 0, outcome.table()
         assert outcome.duplicate_outcomes == 0, f"{outcome.table()}\n{stories(settings, outcome.twice[:3])}"
         assert outcome.duplicate_notifications == 0, outcome.table()
         assert outcome.notifications_delivered == outcome.completed, outcome.table()
-        assert outcome.kills >= SECONDS // KILL_EVERY // 2, "the loop killed workers all along"
+        assert outcome.kills >= SECONDS // KILL_EVERY // 2, "the loop killed services all along"
+        assert outcome.projector_kills >= 1, outcome.table()
+        assert outcome.notifier_kills >= 1, outcome.table()
         assert outcome.sweeps == 2, outcome.table()
         assert outcome.duplicate_sweep_plans == 0, outcome.table()
