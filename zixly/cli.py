@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -190,6 +191,23 @@ def bench_sweep(
     from zixly.bench.sweep import run_sweep_benchmark
 
     run_sweep_benchmark(console, rounds, reference_rounds, processes)
+
+
+@bench_app.command("worker")
+def bench_worker(
+    jobs: Annotated[int, typer.Option(help="noop jobs per round")] = 20_000,
+    rounds: Annotated[int, typer.Option(help="interleaved rounds; the table shows medians")] = 3,
+    concurrency: Annotated[int, typer.Option(help="the worker's slots")] = 16,
+    code: Annotated[
+        list[Path] | None, typer.Option(help="also run the worker of this checkout (same virtualenv), to compare")
+    ] = None,
+) -> None:
+    """Short jobs through one worker (jobs/s on the log's timestamps) next to a raw aiokafka relay."""
+    from zixly.bench.worker import run_worker_benchmark
+
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_worker_benchmark(settings, console, jobs, rounds, concurrency, [p.resolve() for p in code or []])
 
 
 @app.command("notifier")
