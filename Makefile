@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test bootstrap lint audit lock bench bench-sweep bench-replay bench-job-list schemas stack-down
+.PHONY: run test bootstrap lint audit lock bench bench-sweep bench-replay bench-job-list bench-worker schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
@@ -39,6 +39,9 @@ bench-replay: bootstrap
 bench-job-list: bootstrap
 	@deploy/bootstrap.sh --browser
 	.venv/bin/zixly bench job-list
+
+bench-worker: bootstrap
+	.venv/bin/zixly bench worker
 
 bench-sweep: bootstrap
 	.venv/bin/zixly bench sweep

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     notification_attempts: int = Field(default=3, ge=1, le=20)
     notification_timeout_seconds: float = Field(default=10.0, gt=0)
+    notifier_concurrency: int = Field(
+        default=32, ge=1, le=1000, description="Jobs the notifier notifies about at once (one job's outcomes in order)."
+    )
     allow_unregistered_tenants: bool | None = Field(
         default=None,
         description="Accept unsigned webhooks (and header-named reads) from tenants not in the tenants table; "

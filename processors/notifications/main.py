@@ -47,7 +47,8 @@ async def serve(settings: Settings) -> None:
         async def learn(partitions: list[int]) -> int:
             return await notifier.delivered.learn(settings, GROUP, settings.job_events_topic, partitions)
 
-        service = NotifierService(make_consumer(settings, group_id=GROUP), notifier, settings.job_events_topic, learn)
+        service = NotifierService(make_consumer(settings, group_id=GROUP), notifier, settings.job_events_topic, learn,
+                                  concurrency=settings.notifier_concurrency)  # fmt: skip
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.stop)

@@ -1,0 +1,48 @@
+import asyncio
+import uuid
+
+import pytest
+
+from processors.notifications.service import NotifierService
+from schemas.events import Event, JobCompleted, JobCompletedPayload
+
+
+def completed(job_id: uuid.UUID) -> JobCompleted:
+    return JobCompleted(tenant_id="acme", job_id=job_id, correlation_id="c", producer="test",
+                        payload=JobCompletedPayload(attempt=1, result={}, duration_ms=1))  # fmt: skip
+
+
+class SlowNotifier:
+    def __init__(self) -> None:
+        self.running = 0
+        self.most_at_once = 0
+        self.order: list[tuple[uuid.UUID, uuid.UUID]] = []
+
+    async def handle(self, event: Event) -> None:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        await asyncio.sleep(0.01)
+        self.order.append((event.job_id, event.event_id))
+        self.running -= 1
+
+
+async def test_many_jobs_are_notified_about_at_once_and_each_jobs_outcomes_in_log_order() -> None:
+    notifier = SlowNotifier()
+    service = NotifierService(None, notifier, "topic", concurrency=4)  # type: ignore[arg-type]
+    jobs = [uuid.uuid4() for _ in range(10)]
+    per_job = [[completed(job), completed(job)] for job in jobs]
+    await service._notify(per_job)
+    assert notifier.most_at_once == 4
+    for events in per_job:
+        handled = [event_id for job, event_id in notifier.order if job == events[0].job_id]
+        assert handled == [event.event_id for event in events]
+
+
+async def test_a_failed_notification_stops_the_batch_with_its_own_error() -> None:
+    class Failing(SlowNotifier):
+        async def handle(self, event: Event) -> None:
+            raise ConnectionError("the broker went away")
+
+    service = NotifierService(None, Failing(), "topic")  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError, match="went away"):
+        await service._notify([[completed(uuid.uuid4())]])
