@@ -167,7 +167,7 @@ def run_worker_benchmark(
     with console.status("starting the stack"):
         LocalStack(settings).up()
     here = Path(__file__).resolve().parents[2]
-    checkouts = codes or [here]
+    checkouts = [here, *(code for code in codes if code != here)]
     contenders: list[tuple[Contender, Callable[[str], float]]] = [
         (Contender("raw aiokafka relay (baseline)"), lambda topic: _run_relay(settings, topic, jobs))
     ]
