@@ -15,6 +15,7 @@ from processors.fair_queue import FairQueue
 from processors.finished_requests import FinishedRequests
 from processors.finished_work import FinishedRetries, retry_key
 from processors.metrics import JOBS_WAITING, RECORDS_SKIPPED
+from processors.runner import JobRunner
 from processors.runtime import WorkerRuntime
 from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, decode
 from schemas.events import JobCancelRequested, JobRequested
@@ -43,6 +44,7 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
     waiting: FairQueue[tuple[Any, Callable[[], Awaitable[None]]]] = FairQueue(settings.worker_queue_size)
     slots = Slots(runtime, waiting, FinishedRequests())
     finished_retries = FinishedRetries()
+    running_retries: dict[asyncio.Future[None], int] = {}  # retries running now, and their partitions
 
     @app.agent(topic, concurrency=1, name="zixly.run-requested-jobs")
     async def run_requested_jobs(stream: Any) -> None:
@@ -77,9 +79,14 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
         # A job still running here when its partition's new owner reads the tail would run there too, with two
         # outcomes (the chaos loop found 3 in 2,392 jobs): the group waits for this handler, so let the running jobs
         # finish, up to a bound, before the new owner reads.
-        finished, running = await slots.settle(partitions, REVOKE_PATIENCE_SECONDS)
-        if finished or running:
-            log.info("running jobs of revoked partitions settled", finished=finished, still_running=running)
+        retry_partitions = {tp.partition for tp in revoked if tp.topic == settings.retries_topic}
+        (finished, running), (retried, retrying) = await asyncio.gather(
+            slots.settle(partitions, REVOKE_PATIENCE_SECONDS),
+            settle(running_retries, retry_partitions, REVOKE_PATIENCE_SECONDS),
+        )
+        if finished or running or retried or retrying:
+            log.info("running jobs of revoked partitions settled", finished=finished, still_running=running,
+                     retries_finished=retried, retries_still_running=retrying)  # fmt: skip
         # Faust commits on a revocation only when it waits for its streams to empty (stream_wait_empty, off here:
         # a long job would hold the rebalance). Without this commit, jobs finished since the last periodic commit
         # (up to a second) were run again by the partition's next owner.
@@ -105,7 +112,7 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
     @app.agent(retries_topic, concurrency=settings.retry_concurrency, name="zixly.run-retries")
     async def run_retries(stream: Any) -> None:
         async for event, done in acked_when_done(stream):
-            if await _run_retry(runtime, event, finished_retries):
+            if await _run_retry(runtime, event, finished_retries, running_retries):
                 await done()
 
 
@@ -174,11 +181,17 @@ class Slots:
         that their outcomes are in the log before the partitions' new owners read it. A longer job goes on (stopping
         it restarted sweeps at every rebalance, and one CI run's sweep never finished): its new owner may run it
         too, at least once. How many finished and how many were still running."""
-        tasks = [task for task, partition in self.tasks.items() if partition in partitions]
-        if not tasks:
-            return 0, 0
-        _, pending = await asyncio.wait(tasks, timeout=patience)
-        return len(tasks) - len(pending), len(pending)
+        return await settle(self.tasks, partitions, patience)
+
+
+async def settle(running: dict[asyncio.Future[None], int], partitions: set[int], patience: float) -> tuple[int, int]:
+    """Waits up to ``patience`` seconds for the ``running`` tasks (task: partition) of ``partitions``; how many
+    finished and how many were still running."""
+    tasks = [task for task, partition in running.items() if partition in partitions]
+    if not tasks:
+        return 0, 0
+    _, pending = await asyncio.wait(tasks, timeout=patience)
+    return len(tasks) - len(pending), len(pending)
 
 
 async def _run_requested(runtime: WorkerRuntime, event: Any) -> None:
@@ -193,7 +206,9 @@ async def _run_requested(runtime: WorkerRuntime, event: Any) -> None:
     await runner.run(request)
 
 
-async def _run_retry(runtime: WorkerRuntime, event: Any, finished: FinishedRetries) -> bool:
+async def _run_retry(
+    runtime: WorkerRuntime, event: Any, finished: FinishedRetries, running: dict[asyncio.Future[None], int]
+) -> bool:
     """Runs a retry once it is due, unless its attempt already ended; whether it is to be acknowledged (not when its
     partition went to another worker, which then has it)."""
     try:
@@ -221,8 +236,18 @@ async def _run_retry(runtime: WorkerRuntime, event: Any, finished: FinishedRetri
         RECORDS_SKIPPED.labels("partition_revoked").inc()
         return False
     runner = await runtime.runner()
-    await runner.run(retry.request, retry.attempt, retry.history)
+    # Tracked so that a revocation lets it finish before the partition's next owner reads the tail.
+    task: asyncio.Future[None] = asyncio.ensure_future(_attempt(runner, retry))
+    running[task] = partition
+    try:
+        await task
+    finally:
+        running.pop(task, None)
     return True
+
+
+async def _attempt(runner: JobRunner, retry: RetryRequest) -> None:
+    await runner.run(retry.request, retry.attempt, retry.history)
 
 
 async def _dead_letter(runtime: WorkerRuntime, event: Any, exc: Exception, stage: str) -> None:

@@ -64,3 +64,14 @@ async def test_a_hold_on_a_partition_ends_when_it_is_revoked_even_if_it_comes_ba
     assert finished.still_holds(3, finished.tenure(3))
     assert finished.tenure(5) is None
     assert not finished.still_holds(5, None)
+
+
+async def test_settling_waits_only_for_the_revoked_partitions_tasks() -> None:
+    from processors.agents import settle
+
+    quick = asyncio.ensure_future(asyncio.sleep(0.05))
+    elsewhere = asyncio.ensure_future(asyncio.sleep(5))
+    running: dict[asyncio.Future[None], int] = {quick: 3, elsewhere: 4}
+    assert await settle(running, {3}, patience=1) == (1, 0)
+    assert not elsewhere.done()
+    elsewhere.cancel()
