@@ -154,3 +154,13 @@ async def group_has_members(settings: Settings, group_id: str) -> bool:
         return bool(members) and state != "Dead"
     finally:
         await admin.close()
+
+
+async def delete_topic(settings: Settings, topic: str) -> None:
+    """Drops a topic (a benchmark's own, once measured)."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    finally:
+        await admin.close()

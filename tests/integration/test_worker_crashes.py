@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import psycopg
@@ -54,6 +55,31 @@ def start_worker(settings: Settings, env: dict[str, str], name: str) -> Service:
                          env)  # fmt: skip
 
 
+@contextmanager
+def pipeline(settings: Settings, env: dict[str, str], name: str) -> Iterator[list[Service]]:
+    """A receiver, a projector and one worker; the list takes the workers started later, and all stop at the end."""
+    receiver = start_service(settings, f"receiver-{name}", ["receiver"],
+                             f"http://127.0.0.1:{env['ZIXLY_RECEIVER_PORT']}/health", env)  # fmt: skip
+    port = free_port()
+    projector = start_service(settings, f"projector-{name}", ["projector", "--metrics-port", str(port)],
+                              f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+    workers = [start_worker(settings, env, f"worker-{name}-1")]
+    try:
+        yield workers
+    finally:
+        for service in [receiver, projector, *workers]:
+            if service.process.poll() is None:
+                service.stop()
+
+
+def own_records(settings: Settings, job_ids: list[str]) -> Counter[tuple[bytes, str]]:
+    """The log's records per (job, event type) of these jobs only: the retries topic is shared, and a retry left
+    there by an earlier run against the same local stack may land its outcome in a test's topic."""
+    ours = {job_id.encode() for job_id in job_ids}
+    return Counter({(key, event_type): n for (key, event_type), n in records_in_the_log(settings).items()
+                    if key in ours})  # fmt: skip
+
+
 def statuses(settings: Settings, job_ids: list[str]) -> Counter[str]:
     with psycopg.connect(settings.database) as connection:
         rows = connection.execute("SELECT status FROM pipeline_jobs WHERE id = ANY(%s)",
@@ -66,12 +92,7 @@ def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_
 ) -> None:
     receiver_port = free_port()
     env = environment(own_log, receiver_port)
-    receiver = start_service(own_log, "receiver-crash", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)
-    port = free_port()
-    projector = start_service(own_log, "projector-crash", ["projector", "--metrics-port", str(port)],
-                              f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
-    workers = [start_worker(own_log, env, "worker-crash-1")]
-    try:
+    with pipeline(own_log, env, "crash") as workers:
         tenant = f"t-{uuid.uuid4().hex[:8]}"
         with httpx.Client(base_url=f"http://127.0.0.1:{receiver_port}", timeout=30) as client:
 
@@ -94,15 +115,9 @@ def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_
         time.sleep(1)
         workers.append(start_worker(own_log, env, "worker-crash-2"))
 
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and statuses(own_log, job_ids)["COMPLETED"] < JOBS:
-            time.sleep(0.5)
+        wait_for(own_log, job_ids, "COMPLETED", 180)
         assert statuses(own_log, job_ids) == Counter({"COMPLETED": JOBS})
-        # Only this test's jobs are counted: the retries topic is shared, and a retry left there by an earlier run
-        # against the same local stack may land its outcome in this topic.
-        ours = {job_id.encode() for job_id in job_ids}
-        records = Counter({(key, event_type): n for (key, event_type), n in records_in_the_log(own_log).items()
-                           if key in ours})  # fmt: skip
+        records = own_records(own_log, job_ids)
         outcomes: Counter[bytes] = Counter()
         for (key, event_type), n in records.items():
             if event_type in JOB_ENDS:
@@ -115,10 +130,6 @@ def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_
         assert restarted <= 16, f"{restarted} jobs started more than once"
         report(f"worker killed mid-run: {JOBS} jobs, 0 with two outcomes in the log, {restarted} started again (those "
                "in flight at the kill)")  # fmt: skip
-    finally:
-        for service in [receiver, projector, *workers]:
-            if service.process.poll() is None:
-                service.stop()
 
 
 RETRIED_JOBS = 40
@@ -134,13 +145,7 @@ def test_a_worker_killed_after_retries_finished_but_before_their_commit_runs_non
     receiver_port = free_port()
     env = environment(settings, receiver_port) | {"ZIXLY_RETRIES_TOPIC": settings.retries_topic,
                                                   "ZIXLY_RETRY_BASE_DELAY_SECONDS": "0.2"}  # fmt: skip
-    receiver = start_service(settings, "receiver-retry-crash", ["receiver"],
-                             f"http://127.0.0.1:{receiver_port}/health", env)  # fmt: skip
-    port = free_port()
-    projector = start_service(settings, "projector-retry-crash", ["projector", "--metrics-port", str(port)],
-                              f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
-    workers = [start_worker(settings, env, "worker-retry-crash-1")]
-    try:
+    with pipeline(settings, env, "retry-crash") as workers:
         tenant = f"t-{uuid.uuid4().hex[:8]}"
         with httpx.Client(base_url=f"http://127.0.0.1:{receiver_port}", timeout=30) as client:
 
@@ -166,19 +171,13 @@ def test_a_worker_killed_after_retries_finished_but_before_their_commit_runs_non
         workers.append(start_worker(settings, env, "worker-retry-crash-2"))
         wait_for(settings, [long_job], "COMPLETED", 120)
 
-        ours = {job_id.encode() for job_id in short_jobs}
-        records = Counter({(key, event_type): n for (key, event_type), n in records_in_the_log(settings).items()
-                           if key in ours})  # fmt: skip
+        records = own_records(settings, short_jobs)
         completed_twice = sum(1 for (_, event_type), n in records.items() if event_type == "JobCompleted" and n > 1)
         started = Counter(n for (_, event_type), n in records.items() if event_type == "JobStarted")
         assert completed_twice == 0, f"{completed_twice} of {RETRIED_JOBS} retried jobs completed twice"
         assert started == Counter({2: RETRIED_JOBS}), "each short job ran its two attempts once each"
         report(f"worker killed behind a running retry: {RETRIED_JOBS} retried jobs finished before the kill, 0 ran "
                "again")  # fmt: skip
-    finally:
-        for service in [receiver, projector, *workers]:
-            if service.process.poll() is None:
-                service.stop()
 
 
 def wait_for(settings: Settings, job_ids: list[str], status: str, seconds: float) -> None:

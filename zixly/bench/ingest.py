@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from kernel.kafka import ensure_topics, make_admin, make_consumer
+from kernel.kafka import delete_topic, ensure_topics, make_consumer
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
 from zixly.bench.load import LoadResult, hey_fixed_rate, wrk
@@ -65,15 +65,6 @@ async def _topic_size(settings: Settings, topic: str, partitions: int) -> int:
         return int(sum(ends.values()))
     finally:
         await consumer.stop()
-
-
-async def _delete_topic(settings: Settings, topic: str) -> None:
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        await admin.delete_topics([topic])
-    finally:
-        await admin.close()
 
 
 def run_ingest_benchmark(settings: Settings, console: Console, seconds: int, rounds: int, workers: int) -> None:
@@ -136,7 +127,7 @@ def run_ingest_benchmark(settings: Settings, console: Console, seconds: int, rou
         f"webhooks accepted (202): {accepted:,}; raw producer records: {raw_sent:,}; records in the topic: {in_log:,}; "
         f"accepted but missing from the log: {max(accepted + raw_sent - in_log, 0)}"
     )
-    asyncio.run(_delete_topic(settings, topic))
+    asyncio.run(delete_topic(settings, topic))
 
 
 def _report(

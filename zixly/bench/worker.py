@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kernel.kafka import ensure_topics, make_admin, make_consumer, make_producer
+from kernel.kafka import delete_topic, ensure_topics, make_consumer, make_producer
 from kernel.log_reader import LogReader
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
@@ -152,15 +152,6 @@ def _run_relay(settings: Settings, topic: str, jobs: int) -> float:
     return asyncio.run(both())
 
 
-async def _delete_topic(settings: Settings, topic: str) -> None:
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        await admin.delete_topics([topic])
-    finally:
-        await admin.close()
-
-
 def run_worker_benchmark(
     settings: Settings, console: Console, jobs: int, rounds: int, concurrency: int, codes: list[Path]
 ) -> None:
@@ -186,7 +177,7 @@ def run_worker_benchmark(
                     contender.rates.append(run(topic))
                 console.print(f"round {round_}/{rounds}: {contender.name}: {contender.rates[-1]:,.0f} jobs/s")
             finally:
-                asyncio.run(_delete_topic(settings, topic))
+                asyncio.run(delete_topic(settings, topic))
     baseline = contenders[0][0].median
     table = Table(title=f"{jobs:,} noop jobs, {settings.topic_partitions} partitions, worker concurrency "
                         f"{concurrency}: medians of {rounds} rounds")  # fmt: skip
