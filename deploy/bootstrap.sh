@@ -35,7 +35,9 @@ fi
 
 python=""
 for candidate in python3.13 python3.12 python3.11 python3; do
-  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  # pyenv's shims answer `command -v` for versions it does not have, then complain on stderr when run: quiet them.
+  if command -v "$candidate" >/dev/null 2>&1 \
+    && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
     python="$candidate"
     break
   fi

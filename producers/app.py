@@ -13,6 +13,7 @@ from kernel.kafka import make_producer
 from kernel.logging import configure_logging, get_logger
 from kernel.market_data.providers import MarketData
 from kernel.outbound import policy_from_settings
+from kernel.parent_death import die_with_parent, in_a_child_process
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.secret_box import SecretBox
@@ -90,6 +91,9 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
 
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn (``--factory``): each worker process reads the environment and logs as JSON."""
+    if in_a_child_process():
+        # One of several uvicorn workers: its parent, uvicorn's supervisor, may die by SIGKILL.
+        die_with_parent()
     settings = checked_settings()
     configure_logging("receiver", settings.log_level, settings.log_format)
     return create_app(settings)

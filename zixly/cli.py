@@ -2,6 +2,8 @@
 
 import asyncio
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -38,6 +40,7 @@ app.add_typer(access_cli.keys_app, name="keys")
 app.add_typer(access_cli.audit_app, name="audit")
 
 console = Console()
+errors = Console(stderr=True, highlight=False)
 # These run the local stack on loopback: unless ZIXLY_ENV says otherwise, in development mode.
 LOCAL_STACK_COMMANDS = {"up", "stack", "bench"}
 
@@ -52,6 +55,18 @@ def _settings() -> Settings:
     return checked_settings()
 
 
+@contextmanager
+def _one_line_errors(command: str) -> Iterator[None]:
+    """A condition the operator can fix is one line with its remedy, not a traceback (exit status 1)."""
+    from zixly.stack.errors import StackError
+
+    try:
+        yield
+    except StackError as error:
+        errors.print(f"[red]{command}:[/] {error}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 @stack_app.command("up")
 def stack_up() -> None:
     """Start Kafka and Postgres (unless external), create topics, apply migrations. Idempotent."""
@@ -60,7 +75,7 @@ def stack_up() -> None:
     settings = _settings()
     configure_logging("stack", "WARNING", settings.log_format)
     stack = LocalStack(settings)
-    with console.status("starting") as status:
+    with _one_line_errors("zixly stack up"), console.status("starting") as status:
         started = stack.up(lambda message: status.update(message))
     console.print(f"[green]✓[/] stack up (started now: {', '.join(started) or 'nothing, all was running'})")
     _print_status(stack)
@@ -321,7 +336,9 @@ def up(
         os.environ["ZIXLY_ENV"] = "production"
     settings = _settings()
     configure_logging("zixly", "WARNING", settings.log_format)
-    raise typer.Exit(Supervisor(settings, console, workers=workers, keep_stack=keep_stack).run())
+    with _one_line_errors("zixly up"):
+        code = Supervisor(settings, console, workers=workers, keep_stack=keep_stack).run()
+    raise typer.Exit(code)
 
 
 @bench_app.command("replay")

@@ -1,7 +1,9 @@
 """``zixly up``: the whole system in the foreground, stopped cleanly on Ctrl-C.
 
 The services run as child processes (their logs under <home>/logs), so each one keeps its own event loop and
-a crash of one is reported rather than taking the others down silently.
+a crash of one is reported rather than taking the others down silently. Every child, and every server of the
+stack this command started, gets a parent-death signal: whatever ends ``zixly up`` (Ctrl-C, SIGTERM, SIGKILL, the
+end of a pipe it prints into) ends them too, and nothing is left orphaned holding the ports.
 """
 
 import os
@@ -13,13 +15,16 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, cast
 
 from rich.console import Console
 from rich.table import Table
 
 from kernel.settings import Settings
 from zixly.development_admin import DEV_ADMIN_FILE, development_admin
+from zixly.stack.errors import StackError
 from zixly.stack.local import LocalStack
+from zixly.stack.ports import WantedPort, ensure_free
 from zixly.stack.processes import spawn, terminate
 
 
@@ -29,7 +34,52 @@ class Child:
     command: list[str]
     ready_url: str
     log_path: Path
+    port: WantedPort
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+class PipeSafeOutput:
+    """Standard output that falls silent when its reader goes away.
+
+    Ctrl-C on ``make run | tee run.log`` ends ``tee`` too; the next line we print then raises BrokenPipeError, which
+    must not cut the shutdown short.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._broken = False
+
+    def write(self, text: str) -> int:
+        if not self._broken:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._fall_silent()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._fall_silent()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", "utf-8")
+
+    def _fall_silent(self) -> None:
+        self._broken = True
+        # Python flushes stdout again at exit; pointed at /dev/null, that flush has nowhere to fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
 
 
 def http_ok(url: str) -> bool:
@@ -42,22 +92,28 @@ def http_ok(url: str) -> bool:
 
 
 def services(settings: Settings, workers: int) -> list[Child]:
+    s = settings
     zixly = [sys.executable, "-m", "zixly"]
-    logs = settings.home / "logs"
+    logs = s.home / "logs"
     children = [
-        Child("receiver", [*zixly, "receiver"], f"{settings.receiver_base_url}/health", logs / "receiver.log"),
+        Child("receiver", [*zixly, "receiver"], f"{s.receiver_base_url}/health", logs / "receiver.log",
+              WantedPort(s.receiver_port, "the receiver", "ZIXLY_RECEIVER_PORT", s.receiver_host)),
         Child("projector", [*zixly, "projector"],
-              f"http://127.0.0.1:{settings.projector_metrics_port}/metrics", logs / "projector.log"),
+              f"http://127.0.0.1:{s.projector_metrics_port}/metrics", logs / "projector.log",
+              WantedPort(s.projector_metrics_port, "the projector's metrics", "ZIXLY_PROJECTOR_METRICS_PORT")),
         Child("notifier", [*zixly, "notifier"],
-              f"http://127.0.0.1:{settings.notifier_metrics_port}/metrics", logs / "notifier.log"),
+              f"http://127.0.0.1:{s.notifier_metrics_port}/metrics", logs / "notifier.log",
+              WantedPort(s.notifier_metrics_port, "the notifier's metrics", "ZIXLY_NOTIFIER_METRICS_PORT")),
         Child("dashboard", [*zixly, "dashboard"],
-              f"http://{settings.dashboard_host}:{settings.dashboard_port}/", logs / "dashboard.log"),
+              f"http://{s.dashboard_host}:{s.dashboard_port}/", logs / "dashboard.log",
+              WantedPort(s.dashboard_port, "the dashboard", "ZIXLY_DASHBOARD_PORT", s.dashboard_host)),
     ]  # fmt: skip
     for index in range(workers):
-        port = settings.worker_metrics_port + 10 * index
+        port = s.worker_metrics_port + 10 * index
         children.append(
             Child(f"worker-{index + 1}", [*zixly, "worker", "--metrics-port", str(port)],
-                  f"http://127.0.0.1:{port}/metrics", logs / f"worker-{index + 1}.log")
+                  f"http://127.0.0.1:{port}/metrics", logs / f"worker-{index + 1}.log",
+                  WantedPort(port, f"worker {index + 1}'s metrics", "ZIXLY_WORKER_METRICS_PORT"))
         )  # fmt: skip
     return children
 
@@ -65,6 +121,7 @@ def services(settings: Settings, workers: int) -> list[Child]:
 class Supervisor:
     def __init__(self, settings: Settings, console: Console, workers: int = 1, keep_stack: bool = False) -> None:
         self.settings = settings
+        console.file = cast(IO[str], PipeSafeOutput(console.file))
         self.console = console
         self.stack = LocalStack(settings)
         self.children = services(settings, workers)
@@ -74,11 +131,15 @@ class Supervisor:
         self._login: tuple[str, str] | None = None
 
     def run(self) -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, self._request_stop)
         try:
+            # Before the stack starts, so that a taken port stops us before anything needs stopping.
+            ensure_free(child.port for child in self.children)
             with self.console.status("starting the stack") as status:
-                self.started_stack = self.stack.up(lambda message: status.update(message))
+                self.started_stack = self.stack.up(
+                    lambda message: status.update(message), dies_with_parent=not self.keep_stack
+                )
                 self.console.print("[green]✓[/] stack: Kafka, Postgres, topics, migrations")
                 self._login = development_admin(self.settings) if self.settings.development else None
                 self._start_children(status.update)
@@ -93,16 +154,16 @@ class Supervisor:
     def _start_children(self, report: Callable[[str], None]) -> None:
         env = os.environ | {"ZIXLY_HOME": str(self.settings.home)}
         for child in self.children:
-            child.process = spawn(child.command, child.log_path, env=env)
+            child.process = spawn(child.command, child.log_path, env=env, dies_with_parent=signal.SIGTERM)
         deadline = time.monotonic() + 120
         for child in self.children:
             report(f"waiting for {child.name} ({child.ready_url})")
             while not http_ok(child.ready_url):
                 assert child.process is not None
                 if child.process.poll() is not None:
-                    raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see {child.log_path}")
+                    raise StackError(f"{child.name} exited with {child.process.returncode}; see {child.log_path}")
                 if self._stop or time.monotonic() > deadline:
-                    raise RuntimeError(f"{child.name} did not become ready; see {child.log_path}")
+                    raise StackError(f"{child.name} did not become ready; see {child.log_path}")
                 time.sleep(0.2)
             self.console.print(f"[green]✓[/] {child.name}")
 
@@ -170,8 +231,10 @@ class Supervisor:
         return 0
 
     def _shutdown(self) -> None:
-        self.console.print("stopping…")
         running = [c for c in self.children if c.process is not None and c.process.poll() is None]
+        if not running and not self.started_stack:
+            return  # stopped before anything started: the error said all there is to say
+        self.console.print("stopping…")
         for child in running:
             assert child.process is not None
             child.process.send_signal(signal.SIGTERM)

@@ -4,6 +4,7 @@ import asyncio
 import base64
 import re
 import shutil
+import signal
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from pathlib import Path
 
 from kernel.kafka import wait_for_kafka
 from kernel.settings import Settings
+from zixly.stack.errors import StackError
 from zixly.stack.kafka_tls import ensure_broker_tls
+from zixly.stack.ports import WantedPort, ensure_free
 from zixly.stack.processes import PidFile, spawn, terminate
 
 KAFKA_VERSION = "3.9.1"
@@ -32,7 +35,7 @@ class KafkaBroker:
         self.root = settings.home / "kafka"
         self.data_dir = self.root / "data"
         self.libs = settings.cache / f"kafka-{KAFKA_VERSION}" / "libs"
-        self.pidfile = PidFile(settings.home / "run" / "kafka.pid")
+        self.pidfile = PidFile(settings.home / "run" / "kafka.pid", command="kafka.Kafka")
         self.log_path = settings.home / "logs" / "kafka.log"
 
     def status(self) -> BrokerStatus:
@@ -49,9 +52,9 @@ class KafkaBroker:
         if marker.exists():
             return False
         if shutil.which("mvn") is None:
-            raise RuntimeError("Maven (mvn) is needed to fetch the Kafka jars: apt-get install maven")
+            raise StackError("Maven (mvn) is needed to fetch the Kafka jars: apt-get install maven")
         if not POM.is_file():
-            raise RuntimeError(f"the broker POM is missing: {POM}")
+            raise StackError(f"the broker POM is missing: {POM}")
         self.libs.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
@@ -192,13 +195,22 @@ class KafkaBroker:
         s = self.settings
         return f"{s.kafka_sasl_mechanism}:{s.kafka_sasl_username}" if s.kafka_uses_sasl else ""
 
-    def start(self) -> bool:
-        """Start the broker unless it runs; wait until it serves metadata. False when it already ran."""
+    def start(self, dies_with_parent: bool = False) -> bool:
+        """Start the broker unless it runs; wait until it serves metadata. False when it already ran.
+
+        ``dies_with_parent``: the broker stops (cleanly, on SIGTERM) when this process dies, however it dies.
+        """
         if self.pidfile.alive_pid() is not None:
             asyncio.run(wait_for_kafka(self.settings, timeout=60))
             return False
         if shutil.which("java") is None:
-            raise RuntimeError("Java 17 is needed to run Kafka: apt-get install openjdk-17-jre-headless")
+            raise StackError("Java 17 is needed to run Kafka: apt-get install openjdk-17-jre-headless")
+        ensure_free(
+            [
+                WantedPort(self.settings.kafka_port, "the Kafka broker", "ZIXLY_KAFKA_PORT"),
+                WantedPort(self.settings.kafka_controller_port, "the Kafka controller", "ZIXLY_KAFKA_CONTROLLER_PORT"),
+            ]
+        )
         self.fetch_jars()
         config = self._write_config()
         self._format_storage(config)
@@ -211,13 +223,14 @@ class KafkaBroker:
                 "-cp", f"{self.libs}/*", "kafka.Kafka", str(config),
             ],
             self.log_path,
+            dies_with_parent=signal.SIGTERM if dies_with_parent else None,
         )  # fmt: skip
         self.pidfile.write(process.pid)
         try:
             asyncio.run(wait_for_kafka(self.settings, timeout=90))
         except TimeoutError:
             if process.poll() is not None:
-                raise RuntimeError(f"Kafka exited with {process.returncode}; see {self.log_path}") from None
+                raise StackError(f"Kafka exited with {process.returncode}; see {self.log_path}") from None
             raise
         return True
 

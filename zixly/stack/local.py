@@ -30,21 +30,25 @@ class LocalStack:
         self.postgres = PostgresServer(settings)
         self.s3 = S3Server(settings)
 
-    def up(self, progress: Progress = lambda _: None) -> list[str]:
-        """Bring everything up; returns the names of the servers this call started."""
+    def up(self, progress: Progress = lambda _: None, dies_with_parent: bool = False) -> list[str]:
+        """Bring everything up; returns the names of the servers this call started.
+
+        ``dies_with_parent``: the servers started now stop when this process dies, however it dies (``zixly up``).
+        """
         started = []
+        self._clear_stale_pid_files(progress)
         if self.settings.runs_own_kafka:
             progress("Kafka: fetching broker jars (first run only)")
             self.kafka.fetch_jars()
             progress(f"Kafka: starting KRaft broker on {self.kafka.status().address}")
-            if self.kafka.start():
+            if self.kafka.start(dies_with_parent=dies_with_parent):
                 started.append("kafka")
         else:
             progress(f"Kafka: using {self.settings.kafka_bootstrap}")
             asyncio.run(wait_for_kafka(self.settings, timeout=30))
         if self.settings.runs_own_postgres:
             progress(f"Postgres: starting on {self.postgres.status().address}")
-            if self.postgres.start():
+            if self.postgres.start(dies_with_parent=dies_with_parent):
                 started.append("postgres")
         else:
             progress("Postgres: using DATABASE_URL")
@@ -52,7 +56,7 @@ class LocalStack:
             if not self.s3.binary.exists():
                 progress("S3: building the local endpoint (first run only)")
             progress(f"S3: starting the local endpoint on {self.s3.url}")
-            if self.s3.start():
+            if self.s3.start(dies_with_parent=dies_with_parent):
                 started.append("s3")
         else:
             progress(f"S3: using {self.settings.s3_endpoint or 'AWS'}")
@@ -64,6 +68,12 @@ class LocalStack:
             progress("Postgres: letting the services' roles log in")
             provision_service_logins(self.settings)
         return started
+
+    def _clear_stale_pid_files(self, progress: Progress) -> None:
+        for name, pidfile in (("Kafka", self.kafka.pidfile), ("S3", self.s3.pidfile)):
+            if pidfile.stale():
+                progress(f"{name}: removing a stale pid file ({pidfile.path}): pid {pidfile.read()} is not the server")
+                pidfile.remove()
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:
         stopped = []

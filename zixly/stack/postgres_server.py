@@ -1,11 +1,14 @@
 """A PostgreSQL cluster of the project's own, under the stack's folder, run as the ``postgres`` user.
 
-Postgres refuses to run as root; when we are root, every server command runs through ``runuser -u postgres``.
+Postgres refuses to run as root; when we are root, every server command runs as ``postgres``. The postmaster is
+started directly rather than through ``pg_ctl start``, which daemonizes it: a supervisor must be its parent for
+the kernel to stop it when the supervisor dies.
 """
 
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -15,7 +18,9 @@ from pathlib import Path
 import psycopg
 
 from kernel.settings import Settings
-from zixly.stack.processes import PidFile
+from zixly.stack.errors import StackError
+from zixly.stack.ports import WantedPort, ensure_free
+from zixly.stack.processes import PidFile, spawn
 
 DB_USER = "zixly"
 DB_PASSWORD = "zixly"  # a local development cluster on loopback only; production passes DATABASE_URL
@@ -43,7 +48,7 @@ def find_bindir() -> Path:
     pg_ctl = shutil.which("pg_ctl")
     if pg_ctl:
         return Path(pg_ctl).resolve().parent
-    raise RuntimeError("no PostgreSQL server is installed: apt-get install postgresql")
+    raise StackError("no PostgreSQL server is installed: apt-get install postgresql")
 
 
 class PostgresServer:
@@ -53,7 +58,7 @@ class PostgresServer:
         self.data_dir = self.root / "data"
         self.socket_dir = self.root / "run"
         self.log_path = settings.home / "logs" / "postgres.log"
-        self.pidfile = PidFile(self.data_dir / "postmaster.pid")
+        self.pidfile = PidFile(self.data_dir / "postmaster.pid", command="postgres")
 
     @property
     def _as_postgres(self) -> list[str]:
@@ -96,7 +101,7 @@ class PostgresServer:
                 if not mode & stat.S_IXOTH:
                     os.chmod(parent, mode | stat.S_IXOTH)
         if not self._postgres_can_write_root():
-            raise RuntimeError(
+            raise StackError(
                 f"the postgres user cannot reach {self.root}; make its parent folders traversable "
                 "(chmod o+x) or set ZIXLY_HOME to a folder it can reach"
             )
@@ -134,24 +139,37 @@ class PostgresServer:
                 "checkpoint_timeout = 15min\n"
             )
 
-    def start(self) -> bool:
-        """Start the cluster unless it runs, and make sure the project's database exists."""
+    def start(self, dies_with_parent: bool = False) -> bool:
+        """Start the cluster unless it runs, and make sure the project's database exists.
+
+        ``dies_with_parent``: the postmaster makes a fast shutdown (SIGINT) when this process dies.
+        """
         if self.pidfile.alive_pid() is not None:
             self._ensure_database()
             return False
         bindir = find_bindir()
         self._prepare_folders()
         self._init_cluster(bindir)
-        self._run(
-            str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", "60",
-            "-o", f"-p {self.settings.postgres_port} -k {self.socket_dir}", "start",
+        ensure_free([WantedPort(self.settings.postgres_port, "Postgres", "ZIXLY_POSTGRES_PORT")])
+        # A postmaster.pid naming a pid that runs something else now (after a reboot) makes Postgres refuse to start.
+        self.pidfile.remove()
+        process = spawn(
+            [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.settings.postgres_port),
+             "-k", str(self.socket_dir)],
+            self.log_path,
+            dies_with_parent=signal.SIGINT if dies_with_parent else None,
+            user="postgres" if os.geteuid() == 0 else None,
         )  # fmt: skip
-        self._ensure_database()
+        self._ensure_database(process)
         return True
 
-    def _ensure_database(self) -> None:
-        deadline = time.monotonic() + 30
+    def _ensure_database(self, process: "subprocess.Popen[bytes] | None" = None) -> None:
+        deadline = time.monotonic() + 60
         while True:
+            if process is not None and process.poll() is not None:
+                raise StackError(
+                    f"Postgres exited with {process.returncode}: {_last_line(self.log_path)} (see {self.log_path})"
+                )
             try:
                 with psycopg.connect(self._admin_url("postgres"), autocommit=True, connect_timeout=3) as conn:
                     exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
@@ -171,3 +189,11 @@ class PostgresServer:
             return False
         self._run(str(find_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
         return True
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no log"

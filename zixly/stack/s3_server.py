@@ -5,6 +5,7 @@ Kafka's and Postgres's data do. Production points ``ZIXLY_S3_ENDPOINT_URL`` at M
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from pathlib import Path
 import httpx
 
 from kernel.settings import Settings
+from zixly.stack.errors import StackError
+from zixly.stack.ports import WantedPort, ensure_free
 from zixly.stack.processes import PidFile, spawn, terminate
 
 GOFAKES3 = "github.com/johannesboyne/gofakes3/cmd/gofakes3"
@@ -32,7 +35,7 @@ class S3Server:
         self.settings = settings
         self.binary = settings.cache / f"gofakes3-{GOFAKES3_VERSION}" / "gofakes3"
         self.data = settings.home / "s3" / "objects.db"
-        self.pidfile = PidFile(settings.home / "run" / "s3.pid")
+        self.pidfile = PidFile(settings.home / "run" / "s3.pid", command="gofakes3")
         self.log_path = settings.home / "logs" / "s3.log"
         self.url = f"http://127.0.0.1:{settings.s3_port}"
 
@@ -46,18 +49,19 @@ class S3Server:
             return False
         go = shutil.which("go")
         if go is None:
-            raise RuntimeError("Go is needed to build the local S3 endpoint once: apt-get install golang-go")
+            raise StackError("Go is needed to build the local S3 endpoint once: apt-get install golang-go")
         self.binary.parent.mkdir(parents=True, exist_ok=True)
         env = os.environ | {"GOBIN": str(self.binary.parent), "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
         subprocess.run([go, "install", f"{GOFAKES3}@{GOFAKES3_VERSION}"], check=True, env=env)
         return True
 
-    def start(self, timeout: float = 30.0) -> bool:
+    def start(self, timeout: float = 30.0, dies_with_parent: bool = False) -> bool:
         """Start the endpoint unless it runs; wait until it answers. False when it already ran."""
         if self.pidfile.alive_pid() is not None:
             self._wait(timeout)
             return False
         self.build()
+        ensure_free([WantedPort(self.settings.s3_port, "the local S3 endpoint", "ZIXLY_S3_PORT")])
         self.data.parent.mkdir(parents=True, exist_ok=True)
         process = spawn(
             [
@@ -65,13 +69,14 @@ class S3Server:
                 "-host", f"127.0.0.1:{self.settings.s3_port}", "-initialbucket", self.settings.s3_bucket,
             ],
             self.log_path,
+            dies_with_parent=signal.SIGTERM if dies_with_parent else None,
         )  # fmt: skip
         self.pidfile.write(process.pid)
         try:
             self._wait(timeout)
         except TimeoutError:
             if process.poll() is not None:
-                raise RuntimeError(f"the S3 endpoint exited with {process.returncode}; see {self.log_path}") from None
+                raise StackError(f"the S3 endpoint exited with {process.returncode}; see {self.log_path}") from None
             raise
         return True
 
