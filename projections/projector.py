@@ -17,6 +17,7 @@ from projections.store import EventRow, ProjectionStore
 from projections.sweep_results import result_rows
 from schemas.codec import UndecodableEvent, decode
 from schemas.events import SweepResultsRecorded
+from schemas.job_status import JobStatus
 
 log = get_logger(__name__)
 
@@ -70,6 +71,7 @@ class Projector:
             rows = await uow.load_jobs({row.event.job_id for row in events})
             changed: dict[uuid.UUID, JobRow] = {}
             new_events: list[EventRow] = []
+            ending: set[uuid.UUID] = set()  # jobs not ended before this batch
             for row in events:
                 current = rows.get(row.event.job_id)
                 if already_applied(current, row.partition, row.offset):
@@ -78,6 +80,8 @@ class Projector:
                 rows[row.event.job_id] = changed[row.event.job_id] = apply_event(
                     current, row.event, row.partition, row.offset
                 )
+                if current is None or not JobStatus(current.status).is_terminal:
+                    ending.add(row.event.job_id)
                 new_events.append(row)
             sweep_rows = [r for row in new_events if isinstance(row.event, SweepResultsRecorded)
                           for r in result_rows(row.event)]  # fmt: skip
@@ -88,6 +92,12 @@ class Projector:
             await uow.write(new_events, list(changed.values()), checkpoints, sweep_rows, event_times)
 
         self._checkpoints.update(checkpoints)
+        for job_id in ending:
+            job = changed[job_id]
+            if JobStatus(job.status).is_terminal:
+                # One line per job's outcome, so that `zixly logs --job` follows a job through the projector too.
+                log.info("job outcome projected", job_id=str(job.id), tenant_id=job.tenant_id,
+                         correlation_id=job.correlation_id, status=job.status)  # fmt: skip
         for row in new_events:
             EVENTS_APPLIED.labels(row.event.event_type).inc()
         if new_events:

@@ -17,7 +17,7 @@ from kernel.database import run_with_engine
 from kernel.environment import checked_settings
 from kernel.logging import configure_logging
 from kernel.settings import Settings
-from zixly import access_cli, events_cli, projections_cli
+from zixly import access_cli, events_cli, logs_cli, projections_cli
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,6 +31,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.command("replay")(projections_cli.replay)
 app.command("lag")(projections_cli.lag)
+app.command("logs")(logs_cli.logs)
 app.add_typer(projections_cli.projections_app, name="projections")
 app.add_typer(events_cli.events_app, name="events")
 app.add_typer(access_cli.tenants_app, name="tenants")

@@ -97,6 +97,8 @@ class Notifier:
                     payload=NotificationSentPayload(channel=target.channel, target=redacted(target),
                                                     outcome=event.event_type, attempts=attempts),
                 ))  # fmt: skip
+                log.info("notification delivered", channel=target.channel, outcome=event.event_type,
+                         attempts=attempts)  # fmt: skip
 
     async def _job(self, job_id: str) -> tuple[str, dict[str, str]] | None:
         # The outcome can be read before the projector has written the job's row; it will be there in a moment.

@@ -5,6 +5,7 @@ the process table, not the supervisor's word, says what is left.
 """
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kernel.settings import Settings
@@ -65,6 +67,22 @@ def wait_for_line(log: Path, text: str, process: subprocess.Popen[bytes]) -> Non
     pytest.fail(f"zixly up was not up within {UP_TIMEOUT} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def run_one_job(env: dict[str, str]) -> str:
+    """A job through the pipeline that zixly up runs (development mode takes an unsigned webhook)."""
+    receiver = f"http://127.0.0.1:{env['ZIXLY_RECEIVER_PORT']}"
+    headers = {"X-Tenant-ID": "demo"}
+    accepted = httpx.post(f"{receiver}/webhook/generic-job", headers=headers, timeout=10,
+                          json={"job_type": "noop", "parameters": {}})  # fmt: skip
+    assert accepted.status_code == 202, accepted.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = httpx.get(accepted.json()["status_url"], headers=headers, timeout=10)
+        if status.status_code == 200 and status.json()["status"] == "COMPLETED":
+            return str(accepted.json()["job_id"])
+        time.sleep(0.3)
+    pytest.fail(f"the job did not complete: {status.text}")
+
+
 def left_running(pids: set[int], within: float) -> set[int]:
     deadline = time.monotonic() + within
     while (alive := {pid for pid in pids if pid_alive(pid)}) and time.monotonic() < deadline:
@@ -92,8 +110,9 @@ def home(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.usefixtures("stack")  # the jars and the S3 binary, built once into the shared cache
 def test_killing_zixly_up_with_sigkill_stops_every_process_it_started(home: Path) -> None:
     log = home.parent / "up.log"
+    env = own_stack_environment(home)
     with open(log, "wb") as out:
-        up = subprocess.Popen([sys.executable, "-m", "zixly", "up"], cwd=ROOT, env=own_stack_environment(home),
+        up = subprocess.Popen([sys.executable, "-m", "zixly", "up"], cwd=ROOT, env=env,
                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
         wait_for_line(log, "Zixly Pipeline is up", up)
@@ -102,6 +121,18 @@ def test_killing_zixly_up_with_sigkill_stops_every_process_it_started(home: Path
         for server in ("kafka.Kafka", "bin/postgres", "gofakes3", "zixly receiver", "zixly worker",
                        "zixly projector", "zixly notifier", "zixly dashboard"):  # fmt: skip
             assert server in names, f"{server} is not among the processes of zixly up:\n{describe(started)}"
+
+        job_id = run_one_job(env)
+        followed = subprocess.run(
+            [sys.executable, "-m", "zixly", "logs", "--job", job_id, "--json"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        services = [json.loads(line)["service"] for line in followed.stdout.splitlines()]
+        assert {"receiver", "processor", "projector"} <= set(services), followed.stdout + followed.stderr
 
         up.kill()
         up.wait()
