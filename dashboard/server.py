@@ -3,9 +3,11 @@
 import uvicorn
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 
 from dashboard.api import create_api
 from dashboard.app import create_app
+from kernel.http_metrics import HttpMetricsMiddleware
 from kernel.settings import Settings
 
 
@@ -14,9 +16,14 @@ def create_server(settings: Settings) -> FastAPI:
     pages = create_app(settings)
     server.state.pages = pages  # its callbacks, for the access tests that try every one of them
     server.mount("/", WSGIMiddleware(pages.server))  # type: ignore[arg-type]
+    server.add_middleware(HttpMetricsMiddleware)
     return server
 
 
-def run_dashboard(settings: Settings) -> None:
+def run_dashboard(settings: Settings, metrics_port: int | None = None) -> None:
+    # Metrics on a port of their own, as the workers' are: the dashboard's port faces users, this one Prometheus.
+    port = settings.dashboard_metrics_port if metrics_port is None else metrics_port
+    if port:
+        start_http_server(port, addr=settings.metrics_bind_host)
     uvicorn.run(create_server(settings), host=settings.dashboard_host, port=settings.dashboard_port,
                 log_level="warning", access_log=False)  # fmt: skip

@@ -2,7 +2,8 @@
 # Everything the project needs on a fresh Debian machine, installed once and skipped when present:
 # Java and Maven (Kafka's jars come from Maven Central at first `zixly stack up`), PostgreSQL, kcat, Go (the local
 # S3 endpoint is built from the Go module proxy at first `zixly stack up`), the virtualenv. With --browser also
-# Debian's Chromium, which the dashboard's browser tests and benchmark drive headless.
+# Debian's Chromium, which the dashboard's browser tests and benchmark drive headless, and Prometheus (its promtool
+# checks the alerting rules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 if [ "${1:-}" = "--browser" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # The tests check the alerting rules with promtool and watch an alert fire in a real Prometheus.
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 fi
 
 if ((${#missing[@]})); then

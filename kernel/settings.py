@@ -163,6 +163,9 @@ class Settings(BaseSettings):
         default="rebuild", description="What a projector does with tables that another projection version built."
     )
     projector_metrics_port: int = 9102
+    log_health_seconds: float = Field(
+        default=15.0, gt=0, description="How often the projector reads replicas and consumer groups' lag for metrics."
+    )
     projector_batch_size: int = Field(default=5000, ge=1)
     projector_max_wait_ms: int = Field(default=100, ge=0)
 
@@ -242,6 +245,7 @@ class Settings(BaseSettings):
 
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8050
+    dashboard_metrics_port: int = 9104
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"

@@ -9,6 +9,7 @@ from kernel.api_tokens import ApiTokens
 from kernel.audit import SqlAuditTrail
 from kernel.database import make_async_engine
 from kernel.environment import checked_settings
+from kernel.http_metrics import HttpMetricsMiddleware
 from kernel.kafka import make_producer
 from kernel.logging import configure_logging, get_logger
 from kernel.market_data.providers import MarketData
@@ -24,7 +25,6 @@ from producers.backpressure import BoundedPublisher
 from producers.callers import ReadCallers
 from producers.errors import install_error_handlers
 from producers.health import kafka_probe, postgres_probe
-from producers.http_metrics import HttpMetricsMiddleware
 from producers.job_status import SqlJobReader
 from producers.limits import InFlightQuota, RateLimiter
 from producers.receipts import SqlReceiptStore

@@ -5,10 +5,13 @@ requests (their bodies, their tasks) grow without limit. With one, the receiver 
 integrators when to come back.
 """
 
+from prometheus_client import Counter
+
 from kernel.publisher import Appended, EventPublisher
 from producers.errors import ApiError
-from producers.http_metrics import SHED_REQUESTS
 from schemas.events import Event
+
+SHED_REQUESTS = Counter("zixly_receiver_shed_total", "Requests refused because too many appends were waiting")
 
 
 class BoundedPublisher:

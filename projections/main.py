@@ -7,8 +7,10 @@ import time
 from prometheus_client import start_http_server
 
 from kernel.kafka import make_consumer
+from kernel.log_health import LogHealth
 from kernel.logging import configure_logging, get_logger
 from kernel.settings import Settings
+from kernel.topics import project_topics
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
 from projections.replay import Replay, ReplayProgress
@@ -70,13 +72,23 @@ async def ensure_current_versions(settings: Settings) -> None:
 async def serve(settings: Settings) -> None:
     await ensure_current_versions(settings)
     service, store = build_service(settings)
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        service.stop()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, service.stop)
+        loop.add_signal_handler(sig, stop)
     log.info("projector starting", projection=settings.projector_name, topic=settings.job_events_topic)
+    log_health = LogHealth(settings, [topic.name for topic in project_topics(settings)])
+    watching = asyncio.create_task(log_health.watch(settings.log_health_seconds, stopping))
     try:
         await service.run()
     finally:
+        stopping.set()
+        await watching
         await store.close()
         log.info("projector stopped")
 

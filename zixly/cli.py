@@ -170,13 +170,15 @@ def projector(
 
 
 @app.command("dashboard")
-def dashboard() -> None:
+def dashboard(
+    metrics_port: Annotated[int | None, typer.Option(help="Prometheus port; 0 disables it")] = None,
+) -> None:
     """Run the dashboard (Dash)."""
     from dashboard.server import run_dashboard
 
     settings = _settings()
     configure_logging("dashboard", settings.log_level, settings.log_format)
-    run_dashboard(settings)
+    run_dashboard(settings, metrics_port)
 
 
 bench_app = typer.Typer(help="Benchmarks, each against a baseline measured in the same run.", no_args_is_help=True)

@@ -34,7 +34,7 @@ class Child:
     command: list[str]
     ready_url: str
     log_path: Path
-    port: WantedPort
+    ports: list[WantedPort]
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
@@ -97,23 +97,25 @@ def services(settings: Settings, workers: int) -> list[Child]:
     logs = s.home / "logs"
     children = [
         Child("receiver", [*zixly, "receiver"], f"{s.receiver_base_url}/health", logs / "receiver.log",
-              WantedPort(s.receiver_port, "the receiver", "ZIXLY_RECEIVER_PORT", s.receiver_host)),
+              [WantedPort(s.receiver_port, "the receiver", "ZIXLY_RECEIVER_PORT", s.receiver_host)]),
         Child("projector", [*zixly, "projector"],
               f"http://127.0.0.1:{s.projector_metrics_port}/metrics", logs / "projector.log",
-              WantedPort(s.projector_metrics_port, "the projector's metrics", "ZIXLY_PROJECTOR_METRICS_PORT")),
+              [WantedPort(s.projector_metrics_port, "the projector's metrics", "ZIXLY_PROJECTOR_METRICS_PORT")]),
         Child("notifier", [*zixly, "notifier"],
               f"http://127.0.0.1:{s.notifier_metrics_port}/metrics", logs / "notifier.log",
-              WantedPort(s.notifier_metrics_port, "the notifier's metrics", "ZIXLY_NOTIFIER_METRICS_PORT")),
+              [WantedPort(s.notifier_metrics_port, "the notifier's metrics", "ZIXLY_NOTIFIER_METRICS_PORT")]),
         Child("dashboard", [*zixly, "dashboard"],
               f"http://{s.dashboard_host}:{s.dashboard_port}/", logs / "dashboard.log",
-              WantedPort(s.dashboard_port, "the dashboard", "ZIXLY_DASHBOARD_PORT", s.dashboard_host)),
+              [WantedPort(s.dashboard_port, "the dashboard", "ZIXLY_DASHBOARD_PORT", s.dashboard_host)]
+              + ([WantedPort(s.dashboard_metrics_port, "the dashboard's metrics", "ZIXLY_DASHBOARD_METRICS_PORT")]
+                 if s.dashboard_metrics_port else [])),
     ]  # fmt: skip
     for index in range(workers):
         port = s.worker_metrics_port + 10 * index
         children.append(
             Child(f"worker-{index + 1}", [*zixly, "worker", "--metrics-port", str(port)],
                   f"http://127.0.0.1:{port}/metrics", logs / f"worker-{index + 1}.log",
-                  WantedPort(port, f"worker {index + 1}'s metrics", "ZIXLY_WORKER_METRICS_PORT"))
+                  [WantedPort(port, f"worker {index + 1}'s metrics", "ZIXLY_WORKER_METRICS_PORT")])
         )  # fmt: skip
     return children
 
@@ -135,7 +137,7 @@ class Supervisor:
             signal.signal(sig, self._request_stop)
         try:
             # Before the stack starts, so that a taken port stops us before anything needs stopping.
-            ensure_free(child.port for child in self.children)
+            ensure_free(port for child in self.children for port in child.ports)
             with self.console.status("starting the stack") as status:
                 self.started_stack = self.stack.up(
                     lambda message: status.update(message), dies_with_parent=not self.keep_stack
@@ -174,6 +176,8 @@ class Supervisor:
         table.add_row("dashboard", f"http://{s.dashboard_host}:{s.dashboard_port}", "")
         table.add_row("worker metrics", f"http://127.0.0.1:{s.worker_metrics_port}/metrics", "")
         table.add_row("projector metrics", f"http://127.0.0.1:{s.projector_metrics_port}/metrics", "")
+        table.add_row("notifier metrics", f"http://127.0.0.1:{s.notifier_metrics_port}/metrics", "")
+        table.add_row("dashboard metrics", f"http://127.0.0.1:{s.dashboard_metrics_port}/metrics", "")
         table.add_row("kafka", s.kafka_bootstrap, f"topic {s.job_events_topic}")
         table.add_row("postgres", s.database.split("@")[-1], "")
         table.add_row("s3", s.s3_endpoint or "AWS", f"bucket {s.s3_bucket}")

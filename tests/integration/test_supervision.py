@@ -31,7 +31,7 @@ def own_stack_environment(home: Path) -> dict[str, str]:
         for name in (
             "ZIXLY_KAFKA_PORT", "ZIXLY_KAFKA_CONTROLLER_PORT", "ZIXLY_POSTGRES_PORT", "ZIXLY_S3_PORT",
             "ZIXLY_RECEIVER_PORT", "ZIXLY_DASHBOARD_PORT", "ZIXLY_PROJECTOR_METRICS_PORT",
-            "ZIXLY_NOTIFIER_METRICS_PORT", "ZIXLY_WORKER_METRICS_PORT",
+            "ZIXLY_NOTIFIER_METRICS_PORT", "ZIXLY_WORKER_METRICS_PORT", "ZIXLY_DASHBOARD_METRICS_PORT",
         )
     }  # fmt: skip
     return os.environ | ports | {"ZIXLY_HOME": str(home), "ZIXLY_KAFKA_HEAP": "384m"}

@@ -1,4 +1,7 @@
-"""Request metrics by route template and status, as a pure ASGI middleware (cheap on the hot path)."""
+"""Request metrics by route template and status, as a pure ASGI middleware (cheap on the hot path).
+
+The receiver and the dashboard count their requests with it; Prometheus's job label tells them apart.
+"""
 
 import time
 
@@ -6,7 +9,6 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("zixly_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
-SHED_REQUESTS = Counter("zixly_receiver_shed_total", "Requests refused because too many appends were waiting")
 LATENCY = Histogram(
     "zixly_http_request_duration_seconds",
     "Time to answer an HTTP request",
