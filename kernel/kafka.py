@@ -71,9 +71,12 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[
         missing = [spec for spec in specs if spec.name not in existing]
         created: list[str] = []
         if missing:
+            brokers = len((await admin.describe_cluster())["brokers"])
+            replicas, min_insync = replication(settings, brokers)
             response = await admin.create_topics(
-                [NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in missing]
-            )
+                [NewTopic(s.name, s.partitions, replicas, topic_configs=s.configs | {"min.insync.replicas": min_insync})
+                 for s in missing]
+            )  # fmt: skip
             for topic, error_code, *rest in response.topic_errors:
                 if error_code not in (0, TOPIC_ALREADY_EXISTS):
                     raise RuntimeError(f"could not create topic {topic}: error {error_code} {rest}")
@@ -99,6 +102,37 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[
         return created
     finally:
         await admin.close()
+
+
+def replication(settings: Settings, brokers: int) -> tuple[int, str]:
+    """Replicas per partition and min.insync.replicas: what the settings say, else what the cluster's size allows.
+
+    Three replicas with two in sync survive the loss of one broker without refusing an append or losing one
+    acknowledged; a single broker can only have one of each.
+    """
+    replicas = settings.topic_replication_factor or min(3, brokers)
+    min_insync = settings.topic_min_insync_replicas or (2 if replicas >= 3 else 1)
+    return replicas, str(min_insync)
+
+
+async def wait_for_brokers(settings: Settings, count: int, timeout: float = 90.0) -> None:
+    """Wait until ``count`` brokers have joined the cluster (a replicated topic needs them all to be created)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    await wait_for_kafka(settings, timeout)
+    joined = 0
+    while asyncio.get_running_loop().time() < deadline:
+        admin = make_admin(settings)
+        try:
+            await admin.start()
+            joined = len((await admin.describe_cluster())["brokers"])
+            if joined >= count:
+                return
+        except KafkaError:
+            pass
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"{joined} of {count} brokers joined the cluster at {settings.kafka_bootstrap} in time")
 
 
 async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "ZIXLY_DATABASE_URL"))
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # Brokers of the local stack: 1, or a replicated KRaft cluster (3) on the ports after the two above, two each.
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
+    # Replicas of each topic the project creates, and how many must have an append before it is acknowledged
+    # (acks=all). Unset: 3 and 2 on a cluster of three or more brokers, 1 and 1 on fewer.
+    topic_replication_factor: int | None = Field(default=None, ge=1)
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1)
     # How every client (producers, consumers, admin, the Faust workers) talks to the brokers. The local stack's own
     # broker serves the same protocol with a CA of its own (kafka_tls_ca) and the SCRAM user below.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -304,7 +310,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def kafka_bootstrap(self) -> str:
-        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+        if self.kafka_bootstrap_servers:
+            return self.kafka_bootstrap_servers
+        return ",".join(f"127.0.0.1:{self.kafka_port + 2 * node}" for node in range(self.kafka_brokers))
 
     @cached_property
     def database(self) -> str:

@@ -14,13 +14,15 @@ def create_app(settings: Settings) -> faust.App:
     faust_commit_fix.install()
     return faust.App(
         "zixly-processor",
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=[f"kafka://{address}" for address in settings.kafka_bootstrap.split(",")],
         broker_credentials=broker_credentials(settings),
         store="memory://",
         # We own the envelope and its codec (schemas.codec); Faust just hands us bytes.
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.topic_partitions,
+        # Faust's own topics (its assignor's) are replicated like the project's.
+        topic_replication_factor=settings.topic_replication_factor or min(3, settings.kafka_brokers),
         # exactly_once has open duplicate bugs in faust-streaming; handlers and projector are idempotent instead.
         processing_guarantee="at_least_once",
         producer_acks=-1,

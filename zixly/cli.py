@@ -68,11 +68,16 @@ def _one_line_errors(command: str) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+BROKERS_HELP = "Kafka nodes of the local stack: 3 is a replicated cluster (ZIXLY_KAFKA_BROKERS)"
+
+
 @stack_app.command("up")
-def stack_up() -> None:
+def stack_up(brokers: Annotated[int | None, typer.Option("--brokers", help=BROKERS_HELP)] = None) -> None:
     """Start Kafka and Postgres (unless external), create topics, apply migrations. Idempotent."""
     from zixly.stack.local import LocalStack
 
+    if brokers is not None:
+        os.environ["ZIXLY_KAFKA_BROKERS"] = str(brokers)
     settings = _settings()
     configure_logging("stack", "WARNING", settings.log_format)
     stack = LocalStack(settings)
@@ -324,6 +329,7 @@ def _choose(letters: list["DeadLetter"], job_ids: list[str] | None, error_type: 
 @app.command("up")
 def up(
     workers: Annotated[int, typer.Option(help="processor worker processes")] = 1,
+    brokers: Annotated[int | None, typer.Option("--brokers", help=BROKERS_HELP)] = None,
     keep_stack: Annotated[bool, typer.Option(help="leave Kafka and Postgres running on exit")] = False,
     production: Annotated[
         bool, typer.Option("--production", help="behave as production: real secrets, signed tenants only")
@@ -337,6 +343,8 @@ def up(
 
     if production:
         os.environ["ZIXLY_ENV"] = "production"
+    if brokers is not None:
+        os.environ["ZIXLY_KAFKA_BROKERS"] = str(brokers)
     settings = _settings()
     configure_logging("zixly", "WARNING", settings.log_format)
     with _one_line_errors("zixly up"):

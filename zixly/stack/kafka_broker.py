@@ -1,7 +1,14 @@
-"""A single-node Apache Kafka 3.9 broker in KRaft mode, run from jars that Maven fetches once."""
+"""Apache Kafka brokers in KRaft mode, run from jars that Maven fetches once: one node, or a replicated cluster.
+
+Node 1 listens on ``kafka_port`` (its controller on ``kafka_controller_port``) and keeps its data in
+``<home>/kafka``; node N of a cluster on the ports 2(N-1) above those, in ``<home>/kafka-N``. Every node is both
+broker and controller, so three nodes keep a quorum with one of them down.
+"""
 
 import asyncio
 import base64
+import contextlib
+import os
 import re
 import shutil
 import signal
@@ -30,19 +37,29 @@ class BrokerStatus:
 
 
 class KafkaBroker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, node: int = 1) -> None:
         self.settings = settings
-        self.root = settings.home / "kafka"
+        self.node = node
+        suffix = "" if node == 1 else f"-{node}"
+        self.cluster_root = settings.home / "kafka"  # node 1's folder holds what the cluster shares: id, TLS
+        self.root = settings.home / f"kafka{suffix}"
         self.data_dir = self.root / "data"
         self.libs = settings.cache / f"kafka-{KAFKA_VERSION}" / "libs"
-        self.pidfile = PidFile(settings.home / "run" / "kafka.pid", command="kafka.Kafka")
-        self.log_path = settings.home / "logs" / "kafka.log"
+        self.pidfile = PidFile(settings.home / "run" / f"kafka{suffix}.pid", command="kafka.Kafka")
+        self.log_path = settings.home / "logs" / f"kafka{suffix}.log"
+        self.port = settings.kafka_port + 2 * (node - 1)
+        self.controller_port = settings.kafka_controller_port + 2 * (node - 1)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        return "kafka" if self.node == 1 else f"kafka-{self.node}"
 
     def status(self) -> BrokerStatus:
         return BrokerStatus(
             running=self.pidfile.alive_pid() is not None,
             pid=self.pidfile.alive_pid(),
-            address=f"127.0.0.1:{self.settings.kafka_port}",
+            address=f"127.0.0.1:{self.port}",
             data_dir=self.data_dir,
         )
 
@@ -78,22 +95,29 @@ class KafkaBroker:
     def _write_config(self) -> Path:
         s = self.settings
         self.root.mkdir(parents=True, exist_ok=True)
+        nodes = range(1, s.kafka_brokers + 1)
+        replicas = str(min(3, s.kafka_brokers))
         properties = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{s.kafka_controller_port}",
+            "node.id": str(self.node),
+            "controller.quorum.voters": ",".join(
+                f"{node}@127.0.0.1:{s.kafka_controller_port + 2 * (node - 1)}" for node in nodes
+            ),
             # Clients and the broker itself use one listener, with the protocol the settings give every client.
-            "listeners": f"CLIENT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-            "advertised.listeners": f"CLIENT://127.0.0.1:{s.kafka_port}",
+            "listeners": f"CLIENT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"CLIENT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "CLIENT",
             "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,CLIENT:{s.kafka_security_protocol}",
             "log.dirs": str(self.data_dir),
             "num.partitions": str(s.topic_partitions),
-            "offsets.topic.replication.factor": "1",
+            # Consumer groups' offsets and transactions' state are replicated like the project's topics.
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": "2" if s.kafka_brokers >= 3 else "1",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": "2" if s.kafka_brokers >= 3 else "1",
             "group.initial.rebalance.delay.ms": "0",
             # Topics are the project's to create, with their partitions and configs; a typo must not make one.
             "auto.create.topics.enable": "false",
@@ -119,7 +143,7 @@ class KafkaBroker:
         s = self.settings
         properties: dict[str, str] = {}
         if s.kafka_uses_tls:
-            tls = ensure_broker_tls(self.root / "tls")
+            tls = ensure_broker_tls(self.cluster_root / "tls")
             properties |= {
                 "listener.name.client.ssl.keystore.type": "PKCS12",
                 "listener.name.client.ssl.keystore.location": str(tls.keystore),
@@ -144,31 +168,37 @@ class KafkaBroker:
     def _scram_user(self) -> tuple[str, str]:
         s = self.settings
         if s.kafka_sasl_mechanism == "PLAIN":
-            raise RuntimeError("the local broker serves SCRAM: set ZIXLY_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 (or -256)")
+            raise StackError("the local broker serves SCRAM: set ZIXLY_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 (or -256)")
         assert s.kafka_sasl_username is not None
         assert s.kafka_sasl_password is not None
         username, password = s.kafka_sasl_username, s.kafka_sasl_password.get_secret_value()
         for name, value in (("USERNAME", username), ("PASSWORD", password)):
             # Written into the broker's JAAS line and StorageTool's --add-scram argument, which quote nothing.
             if not re.fullmatch(r"[A-Za-z0-9._~-]+", value):
-                raise RuntimeError(
-                    f"ZIXLY_KAFKA_SASL_{name} of the local broker may hold letters, digits and ._~- only"
-                )
+                raise StackError(f"ZIXLY_KAFKA_SASL_{name} of the local broker may hold letters, digits and ._~- only")
         return username, password
 
     def _format_storage(self, config: Path) -> None:
         scram_marker = self.root / "scram-user"
         wanted = self._scram_marker()
+        brokers_marker = self.root / "brokers"
         if (self.data_dir / "meta.properties").exists():
+            had_brokers = int(brokers_marker.read_text()) if brokers_marker.exists() else 1
+            if had_brokers != self.settings.kafka_brokers:
+                raise StackError(
+                    f"the local log in {self.data_dir} belongs to a cluster of {had_brokers} broker(s), not "
+                    f"{self.settings.kafka_brokers}: stop the stack and remove {self.settings.home}/kafka* to start an "
+                    f"empty log, or set ZIXLY_KAFKA_BROKERS={had_brokers}"
+                )
             had = scram_marker.read_text() if scram_marker.exists() else ""
             if had != wanted:
-                raise RuntimeError(
+                raise StackError(
                     f"the local broker's data in {self.data_dir} was formatted for another SASL user or protocol "
                     f"({had or 'none'}, now {wanted or 'none'}): KRaft takes SCRAM users when it formats its storage; "
                     "stop the stack and remove that folder to start an empty log with the new user"
                 )
             return
-        cluster_id = new_cluster_id()
+        cluster_id = self._cluster_id()
         scram = []
         if self.settings.kafka_uses_sasl:
             username, password = self._scram_user()
@@ -189,6 +219,15 @@ class KafkaBroker:
             stdout=subprocess.DEVNULL,
         )
         scram_marker.write_text(wanted)
+        brokers_marker.write_text(str(self.settings.kafka_brokers))
+
+    def _cluster_id(self) -> str:
+        """One id for every node of the cluster, made by whichever node formats first."""
+        id_file = self.cluster_root / "cluster-id"
+        if not id_file.exists():
+            self.cluster_root.mkdir(parents=True, exist_ok=True)
+            id_file.write_text(new_cluster_id())
+        return id_file.read_text().strip()
 
     def _scram_marker(self) -> str:
         """Which SCRAM user the storage was formatted with (not the password: that is checked at login)."""
@@ -200,15 +239,31 @@ class KafkaBroker:
 
         ``dies_with_parent``: the broker stops (cleanly, on SIGTERM) when this process dies, however it dies.
         """
+        launched = self.launch(dies_with_parent)
+        self.wait_until_serving(90 if launched else 60)
+        return launched
+
+    def wait_until_serving(self, timeout: float) -> None:
+        try:
+            asyncio.run(wait_for_kafka(self.settings, timeout=timeout))
+        except TimeoutError:
+            if self.process is not None and self.process.poll() is not None:
+                raise StackError(
+                    f"Kafka node {self.node} exited with {self.process.returncode}; see {self.log_path}"
+                ) from None
+            raise
+
+    def launch(self, dies_with_parent: bool = False) -> bool:
+        """Start the broker's process unless it runs, without waiting for it (a cluster's nodes wait for each
+        other's quorum). False when it already ran."""
         if self.pidfile.alive_pid() is not None:
-            asyncio.run(wait_for_kafka(self.settings, timeout=60))
             return False
         if shutil.which("java") is None:
             raise StackError("Java 17 is needed to run Kafka: apt-get install openjdk-17-jre-headless")
         ensure_free(
             [
-                WantedPort(self.settings.kafka_port, "the Kafka broker", "ZIXLY_KAFKA_PORT"),
-                WantedPort(self.settings.kafka_controller_port, "the Kafka controller", "ZIXLY_KAFKA_CONTROLLER_PORT"),
+                WantedPort(self.port, f"Kafka node {self.node}", "ZIXLY_KAFKA_PORT"),
+                WantedPort(self.controller_port, f"Kafka node {self.node}'s controller", "ZIXLY_KAFKA_CONTROLLER_PORT"),
             ]
         )
         self.fetch_jars()
@@ -226,13 +281,14 @@ class KafkaBroker:
             dies_with_parent=signal.SIGTERM if dies_with_parent else None,
         )  # fmt: skip
         self.pidfile.write(process.pid)
-        try:
-            asyncio.run(wait_for_kafka(self.settings, timeout=90))
-        except TimeoutError:
-            if process.poll() is not None:
-                raise StackError(f"Kafka exited with {process.returncode}; see {self.log_path}") from None
-            raise
+        self.process = process
         return True
+
+    def signal_stop(self) -> None:
+        """Ask the node to stop (SIGTERM) without waiting for it."""
+        if (pid := self.pidfile.alive_pid()) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def stop(self) -> bool:
         pid = self.pidfile.alive_pid()

@@ -4,10 +4,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kernel.kafka import ensure_topics, wait_for_kafka
+from kernel.kafka import ensure_topics, wait_for_brokers, wait_for_kafka
 from kernel.migrate import provision_service_logins, upgrade
 from kernel.settings import Settings
 from kernel.topics import project_topics
+from zixly.stack.errors import StackError
 from zixly.stack.kafka_broker import KafkaBroker
 from zixly.stack.postgres_server import PostgresServer
 from zixly.stack.s3_server import S3Server
@@ -26,7 +27,8 @@ class ComponentStatus:
 class LocalStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.kafka = KafkaBroker(settings)
+        self.brokers = [KafkaBroker(settings, node) for node in range(1, settings.kafka_brokers + 1)]
+        self.kafka = self.brokers[0]
         self.postgres = PostgresServer(settings)
         self.s3 = S3Server(settings)
 
@@ -40,9 +42,18 @@ class LocalStack:
         if self.settings.runs_own_kafka:
             progress("Kafka: fetching broker jars (first run only)")
             self.kafka.fetch_jars()
-            progress(f"Kafka: starting KRaft broker on {self.kafka.status().address}")
-            if self.kafka.start(dies_with_parent=dies_with_parent):
-                started.append("kafka")
+            progress(f"Kafka: starting {len(self.brokers)} KRaft node(s) on {self.settings.kafka_bootstrap}")
+            # All nodes first, then the wait: a node of a cluster serves only once a quorum of them runs.
+            started += [broker.name for broker in self.brokers if broker.launch(dies_with_parent=dies_with_parent)]
+            try:
+                asyncio.run(wait_for_brokers(self.settings, len(self.brokers), timeout=120))
+            except TimeoutError:
+                for broker in self.brokers:
+                    if broker.process is not None and broker.process.poll() is not None:
+                        raise StackError(
+                            f"Kafka node {broker.node} exited with {broker.process.returncode}; see {broker.log_path}"
+                        ) from None
+                raise
         else:
             progress(f"Kafka: using {self.settings.kafka_bootstrap}")
             asyncio.run(wait_for_kafka(self.settings, timeout=30))
@@ -70,7 +81,8 @@ class LocalStack:
         return started
 
     def _clear_stale_pid_files(self, progress: Progress) -> None:
-        for name, pidfile in (("Kafka", self.kafka.pidfile), ("S3", self.s3.pidfile)):
+        pidfiles = [(f"Kafka node {broker.node}", broker.pidfile) for broker in self.brokers]
+        for name, pidfile in [*pidfiles, ("S3", self.s3.pidfile)]:
             if pidfile.stale():
                 progress(f"{name}: removing a stale pid file ({pidfile.path}): pid {pidfile.read()} is not the server")
                 pidfile.remove()
@@ -87,20 +99,29 @@ class LocalStack:
                 stopped.append("postgres")
         if self.settings.runs_own_kafka:
             progress("Kafka: stopping")
-            if self.kafka.stop():
-                stopped.append("kafka")
+            running = self._running_brokers()
+            # Every node at once: the last node of a cluster to be asked would wait for a quorum already gone.
+            for broker in running:
+                broker.signal_stop()
+            stopped += [broker.name for broker in running if broker.stop()]
         return stopped
+
+    def _running_brokers(self) -> list[KafkaBroker]:
+        """The configured nodes, and any other node of an earlier, larger cluster that still runs."""
+        others = [KafkaBroker(self.settings, node) for node in range(len(self.brokers) + 1, 10)]
+        return self.brokers + [broker for broker in others if broker.pidfile.alive_pid() is not None]
 
     def status(self) -> list[ComponentStatus]:
         rows = []
         if self.settings.runs_own_kafka:
-            kafka = self.kafka.status()
-            rows.append(
-                ComponentStatus(
-                    "kafka", "running" if kafka.running else "stopped", kafka.address,
-                    f"pid {kafka.pid}, data {kafka.data_dir}" if kafka.running else f"data {kafka.data_dir}",
-                )
-            )  # fmt: skip
+            for broker in self.brokers:
+                kafka = broker.status()
+                rows.append(
+                    ComponentStatus(
+                        broker.name, "running" if kafka.running else "stopped", kafka.address,
+                        f"pid {kafka.pid}, data {kafka.data_dir}" if kafka.running else f"data {kafka.data_dir}",
+                    )
+                )  # fmt: skip
         else:
             rows.append(ComponentStatus("kafka", "external", self.settings.kafka_bootstrap, ""))
         if self.settings.runs_own_postgres:

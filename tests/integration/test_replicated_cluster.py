@@ -1,0 +1,175 @@
+"""`zixly stack up --brokers 3`: a replicated KRaft cluster whose topics survive one broker and refuse appends
+without two.
+
+The cluster has a folder and ports of its own; Postgres and S3 are the suite's.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
+
+from kernel.kafka import make_admin
+from kernel.settings import Settings, load_settings
+from tests.conftest import ROOT
+from zixly.stack.processes import PidFile, free_port, pid_alive
+
+
+def cluster_environment(home: Path, stack: Settings) -> dict[str, str]:
+    kafka, controller = free_port_pair(), free_port_pair()
+    return os.environ | {
+        "ZIXLY_HOME": str(home),
+        "ZIXLY_KAFKA_PORT": str(kafka),
+        "ZIXLY_KAFKA_CONTROLLER_PORT": str(controller),
+        "ZIXLY_KAFKA_HEAP": "384m",
+        "ZIXLY_DATABASE_URL": stack.database,
+        "ZIXLY_S3_ENDPOINT_URL": stack.s3_endpoint or "aws",
+        "ZIXLY_JOB_EVENTS_TOPIC": "zixly.cluster-events",
+    }
+
+
+def free_port_pair() -> int:
+    """A port P with P+2 and P+4 free too (the ports of nodes 2 and 3)."""
+    while True:
+        port = free_port()
+        if port + 4 < 65535 and all(_free(port + step) for step in (2, 4)):
+            return port
+
+
+def _free(port: int) -> bool:
+    from zixly.stack.ports import in_use
+
+    return not in_use("127.0.0.1", port)
+
+
+@pytest.fixture(scope="module")
+def cluster(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    home = tmp_path_factory.mktemp("cluster") / "zixly"
+    env = cluster_environment(home, stack)
+    up = subprocess.run([sys.executable, "-m", "zixly", "stack", "up", "--brokers", "3"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield env
+    finally:
+        down = subprocess.run([sys.executable, "-m", "zixly", "stack", "down"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        for pidfile in (home / "run").glob("kafka*.pid"):
+            if (pid := PidFile(pidfile).read()) and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def settings_of(env: dict[str, str]) -> Settings:
+    """The clients' settings for the cluster that `--brokers 3` started."""
+    saved = dict(os.environ)
+    os.environ.update(env | {"ZIXLY_KAFKA_BROKERS": "3"})
+    try:
+        return load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def node_pids(env: dict[str, str]) -> dict[int, int]:
+    run = Path(env["ZIXLY_HOME"]) / "run"
+    pids = {1: PidFile(run / "kafka.pid").read(), 2: PidFile(run / "kafka-2.pid").read(),
+            3: PidFile(run / "kafka-3.pid").read()}  # fmt: skip
+    return {node: pid for node, pid in pids.items() if pid is not None}
+
+
+def test_the_cluster_has_three_brokers_and_replicates_every_topic_three_times_two_in_sync(
+    cluster: dict[str, str],
+) -> None:
+    settings = settings_of(cluster)
+
+    async def described() -> tuple[int, dict[str, list[int]], dict[str, str]]:
+        admin = make_admin(settings)
+        await admin.start()
+        try:
+            brokers = len((await admin.describe_cluster())["brokers"])
+            # Each broker learns of new topics from the controller in its own time: ask until the one asked has.
+            deadline = time.monotonic() + 30
+            while True:
+                topics = await admin.describe_topics([settings.job_events_topic, settings.retries_topic])
+                if all(t["partitions"] for t in topics) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            replicas = {t["topic"]: sorted({len(p["replicas"]) for p in t["partitions"]}) for t in topics}
+            configs = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, settings.job_events_topic)]
+            )
+            entries = {name: value for name, value, *_ in configs[0].resources[0][4]}
+            return brokers, replicas, entries
+        finally:
+            await admin.close()
+
+    brokers, replicas, configs = asyncio.run(described())
+
+    assert brokers == 3
+    assert replicas == {settings.job_events_topic: [3], settings.retries_topic: [3]}
+    assert configs["min.insync.replicas"] == "2"
+    assert settings.kafka_bootstrap.count(",") == 2
+
+
+def test_appends_survive_a_killed_leader_and_are_refused_without_a_quorum_of_replicas(
+    cluster: dict[str, str],
+) -> None:
+    settings = settings_of(cluster)
+    topic = settings.job_events_topic
+
+    async def scenario() -> tuple[int, int, int, str]:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                    enable_idempotence=True, request_timeout_ms=5000)  # fmt: skip
+        await producer.start()
+        sent = 0
+        try:
+            for index in range(100):
+                await producer.send_and_wait(topic, f"before-{index}".encode(), partition=0)
+                sent += 1
+            leader = producer.client.cluster.leader_for_partition(TopicPartition(topic, 0))
+            os.kill(node_pids(cluster)[leader], signal.SIGKILL)
+            for index in range(100):
+                await producer.send_and_wait(topic, f"after-{index}".encode(), partition=0)
+                sent += 1
+            survivors = [node for node in node_pids(cluster) if node != leader]
+            os.kill(node_pids(cluster)[survivors[0]], signal.SIGSTOP)  # one replica left: below min.insync
+            refused = "accepted"
+            try:
+                await asyncio.wait_for(producer.send_and_wait(topic, b"without-quorum", partition=0), 20)
+            except (KafkaError, TimeoutError) as error:
+                refused = type(error).__name__
+            finally:
+                os.kill(node_pids(cluster)[survivors[0]], signal.SIGCONT)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partition = TopicPartition(topic, 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            values: list[bytes] = []
+            deadline = time.monotonic() + 30
+            while len(values) < sent and time.monotonic() < deadline:
+                batch = await consumer.getmany(partition, timeout_ms=500)
+                values += [record.value for record in batch.get(partition, []) if record.value is not None]
+        finally:
+            await consumer.stop()
+        mine = [value for value in values if value.startswith((b"before-", b"after-"))]
+        return sent, len(mine), len(set(mine)), refused
+
+    sent, read, distinct, refused = asyncio.run(scenario())
+
+    assert sent == 200
+    assert (read, distinct) == (200, 200)  # every acknowledged append, once, after the leader died
+    assert refused != "accepted"
