@@ -329,6 +329,9 @@ def _choose(letters: list["DeadLetter"], job_ids: list[str] | None, error_type: 
 @app.command("up")
 def up(
     workers: Annotated[int, typer.Option(help="processor worker processes")] = 1,
+    projectors: Annotated[
+        int, typer.Option(help="projector processes, sharing the partitions (each resumes from its checkpoints)")
+    ] = 1,
     brokers: Annotated[int | None, typer.Option("--brokers", help=BROKERS_HELP)] = None,
     keep_stack: Annotated[bool, typer.Option(help="leave Kafka and Postgres running on exit")] = False,
     production: Annotated[
@@ -348,7 +351,7 @@ def up(
     settings = _settings()
     configure_logging("zixly", "WARNING", settings.log_format)
     with _one_line_errors("zixly up"):
-        code = Supervisor(settings, console, workers=workers, keep_stack=keep_stack).run()
+        code = Supervisor(settings, console, workers=workers, keep_stack=keep_stack, projectors=projectors).run()
     raise typer.Exit(code)
 
 

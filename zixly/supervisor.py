@@ -91,16 +91,15 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def services(settings: Settings, workers: int) -> list[Child]:
+def services(settings: Settings, workers: int, projectors: int = 1) -> list[Child]:
+    """The service processes: N workers in one consumer group, and N projectors sharing the partitions (each
+    partition's checkpoint is in Postgres, so whichever projector holds it resumes where the last one stopped)."""
     s = settings
     zixly = [sys.executable, "-m", "zixly"]
     logs = s.home / "logs"
     children = [
         Child("receiver", [*zixly, "receiver"], f"{s.receiver_base_url}/health", logs / "receiver.log",
               [WantedPort(s.receiver_port, "the receiver", "ZIXLY_RECEIVER_PORT", s.receiver_host)]),
-        Child("projector", [*zixly, "projector"],
-              f"http://127.0.0.1:{s.projector_metrics_port}/metrics", logs / "projector.log",
-              [WantedPort(s.projector_metrics_port, "the projector's metrics", "ZIXLY_PROJECTOR_METRICS_PORT")]),
         Child("notifier", [*zixly, "notifier"],
               f"http://127.0.0.1:{s.notifier_metrics_port}/metrics", logs / "notifier.log",
               [WantedPort(s.notifier_metrics_port, "the notifier's metrics", "ZIXLY_NOTIFIER_METRICS_PORT")]),
@@ -110,6 +109,14 @@ def services(settings: Settings, workers: int) -> list[Child]:
               + ([WantedPort(s.dashboard_metrics_port, "the dashboard's metrics", "ZIXLY_DASHBOARD_METRICS_PORT")]
                  if s.dashboard_metrics_port else [])),
     ]  # fmt: skip
+    for index in range(projectors):
+        port = s.projector_metrics_port + 10 * index
+        name = "projector" if projectors == 1 else f"projector-{index + 1}"
+        children.insert(1 + index,
+            Child(name, [*zixly, "projector", "--metrics-port", str(port)],
+                  f"http://127.0.0.1:{port}/metrics", logs / f"{name}.log",
+                  [WantedPort(port, f"{name}'s metrics", "ZIXLY_PROJECTOR_METRICS_PORT")])
+        )  # fmt: skip
     for index in range(workers):
         port = s.worker_metrics_port + 10 * index
         children.append(
@@ -121,12 +128,14 @@ def services(settings: Settings, workers: int) -> list[Child]:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, console: Console, workers: int = 1, keep_stack: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, console: Console, workers: int = 1, keep_stack: bool = False, projectors: int = 1
+    ) -> None:
         self.settings = settings
         console.file = cast(IO[str], PipeSafeOutput(console.file))
         self.console = console
         self.stack = LocalStack(settings)
-        self.children = services(settings, workers)
+        self.children = services(settings, workers, projectors)
         self.keep_stack = keep_stack
         self.started_stack: list[str] = []
         self._stop = False

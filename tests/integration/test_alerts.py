@@ -25,7 +25,8 @@ SERVICES = ("receiver", "worker", "projector", "notifier", "dashboard")
 LOG_HEALTH = (
     'zixly_kafka_under_replicated_partitions{topic="zixly.job-events"} 0.0',
     'zixly_kafka_offline_partitions{topic="zixly.job-events"} 0.0',
-    'zixly_consumer_group_lag{group="zixly-notifier",topic="zixly.job-events"}',
+    # The workers' group, once it has committed: the test sends a job first.
+    'zixly_consumer_group_lag{group="zixly-processor",topic="zixly.job-events"}',
 )
 
 
@@ -38,7 +39,8 @@ def rules_with_short_waits(folder: Path) -> Path:
 @pytest.fixture
 def services(stack: Settings) -> Iterator[dict[str, Service]]:
     ports = {name: free_port() for name in SERVICES}
-    env = {"ZIXLY_RECEIVER_PORT": str(ports["receiver"]), "ZIXLY_DASHBOARD_PORT": str(free_port())}
+    env = {"ZIXLY_RECEIVER_PORT": str(ports["receiver"]), "ZIXLY_DASHBOARD_PORT": str(free_port()),
+           "ZIXLY_LOG_HEALTH_SECONDS": "1"}  # fmt: skip
     started: dict[str, Service] = {}
     try:
         started["receiver"] = start_service(
@@ -116,7 +118,12 @@ def test_a_stopped_projector_makes_the_stalled_alert_pending_then_firing(
 ) -> None:
     wait_until(lambda: set(target_health(prometheus).values()) == {"up"}, 60, "every service scraped")
     assert set(target_health(prometheus)) == set(SERVICES)
-    # The projector reports the log's health too: replicas and consumer groups' lag.
+    # The projector reports the log's health too: replicas and consumer groups' lag (of the workers' group once it
+    # has committed, so a job goes through first).
+    receiver = services["receiver"].url.removesuffix("/health")
+    accepted = httpx.post(f"{receiver}/webhook/generic-job", headers={"X-Tenant-ID": "alerts"}, timeout=10,
+                          json={"job_type": "noop", "parameters": {}})  # fmt: skip
+    assert accepted.status_code == 202, accepted.text
     projector_metrics = httpx.get(services["projector"].url, timeout=5).text
     wait_until(
         lambda: all(gauge in httpx.get(services["projector"].url, timeout=5).text for gauge in LOG_HEALTH),

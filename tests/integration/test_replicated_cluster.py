@@ -7,8 +7,6 @@ The cluster has a folder and ports of its own; Postgres and S3 are the suite's.
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,65 +17,15 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from kernel.kafka import make_admin
-from kernel.settings import Settings, load_settings
-from tests.conftest import ROOT
-from zixly.stack.processes import PidFile, free_port, pid_alive
-
-
-def cluster_environment(home: Path, stack: Settings) -> dict[str, str]:
-    kafka, controller = free_port_pair(), free_port_pair()
-    return os.environ | {
-        "ZIXLY_HOME": str(home),
-        "ZIXLY_KAFKA_PORT": str(kafka),
-        "ZIXLY_KAFKA_CONTROLLER_PORT": str(controller),
-        "ZIXLY_KAFKA_HEAP": "384m",
-        "ZIXLY_DATABASE_URL": stack.database,
-        "ZIXLY_S3_ENDPOINT_URL": stack.s3_endpoint or "aws",
-        "ZIXLY_JOB_EVENTS_TOPIC": "zixly.cluster-events",
-    }
-
-
-def free_port_pair() -> int:
-    """A port P with P+2 and P+4 free too (the ports of nodes 2 and 3)."""
-    while True:
-        port = free_port()
-        if port + 4 < 65535 and all(_free(port + step) for step in (2, 4)):
-            return port
-
-
-def _free(port: int) -> bool:
-    from zixly.stack.ports import in_use
-
-    return not in_use("127.0.0.1", port)
+from kernel.settings import Settings
+from tests.kafka_cluster import replicated_cluster, settings_of
+from zixly.stack.processes import PidFile
 
 
 @pytest.fixture(scope="module")
 def cluster(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    home = tmp_path_factory.mktemp("cluster") / "zixly"
-    env = cluster_environment(home, stack)
-    up = subprocess.run([sys.executable, "-m", "zixly", "stack", "up", "--brokers", "3"], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)  # fmt: skip
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
+    with replicated_cluster(stack, tmp_path_factory.mktemp("cluster") / "zixly") as env:
         yield env
-    finally:
-        down = subprocess.run([sys.executable, "-m", "zixly", "stack", "down"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
-        for pidfile in (home / "run").glob("kafka*.pid"):
-            if (pid := PidFile(pidfile).read()) and pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        assert down.returncode == 0, down.stdout + down.stderr
-
-
-def settings_of(env: dict[str, str]) -> Settings:
-    """The clients' settings for the cluster that `--brokers 3` started."""
-    saved = dict(os.environ)
-    os.environ.update(env | {"ZIXLY_KAFKA_BROKERS": "3"})
-    try:
-        return load_settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def node_pids(env: dict[str, str]) -> dict[int, int]:
