@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test bootstrap lint audit lock bench bench-sweep bench-replay bench-job-list bench-worker schemas stack-down
+.PHONY: run test bootstrap lint audit lock bench bench-sweep bench-replay bench-job-list bench-worker bench-scale schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
@@ -42,6 +42,9 @@ bench-job-list: bootstrap
 
 bench-worker: bootstrap
 	.venv/bin/zixly bench worker
+
+bench-scale: bootstrap
+	.venv/bin/zixly bench scale
 
 bench-sweep: bootstrap
 	.venv/bin/zixly bench sweep

@@ -233,6 +233,24 @@ def bench_worker(
     run_worker_benchmark(settings, console, jobs, rounds, concurrency, [p.resolve() for p in code or []])
 
 
+@bench_app.command("scale")
+def bench_scale(
+    jobs: Annotated[int, typer.Option(help="jobs per round and kind")] = 5_000,
+    rounds: Annotated[int, typer.Option(help="interleaved rounds; the table shows medians")] = 3,
+    workers: Annotated[str, typer.Option(help="worker counts to compare, comma-separated")] = "1,2,4",
+    concurrency: Annotated[int, typer.Option(help="each worker's slots")] = 16,
+) -> None:
+    """Jobs/s of noop and 0.05 s jobs with 1, 2 and 4 workers in one group, with the backlog over time."""
+    from zixly.bench.scale import run_scale_benchmark
+
+    counts = sorted({int(n) for n in workers.split(",") if n.strip()})
+    if not counts or counts[0] < 1:
+        raise typer.BadParameter("give worker counts of 1 or more, e.g. 1,2,4", param_hint="--workers")
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_scale_benchmark(settings, console, jobs, rounds, counts, concurrency)
+
+
 @app.command("notifier")
 def notifier(metrics_port: Annotated[int | None, typer.Option(help="Prometheus port (0: none)")] = None) -> None:
     """Run the notifier (Slack and e-mail about finished jobs)."""

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -47,15 +48,18 @@ class Contender:
         return statistics.median(self.rates) if self.rates else 0.0
 
 
-async def _append_requests(settings: Settings, topic: str, jobs: int) -> None:
+async def append_requests(
+    settings: Settings, topic: str, jobs: int, job_type: str = "noop", parameters: dict[str, Any] | None = None
+) -> None:
     producer = make_producer(settings)
     await producer.start()
     try:
         pending = []
         for _ in range(jobs):
             job_id = uuid.uuid4()
+            payload = JobRequestedPayload(job_type=job_type, parameters=parameters or {})
             request = JobRequested(tenant_id=TENANT, job_id=job_id, correlation_id=str(job_id), producer="bench",
-                                   payload=JobRequestedPayload(job_type="noop", parameters={}))  # fmt: skip
+                                   payload=payload)  # fmt: skip
             key, value, headers = encode(request)
             pending.append(await producer.send(topic, value=value, key=key, headers=headers))
         await asyncio.gather(*pending)
@@ -63,8 +67,12 @@ async def _append_requests(settings: Settings, topic: str, jobs: int) -> None:
         await producer.stop()
 
 
-async def _measure(settings: Settings, topic: str, jobs: int, timeout: float) -> float:
-    """Jobs per second between the first JobStarted and the last JobCompleted, once ``jobs`` have completed."""
+async def measure(
+    settings: Settings, topic: str, jobs: int, timeout: float, waiting: list[int] | None = None
+) -> float:
+    """Jobs per second between the first JobStarted and the last JobCompleted, once ``jobs`` have completed.
+
+    ``waiting``, when given, receives the jobs not yet completed every half second: the backlog over time."""
     deadline = time.monotonic() + timeout
     first_started: int | None = None
     last_completed = 0
@@ -84,6 +92,8 @@ async def _measure(settings: Settings, topic: str, jobs: int, timeout: float) ->
                         completed += 1
                         last_completed = max(last_completed, record.timestamp_ms)
             positions = ends
+            if waiting is not None:
+                waiting.append(jobs - completed)
             await asyncio.sleep(0.5)
     assert first_started is not None
     return jobs / max((last_completed - first_started) / 1000, 1e-3)
@@ -136,7 +146,7 @@ def _run_worker(settings: Settings, topic: str, *, jobs: int, code: Path, log: P
         process = subprocess.Popen([sys.executable, "-m", "zixly", "worker", "--metrics-port", "0"], cwd=code,
                                    stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)  # fmt: skip
     try:
-        return asyncio.run(_measure(settings, topic, jobs, timeout=300))
+        return asyncio.run(measure(settings, topic, jobs, timeout=300))
     finally:
         terminate(process.pid, timeout=20)
 
@@ -145,7 +155,7 @@ def _run_relay(settings: Settings, topic: str, jobs: int) -> float:
     async def both() -> float:
         relay = asyncio.ensure_future(_relay(settings, topic, jobs))
         try:
-            return await _measure(settings, topic, jobs, timeout=300)
+            return await measure(settings, topic, jobs, timeout=300)
         finally:
             await relay
 
@@ -173,7 +183,7 @@ def run_worker_benchmark(
             asyncio.run(ensure_topics(settings, [TopicSpec(topic, settings.topic_partitions)]))
             try:
                 with console.status(f"round {round_}/{rounds}: {contender.name}, {jobs:,} jobs"):
-                    asyncio.run(_append_requests(settings, topic, jobs))
+                    asyncio.run(append_requests(settings, topic, jobs))
                     contender.rates.append(run(topic))
                 console.print(f"round {round_}/{rounds}: {contender.name}: {contender.rates[-1]:,.0f} jobs/s")
             finally:
