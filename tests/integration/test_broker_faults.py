@@ -183,7 +183,8 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
         def stop_two_brokers() -> None:
             time.sleep(5)
             stop_node(cluster, 2, signal.SIGTERM)
-            stop_node(cluster, 3, signal.SIGTERM)
+            # The second one crashes: with one node left there is no controller quorum to shut down cleanly with.
+            stop_node(cluster, 3, signal.SIGKILL)
             time.sleep(max(SECONDS - 15, 10))
             start_node(cluster, 2)
             start_node(cluster, 3)
@@ -212,6 +213,10 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
             projected = finished_ids(settings, every)
             for outcome in outcomes:
                 count(outcome, accepted[outcome.scenario], found, projected)
+            # A 503 says the receiver could not confirm the append in time; the producer may still land it once the
+            # brokers are back. Such a job runs, and a retry with the same webhook-id is answered from its receipt.
+            requested = {key.decode() for key, event_type in found if event_type == "JobRequested"}
+            unconfirmed = len(requested - set(every))
         finally:
             for running in services:
                 if running.process.poll() is None:
@@ -225,7 +230,8 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
 
         table = "\n".join([HEADER, *(outcome.row() for outcome in outcomes)])
         report(f"broker faults on 3 nodes (RF 3, min.insync.replicas 2): {RATE:g} webhooks/s, {SECONDS} s a scenario, "
-               f"2 workers\n{table}\nfresh replay equals the live read model: {replayed == live} "
+               f"2 workers\n{table}\nrefused with 503 but appended once the brokers were back: {unconfirmed}\n"
+               f"fresh replay equals the live read model: {replayed == live} "
                f"({len(live['pipeline_jobs']):,} jobs)")  # fmt: skip
         for outcome in outcomes:
             assert outcome.lost == 0, table
