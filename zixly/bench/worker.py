@@ -67,9 +67,7 @@ async def append_requests(
         await producer.stop()
 
 
-async def measure(
-    settings: Settings, topic: str, jobs: int, timeout: float, waiting: list[int] | None = None
-) -> float:
+async def measure(settings: Settings, topic: str, jobs: int, timeout: float, waiting: list[int] | None = None) -> float:
     """Jobs per second between the first JobStarted and the last JobCompleted, once ``jobs`` have completed.
 
     ``waiting``, when given, receives the jobs not yet completed every half second: the backlog over time."""

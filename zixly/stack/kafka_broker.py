@@ -1,5 +1,7 @@
 """Apache Kafka brokers in KRaft mode, run from jars that Maven fetches once: one node, or a replicated cluster.
 
+The release is ``ZIXLY_KAFKA_VERSION`` (the 3.9 and 4.x lines are tested; 4.0 moved the broker to Log4j 2).
+
 Node 1 listens on ``kafka_port`` (its controller on ``kafka_controller_port``) and keeps its data in
 ``<home>/kafka``; node N of a cluster on the ports 2(N-1) above those, in ``<home>/kafka-N``. Every node is both
 broker and controller, so three nodes keep a quorum with one of them down.
@@ -24,7 +26,6 @@ from zixly.stack.kafka_tls import ensure_broker_tls
 from zixly.stack.ports import WantedPort, ensure_free
 from zixly.stack.processes import PidFile, spawn, terminate
 
-KAFKA_VERSION = "3.9.1"
 POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
 
 
@@ -44,7 +45,9 @@ class KafkaBroker:
         self.cluster_root = settings.home / "kafka"  # node 1's folder holds what the cluster shares: id, TLS
         self.root = settings.home / f"kafka{suffix}"
         self.data_dir = self.root / "data"
-        self.libs = settings.cache / f"kafka-{KAFKA_VERSION}" / "libs"
+        self.version = settings.kafka_version
+        self.log4j2 = int(self.version.split(".")[0]) >= 4  # 4.0 moved from reload4j to Log4j 2
+        self.libs = settings.cache / f"kafka-{self.version}" / "libs"
         self.pidfile = PidFile(settings.home / "run" / f"kafka{suffix}.pid", command="kafka.Kafka")
         self.log_path = settings.home / "logs" / f"kafka{suffix}.log"
         self.port = settings.kafka_port + 2 * (node - 1)
@@ -76,7 +79,8 @@ class KafkaBroker:
         subprocess.run(
             [
                 "mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
-                "-DincludeScope=runtime", f"-DoutputDirectory={self.libs}",
+                "-DincludeScope=runtime", f"-DoutputDirectory={self.libs}", f"-Dkafka.version={self.version}",
+                *(["-Dkafka4"] if self.log4j2 else []),
             ],
             check=True,
         )  # fmt: skip
@@ -128,7 +132,25 @@ class KafkaBroker:
         config.touch(mode=0o600, exist_ok=True)
         config.chmod(0o600)  # it may hold the SCRAM password and the keystore's
         config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
-        (self.root / "log4j.properties").write_text(
+        self._write_logging_config()
+        return config
+
+    def _write_logging_config(self) -> None:
+        """Warnings and the broker's start and stop, to stdout (the node's log file)."""
+        if self.log4j2:
+            self.logging_config.write_text(
+                "status = warn\n"
+                "appender.stdout.type = Console\n"
+                "appender.stdout.name = STDOUT\n"
+                "appender.stdout.layout.type = PatternLayout\n"
+                "appender.stdout.layout.pattern = [%d] %p %m (%c)%n\n"
+                "rootLogger.level = WARN\n"
+                "rootLogger.appenderRef.stdout.ref = STDOUT\n"
+                "logger.broker.name = kafka.server.BrokerServer\n"
+                "logger.broker.level = INFO\n"
+            )
+            return
+        self.logging_config.write_text(
             "log4j.rootLogger=WARN, stdout\n"
             "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
             "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
@@ -136,7 +158,15 @@ class KafkaBroker:
             "log4j.logger.kafka.server.KafkaServer=INFO\n"
             "log4j.logger.kafka.server.BrokerServer=INFO\n"
         )
-        return config
+
+    @property
+    def logging_config(self) -> Path:
+        return self.root / ("log4j2.properties" if self.log4j2 else "log4j.properties")
+
+    @property
+    def _logging_option(self) -> str:
+        option = "log4j2.configurationFile" if self.log4j2 else "log4j.configuration"
+        return f"-D{option}=file:{self.logging_config}"
 
     def _security(self) -> dict[str, str]:
         """TLS with the stack's own CA and SCRAM with the settings' user, as the settings' protocol asks."""
@@ -190,6 +220,15 @@ class KafkaBroker:
                     f"{self.settings.kafka_brokers}: stop the stack and remove {self.settings.home}/kafka* to start an "
                     f"empty log, or set ZIXLY_KAFKA_BROKERS={had_brokers}"
                 )
+            version_marker = self.root / "kafka-version"
+            formatted_by = version_marker.read_text() if version_marker.exists() else "3.9.1"
+            if _release(formatted_by) > _release(self.version):
+                raise StackError(
+                    f"the local log in {self.data_dir} was written by Kafka {formatted_by}, which {self.version} "
+                    f"cannot read: set ZIXLY_KAFKA_VERSION={formatted_by}, or stop the stack and remove "
+                    f"{self.settings.home}/kafka* to start an empty log"
+                )
+            version_marker.write_text(self.version)
             had = scram_marker.read_text() if scram_marker.exists() else ""
             if had != wanted:
                 raise StackError(
@@ -205,7 +244,7 @@ class KafkaBroker:
             scram = ["--add-scram", f"{self.settings.kafka_sasl_mechanism}=[name={username},password={password}]"]
         subprocess.run(
             self._java(
-                f"-Dlog4j.configuration=file:{self.root / 'log4j.properties'}",
+                self._logging_option,
                 "kafka.tools.StorageTool",
                 "format",
                 "-t",
@@ -220,6 +259,7 @@ class KafkaBroker:
         )
         scram_marker.write_text(wanted)
         brokers_marker.write_text(str(self.settings.kafka_brokers))
+        (self.root / "kafka-version").write_text(self.version)
 
     def _cluster_id(self) -> str:
         """One id for every node of the cluster, made by whichever node formats first."""
@@ -273,7 +313,7 @@ class KafkaBroker:
         process = spawn(
             [
                 "java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
-                f"-Dlog4j.configuration=file:{self.root / 'log4j.properties'}",
+                self._logging_option,
                 f"-Dkafka.logs.dir={self.settings.home / 'logs'}",
                 "-cp", f"{self.libs}/*", "kafka.Kafka", str(config),
             ],
@@ -298,6 +338,10 @@ class KafkaBroker:
         terminate(pid, timeout=60)
         self.pidfile.remove()
         return True
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 def new_cluster_id() -> str:

@@ -64,3 +64,49 @@ def test_a_local_scram_password_that_the_broker_config_cannot_quote_is_refused(t
                         kafka_sasl_password=SecretStr(password))  # fmt: skip
     with pytest.raises(RuntimeError, match="ZIXLY_KAFKA_SASL_PASSWORD"):
         broker_properties(settings)
+
+
+def test_each_node_of_a_three_broker_cluster_has_its_own_ports_and_folder_and_all_know_the_voters(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(home=tmp_path, kafka_port=29092, kafka_controller_port=29093, kafka_brokers=3)
+    nodes = [broker_properties_of(KafkaBroker(settings, node)) for node in (1, 2, 3)]
+
+    assert [node["listeners"] for node in nodes] == [
+        f"CLIENT://127.0.0.1:{29092 + 2 * n},CONTROLLER://127.0.0.1:{29093 + 2 * n}" for n in range(3)
+    ]
+    assert {node["controller.quorum.voters"] for node in nodes} == {
+        "1@127.0.0.1:29093,2@127.0.0.1:29095,3@127.0.0.1:29097"
+    }
+    assert [node["node.id"] for node in nodes] == ["1", "2", "3"]
+    assert len({node["log.dirs"] for node in nodes}) == 3
+    assert {(node["default.replication.factor"], node["min.insync.replicas"]) for node in nodes} == {("3", "2")}
+    assert {node["offsets.topic.replication.factor"] for node in nodes} == {"3"}
+    assert settings.kafka_bootstrap == "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
+
+
+def test_a_single_broker_keeps_one_replica_of_everything(tmp_path: Path) -> None:
+    properties = broker_properties(Settings(home=tmp_path))
+
+    assert properties["default.replication.factor"] == "1"
+    assert properties["min.insync.replicas"] == "1"
+    assert properties["offsets.topic.replication.factor"] == "1"
+
+
+@pytest.mark.parametrize(("version", "config", "option"), [
+    ("3.9.1", "log4j.properties", "-Dlog4j.configuration="),
+    ("4.4.0", "log4j2.properties", "-Dlog4j2.configurationFile="),
+])  # fmt: skip
+def test_the_broker_logs_with_the_logging_library_of_its_release(
+    tmp_path: Path, version: str, config: str, option: str
+) -> None:
+    broker = KafkaBroker(Settings(home=tmp_path, kafka_version=version))
+    broker._write_config()
+
+    assert (tmp_path / "kafka" / config).is_file()
+    assert broker._logging_option == f"{option}file:{tmp_path / 'kafka' / config}"
+    assert broker.libs.parent.name == f"kafka-{version}"
+
+
+def broker_properties_of(broker: KafkaBroker) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in broker._write_config().read_text().splitlines())
