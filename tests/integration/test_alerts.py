@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def prometheus(tmp_path: Path, services: dict[str, Service]) -> Iterator[str]:
         process.wait()
 
 
-def wait_until(condition: Any, seconds: float, what: str) -> None:
+def wait_until(condition: Any, seconds: float, what: str | Callable[[], str]) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -99,7 +99,7 @@ def wait_until(condition: Any, seconds: float, what: str) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    pytest.fail(f"not within {seconds:.0f} s: {what}")
+    pytest.fail(f"not within {seconds:.0f} s: {what if isinstance(what, str) else what()}")
 
 
 def target_health(url: str) -> dict[str, str]:
@@ -124,11 +124,18 @@ def test_a_stopped_projector_makes_the_stalled_alert_pending_then_firing(
     accepted = httpx.post(f"{receiver}/webhook/generic-job", headers={"X-Tenant-ID": "alerts"}, timeout=10,
                           json={"job_type": "noop", "parameters": {}})  # fmt: skip
     assert accepted.status_code == 202, accepted.text
-    projector_metrics = httpx.get(services["projector"].url, timeout=5).text
-    wait_until(
-        lambda: all(gauge in httpx.get(services["projector"].url, timeout=5).text for gauge in LOG_HEALTH),
-        60, f"the projector's log-health gauges:\n{projector_metrics[-2000:]}",
-    )  # fmt: skip
+    seen: dict[str, str] = {}
+
+    def log_health_reported() -> bool:
+        seen["metrics"] = httpx.get(services["projector"].url, timeout=5).text
+        return all(gauge in seen["metrics"] for gauge in LOG_HEALTH)
+
+    def what_it_reports() -> str:
+        lines = seen.get("metrics", "").splitlines()
+        reported = [line for line in lines if line.startswith(("zixly_kafka", "zixly_consumer"))]
+        return f"the projector's log-health gauges {LOG_HEALTH}; it reports: {reported}"
+
+    wait_until(log_health_reported, 60, what_it_reports)
     time.sleep(8)  # longer than the shortened wait: an alert that fires on a healthy pipeline would show now
     assert alert_state(prometheus, "ZixlyProjectorStalled") is None
 
