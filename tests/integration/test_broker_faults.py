@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import pytest
@@ -34,12 +34,14 @@ from tests.measurements import report
 
 SECONDS = int(os.environ.get("ZIXLY_BROKER_FAULT_SECONDS", "30"))
 RATE = float(os.environ.get("ZIXLY_BROKER_FAULT_RATE", "50"))  # 2 shared cores run 3 brokers and the pipeline
+SENDERS = 4
 COMPARED = {"pipeline_jobs": "id"}
 
 
 @dataclass
 class Outcome:
     scenario: str
+    per_second: float = 0.0
     sent: int = 0
     accepted: int = 0
     refused: int = 0
@@ -48,15 +50,18 @@ class Outcome:
     run: int = 0
     duplicated: int = 0
     lost: int = 0
+    started_again: int = 0
+    twice: list[str] = field(default_factory=list)
 
     def row(self) -> str:
         numbers = (self.sent, self.accepted, self.refused, self.in_the_log, self.projected, self.run,
-                   self.duplicated, self.lost)  # fmt: skip
-        return f"{self.scenario:<28}" + "".join(f"{n:>11,}" for n in numbers)
+                   self.duplicated, self.lost, self.started_again)  # fmt: skip
+        return f"{self.scenario:<28}{self.per_second:>9.0f}" + "".join(f"{n:>11,}" for n in numbers)
 
 
-HEADER = f"{'scenario':<28}" + "".join(
-    f"{name:>11}" for name in ("sent", "accepted", "refused", "in log", "projected", "run", "duplicated", "lost")
+HEADER = f"{'scenario':<28}{'sent/s':>9}" + "".join(
+    f"{name:>11}"
+    for name in ("sent", "accepted", "refused", "in log", "projected", "run", "duplicated", "lost", "restarted")
 )
 
 
@@ -103,14 +108,20 @@ def wait_for_full_replicas(settings: Settings, seconds: float = 180) -> None:
         time.sleep(1)
 
 
-def under_load(load: Load, fault: Callable[[], None]) -> None:
-    sender = threading.Thread(target=load.run, daemon=True)
-    sender.start()
+def under_load(loads: list[Load], fault: Callable[[], None]) -> float:
+    """Runs ``fault`` while the loads send; the seconds they sent for."""
+    senders = [threading.Thread(target=load.run, daemon=True) for load in loads]
+    started = time.monotonic()
+    for sender in senders:
+        sender.start()
     try:
         fault()
     finally:
-        load.stop()
-        sender.join()
+        for load in loads:
+            load.stop()
+        for sender in senders:
+            sender.join()
+    return time.monotonic() - started
 
 
 def finished_ids(settings: Settings, job_ids: list[str]) -> set[str]:
@@ -132,6 +143,10 @@ def count(outcome: Outcome, accepted: list[str], found: Counter[tuple[bytes, str
         outcome.projected += job_id in projected
         outcome.duplicated += max(requested - 1, 0) + max(ends - 1, 0)
         outcome.lost += requested == 0 or ends == 0
+        # Started more than once but ended once: an attempt in flight when its partition moved, run again.
+        outcome.started_again += max(found[(key, "JobStarted")] - 1, 0)
+        if requested > 1 or ends > 1:
+            outcome.twice.append(f"{job_id}: {requested} requested, {ends} ended")
 
 
 @pytest.mark.timeout(4 * SECONDS + 900)
@@ -200,11 +215,14 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
         try:
             for name, fault in scenarios.items():
                 wait_for_full_replicas(settings)
-                load = Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, RATE)
-                under_load(load, fault)
-                accepted[name] = list(load.accepted)
-                outcomes.append(Outcome(name, sent=load.sent, accepted=len(load.accepted),
-                                        refused=load.sent - len(load.accepted)))  # fmt: skip
+                # Several senders, as integrators are: one waiting out a slow answer does not hold the others back.
+                loads = [Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, RATE / SENDERS)
+                         for _ in range(SENDERS)]  # fmt: skip
+                seconds = under_load(loads, fault)
+                accepted[name] = [job for load in loads for job in load.accepted]
+                sent = sum(load.sent for load in loads)
+                outcomes.append(Outcome(name, sent=sent, accepted=len(accepted[name]),
+                                        refused=sent - len(accepted[name]), per_second=sent / seconds))  # fmt: skip
             every = [job for jobs in accepted.values() for job in jobs]
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and len(finished_ids(settings, every)) < len(every):
@@ -233,12 +251,16 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
                f"2 workers\n{table}\nrefused with 503 but appended once the brokers were back: {unconfirmed}\n"
                f"fresh replay equals the live read model: {replayed == live} "
                f"({len(live['pipeline_jobs']):,} jobs)")  # fmt: skip
+        twice = [story for outcome in outcomes for story in outcome.twice[:5]]
+        table += f"\nfirst duplicates: {twice}" if twice else ""
         for outcome in outcomes:
             assert outcome.lost == 0, table
             assert outcome.duplicated == 0, table
             assert outcome.in_the_log == outcome.accepted, table
             assert outcome.projected == outcome.accepted, table
-        assert outcomes[0].accepted == outcomes[0].sent, f"one broker lost must not refuse appends\n{table}"
-        assert outcomes[1].accepted == outcomes[1].sent, f"one broker lost must not refuse appends\n{table}"
+        # A crashed leader's partitions take appends again once the controller fences it (broker.session.timeout.ms,
+        # 9 s): until then the receiver may answer 503 after its publish timeout, and the integrator retries. A broker
+        # stopped cleanly hands its leadership over first: nothing is refused.
+        assert outcomes[1].accepted == outcomes[1].sent, f"a broker stopped cleanly must not refuse appends\n{table}"
         assert outcomes[2].refused > 0, f"with two of three brokers stopped, appends must be refused\n{table}"
         assert replayed == live
