@@ -239,16 +239,22 @@ def bench_scale(
     rounds: Annotated[int, typer.Option(help="interleaved rounds; the table shows medians")] = 3,
     workers: Annotated[str, typer.Option(help="worker counts to compare, comma-separated")] = "1,2,4",
     concurrency: Annotated[int, typer.Option(help="each worker's slots")] = 16,
+    kinds: Annotated[str, typer.Option(help="what runs: noop, sleep 0.05 s, sweep (comma-separated)")] = "",
 ) -> None:
-    """Jobs/s of noop and 0.05 s jobs with 1, 2 and 4 workers in one group, with the backlog over time."""
-    from zixly.bench.scale import run_scale_benchmark
+    """Jobs/s of noop and 0.05 s jobs, and backtests/s of one large sweep, with 1, 2 and 4 workers in one group."""
+    from zixly.bench.scale import KINDS, run_scale_benchmark
+
+    chosen = [kind.strip() for kind in kinds.split(",") if kind.strip()] or list(KINDS)
+    if unknown := set(chosen) - set(KINDS):
+        raise typer.BadParameter(f"unknown: {', '.join(sorted(unknown))}; choose from {', '.join(KINDS)}",
+                                 param_hint="--kinds")  # fmt: skip
 
     counts = sorted({int(n) for n in workers.split(",") if n.strip()})
     if not counts or counts[0] < 1:
         raise typer.BadParameter("give worker counts of 1 or more, e.g. 1,2,4", param_hint="--workers")
     settings = _settings()
     configure_logging("bench", "WARNING", settings.log_format)
-    run_scale_benchmark(settings, console, jobs, rounds, counts, concurrency)
+    run_scale_benchmark(settings, console, jobs, rounds, counts, concurrency, chosen)
 
 
 @app.command("notifier")

@@ -1,7 +1,8 @@
-"""``zixly bench scale``: throughput of short jobs with 1, 2 and 4 worker processes in one consumer group.
+"""``zixly bench scale``: throughput with 1, 2 and 4 worker processes in one consumer group, for short jobs
+(``noop``, a 0.05 s sleep) and for one large trading sweep (its chunks spread over the workers).
 
-Each round appends the jobs to a fresh topic first, then starts N workers on it and measures jobs/s on the log's
-own timestamps (first JobStarted to last JobCompleted), sampling the backlog (jobs not yet completed) every half
+Each round appends the jobs to a fresh topic first, then starts N workers on it and measures on the log's own
+timestamps (first JobStarted to last JobCompleted), sampling the backlog (jobs not yet completed) every half
 second. The workers share the topic's partitions, which cap them: past that many, a worker has nothing to read.
 Rounds are interleaved; the table shows medians, the speed-up over one worker and the backlog's course.
 """
@@ -22,14 +23,34 @@ from rich.table import Table
 from kernel.kafka import delete_topic, ensure_topics
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
+from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepWebhook
 from zixly.bench.worker import append_requests, measure
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import terminate
 
-KINDS: dict[str, tuple[str, dict[str, Any]]] = {
-    "noop": ("noop", {}),
-    "sleep 0.05 s": ("sleep", {"seconds": 0.05, "progress_steps": 0}),
-}
+
+@dataclass(frozen=True)
+class Kind:
+    job_type: str
+    parameters: dict[str, Any]
+    jobs: int | None = None  # None: --jobs
+    unit: str = "jobs/s"
+    per_job: int = 1  # units of work in one job: a sweep's backtests
+
+
+SWEEP = TradingSweepWebhook.model_validate({
+    "tickers": ["AAPL", "MSFT", "GOOG", "AMZN"],
+    "strategies": [{"type": "sma_crossover",
+                    "parameters": {"fast": {"start": 2, "stop": 60, "step": 1},
+                                   "slow": {"start": 20, "stop": 200, "step": 2}}}],
+    "data_source": "bundled",
+})  # fmt: skip
+KINDS: dict[str, Kind] = {
+    "noop": Kind("noop", {}),
+    "sleep 0.05 s": Kind("sleep", {"seconds": 0.05, "progress_steps": 0}),
+    "sweep": Kind(SWEEP_JOB_TYPE, SWEEP.job_parameters(), jobs=1, unit="backtests/s",
+                  per_job=SWEEP.combination_count() * len(SWEEP.tickers)),
+}  # fmt: skip
 
 
 @dataclass
@@ -72,37 +93,46 @@ def _run(
 
 
 def run_scale_benchmark(
-    settings: Settings, console: Console, jobs: int, rounds: int, workers: list[int], concurrency: int
+    settings: Settings,
+    console: Console,
+    jobs: int,
+    rounds: int,
+    workers: list[int],
+    concurrency: int,
+    kinds: list[str] | None = None,
 ) -> None:
     with console.status("starting the stack"):
         LocalStack(settings).up()
-    cells = {(kind, n): Cell() for kind in KINDS for n in workers}
+    chosen = kinds or list(KINDS)
+    cells = {(kind, n): Cell() for kind in chosen for n in workers}
     log = settings.home / "logs" / "bench" / "scale-workers.log"
     for round_ in range(1, rounds + 1):
         for (kind, n), cell in cells.items():
-            job_type, parameters = KINDS[kind]
+            spec = KINDS[kind]
+            count = spec.jobs or jobs
             topic = f"bench.scale.{uuid.uuid4().hex[:8]}"
             asyncio.run(ensure_topics(settings, [TopicSpec(topic, settings.topic_partitions)]))
             try:
-                with console.status(f"round {round_}/{rounds}: {kind}, {n} worker(s), {jobs:,} jobs"):
-                    asyncio.run(append_requests(settings, topic, jobs, job_type, parameters))
-                    rate, waiting = _run(settings, topic, jobs, n, concurrency, log)
-                cell.rates.append(rate)
+                with console.status(f"round {round_}/{rounds}: {kind}, {n} worker(s), {count:,} jobs"):
+                    asyncio.run(append_requests(settings, topic, count, spec.job_type, spec.parameters))
+                    rate, waiting = _run(settings, topic, count, n, concurrency, log)
+                cell.rates.append(rate * spec.per_job)
                 cell.backlogs.append(waiting)
-                console.print(f"round {round_}/{rounds}: {kind}, {n} worker(s): {rate:,.0f} jobs/s")
+                console.print(f"round {round_}/{rounds}: {kind}, {n} worker(s): {rate * spec.per_job:,.0f} {spec.unit}")
             finally:
                 asyncio.run(delete_topic(settings, topic))
     title = (f"{jobs:,} jobs a round, {settings.topic_partitions} partitions (the cap on useful workers), "
              f"{concurrency} slots a worker, {os.cpu_count()} cores: medians of {rounds} rounds")  # fmt: skip
     table = Table(title=title)
-    for column in ("jobs", "workers", "jobs/s", "vs 1 worker", "backlog over the run (jobs waiting)", "rounds"):
+    for column in ("jobs", "workers", "rate", "vs 1 worker", "backlog over the run (jobs waiting)", "rounds"):
         table.add_column(
             column, justify="left" if column in ("jobs", "backlog over the run (jobs waiting)") else "right"
         )
-    for kind in KINDS:
+    for kind in chosen:
         one = cells.get((kind, min(workers)), Cell()).median or 1.0
         for n in workers:
             cell = cells[(kind, n)]
-            table.add_row(kind, str(n), f"{cell.median:,.0f}", f"{cell.median / one:.2f}x", cell.course(),
+            table.add_row(kind, str(n), f"{cell.median:,.0f} {KINDS[kind].unit}", f"{cell.median / one:.2f}x",
+                          cell.course(),
                           ", ".join(f"{rate:,.0f}" for rate in cell.rates))  # fmt: skip
     console.print(table)
