@@ -71,7 +71,11 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[
         missing = [spec for spec in specs if spec.name not in existing]
         created: list[str] = []
         if missing:
-            brokers = len((await admin.describe_cluster())["brokers"])
+            # The local stack's size is known; a broker just joined may not be in every node's metadata yet (a
+            # cluster's topics were once made with 2 replicas of 3 that way).
+            brokers = (
+                settings.kafka_brokers if settings.runs_own_kafka else len((await admin.describe_cluster())["brokers"])
+            )
             replicas, min_insync = replication(settings, brokers)
             response = await admin.create_topics(
                 [NewTopic(s.name, s.partitions, replicas, topic_configs=s.configs | {"min.insync.replicas": min_insync})
