@@ -11,7 +11,6 @@ import faust
 from kernel.dead_letters import Origin
 from kernel.logging import get_logger
 from kernel.settings import Settings
-from processors.appends_in_flight import WORKING_FOR
 from processors.fair_queue import FairQueue
 from processors.finished_requests import FinishedRequests
 from processors.finished_work import FinishedRetries, retry_key
@@ -25,9 +24,6 @@ from schemas.retries import RetryRequest
 log = get_logger(__name__)
 # How long a revocation waits for the revoked partitions' running jobs to finish (the rebalance waits too).
 REVOKE_PATIENCE_SECONDS = 5.0
-# Appends of the revoked partitions' outcomes still waiting for the brokers (a leader being fenced takes ~10 s).
-# The group waits for this handler; Faust's rebalance timeout (60 s) bounds both waits together.
-APPEND_PATIENCE_SECONDS = 30.0
 
 
 def header_value(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None, name: str) -> str | None:
@@ -88,15 +84,9 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
             slots.settle(partitions, REVOKE_PATIENCE_SECONDS),
             settle(running_retries, retry_partitions, REVOKE_PATIENCE_SECONDS),
         )
-        landed, waiting_appends = await runtime.appends.drained(
-            [(settings.job_events_topic, p) for p in partitions]
-            + [(settings.retries_topic, p) for p in retry_partitions],
-            APPEND_PATIENCE_SECONDS,
-        )
-        if finished or running or retried or retrying or landed or waiting_appends:
+        if finished or running or retried or retrying:
             log.info("running jobs of revoked partitions settled", finished=finished, still_running=running,
-                     retries_finished=retried, retries_still_running=retrying, appends_landed=landed,
-                     appends_still_waiting=waiting_appends)  # fmt: skip
+                     retries_finished=retried, retries_still_running=retrying)  # fmt: skip
         # Faust commits on a revocation only when it waits for its streams to empty (stream_wait_empty, off here:
         # a long job would hold the rebalance). Without this commit, jobs finished since the last periodic commit
         # (up to a second) were run again by the partition's next owner.
@@ -177,9 +167,7 @@ class Slots:
                 continue
             if key is not None:
                 self.running.add(key)
-            working_for = WORKING_FOR.set((event.message.topic, event.message.partition))
-            task = asyncio.ensure_future(_run_requested(self.runtime, event))  # takes the context as it is now
-            WORKING_FOR.reset(working_for)
+            task = asyncio.ensure_future(_run_requested(self.runtime, event))
             self.tasks[task] = event.message.partition
             try:
                 await task
@@ -249,9 +237,7 @@ async def _run_retry(
         return False
     runner = await runtime.runner()
     # Tracked so that a revocation lets it finish before the partition's next owner reads the tail.
-    working_for = WORKING_FOR.set((event.message.topic, partition))
     task: asyncio.Future[None] = asyncio.ensure_future(_attempt(runner, retry))
-    WORKING_FOR.reset(working_for)
     running[task] = partition
     try:
         await task

@@ -14,7 +14,6 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from kernel.dead_letters import DeadLetterSender, Origin
 from kernel.logging import get_logger
 from kernel.publisher import Appended, EventPublisher, LogUnavailable
-from processors.appends_in_flight import AppendsInFlight
 from schemas.events import Event
 
 log = get_logger(__name__)
@@ -39,18 +38,12 @@ async def patiently(call: Callable[[], Awaitable[T]], patience_seconds: float, w
 
 
 class PatientPublisher:
-    def __init__(
-        self, publisher: EventPublisher, patience_seconds: float, in_flight: AppendsInFlight | None = None
-    ) -> None:
+    def __init__(self, publisher: EventPublisher, patience_seconds: float) -> None:
         self._publisher = publisher
         self._patience = patience_seconds
-        self._in_flight = in_flight
 
     async def publish(self, event: Event) -> Appended:
-        append = patiently(lambda: self._publisher.publish(event), self._patience, event.event_type)
-        if self._in_flight is None:
-            return await append
-        return await self._in_flight.track(append)
+        return await patiently(lambda: self._publisher.publish(event), self._patience, event.event_type)
 
 
 class PatientDeadLetters:

@@ -20,7 +20,6 @@ from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
 from kernel.tenant_secrets import TenantSecretStore
-from processors.appends_in_flight import AppendsInFlight
 from processors.cancellations import CancelRegistry
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
@@ -67,7 +66,6 @@ class WorkerRuntime:
         self._lock = asyncio.Lock()
         # Filled by the job agent from the event stream, read by running jobs: exists before the clients do.
         self.cancellations = CancelRegistry()
-        self.appends = AppendsInFlight()  # a revocation waits for its partitions' outcomes to land
         self._services: WorkerServices | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._pools: tuple[ThreadPoolExecutor, ProcessPoolExecutor] | None = None
@@ -107,7 +105,6 @@ class WorkerRuntime:
         publisher = PatientPublisher(
             KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
             settings.worker_publish_patience_seconds,
-            self.appends,
         )
         sender = KafkaRecordSender(kafka, settings.publish_timeout_seconds)
         market_data = market_data_config(settings)

@@ -27,17 +27,21 @@ def free_port_run() -> int:
             return port
 
 
-def cluster_environment(home: Path, stack: Settings, topic: str) -> dict[str, str]:
-    return os.environ | {
-        "ZIXLY_HOME": str(home),
-        "ZIXLY_KAFKA_PORT": str(free_port_run()),
-        "ZIXLY_KAFKA_CONTROLLER_PORT": str(free_port_run()),
-        "ZIXLY_KAFKA_BROKERS": str(NODES),
-        "ZIXLY_KAFKA_HEAP": "384m",
-        "ZIXLY_DATABASE_URL": stack.database,
-        "ZIXLY_S3_ENDPOINT_URL": stack.s3_endpoint or "aws",
-        "ZIXLY_JOB_EVENTS_TOPIC": topic,
-    }
+def cluster_environment(home: Path, stack: Settings, topic: str, version: str | None) -> dict[str, str]:
+    return (
+        os.environ
+        | ({"ZIXLY_KAFKA_VERSION": version} if version else {})
+        | {
+            "ZIXLY_HOME": str(home),
+            "ZIXLY_KAFKA_PORT": str(free_port_run()),
+            "ZIXLY_KAFKA_CONTROLLER_PORT": str(free_port_run()),
+            "ZIXLY_KAFKA_BROKERS": str(NODES),
+            "ZIXLY_KAFKA_HEAP": "384m",
+            "ZIXLY_DATABASE_URL": stack.database,
+            "ZIXLY_S3_ENDPOINT_URL": stack.s3_endpoint or "aws",
+            "ZIXLY_JOB_EVENTS_TOPIC": topic,
+        }
+    )
 
 
 def settings_of(env: dict[str, str]) -> Settings:
@@ -51,9 +55,12 @@ def settings_of(env: dict[str, str]) -> Settings:
 
 
 @contextmanager
-def replicated_cluster(stack: Settings, home: Path, topic: str = "zixly.cluster-events") -> Iterator[dict[str, str]]:
-    """The cluster's environment for clients and services; every node is stopped afterwards, whatever happened."""
-    env = cluster_environment(home, stack, topic)
+def replicated_cluster(
+    stack: Settings, home: Path, topic: str = "zixly.cluster-events", version: str | None = None
+) -> Iterator[dict[str, str]]:
+    """The cluster's environment for clients and services (``version``: its Kafka release, else the default);
+    every node is stopped afterwards, whatever happened."""
+    env = cluster_environment(home, stack, topic, version)
     # The flag, not the environment, is what an operator types: the stack command must honour it.
     command_env = {key: value for key, value in env.items() if key != "ZIXLY_KAFKA_BROKERS"}
     up = subprocess.run([sys.executable, "-m", "zixly", "stack", "up", "--brokers", str(NODES)], cwd=ROOT,

@@ -21,10 +21,13 @@ from kernel.settings import Settings
 from tests.kafka_cluster import replicated_cluster, settings_of
 from zixly.stack.processes import PidFile
 
+OTHER_KAFKA = "4.4.0"
+
 
 @pytest.fixture(scope="module")
 def cluster(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with replicated_cluster(stack, tmp_path_factory.mktemp("cluster") / "zixly") as env:
+    # On the 4.x line: the rest of the suite runs the default, 3.9.1, so both are exercised in every run.
+    with replicated_cluster(stack, tmp_path_factory.mktemp("cluster") / "zixly", version=OTHER_KAFKA) as env:
         yield env
 
 
