@@ -1,11 +1,16 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test bootstrap lint audit lock bench bench-sweep bench-replay bench-job-list bench-worker bench-scale schemas stack-down
+.PHONY: run test test-parallel bootstrap lint audit lock bench bench-sweep bench-replay bench-job-list bench-worker bench-scale schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
 
-# The fault suites run beside the rest, on a stack of their own (tests/suite.py).
 test: lint audit
+	@deploy/bootstrap.sh --browser
+	.venv/bin/pytest
+
+# The fault suites beside the rest, each on a stack of its own (tests/suite.py): faster, but not yet CI's way. Under
+# that doubled load a race shows (records at the start of a newly assigned partition left unrun: chaos, a sweep).
+test-parallel: lint audit
 	@deploy/bootstrap.sh --browser
 	.venv/bin/python -m tests.suite
 
