@@ -1,4 +1,5 @@
-"""The whole suite as `make test` and CI run it: the slow fault suites in a pytest process of their own, beside the
+"""The whole suite as `make test-parallel` runs it (CI runs the single process of `make test` until the race
+described in docs/reliability.md, which this doubled load shows, is found): the slow fault suites in a pytest process of their own, beside the
 rest, each on a stack of its own (folder, ports), so that neither waits for the other and neither can disturb the
 other's brokers, consumer groups or read model.
 
