@@ -8,10 +8,18 @@ of a job then loses that job (the fault tests in tests/integration/test_failures
 records a committed offset of 0 as "none", which disables even that check at the start of a partition.
 
 ``install()`` replaces both methods with versions that commit only a run of acknowledged offsets that starts at the
-committed position and stops before any record still being processed (the latter also covers a partition the
-group has never committed, where there is no position to start from).
+committed position and stops before any record still being processed.
+
+A partition the group has never committed has no committed position, and the records still being processed bound
+nothing once a rebalance has dropped them. A job of the worker's earlier hold on the partition that finishes after
+the partition has come back to it is acknowledged, and with no position to start from its offset is committed,
+past the records the new hold has not read yet; if the partition moves on before they run, they never do (under
+doubled load the first 40 jobs of one partition, and 6 sweep chunks, were left so). So the position a
+never-committed partition starts from, its first offset (the workers reset to the earliest), is its committed
+position until the first commit.
 """
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,14 +61,26 @@ def _new_offset(self: Any, tp: TP) -> int | None:
     return int(batch[-1]) + 1
 
 
+# How long an assignment waits for the first offsets of partitions never committed (within Faust's own bound on
+# the seek, broker_request_timeout).
+FIRST_OFFSETS_TIMEOUT_SECONDS = 10.0
+
+
 async def _perform_seek(self: Any) -> None:
     committed: Mapping[Any, int | None] = await self.seek_to_committed()
     self._read_offset.update(
         {tp: offset if offset is not None and offset >= 0 else None for tp, offset in committed.items()}
     )
-    self._committed_offset.update(
-        {faust_consumer.ensure_TP(tp): offset for tp, offset in committed.items() if offset is not None}
-    )
+    positions = {faust_consumer.ensure_TP(tp): offset for tp, offset in committed.items() if offset is not None}
+    never = [faust_consumer.ensure_TP(tp) for tp, offset in committed.items() if offset is None]
+    if never and self.app.conf.consumer_auto_offset_reset == "earliest":
+        try:
+            first = await asyncio.wait_for(self.earliest_offsets(*never), FIRST_OFFSETS_TIMEOUT_SECONDS)
+        except Exception as exc:  # then only the records in flight guard them, as upstream
+            self.log.warning("first offsets of partitions never committed unknown: %r", exc)
+        else:
+            positions.update({faust_consumer.ensure_TP(tp): offset for tp, offset in first.items() if offset >= 0})
+    self._committed_offset.update(positions)
 
 
 def install() -> None:

@@ -45,3 +45,42 @@ def test_offsets_that_will_never_arrive_count_as_done() -> None:
 def test_on_a_partition_never_committed_nothing_passes_a_record_in_flight() -> None:
     assert faust_commit_fix._new_offset(consumer(None, [1, 2], in_flight=(0,)), PARTITION) is None
     assert faust_commit_fix._new_offset(consumer(None, [0, 1, 3], in_flight=(2,)), PARTITION) == 2
+
+
+def test_a_late_acknowledgement_on_a_partition_never_committed_commits_nothing_past_records_not_read_yet() -> None:
+    # Record 36 ran under the worker's earlier hold on the partition and finished after the partition came back;
+    # the new hold has not delivered records 0 to 35 yet, so nothing of theirs is in flight.
+    assert faust_commit_fix._new_offset(consumer(0, [36]), PARTITION) is None
+    # With no committed position, as upstream leaves a partition never committed, it would commit past them all.
+    assert faust_commit_fix._new_offset(consumer(None, [36]), PARTITION) == 37
+
+
+def seeking_consumer(committed: dict[TP, int | None], first: dict[TP, int], reset: str = "earliest") -> Any:
+    async def seek_to_committed() -> dict[TP, int | None]:
+        return committed
+
+    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        return {tp: first[tp] for tp in partitions}
+
+    return SimpleNamespace(
+        seek_to_committed=seek_to_committed,
+        earliest_offsets=earliest_offsets,
+        app=SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=reset)),
+        log=SimpleNamespace(warning=lambda *args: None),
+        _read_offset=defaultdict(lambda: None),
+        _committed_offset=defaultdict(lambda: None),
+    )
+
+
+async def test_a_partition_never_committed_starts_from_its_first_offset_as_its_committed_position() -> None:
+    other = TP("zixly.job-events", 1)
+    state = seeking_consumer({PARTITION: None, other: 12}, first={PARTITION: 5, other: 0})
+    await faust_commit_fix._perform_seek(state)
+    assert dict(state._committed_offset) == {PARTITION: 5, other: 12}
+    assert state._read_offset[PARTITION] is None  # where to read is still the reset policy's
+
+
+async def test_a_consumer_that_starts_at_the_end_of_a_partition_gets_no_committed_position_from_its_start() -> None:
+    state = seeking_consumer({PARTITION: None}, first={PARTITION: 5}, reset="latest")
+    await faust_commit_fix._perform_seek(state)
+    assert state._committed_offset[PARTITION] is None
