@@ -68,6 +68,15 @@ class KafkaEventPublisher:
         EVENTS_PRODUCED.labels(event_type=event.event_type).inc()
         return Appended(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
 
+    async def settled(self, patience_seconds: float) -> int:
+        """Waits up to ``patience_seconds`` for the deliveries in flight (also those their callers stopped waiting
+        for); how many are still unanswered."""
+        pending = [delivery for delivery in self._in_flight.values() if not delivery.done()]
+        if not pending:
+            return 0
+        _, unanswered = await asyncio.wait(pending, timeout=patience_seconds)
+        return len(unanswered)
+
     async def _send(self, producer: AIOKafkaProducer, event: Event) -> "asyncio.Future[RecordMetadata]":
         key, value, headers = encode(event)
         delivery: asyncio.Future[RecordMetadata] = await asyncio.wait_for(

@@ -24,6 +24,11 @@ from schemas.retries import RetryRequest
 log = get_logger(__name__)
 # How long a revocation waits for the revoked partitions' running jobs to finish (the rebalance waits too).
 REVOKE_PATIENCE_SECONDS = 5.0
+# How much longer it waits, when jobs are still running, for the events already sent to be acknowledged: an
+# outcome that lands after the partition's next owner has read the tail makes that owner run the job again. A
+# killed leader holds appends until the controller fences it (broker.session.timeout.ms, 9 s), and a longer wait
+# must stay well inside the group's rebalance timeout (Faust's 60 s).
+APPENDS_PATIENCE_SECONDS = 20.0
 
 
 def header_value(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None, name: str) -> str | None:
@@ -84,9 +89,11 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
             slots.settle(partitions, REVOKE_PATIENCE_SECONDS),
             settle(running_retries, retry_partitions, REVOKE_PATIENCE_SECONDS),
         )
+        unanswered = await runtime.appends_settled(APPENDS_PATIENCE_SECONDS) if running or retrying else 0
         if finished or running or retried or retrying:
             log.info("running jobs of revoked partitions settled", finished=finished, still_running=running,
-                     retries_finished=retried, retries_still_running=retrying)  # fmt: skip
+                     retries_finished=retried, retries_still_running=retrying,
+                     appends_unanswered=unanswered)  # fmt: skip
         # Faust commits on a revocation only when it waits for its streams to empty (stream_wait_empty, off here:
         # a long job would hold the rebalance). Without this commit, jobs finished since the last periodic commit
         # (up to a second) were run again by the partition's next owner.

@@ -69,6 +69,7 @@ class WorkerRuntime:
         self._services: WorkerServices | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._pools: tuple[ThreadPoolExecutor, ProcessPoolExecutor] | None = None
+        self._events: KafkaEventPublisher | None = None
 
     async def services(self) -> WorkerServices:
         if self._services is None:
@@ -102,10 +103,8 @@ class WorkerRuntime:
         secrets = TenantSecretStore(database, SecretBox.from_text(settings.master_keys.get_secret_value()))
         self._closers = [kafka.stop, http.aclose, services_http.aclose, database.dispose]
         self._pools = (threads, processes)
-        publisher = PatientPublisher(
-            KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds),
-            settings.worker_publish_patience_seconds,
-        )
+        self._events = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)
+        publisher = PatientPublisher(self._events, settings.worker_publish_patience_seconds)
         sender = KafkaRecordSender(kafka, settings.publish_timeout_seconds)
         market_data = market_data_config(settings)
         store = ObjectStore(settings)
@@ -145,6 +144,11 @@ class WorkerRuntime:
             worker_id=self.worker_id,
         )
 
+    async def appends_settled(self, patience_seconds: float) -> int:
+        """Waits up to ``patience_seconds`` for the events this worker has sent and the broker not yet
+        acknowledged; how many are still unanswered."""
+        return await self._events.settled(patience_seconds) if self._events is not None else 0
+
     async def close(self) -> None:
         for close in self._closers:
             await close()
@@ -153,3 +157,4 @@ class WorkerRuntime:
                 # Idle by now: waiting lets the pool's processes exit before the worker does.
                 pool.shutdown(wait=True, cancel_futures=True)
         self._services = None
+        self._events = None

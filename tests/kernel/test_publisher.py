@@ -83,3 +83,25 @@ async def test_other_events_are_sent_each_on_their_own() -> None:
         delivery.set_result(metadata(offset))
 
     assert {(await first).offset, (await second).offset} == {0, 1}
+
+
+async def test_settling_waits_for_deliveries_still_unanswered_also_those_nobody_waits_for_any_more() -> None:
+    producer = SlowProducer()
+    publisher = KafkaEventPublisher(Connection(producer), "events", timeout_seconds=0.05)  # type: ignore[arg-type]
+    with pytest.raises(LogUnavailable):
+        await publisher.publish(request())  # its caller gave up; the producer still holds the record
+
+    asyncio.get_running_loop().call_later(0.05, producer.deliveries[0].set_result, metadata(7))
+    assert await publisher.settled(patience_seconds=5) == 0
+    assert producer.deliveries[0].done()
+
+
+async def test_settling_gives_up_after_its_patience_and_says_how_many_are_unanswered() -> None:
+    producer = SlowProducer()
+    publisher = KafkaEventPublisher(Connection(producer), "events", timeout_seconds=0.01)  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(LogUnavailable):
+            await publisher.publish(request())
+
+    assert await publisher.settled(patience_seconds=0.05) == 2
+    assert await KafkaEventPublisher(Connection(SlowProducer()), "events", 1).settled(0.05) == 0  # type: ignore[arg-type]
