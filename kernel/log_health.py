@@ -7,9 +7,11 @@ projector reports them, so alerting rules take the max over instances.
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
 from kernel.kafka import make_admin, make_consumer
@@ -39,31 +41,41 @@ class LogHealth:
         self._topics = topics
 
     async def watch(self, interval: float, stopping: asyncio.Event) -> None:
-        """Refresh the gauges every ``interval`` seconds until ``stopping``; a failed round is logged and skipped."""
-        while not stopping.is_set():
-            try:
-                await self.refresh()
-            except Exception as exc:  # an unreachable broker must not stop the projector; the next round retries
-                log.warning("could not read the log's health", error=repr(exc)[:300])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), interval)
+        """Refresh the gauges every ``interval`` seconds until ``stopping``, over clients kept open between rounds;
+        a failed round is logged and its clients opened afresh for the next."""
+        clients: _Clients | None = None
+        try:
+            while not stopping.is_set():
+                try:
+                    clients = clients or await _Clients.open(self._settings)
+                    await self._refresh(clients)
+                except Exception as exc:  # an unreachable broker must not stop the projector; the next round retries
+                    log.warning("could not read the log's health", error=repr(exc)[:300])
+                    if clients is not None:
+                        await clients.close()
+                    clients = None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), interval)
+        finally:
+            if clients is not None:
+                await clients.close()
 
     async def refresh(self) -> None:
-        admin = make_admin(self._settings)
-        consumer = make_consumer(self._settings, group_id=None)
-        await admin.start()
-        await consumer.start()
+        """One round, on clients of its own."""
+        clients = await _Clients.open(self._settings)
         try:
-            described = await admin.describe_topics(self._topics)
-            partitions = self._record_replicas(described)
-            ends = await consumer.end_offsets(partitions) if partitions else {}
-            groups = [name for name, *_ in await admin.list_consumer_groups() if name.startswith(GROUP_PREFIX)]
-            for group in groups:
-                committed = await admin.list_consumer_group_offsets(group)
-                self._record_lag(group, committed, ends)
+            await self._refresh(clients)
         finally:
-            await consumer.stop()
-            await admin.close()
+            await clients.close()
+
+    async def _refresh(self, clients: "_Clients") -> None:
+        described = await clients.admin.describe_topics(self._topics)
+        partitions = self._record_replicas(described)
+        ends = await clients.consumer.end_offsets(partitions) if partitions else {}
+        groups = [name for name, *_ in await clients.admin.list_consumer_groups() if name.startswith(GROUP_PREFIX)]
+        for group in groups:
+            committed = await clients.admin.list_consumer_group_offsets(group)
+            self._record_lag(group, committed, ends)
 
     def _record_replicas(self, described: list[dict[str, Any]]) -> list[TopicPartition]:
         partitions = []
@@ -88,3 +100,26 @@ class LogHealth:
             behind[tp.topic] = behind.get(tp.topic, 0) + max(end - offset.offset, 0)
         for topic, lag in behind.items():
             GROUP_LAG.labels(group, topic).set(lag)
+
+
+@dataclass
+class _Clients:
+    admin: AIOKafkaAdminClient
+    consumer: AIOKafkaConsumer
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "_Clients":
+        admin, consumer = make_admin(settings), make_consumer(settings, group_id=None)
+        try:
+            await admin.start()
+            await consumer.start()
+        except BaseException:
+            await cls(admin, consumer).close()
+            raise
+        return cls(admin, consumer)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.consumer.stop()
+        with contextlib.suppress(Exception):
+            await self.admin.close()

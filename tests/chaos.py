@@ -1,7 +1,8 @@
 """A chaos loop: steady load on the real pipeline while workers are killed with SIGKILL and replaced, then a count of
 what the log says happened to every job.
 
-Used by tests/integration/test_chaos.py (60 s in CI, a kill every 5 s). The counts come from the log itself, so a
+Used by tests/integration/test_chaos.py (60 s in CI, a kill every 5 s); its load, its services' environment and its
+count of finished jobs also by tests/integration/test_broker_faults.py. The counts come from the log itself, so a
 second outcome or notification cannot hide behind the projection's idempotence.
 """
 
@@ -15,19 +16,20 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from kernel.log_reader import LogReader
 from kernel.settings import Settings
 from processors.finished_requests import JOB_ENDS
 from schemas.codec import EVENT_TYPE_HEADER, decode, header
 from schemas.events import SweepPlanned
-from tests.integration.conftest import Service
+from tests.integration.conftest import Service, free_port, start_service
 from tests.integration.isolated import records_in_the_log
 from tests.producers.test_signed_webhooks import signed
 
@@ -140,6 +142,39 @@ def kill_loop(
         pool.append(start(role, f"chaos-{role}-{n}"))
         next_kill += every * rng.uniform(0.8, 1.2)
     return kills
+
+
+def pipeline_env(settings: Settings, receiver_port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the pipeline's services are started with: the isolated read model's database and topic."""
+    return {
+        "DATABASE_URL": settings.database,
+        "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
+        "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_WORKER_CONCURRENCY": "16",
+        **(extra or {}),
+    }
+
+
+def service_starter(settings: Settings, env: Mapping[str, str]) -> Callable[[str, list[str]], Service]:
+    """Starts a service by name and arguments, ready once its metrics answer."""
+
+    def start(name: str, args: list[str]) -> Service:
+        port = free_port()
+        return start_service(settings, name, [*args, "--metrics-port", str(port)],
+                             f"http://127.0.0.1:{port}/metrics", dict(env))  # fmt: skip
+
+    return start
+
+
+def finished_ids(settings: Settings, job_ids: list[str]) -> set[str]:
+    """The jobs among ``job_ids`` whose outcome the read model shows."""
+    with psycopg.connect(settings.database) as connection:
+        rows = connection.execute(
+            "SELECT id FROM pipeline_jobs WHERE id = ANY(%s) AND status IN ('COMPLETED', 'FAILED', 'DEAD_LETTERED')",
+            ([uuid.UUID(job) for job in job_ids],),
+        ).fetchall()
+    return {str(job_id) for (job_id,) in rows}
 
 
 def count_the_log(settings: Settings, job_ids: list[str], sweep_ids: list[str], report: ChaosReport) -> None:

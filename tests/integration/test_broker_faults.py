@@ -19,15 +19,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import psycopg
 import pytest
 
 from kernel.kafka import make_admin
 from kernel.settings import Settings
 from processors.finished_requests import JOB_ENDS
-from tests.chaos import Load
+from tests.chaos import Load, finished_ids, pipeline_env, service_starter
 from tests.identities import create_tenant
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import free_port, start_service
 from tests.integration.isolated import isolated_read_model, project_live, records_in_the_log, table_contents
 from tests.kafka_cluster import replicated_cluster, settings_of, start_node, stop_node
 from tests.measurements import report
@@ -124,15 +123,6 @@ def under_load(loads: list[Load], fault: Callable[[], None]) -> float:
     return time.monotonic() - started
 
 
-def finished_ids(settings: Settings, job_ids: list[str]) -> set[str]:
-    with psycopg.connect(settings.database) as connection:
-        rows = connection.execute(
-            "SELECT id FROM pipeline_jobs WHERE id = ANY(%s) AND status IN ('COMPLETED', 'FAILED', 'DEAD_LETTERED')",
-            ([uuid.UUID(job) for job in job_ids],),
-        ).fetchall()
-    return {str(job_id) for (job_id,) in rows}
-
-
 def count(outcome: Outcome, accepted: list[str], found: Counter[tuple[bytes, str]], projected: set[str]) -> None:
     for job_id in accepted:
         key = job_id.encode()
@@ -157,20 +147,10 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
     with isolated_read_model(base, partitions=6) as settings:
         tenant = create_tenant(settings, f"faults-{uuid.uuid4().hex[:6]}")
         receiver_port = free_port()
-        env = {key: value for key, value in cluster.items() if key.startswith("ZIXLY_KAFKA")} | {
-            "DATABASE_URL": settings.database,
-            "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
-            "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
-            "ZIXLY_RECEIVER_PORT": str(receiver_port),
-            "ZIXLY_WORKER_CONCURRENCY": "16",
-            # An append the brokers cannot acknowledge is refused after this long, not held for the default.
-            "ZIXLY_PUBLISH_TIMEOUT_SECONDS": "5",
-        }
-
-        def service(name: str, args: list[str]) -> Service:
-            port = free_port()
-            return start_service(settings, name, [*args, "--metrics-port", str(port)],
-                                 f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+        kafka = {key: value for key, value in cluster.items() if key.startswith("ZIXLY_KAFKA")}
+        # An append the brokers cannot acknowledge is refused after this long, not held for the default.
+        env = pipeline_env(settings, receiver_port, kafka | {"ZIXLY_PUBLISH_TIMEOUT_SECONDS": "5"})
+        service = service_starter(settings, env)
 
         services = [
             start_service(settings, "faults-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),

@@ -16,16 +16,26 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import psycopg
 import pytest
 
 from kernel.database import run_with_engine
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
 from kernel.tenants import TenantDirectory
-from tests.chaos import ChaosReport, Load, count_notifications, count_the_log, kill_loop, planned_chunks, stories
+from tests.chaos import (
+    ChaosReport,
+    Load,
+    count_notifications,
+    count_the_log,
+    finished_ids,
+    kill_loop,
+    pipeline_env,
+    planned_chunks,
+    service_starter,
+    stories,
+)
 from tests.identities import create_tenant
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import free_port, start_service
 from tests.integration.isolated import isolated_read_model
 from tests.local_http import send_json
 from tests.measurements import report
@@ -60,15 +70,6 @@ def finished(settings: Settings, job_ids: list[str]) -> int:
     return len(finished_ids(settings, job_ids))
 
 
-def finished_ids(settings: Settings, job_ids: list[str]) -> set[str]:
-    with psycopg.connect(settings.database) as connection:
-        rows = connection.execute(
-            "SELECT id FROM pipeline_jobs WHERE id = ANY(%s) AND status IN ('COMPLETED', 'FAILED', 'DEAD_LETTERED')",
-            ([uuid.UUID(j) for j in job_ids],),
-        ).fetchall()
-    return {str(job_id) for (job_id,) in rows}
-
-
 @pytest.mark.timeout(SECONDS + 480)
 def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repeats_nothing(
     stack: Settings, slack_sink: tuple[str, list[tuple[str, dict[str, Any]]]]
@@ -83,19 +84,8 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
 
         run_with_engine(settings, notify)
         receiver_port = free_port()
-        env = {
-            "DATABASE_URL": settings.database,
-            "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
-            "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
-            "ZIXLY_RECEIVER_PORT": str(receiver_port),
-            "ZIXLY_WORKER_CONCURRENCY": "16",
-            "ZIXLY_SWEEP_CHUNK_SIZE": "100",
-        }
-
-        def service(name: str, args: list[str]) -> Service:
-            port = free_port()
-            return start_service(settings, name, [*args, "--metrics-port", str(port)],
-                                 f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+        env = pipeline_env(settings, receiver_port, {"ZIXLY_SWEEP_CHUNK_SIZE": "100"})
+        service = service_starter(settings, env)
 
         receiver = start_service(settings, "chaos-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health",
                                  env)  # fmt: skip
