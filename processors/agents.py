@@ -94,13 +94,9 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
             log.info("running jobs of revoked partitions settled", finished=finished, still_running=running,
                      retries_finished=retried, retries_still_running=retrying,
                      appends_unanswered=unanswered)  # fmt: skip
-        # Faust commits on a revocation only when it waits for its streams to empty (stream_wait_empty, off here:
-        # a long job would hold the rebalance). Without this commit, jobs finished since the last periodic commit
-        # (up to a second) were run again by the partition's next owner.
-        try:
-            await app.consumer.commit()
-        except Exception as exc:  # the group may already have moved on; their next owner then skips them
-            log.warning("commit on revocation failed", error=repr(exc)[:300])
+        # No commit here: Faust has already forgotten the revoked partitions' positions, and what finished since the
+        # last periodic commit is skipped by the partitions' next owners, who find its outcome in the tail they read
+        # (processors/finished_requests.py, processors/faust_commit_fix.py).
 
     @app.on_partitions_assigned.connect
     async def learn_finished(_sender: Any, /, *assigned_partitions: Any, **__: Any) -> None:

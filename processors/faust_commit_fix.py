@@ -8,15 +8,16 @@ of a job then loses that job (the fault tests in tests/integration/test_failures
 records a committed offset of 0 as "none", which disables even that check at the start of a partition.
 
 ``install()`` replaces both methods with versions that commit only a run of acknowledged offsets that starts at the
-committed position and stops before any record still being processed.
+committed position, and nothing for a partition whose committed position is not known.
 
-A partition the group has never committed has no committed position, and the records still being processed bound
-nothing once a rebalance has dropped them. A job of the worker's earlier hold on the partition that finishes after
-the partition has come back to it is acknowledged, and with no position to start from its offset is committed,
-past the records the new hold has not read yet; if the partition moves on before they run, they never do (under
-doubled load the first 40 jobs of one partition, and 6 sweep chunks, were left so). So the position a
-never-committed partition starts from, its first offset (the workers reset to the earliest), is its committed
-position until the first commit.
+Upstream, a partition without a known position commits the run that starts at its lowest acknowledged offset, and
+a revocation makes every revoked partition such a one: Faust forgets their positions before the revocation's
+handlers run, while records go on being acknowledged (lifecycle events at once, jobs as they finish) and the
+revocation's commit follows. Records below that run that were dropped, not run (the jobs waiting when their
+partition was revoked), were then committed past and never ran: the first 40 jobs of one partition and 6 sweep
+chunks under doubled load, 12 jobs with a killed leader once a revocation waited longer. So a revoked partition
+commits nothing more (its next owner skips what already has an outcome), and a partition the group has never
+committed starts from its first offset as its position (the workers reset to the earliest).
 """
 
 import asyncio
@@ -46,16 +47,11 @@ def _new_offset(self: Any, tp: TP) -> int | None:
             gaps.chop(0, max(filled[-1], highest + 1))
     acked.sort()
     committed: int | None = self._committed_offset[tp]
-    if committed is not None and acked[0] > committed:
+    if committed is None:
+        return None  # where the run must start is unknown (a revoked partition, or its first offset unknown)
+    if acked[0] > committed:
         return None  # record `committed` is still in flight: nothing past it may be committed yet
     batch = list(next(consecutive_numbers(acked)))
-    # Without a committed position (a partition this group never committed) the run's start proves nothing:
-    # whatever is still being processed bounds what may be committed.
-    in_flight = [message.offset for message in list(self._unacked_messages) if message.tp == tp]
-    if in_flight:
-        batch = [offset for offset in batch if offset < min(in_flight)]
-        if not batch:
-            return None
     acked[: len(batch)] = []
     self._acked_index[tp].difference_update(batch)
     return int(batch[-1]) + 1
@@ -76,7 +72,7 @@ async def _perform_seek(self: Any) -> None:
     if never and self.app.conf.consumer_auto_offset_reset == "earliest":
         try:
             first = await asyncio.wait_for(self.earliest_offsets(*never), FIRST_OFFSETS_TIMEOUT_SECONDS)
-        except Exception as exc:  # then only the records in flight guard them, as upstream
+        except Exception as exc:  # then they commit nothing until the next assignment
             self.log.warning("first offsets of partitions never committed unknown: %r", exc)
         else:
             positions.update({faust_consumer.ensure_TP(tp): offset for tp, offset in first.items() if offset >= 0})
