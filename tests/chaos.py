@@ -24,8 +24,10 @@ from typing import Any
 import httpx
 import psycopg
 
+from kernel.kafka import ensure_topics
 from kernel.log_reader import LogReader
 from kernel.settings import Settings
+from kernel.topics import project_topics
 from processors.finished_requests import JOB_ENDS
 from schemas.codec import EVENT_TYPE_HEADER, decode, header
 from schemas.events import SweepPlanned
@@ -144,11 +146,23 @@ def kill_loop(
     return kills
 
 
+def with_own_work_topics(settings: Settings) -> Settings:
+    """Retry and sweep-chunk topics of the test's own, beside its own event topic: the workers of no other test
+    (nor one left over from an interrupted run) share their partitions or read their records."""
+    own = settings.replaced(retries_topic=f"{settings.job_events_topic}.retries",
+                            sweep_chunks_topic=f"{settings.job_events_topic}.chunks")  # fmt: skip
+    specs = [spec for spec in project_topics(own) if spec.name in (own.retries_topic, own.sweep_chunks_topic)]
+    asyncio.run(ensure_topics(own, specs))
+    return own
+
+
 def pipeline_env(settings: Settings, receiver_port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What the pipeline's services are started with: the isolated read model's database and topic."""
+    """What the pipeline's services are started with: the isolated read model's database and topics."""
     return {
         "DATABASE_URL": settings.database,
         "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
+        "ZIXLY_RETRIES_TOPIC": settings.retries_topic,
+        "ZIXLY_SWEEP_CHUNKS_TOPIC": settings.sweep_chunks_topic,
         "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "ZIXLY_RECEIVER_PORT": str(receiver_port),
         "ZIXLY_WORKER_CONCURRENCY": "16",

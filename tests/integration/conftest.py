@@ -1,6 +1,7 @@
 """The real stack for integration tests: Kafka and Postgres started once per session, services per module."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -71,7 +72,9 @@ def start_service(
         limited = ("import os, resource, sys; resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]),) * 2); "
                    "os.execv(sys.argv[2], sys.argv[2:])")  # fmt: skip
         command = [sys.executable, "-c", limited, str(memory_limit), *command]
-    process = spawn(command, log_path, env=os.environ | env)
+    # Stopped with the suite however it ends: a service orphaned by an interrupted run stayed in the workers' group
+    # on the shared chunk and retry topics, and took their partitions from the next run's workers.
+    process = spawn(command, log_path, env=os.environ | env, dies_with_parent=signal.SIGTERM)
     service = Service(name, process, log_path, ready_url)
     deadline = time.monotonic() + 60
     while True:

@@ -33,6 +33,7 @@ from tests.chaos import (
     planned_chunks,
     service_starter,
     stories,
+    with_own_work_topics,
 )
 from tests.identities import create_tenant
 from tests.integration.conftest import free_port, start_service
@@ -75,7 +76,8 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
     stack: Settings, slack_sink: tuple[str, list[tuple[str, dict[str, Any]]]]
 ) -> None:
     slack_url, posts = slack_sink
-    with isolated_read_model(stack, partitions=6) as settings:
+    with isolated_read_model(stack, partitions=6) as model:
+        settings = with_own_work_topics(model)
         tenant = create_tenant(settings, f"chaos-{uuid.uuid4().hex[:6]}")
 
         async def notify(engine: Any) -> None:
