@@ -82,9 +82,13 @@ def stack_up(brokers: Annotated[int | None, typer.Option("--brokers", help=BROKE
     configure_logging("stack", "WARNING", settings.log_format)
     stack = LocalStack(settings)
     with _one_line_errors("zixly stack up"), console.status("starting") as status:
-        started = stack.up(lambda message: status.update(message))
+        started = stack.up(lambda message: status.update(message), notice=_notice)
     console.print(f"[green]✓[/] stack up (started now: {', '.join(started) or 'nothing, all was running'})")
     _print_status(stack)
+
+
+def _notice(message: str) -> None:
+    console.print(f"[yellow]![/] {message}")
 
 
 @stack_app.command("down")

@@ -149,8 +149,9 @@ class Supervisor:
             ensure_free(port for child in self.children for port in child.ports)
             with self.console.status("starting the stack") as status:
                 self.started_stack = self.stack.up(
-                    lambda message: status.update(message), dies_with_parent=not self.keep_stack
-                )
+                    lambda message: status.update(message), dies_with_parent=not self.keep_stack,
+                    notice=lambda message: self.console.print(f"[yellow]![/] {message}"),
+                )  # fmt: skip
                 self.console.print("[green]✓[/] stack: Kafka, Postgres, topics, migrations")
                 self._login = development_admin(self.settings) if self.settings.development else None
                 self._start_children(status.update)

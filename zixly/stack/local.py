@@ -32,13 +32,17 @@ class LocalStack:
         self.postgres = PostgresServer(settings)
         self.s3 = S3Server(settings)
 
-    def up(self, progress: Progress = lambda _: None, dies_with_parent: bool = False) -> list[str]:
+    def up(
+        self, progress: Progress = lambda _: None, dies_with_parent: bool = False, notice: Progress | None = None
+    ) -> list[str]:
         """Bring everything up; returns the names of the servers this call started.
 
+        ``progress`` hears each step (a spinner shows the latest), ``notice`` what the operator should still see
+        afterwards (a stale pid file removed); without it, notices go to ``progress``.
         ``dies_with_parent``: the servers started now stop when this process dies, however it dies (``zixly up``).
         """
         started = []
-        self._clear_stale_pid_files(progress)
+        self._clear_stale_pid_files(notice or progress)
         if self.settings.runs_own_kafka:
             progress("Kafka: fetching broker jars (first run only)")
             self.kafka.fetch_jars()
