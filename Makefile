@@ -8,8 +8,8 @@ test: lint audit
 	@deploy/bootstrap.sh --browser
 	.venv/bin/pytest
 
-# The fault suites beside the rest, each on a stack of its own (tests/suite.py): faster, but not yet CI's way. Under
-# that doubled load a race shows (records at the start of a newly assigned partition left unrun: chaos, a sweep).
+# The fault suites beside the rest, each on a stack of its own (tests/suite.py): faster; CI keeps the single process
+# of `make test`, whose 25 minutes leave room. Under doubled load its browser tests' timeouts are tight.
 test-parallel: lint audit
 	@deploy/bootstrap.sh --browser
 	.venv/bin/python -m tests.suite

@@ -183,6 +183,22 @@ async def test_a_range_with_too_many_values_is_refused_by_arithmetic_naming_the_
     assert "a parameter takes at most 10,000" in detail["msg"]
 
 
+async def test_a_range_too_wide_to_count_is_refused_naming_the_field_not_answered_with_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    # Found by the fuzzer: (stop - start) / step overflows to infinity, which has no whole number of values.
+    body = sweep(
+        strategies=[
+            {"type": "sma_crossover",
+             "parameters": {"fast": {"start": -2e257, "stop": 6e16, "step": 6e-161}, "slow": [600]}}
+        ]
+    )  # fmt: skip
+    error = await error_of(client, body)
+    detail = error["details"][0]
+    assert detail["loc"][:4] == ["strategies", 0, "parameters", "fast"]
+    assert "too many values to count" in detail["msg"]
+
+
 def test_a_grids_combinations_are_counted_without_expanding_it_and_match_the_expansion() -> None:
     rng = random.Random(11)
     for _ in range(200):
