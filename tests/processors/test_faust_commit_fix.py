@@ -10,9 +10,8 @@ from processors import faust_commit_fix
 PARTITION = TP("zixly.job-events", 0)
 
 
-def consumer(committed: int | None, acked: list[int], in_flight: tuple[int, ...] = ()) -> Any:
+def consumer(committed: int | None, acked: list[int]) -> Any:
     return SimpleNamespace(
-        _unacked_messages=[SimpleNamespace(tp=PARTITION, offset=offset) for offset in in_flight],
         _acked=defaultdict(list, {PARTITION: list(acked)}),
         _acked_index=defaultdict(set, {PARTITION: set(acked)}),
         _gap=defaultdict(IntervalTree),
