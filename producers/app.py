@@ -24,10 +24,10 @@ from producers.acceptance import JobAcceptance
 from producers.backpressure import BoundedPublisher
 from producers.callers import ReadCallers
 from producers.errors import install_error_handlers
+from producers.grouped_receipts import GroupedReceiptStore
 from producers.health import kafka_probe, postgres_probe
 from producers.job_status import SqlJobReader
 from producers.limits import InFlightQuota, RateLimiter
-from producers.receipts import SqlReceiptStore
 from producers.routes import health, jobs, webhooks
 from producers.services import ReceiverServices
 from producers.signatures import WebhookAuthenticator
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
             publisher=publisher,
             jobs=jobs_reader,
             market_data=MarketData.from_settings(settings),
-            acceptance=JobAcceptance(publisher, SqlReceiptStore(engine), settings.publish_timeout_seconds),
+            acceptance=JobAcceptance(publisher, GroupedReceiptStore(engine), settings.publish_timeout_seconds),
             authenticator=WebhookAuthenticator(tenant_directory, settings.accepts_unregistered_tenants),
             callers=ReadCallers(ApiTokens(engine), tenant_directory, settings.accepts_unregistered_tenants),
             audit=SqlAuditTrail(engine),
