@@ -31,20 +31,22 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(url: str, seconds: int, connections: int = 64) -> LoadResult:
-    """As many requests as the server takes, from one wrk thread over ``connections`` keep-alive connections."""
-    script = (
-        'wrk.method = "POST"\n'
-        f"wrk.body = '{BODY}'\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["X-Tenant-ID"] = "{TENANT}"\n'
-    )
+def wrk(
+    url: str, seconds: int, connections: int = 64, prepared: Path | None = None, rate: int | None = None
+) -> LoadResult:
+    """As many requests as the server takes, from one wrk thread over ``connections`` keep-alive connections.
+
+    ``prepared``: a file of requests to send once each, one per line (tenant, webhook-id, webhook-timestamp,
+    webhook-signature, tab-separated), as signed deliveries are never repeated. ``rate``: each connection waits
+    ``connections / rate`` between its requests (a paced, closed-loop rate like hey's ``-q``; the table reports
+    the rate reached)."""
+    script = _script(prepared, None if rate is None else connections * 1000 / rate)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
     try:
         output = subprocess.run(
             [require("wrk"), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name, url],
-            capture_output=True, text=True, check=True, timeout=seconds + 60,
+            capture_output=True, text=True, check=True, timeout=seconds + 120,
         ).stdout  # fmt: skip
     finally:
         Path(lua.name).unlink()
@@ -63,6 +65,36 @@ def wrk(url: str, seconds: int, connections: int = 64) -> LoadResult:
         ok=total - (int(non_2xx.group(1)) if non_2xx else 0),
         failed=failed,
     )
+
+
+def _script(prepared: Path | None, delay_ms: float | None) -> str:
+    script = (
+        'wrk.method = "POST"\n'
+        f"wrk.body = '{BODY}'\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["X-Tenant-ID"] = "{TENANT}"\n'
+    )
+    if prepared is not None:
+        script += f"""
+local prepared, sent = {{}}, 0
+function init(args)
+  for line in io.lines([[{prepared}]]) do
+    local tenant, id, stamp, signature = line:match("^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$")
+    prepared[#prepared + 1] = wrk.format(nil, nil, {{["Content-Type"] = "application/json",
+      ["X-Tenant-ID"] = tenant, ["webhook-id"] = id, ["webhook-timestamp"] = stamp,
+      ["webhook-signature"] = signature}}, nil)
+  end
+end
+function request()
+  sent = sent + 1
+  -- Past the prepared requests, a path that answers 404: counted as failures, never as a repeated delivery.
+  if sent > #prepared then return wrk.format(nil, "/prepared-requests-ran-out") end
+  return prepared[sent]
+end
+"""
+    if delay_ms is not None:
+        script += f"function delay() return {delay_ms:.3f} end\n"
+    return script
 
 
 def _parse_duration(text: str) -> float:
