@@ -31,7 +31,7 @@ from kernel.topics import TopicSpec
 from schemas.read_model import webhook_receipts
 from zixly.bench.cpu import LOAD_GENERATOR, CpuMeter, CpuShares, command_contains, named, tree_of
 from zixly.bench.load import BODY, LoadResult, wrk
-from zixly.bench.raw_producer import produce_for
+from zixly.bench.raw_producer import produce_for, produce_for_librdkafka
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import spawn, terminate
 
@@ -102,9 +102,10 @@ BARE = Scenario("bare FastAPI endpoint (wrk, 64 conns)", "bare")
 UNSIGNED = Scenario("receiver: unsigned, no key (wrk, 64 conns)", "receiver")
 SIGNED = Scenario("receiver: signed + idempotent (wrk, 64 conns)", "receiver")
 RAW = Scenario("raw aiokafka producer, acks=all (64 in flight)", "benchmark")
+RAW_LIBRDKAFKA = Scenario("raw confluent-kafka (librdkafka) producer, same", "benchmark")
 UNSIGNED_FIXED = Scenario(f"receiver: unsigned, paced at {FIXED_RATE:,}/s (wrk, 20 conns)", "receiver")
 SIGNED_FIXED = Scenario(f"receiver: signed + idempotent, paced at {FIXED_RATE:,}/s", "receiver")
-SCENARIOS = (BARE, UNSIGNED, SIGNED, RAW, UNSIGNED_FIXED, SIGNED_FIXED)
+SCENARIOS = (BARE, UNSIGNED, SIGNED, RAW, RAW_LIBRDKAFKA, UNSIGNED_FIXED, SIGNED_FIXED)
 
 
 def run_ingest_benchmark(settings: Settings, console: Console, seconds: int, rounds: int, workers: int) -> None:
@@ -155,6 +156,10 @@ def run_ingest_benchmark(settings: Settings, console: Console, seconds: int, rou
             raw_sent += sent
             samples[RAW].add(LoadResult(rate, 0.0, 0.0, sent, 0), cpu)
             with meter.measure() as cpu:
+                sent, rate = asyncio.run(produce_for_librdkafka(settings, topic, seconds))
+            raw_sent += sent
+            samples[RAW_LIBRDKAFKA].add(LoadResult(rate, 0.0, 0.0, sent, 0), cpu)
+            with meter.measure() as cpu:
                 result = wrk(url, seconds, connections=20, rate=FIXED_RATE)
             samples[UNSIGNED_FIXED].add(result, cpu)
             _prepare_signed(prepared, secret, seconds * FIXED_RATE * 2)
@@ -166,7 +171,7 @@ def run_ingest_benchmark(settings: Settings, console: Console, seconds: int, rou
         for pid in servers.values():
             terminate(pid, timeout=20)
     _report(console, samples, workers, seconds, rounds)
-    accepted = sum(r.ok for scenario, s in samples.items() if scenario is not RAW for r in s.results)
+    accepted = sum(r.ok for scenario, s in samples.items() if scenario not in (RAW, RAW_LIBRDKAFKA) for r in s.results)
     in_log = asyncio.run(_topic_size(settings, topic, settings.topic_partitions))
     # Every 202 must be in the log: the topic holds exactly the accepted webhooks plus the raw producer's records.
     console.print(
@@ -212,7 +217,7 @@ def _report(console: Console, samples: dict[Scenario, Samples], workers: int, se
     for column in ("CPU: server", "broker", "Postgres", "wrk"):
         table.add_column(column, justify="right")
     for scenario, sample in samples.items():
-        latency = scenario is not RAW
+        latency = scenario not in (RAW, RAW_LIBRDKAFKA)
         table.add_row(
             scenario.name, f"{sample.median('ok_per_second'):,.0f}", f"{sample.median('ok_per_second') / base:.2f}",
             f"{sample.median('p50_ms'):.1f}" if latency else "", f"{sample.median('p99_ms'):.1f}" if latency else "",

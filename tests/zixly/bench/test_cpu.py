@@ -1,0 +1,31 @@
+import subprocess
+import sys
+import time
+
+from zixly.bench.cpu import LOAD_GENERATOR, CpuMeter, tree_of
+
+SPIN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
+
+
+def test_a_busy_process_is_counted_in_its_group_and_an_idle_one_is_not() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=30)])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.3)
+        meter = CpuMeter({"busy": tree_of(busy.pid), "idle": tree_of(idle.pid)})
+        with meter.measure() as cpu:
+            time.sleep(1.0)
+    finally:
+        busy.kill()
+        idle.kill()
+        busy.wait()
+        idle.wait()
+    assert cpu.cores["busy"] > 0.2
+    assert cpu.cores["idle"] < 0.05
+
+
+def test_a_load_generator_that_exits_within_the_measurement_is_counted_from_the_reaped_children() -> None:
+    meter = CpuMeter({})
+    with meter.measure() as cpu:
+        subprocess.run([sys.executable, "-c", SPIN.format(seconds=0.5)], check=True)
+    assert cpu.cores[LOAD_GENERATOR] > 0.2
