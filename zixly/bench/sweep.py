@@ -4,7 +4,9 @@ The grid is every fast/slow pair of 154 SMA windows (11,781 backtests) over 2,50
 with fees and slippage; each backtest yields total return, Sharpe and max drawdown (ours computes all ten metrics).
 The engine runs in one process and, as a sweep does, split over a process pool; vectorbt runs its own pipeline
 (MA.run_combs, signals, Portfolio.from_signals, the three metrics) after a JIT warm-up. The table shows medians and
-ratios, and the largest difference between the two results.
+ratios, and the largest difference between the two results. Next to them, the floor: a minimal compiled loop that
+computes only each combination's equity path (``equity_floor``), so the table shows what the metrics, the
+positions table and the engine's generality cost per bar.
 """
 
 import os
@@ -25,6 +27,7 @@ from kernel.market_data.synthetic import SyntheticProvider
 from processors.backtest.engine import BacktestConfig, GridResult, run_grid
 from processors.backtest.simulation import Costs
 from schemas.strategies import StrategyType
+from zixly.bench.equity_floor import total_returns
 
 WINDOWS = np.arange(2, 156)
 BARS = 2_500
@@ -103,11 +106,20 @@ def run_sweep_benchmark(console: Console, rounds: int, reference_rounds: int, pr
     with console.status("warming up (pool processes, vectorbt's JIT)"), ProcessPoolExecutor(processes) as pool:
         _engine_pool(pool, processes, close, sma_pairs(WINDOWS[:20]))
         _vectorbt(close, WINDOWS[:6])
+        small = sma_pairs(WINDOWS[:20])
+        total_returns(close, WINDOWS[:20], small["fast"], small["slow"], CONFIG.costs.fee, CONFIG.costs.slippage)
+        floor = Scenario(
+            "floor: a numba loop, equity only, 1 process",
+            lambda: {"total_return": total_returns(close, WINDOWS, grid["fast"], grid["slow"], CONFIG.costs.fee,
+                                                   CONFIG.costs.slippage)},
+            rounds, [],
+        )  # fmt: skip
         scenarios = [
             Scenario("zixly engine, 1 process", lambda: run_grid(close, StrategyType.SMA_CROSSOVER, grid,
                                                                      CONFIG).metrics, rounds, []),
             Scenario(f"zixly engine, pool of {processes}", lambda: _engine_pool(pool, processes, close, grid),
                      rounds, []),
+            floor,
             Scenario("vectorbt 1.x (reference)", lambda: _vectorbt(close, WINDOWS), reference_rounds, []),
         ]  # fmt: skip
         for round_index in range(max(s.rounds for s in scenarios)):
@@ -121,12 +133,16 @@ def run_sweep_benchmark(console: Console, rounds: int, reference_rounds: int, pr
 
     reference = scenarios[-1]
     table = Table(title=f"Backtests per second, {count:,} SMA pairs x {close.size:,} bars (medians)")
-    for column in ("scenario", "rounds", "median s", "backtests/s", "x vectorbt"):
+    for column in ("scenario", "rounds", "median s", "backtests/s", "x vectorbt", "x floor"):
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for scenario in scenarios:
         table.add_row(scenario.name, str(len(scenario.seconds)), f"{scenario.median():.2f}",
-                      f"{count / scenario.median():,.0f}", f"{reference.median() / scenario.median():.1f}")  # fmt: skip
+                      f"{count / scenario.median():,.0f}", f"{reference.median() / scenario.median():.1f}",
+                      f"{floor.median() / scenario.median():.2f}")  # fmt: skip
     console.print(table)
+    # The floor is only a floor if it computes the same thing: its total returns are the engine's.
+    difference = np.nanmax(np.abs(outputs[floor.name]["total_return"] - outputs[scenarios[0].name]["total_return"]))
+    console.print(f" floor check: max |engine - floor| total return = {difference:.2e} over {count:,} backtests")
 
     ours, theirs = outputs[scenarios[0].name], outputs[reference.name]
     for name in ("total_return", "sharpe", "max_drawdown"):
