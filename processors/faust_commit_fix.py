@@ -18,6 +18,9 @@ partition was revoked), were then committed past and never ran: the first 40 job
 chunks under doubled load, 12 jobs with a killed leader once a revocation waited longer. So a revoked partition
 commits nothing more (its next owner skips what already has an outcome), and a partition the group has never
 committed starts from its first offset as its position (the workers reset to the earliest).
+
+The seek back to the committed positions, which Faust also runs to re-read a batch it dropped, moves partitions
+committed at 0 or never committed too (upstream leaves them past the dropped records).
 """
 
 import asyncio
@@ -69,14 +72,26 @@ async def _perform_seek(self: Any) -> None:
     )
     positions = {faust_consumer.ensure_TP(tp): offset for tp, offset in committed.items() if offset is not None}
     never = [faust_consumer.ensure_TP(tp) for tp, offset in committed.items() if offset is None]
+    rewind = {tp: 0 for tp, offset in positions.items() if offset == 0}
     if never and self.app.conf.consumer_auto_offset_reset == "earliest":
         try:
             first = await asyncio.wait_for(self.earliest_offsets(*never), FIRST_OFFSETS_TIMEOUT_SECONDS)
         except Exception as exc:  # then they commit nothing until the next assignment
             self.log.warning("first offsets of partitions never committed unknown: %r", exc)
         else:
-            positions.update({faust_consumer.ensure_TP(tp): offset for tp, offset in first.items() if offset >= 0})
+            found = {faust_consumer.ensure_TP(tp): offset for tp, offset in first.items() if offset >= 0}
+            positions.update(found)
+            rewind.update(found)
     self._committed_offset.update(positions)
+    # aiokafka's seek_to_committed moves only partitions committed past offset 0; the others keep their fetch
+    # position. Faust calls this to read again a batch it dropped (one that arrived while its flow was stopped, at a
+    # rebalance), so a partition committed at 0, or never, skipped the dropped records for good: seen on Kafka 4.4
+    # as a sweep's chunks in two never-committed partitions left unrun until the next rebalance.
+    for tp, offset in rewind.items():
+        try:
+            await self._seek(tp, offset)
+        except Exception as exc:  # no longer assigned: its next owner starts from the committed position
+            self.log.warning("could not rewind %r to %r: %r", tp, offset, exc)
 
 
 def install() -> None:

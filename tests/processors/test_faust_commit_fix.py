@@ -61,9 +61,16 @@ def seeking_consumer(committed: dict[TP, int | None], first: dict[TP, int], rese
     async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
         return {tp: first[tp] for tp in partitions}
 
+    sought: dict[TP, int] = {}
+
+    async def _seek(tp: TP, offset: int) -> None:
+        sought[tp] = offset
+
     return SimpleNamespace(
         seek_to_committed=seek_to_committed,
         earliest_offsets=earliest_offsets,
+        _seek=_seek,
+        sought=sought,
         app=SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=reset)),
         log=SimpleNamespace(warning=lambda *args: None),
         _read_offset=defaultdict(lambda: None),
@@ -83,3 +90,18 @@ async def test_a_consumer_that_starts_at_the_end_of_a_partition_gets_no_committe
     state = seeking_consumer({PARTITION: None}, first={PARTITION: 5}, reset="latest")
     await faust_commit_fix._perform_seek(state)
     assert state._committed_offset[PARTITION] is None
+
+
+async def test_partitions_committed_at_zero_or_never_are_rewound_too_so_a_dropped_batch_is_read_again() -> None:
+    # aiokafka's seek_to_committed seeks only partitions committed past 0; Faust runs this seek to re-read a batch
+    # it dropped at a rebalance, so without the rewind those partitions went on after the dropped records.
+    at_zero, further = TP("zixly.job-events", 1), TP("zixly.job-events", 2)
+    state = seeking_consumer({PARTITION: None, at_zero: 0, further: 12}, first={PARTITION: 5})
+    await faust_commit_fix._perform_seek(state)
+    assert state.sought == {PARTITION: 5, at_zero: 0}
+
+
+async def test_a_consumer_that_starts_at_the_end_is_not_rewound_to_the_start() -> None:
+    state = seeking_consumer({PARTITION: None}, first={PARTITION: 5}, reset="latest")
+    await faust_commit_fix._perform_seek(state)
+    assert state.sought == {}
