@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     # The Apache Kafka release the local stack runs (jars from Maven Central); both lines are tested.
-    kafka_version: str = Field(default="3.9.1", pattern=r"^[34]\.\d+\.\d+$")
+    kafka_version: str = Field(default="4.4.0", pattern=r"^[34]\.\d+\.\d+$")
     # Brokers of the local stack: 1, or a replicated KRaft cluster (3) on the ports after the two above, two each.
     kafka_brokers: int = Field(default=1, ge=1, le=9)
     # Replicas of each topic the project creates, and how many must have an append before it is acknowledged

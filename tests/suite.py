@@ -4,7 +4,7 @@ the other's brokers, consumer groups or read model. CI runs the single process o
 found two defects (docs/reliability.md, "Records left unrun after an assignment"), both fixed; the browser tests'
 timeouts are tight under it.
 
-The replicated-cluster suite runs its cluster on Kafka 4.4.0, the rest on the default (3.9.1).
+The replicated-cluster suite runs its cluster on Kafka 3.9.1, the rest on the default (4.4.0).
 
 The rest prints as it goes; the fault suites' output follows when they end. Either failing fails the run.
 `python -m tests.suite [PYTEST ARGS]` passes its arguments to both.

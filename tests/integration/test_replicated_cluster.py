@@ -1,5 +1,5 @@
 """`zixly stack up --brokers 3`: a replicated KRaft cluster whose topics survive one broker and refuse appends
-without two.
+without two, and whose log the default Kafka release reads after an upgrade from the other tested one.
 
 The cluster has a folder and ports of its own; Postgres and S3 are the suite's.
 """
@@ -7,6 +7,8 @@ The cluster has a folder and ports of its own; Postgres and S3 are the suite's.
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +20,16 @@ from aiokafka.errors import KafkaError
 
 from kernel.kafka import make_admin
 from kernel.settings import Settings
-from tests.kafka_cluster import replicated_cluster, settings_of
+from tests.conftest import ROOT
+from tests.kafka_cluster import NODES, replicated_cluster, settings_of
 from zixly.stack.processes import PidFile
 
-OTHER_KAFKA = "4.4.0"
+OTHER_KAFKA = "3.9.1"
 
 
 @pytest.fixture(scope="module")
 def cluster(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    # On the 4.x line: the rest of the suite runs the default, 3.9.1, so both are exercised in every run.
+    # On the 3.9 line: the rest of the suite runs the default (4.x), so both are exercised in every run.
     with replicated_cluster(stack, tmp_path_factory.mktemp("cluster") / "zixly", version=OTHER_KAFKA) as env:
         yield env
 
@@ -124,3 +127,52 @@ def test_appends_survive_a_killed_leader_and_are_refused_without_a_quorum_of_rep
     assert sent == 200
     assert (read, distinct) == (200, 200)  # every acknowledged append, once, after the leader died
     assert refused != "accepted"
+
+
+def test_the_default_release_reads_the_clusters_log_after_an_upgrade_from_the_other(
+    cluster: dict[str, str],
+) -> None:
+    default = Settings().kafka_version
+    assert default != OTHER_KAFKA, "the upgrade is from the other tested release to the default"
+    settings = settings_of(cluster)
+    topic = settings.job_events_topic
+    home = Path(cluster["ZIXLY_HOME"])
+
+    async def append() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for index in range(50):
+                await producer.send_and_wait(topic, f"upgrade-{index}".encode(), partition=1)
+        finally:
+            await producer.stop()
+
+    async def read_back() -> list[bytes]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partition = TopicPartition(topic, 1)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            values: list[bytes] = []
+            deadline = time.monotonic() + 60
+            while sum(v.startswith(b"upgrade-") for v in values) < 50 and time.monotonic() < deadline:
+                batch = await consumer.getmany(partition, timeout_ms=500)
+                values += [record.value for record in batch.get(partition, []) if record.value is not None]
+            return [value for value in values if value.startswith(b"upgrade-")]
+        finally:
+            await consumer.stop()
+
+    asyncio.run(append())
+    upgraded = {
+        key: value for key, value in cluster.items() if key not in ("ZIXLY_KAFKA_VERSION", "ZIXLY_KAFKA_BROKERS")
+    }
+    for command in (["stack", "down"], ["stack", "up", "--brokers", str(NODES)]):
+        done = subprocess.run([sys.executable, "-m", "zixly", *command], cwd=ROOT, env=upgraded, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    assert sorted(asyncio.run(read_back())) == sorted(f"upgrade-{index}".encode() for index in range(50))
+    assert [(home / folder / "kafka-version").read_text() for folder in ("kafka", "kafka-2", "kafka-3")] == [
+        default
+    ] * 3
