@@ -208,6 +208,25 @@ def bench_ingest(
     run_ingest_benchmark(settings, console, seconds, rounds, workers)
 
 
+@bench_app.command("latency")
+def bench_latency(
+    rates: Annotated[str, typer.Option(help="requests per second, comma-separated")] = "100,500,1000",
+    seconds: Annotated[float, typer.Option(help="how long each rate is held")] = 10.0,
+) -> None:
+    """Webhook 202 → row projected → job completed (p50/p95/p99) at fixed rates, next to the log's own round trip."""
+    from zixly.bench.latency import run_latency_benchmark
+
+    try:
+        chosen = [int(rate) for rate in rates.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"--rates takes whole numbers separated by commas, not {rates!r}") from None
+    if any(rate <= 0 for rate in chosen) or seconds <= 0:
+        raise typer.BadParameter("--rates and --seconds must be above 0")
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_latency_benchmark(settings, console, chosen, seconds)
+
+
 @bench_app.command("sweep")
 def bench_sweep(
     rounds: Annotated[int, typer.Option(help="rounds of the engine; the table shows medians")] = 5,

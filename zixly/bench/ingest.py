@@ -8,8 +8,6 @@ import asyncio
 import os
 import statistics
 import sys
-import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,8 +30,9 @@ from schemas.read_model import webhook_receipts
 from zixly.bench.cpu import LOAD_GENERATOR, CpuMeter, CpuShares, command_contains, named, tree_of
 from zixly.bench.load import BODY, LoadResult, wrk
 from zixly.bench.raw_producer import produce_for, produce_for_librdkafka
+from zixly.bench.servers import start_server
 from zixly.stack.local import LocalStack
-from zixly.stack.processes import spawn, terminate
+from zixly.stack.processes import terminate
 
 # The benchmark measures what a receiver can take, so its one tenant is not held to a tenant's rate or quota (the
 # limiter's own cost, a dictionary lookup and a count a second, is still paid).
@@ -55,23 +54,6 @@ class Samples:
 
     def cpu(self, group: str) -> float:
         return float(statistics.median(share.cores.get(group, 0.0) for share in self.shares))
-
-
-def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:  # not up yet
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
-
-
-def _start_server(command: list[str], ready_url: str, log: Path, env: dict[str, str]) -> int:
-    process = spawn(command, log, env=os.environ | env)
-    _wait_http(ready_url)
-    return process.pid
 
 
 async def _topic_size(settings: Settings, topic: str, partitions: int) -> int:
@@ -122,12 +104,12 @@ def run_ingest_benchmark(settings: Settings, console: Console, seconds: int, rou
     raw_sent = 0
     try:
         with console.status("starting the servers"):
-            servers["bare"] = _start_server(
+            servers["bare"] = start_server(
                 [python, "-m", "uvicorn", "zixly.bench.bare_app:create_app", "--factory", "--port", str(bare_port),
                  "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
                 f"http://127.0.0.1:{bare_port}/docs", logs / "bare.log", {},
             )  # fmt: skip
-            servers["receiver"] = _start_server(
+            servers["receiver"] = start_server(
                 [python, "-m", "zixly", "receiver", "--workers", str(workers)],
                 f"http://127.0.0.1:{receiver_port}/health", logs / "receiver.log",
                 {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_JOB_EVENTS_TOPIC": topic,
