@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test test-parallel bootstrap lint audit lock bench bench-latency bench-sweep bench-replay bench-job-list bench-worker bench-scale schemas stack-down
+.PHONY: run test test-parallel bootstrap lint audit lock bench bench-pipeline bench-latency bench-sweep bench-replay bench-job-list bench-worker bench-scale schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
@@ -38,6 +38,9 @@ bench: bootstrap
 	@command -v wrk >/dev/null && command -v hey >/dev/null || \
 		{ [ "$$(id -u)" -eq 0 ] && s= || s=sudo; $$s apt-get update -q && $$s apt-get install -y -q wrk hey; }
 	.venv/bin/zixly bench ingest
+
+bench-pipeline: bootstrap
+	.venv/bin/zixly bench pipeline
 
 bench-latency: bootstrap
 	.venv/bin/zixly bench latency

@@ -216,15 +216,35 @@ def bench_latency(
     """Webhook 202 → row projected → job completed (p50/p95/p99) at fixed rates, next to the log's own round trip."""
     from zixly.bench.latency import run_latency_benchmark
 
+    chosen = _rates(rates, seconds)
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_latency_benchmark(settings, console, chosen, seconds)
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    rates: Annotated[str, typer.Option(help="jobs per second, rising, comma-separated")] = "250,500,750,1000,1250,1500",
+    seconds: Annotated[float, typer.Option(help="how long each rate is held")] = 8.0,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes in the group")] = 1,
+) -> None:
+    """The noop jobs/s the whole running system sustains (backlog flat), with each process's CPU."""
+    from zixly.bench.pipeline import run_pipeline_benchmark
+
+    chosen = _rates(rates, seconds)
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_pipeline_benchmark(settings, console, chosen, seconds, workers)
+
+
+def _rates(rates: str, seconds: float) -> list[int]:
     try:
         chosen = [int(rate) for rate in rates.split(",")]
     except ValueError:
         raise typer.BadParameter(f"--rates takes whole numbers separated by commas, not {rates!r}") from None
     if any(rate <= 0 for rate in chosen) or seconds <= 0:
         raise typer.BadParameter("--rates and --seconds must be above 0")
-    settings = _settings()
-    configure_logging("bench", "WARNING", settings.log_format)
-    run_latency_benchmark(settings, console, chosen, seconds)
+    return chosen
 
 
 @bench_app.command("sweep")

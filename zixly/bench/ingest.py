@@ -30,14 +30,9 @@ from schemas.read_model import webhook_receipts
 from zixly.bench.cpu import LOAD_GENERATOR, CpuMeter, CpuShares, command_contains, named, tree_of
 from zixly.bench.load import BODY, LoadResult, wrk
 from zixly.bench.raw_producer import produce_for, produce_for_librdkafka
-from zixly.bench.servers import start_server
+from zixly.bench.servers import UNLIMITED_TENANT, start_server
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import terminate
-
-# The benchmark measures what a receiver can take, so its one tenant is not held to a tenant's rate or quota (the
-# limiter's own cost, a dictionary lookup and a count a second, is still paid).
-_UNLIMITED = {"ZIXLY_TENANT_RATE_PER_SECOND": "1e9", "ZIXLY_TENANT_RATE_BURST": "1000000000",
-              "ZIXLY_TENANT_MAX_IN_FLIGHT": "1000000000"}  # fmt: skip
 
 
 @dataclass
@@ -113,7 +108,7 @@ def run_ingest_benchmark(settings: Settings, console: Console, seconds: int, rou
                 [python, "-m", "zixly", "receiver", "--workers", str(workers)],
                 f"http://127.0.0.1:{receiver_port}/health", logs / "receiver.log",
                 {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_JOB_EVENTS_TOPIC": topic,
-                 "ZIXLY_LOG_LEVEL": "WARNING", **_UNLIMITED},
+                 "ZIXLY_LOG_LEVEL": "WARNING", **UNLIMITED_TENANT},
             )  # fmt: skip
         meter = CpuMeter({"bare": tree_of(servers["bare"]), "receiver": tree_of(servers["receiver"]),
                           "benchmark": lambda process: process.pid == os.getpid(),

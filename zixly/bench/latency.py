@@ -12,11 +12,8 @@ a consumer reading the topic's end, which no pipeline on this log can beat.
 """
 
 import asyncio
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -25,20 +22,13 @@ from aiokafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from kernel.kafka import delete_topic, ensure_topics, make_consumer, make_producer
-from kernel.migrate import upgrade
+from kernel.kafka import make_consumer, make_producer
 from kernel.settings import Settings
-from kernel.topics import TopicSpec
 from projections.postgres_store import JOB_CHANGES_CHANNEL
 from zixly.bench.load import BODY
-from zixly.bench.servers import start_server
-from zixly.stack.local import LocalStack
-from zixly.stack.processes import terminate
+from zixly.bench.system import system_under_test
 
 TENANT = "bench-latency"
-# The receiver measures what it takes, not a tenant's quota (see the ingest benchmark).
-_UNLIMITED = {"ZIXLY_TENANT_RATE_PER_SECOND": "1e9", "ZIXLY_TENANT_RATE_BURST": "1000000000",
-              "ZIXLY_TENANT_MAX_IN_FLIGHT": "1000000000"}  # fmt: skip
 DRAIN_SECONDS = 30.0
 
 
@@ -66,21 +56,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-@contextmanager
-def bench_database(settings: Settings) -> Iterator[Settings]:
-    name = f"zixly_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(settings.database, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    try:
-        own = settings.replaced(database_url=settings.database_named(name))
-        upgrade(own)
-        yield own
-    finally:
-        with psycopg.connect(settings.database, autocommit=True) as connection:
-            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-async def _listen(settings: Settings, run: Run, stop: asyncio.Event) -> None:
+async def follow_changes(settings: Settings, run: Run, stop: asyncio.Event) -> None:
     async with (
         await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as listener,
         await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as reader,
@@ -103,7 +79,7 @@ async def _listen(settings: Settings, run: Run, stop: asyncio.Event) -> None:
                 run.completed.setdefault(job, moment)
 
 
-async def _post_at_rate(url: str, run: Run, seconds: float) -> None:
+async def post_at_rate(url: str, run: Run, seconds: float) -> None:
     headers = {"Content-Type": "application/json", "X-Tenant-ID": TENANT}
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
@@ -136,13 +112,13 @@ async def _post_at_rate(url: str, run: Run, seconds: float) -> None:
         await asyncio.gather(*tasks)
 
 
-async def _measure(settings: Settings, url: str, rate: int, seconds: float) -> Run:
+async def measure_rate(settings: Settings, url: str, rate: int, seconds: float) -> Run:
     run = Run(rate)
     stop = asyncio.Event()
-    listening = asyncio.create_task(_listen(settings, run, stop))
+    listening = asyncio.create_task(follow_changes(settings, run, stop))
     await asyncio.sleep(0.2)  # LISTEN is in place before the first request
     try:
-        await _post_at_rate(url, run, seconds)
+        await post_at_rate(url, run, seconds)
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline and not set(run.answered) <= set(run.completed):
             await asyncio.sleep(0.1)
@@ -192,43 +168,23 @@ async def _log_round_trip(settings: Settings, topic: str, rate: int, seconds: fl
         await consumer.stop()
 
 
-def run_latency_benchmark(settings: Settings, console: Console, rates: list[int], seconds: float) -> None:
-    with console.status("starting the stack"):
-        LocalStack(settings).up()
-    topic = f"bench.latency.{uuid.uuid4().hex[:8]}"
-    asyncio.run(ensure_topics(settings, [TopicSpec(topic, settings.topic_partitions)]))
-    logs = settings.home / "logs" / "bench"
-    port = 18003
+def run_latency_benchmark(settings: Settings, console: Console, rates: list[int], seconds: float) -> list[Run]:
+    """Prints the table; returns what each rate measured."""
     runs: list[tuple[Run, list[float]]] = []
-    try:
-        with bench_database(settings) as own, console.status("starting the receiver, a worker and the projector"):
-            env = {"ZIXLY_JOB_EVENTS_TOPIC": topic, "ZIXLY_DATABASE_URL": own.database, "ZIXLY_LOG_LEVEL": "WARNING",
-                   "ZIXLY_RECEIVER_PORT": str(port), **_UNLIMITED}  # fmt: skip
-            python = sys.executable
-            pids = [
-                start_server([python, "-m", "zixly", "receiver"], f"http://127.0.0.1:{port}/health",
-                             logs / "latency-receiver.log", env),
-                start_server([python, "-m", "zixly", "worker", "--metrics-port", "18004"],
-                             "http://127.0.0.1:18004/metrics", logs / "latency-worker.log", env),
-                start_server([python, "-m", "zixly", "projector", "--metrics-port", "18005"],
-                             "http://127.0.0.1:18005/metrics", logs / "latency-projector.log", env),
-            ]  # fmt: skip
-            try:
-                url = f"http://127.0.0.1:{port}/webhook/generic-job"
-                with console.status("warming up"):
-                    asyncio.run(_measure(own, url, 50, 2))
-                for rate in rates:
-                    with console.status(f"{rate:,} requests/s for {seconds:g} s"):
-                        run = asyncio.run(_measure(own, url, rate, seconds))
-                        floor = asyncio.run(_log_round_trip(own, topic, rate, seconds))
-                    runs.append((run, floor))
-                    console.print(f"{rate:,}/s: {len(run.answered):,} accepted, {len(run.completed):,} completed")
-            finally:
-                for pid in pids:
-                    terminate(pid, timeout=20)
-    finally:
-        asyncio.run(delete_topic(settings, topic))
+    with ExitStack() as stack:
+        with console.status("starting the stack, the receiver, a worker and the projector"):
+            system = stack.enter_context(system_under_test(settings, settings.home / "logs" / "bench"))
+        with console.status("warming up"):
+            asyncio.run(measure_rate(system.settings, system.url, 50, 2))
+        for rate in rates:
+            with console.status(f"{rate:,} requests/s for {seconds:g} s"):
+                run = asyncio.run(measure_rate(system.settings, system.url, rate, seconds))
+                topic = system.settings.job_events_topic
+                floor = asyncio.run(_log_round_trip(system.settings, topic, rate, seconds))
+            runs.append((run, floor))
+            console.print(f"{rate:,}/s: {len(run.answered):,} accepted, {len(run.completed):,} completed")
     _report(console, settings, runs, seconds)
+    return [run for run, _ in runs]
 
 
 def _report(console: Console, settings: Settings, runs: list[tuple[Run, list[float]]], seconds: float) -> None:
