@@ -9,7 +9,7 @@ from typing import Any
 import faust
 
 from kernel.dead_letters import Origin
-from kernel.logging import get_logger
+from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
 from processors.fair_queue import FairQueue
 from processors.finished_requests import FinishedRequests
@@ -170,7 +170,11 @@ class Slots:
                 continue
             if key is not None:
                 self.running.add(key)
-            task = asyncio.ensure_future(_run_requested(self.runtime, event))
+            if verdict == "planned" and key is not None:
+                work = _requeue_chunks(self.runtime, event, self.finished.recorded_chunks(event.message.partition, key))
+            else:
+                work = _run_requested(self.runtime, event)
+            task = asyncio.ensure_future(work)
             self.tasks[task] = event.message.partition
             try:
                 await task
@@ -195,6 +199,22 @@ async def settle(running: dict[asyncio.Future[None], int], partitions: set[int],
         return 0, 0
     _, pending = await asyncio.wait(tasks, timeout=patience)
     return len(tasks) - len(pending), len(pending)
+
+
+async def _requeue_chunks(runtime: WorkerRuntime, event: Any, recorded: set[int]) -> None:
+    """A sweep request read again after its plan: its chunks without results are queued again, in case the worker
+    that planned it died before queueing them all (``finished_requests``)."""
+    request = decode(event.value)  # it was read when it was planned
+    if not isinstance(request, JobRequested):
+        return
+    services = await runtime.services()
+    with bound_contextvars(job_id=str(request.job_id), tenant_id=request.tenant_id,
+                           correlation_id=request.correlation_id):  # fmt: skip
+        RECORDS_SKIPPED.labels("planned_already").inc()
+        try:
+            await services.planner.requeue(request, recorded)
+        except Exception as exc:  # the sweep waits for chunks that may be missing; say so, and go on with others
+            log.error("sweep chunks could not be queued again", error=repr(exc)[:300])
 
 
 async def _run_requested(runtime: WorkerRuntime, event: Any) -> None:

@@ -39,6 +39,7 @@ from schemas.sweeps import SWEEP_JOB_TYPE
 @dataclass(frozen=True)
 class WorkerServices:
     runner: JobRunner
+    planner: SweepPlanner
     chunks: ChunkWorker
     finisher: SweepFinisher
     publisher: PatientPublisher
@@ -137,6 +138,7 @@ class WorkerRuntime:
                 dead_letters,
                 cancellations,
             ),
+            planner=planner,
             dead_letters=dead_letters,
             chunks=ChunkWorker(publisher, store, processes, market_data, self.worker_id),
             finisher=SweepFinisher(store, processes, market_data, settings.sweep_top_cells),

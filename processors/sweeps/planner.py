@@ -4,6 +4,7 @@ The job completes when the collector has seen every chunk's results, on whicheve
 """
 
 import asyncio
+import uuid
 from typing import Any
 
 from kernel.logging import get_logger
@@ -12,8 +13,10 @@ from kernel.publisher import KafkaRecordSender
 from processors.jobs.context import DEFERRED, Deferred, JobContext, JobError
 from processors.sweeps.compute import MarketDataConfig, fingerprints
 from processors.sweeps.external import ExternalDispatcher
-from processors.sweeps.grid import plan_chunks
+from processors.sweeps.grid import ChunkPlan, plan_chunks
 from schemas.events import (
+    Event,
+    JobRequested,
     SweepDispatched,
     SweepDispatchedPayload,
     SweepPlanned,
@@ -63,21 +66,49 @@ class SweepPlanner:
             ),
         )  # fmt: skip
         # The plan goes on the job's own partition before any chunk exists, so the collector always knows how many
-        # chunks to wait for before the first result arrives.
+        # chunks to wait for before the first result arrives. A planner that dies before every chunk is queued leaves
+        # the rest to whoever reads its request again (``requeue``).
         await context.publish(planned)
-        by_ticker = {fingerprint.ticker: fingerprint for fingerprint in data}
-        records = []
-        for index, plan in enumerate(plans):
-            chunk = SweepChunk(
-                job_id=started.job_id, tenant_id=started.tenant_id, correlation_id=started.correlation_id,
-                causation_id=planned.event_id, chunk_index=index, chunk_count=len(plans), ticker=plan.ticker,
-                strategy_index=plan.strategy_index, start=plan.start, stop=plan.stop, data=by_ticker[plan.ticker],
-                parameters=parameters,
-            )  # fmt: skip
-            records.append((chunk_record_key(str(started.job_id), index), chunk.model_dump_json().encode()))
+        records = self._chunk_records(started, planned.event_id, parameters, data, plans, skip=set())
         await self._sender.send_all(self._topic, records)
         log.info("sweep planned", chunks=len(plans), backtests=planned.payload.backtest_count)
         return DEFERRED
+
+    async def requeue(self, request: JobRequested, recorded: set[int]) -> int:
+        """Queues again the chunks of a sweep planned by a worker that may have died before queueing them all (its
+        request came back after the plan): every chunk but the ``recorded`` ones, which already have results. How
+        many were queued. Chunks that were queued already run twice at most; their results fold once."""
+        parameters = TradingSweepParameters.model_validate(request.payload.parameters)
+        try:
+            data = await asyncio.to_thread(fingerprints, self._market_data, parameters)
+        except MarketDataError as exc:  # the chunks would fail on it too; the sweep waits as it would have
+            log.warning("sweep chunks not queued again: its data cannot be read", error=str(exc)[:300])
+            return 0
+        plans = plan_chunks(parameters, self._chunk_size)
+        planned_id = derived_event_id(request.job_id, "sweep-planned:1")
+        records = self._chunk_records(request, planned_id, parameters, data, plans, skip=recorded)
+        await self._sender.send_all(self._topic, records)
+        log.info("sweep chunks queued again", chunks=len(records), already_recorded=len(recorded))
+        return len(records)
+
+    @staticmethod
+    def _chunk_records(
+        origin: Event, planned_id: uuid.UUID, parameters: TradingSweepParameters, data: list[DataFingerprint],
+        plans: list[ChunkPlan], skip: set[int],
+    ) -> list[tuple[bytes, bytes]]:  # fmt: skip
+        by_ticker = {fingerprint.ticker: fingerprint for fingerprint in data}
+        records = []
+        for index, plan in enumerate(plans):
+            if index in skip:
+                continue
+            chunk = SweepChunk(
+                job_id=origin.job_id, tenant_id=origin.tenant_id, correlation_id=origin.correlation_id,
+                causation_id=planned_id, chunk_index=index, chunk_count=len(plans), ticker=plan.ticker,
+                strategy_index=plan.strategy_index, start=plan.start, stop=plan.stop, data=by_ticker[plan.ticker],
+                parameters=parameters,
+            )  # fmt: skip
+            records.append((chunk_record_key(str(origin.job_id), index), chunk.model_dump_json().encode()))
+        return records
 
     async def _dispatch(
         self, parameters: TradingSweepParameters, data: list[DataFingerprint], context: JobContext

@@ -1,5 +1,6 @@
 """Trading sweeps on the real stack: receiver, two workers, projector, Postgres and the S3 endpoint."""
 
+import asyncio
 import io
 import json
 import os
@@ -15,12 +16,30 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from kernel.kafka import make_producer
 from kernel.market_data.providers import MarketData
 from kernel.object_store import ObjectStore
 from kernel.settings import Settings
-from schemas.sweeps import DataSource, TradingSweepParameters
+from processors.runtime import market_data_config
+from processors.sweeps.compute import fingerprints
+from processors.sweeps.grid import plan_chunks
+from processors.sweeps.planner import SweepPlanner
+from producers.submission import job_requested
+from schemas.codec import encode
+from schemas.events import (
+    JobStarted,
+    JobStartedPayload,
+    SweepPlanned,
+    SweepPlannedPayload,
+    derived_event_id,
+    follow_up,
+)
+from schemas.sweeps import SWEEP_JOB_TYPE, DataSource, TradingSweepParameters, TradingSweepWebhook
+from schemas.webhooks import GenericJobWebhook
+from tests.chaos import finished_ids, pipeline_env, service_starter, with_own_work_topics
 from tests.external_backtests import ExternalBacktests, external_backtests
 from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.isolated import isolated_read_model
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "trading-sweep.json"
 
@@ -166,6 +185,62 @@ def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
         WHERE job_id = %s""", job_id)  # fmt: skip
     assert rows == distinct == expected == job["result"]["backtests"]
     assert not [pid for pid in pool if Path(f"/proc/{pid}").exists()], "the lost worker's pool died with it"
+
+
+def test_a_sweep_whose_planner_died_before_queueing_every_chunk_still_completes(stack: Settings, tenant: str) -> None:
+    # What a planner killed in the middle of queueing leaves (seen in CI: the last 16 of 142 chunks missing): the
+    # request, its start, its plan and only the first chunks, nothing committed. A worker then takes the partition.
+    body = json.loads(EXAMPLE.read_text()) | {"tickers": ["AAPL", "MSFT"]}
+    sweep = TradingSweepParameters.model_validate(body)
+    webhook = GenericJobWebhook(job_type=SWEEP_JOB_TYPE,
+                                parameters=TradingSweepWebhook.model_validate(body).job_parameters())  # fmt: skip
+    request = job_requested(webhook, tenant, None)
+    started = follow_up(request, JobStarted, producer="test", payload=JobStartedPayload(attempt=1, host="gone"))
+    data = fingerprints(market_data_config(stack), sweep)
+    plans = plan_chunks(sweep, 100)
+    planned = follow_up(
+        started, SweepPlanned, producer="test", event_id=derived_event_id(request.job_id, "sweep-planned:1"),
+        payload=SweepPlannedPayload(attempt=1, chunk_count=len(plans), backtest_count=sum(p.size for p in plans),
+                                    data=data, parameters=sweep.model_dump(mode="json")),
+    )  # fmt: skip
+    queued = SweepPlanner._chunk_records(started, planned.event_id, sweep, data, plans, skip=set())[:2]
+    assert len(plans) > 4
+
+    with isolated_read_model(stack) as fresh:
+        own = with_own_work_topics(fresh)
+
+        async def die_while_queueing() -> None:
+            producer = make_producer(own)
+            await producer.start()
+            try:
+                for event in (request, started, planned):
+                    key, value, headers = encode(event)
+                    await producer.send_and_wait(own.job_events_topic, value=value, key=key, headers=headers)
+                for key, value in queued:
+                    await producer.send_and_wait(own.sweep_chunks_topic, value=value, key=key)
+            finally:
+                await producer.stop()
+
+        asyncio.run(die_while_queueing())
+        start = service_starter(own, pipeline_env(own, free_port(), {"ZIXLY_SWEEP_CHUNK_SIZE": "100"}))
+        services = [start("worker-after-the-planner", ["worker"]), start("projector-after-the-planner", ["projector"])]
+        try:
+            deadline = time.monotonic() + 120
+            while not finished_ids(own, [str(request.job_id)]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            outcome_sql = "SELECT status, (result->>'backtests')::int FROM pipeline_jobs WHERE id = %s"
+            [(status, backtests)] = query(own, outcome_sql, request.job_id)
+            assert status == "COMPLETED"
+            [(rows, distinct)] = query(own, """
+                SELECT count(*), count(DISTINCT (ticker, strategy_type, parameters_key)) FROM trading_sweep_results
+                WHERE job_id = %s""", request.job_id)  # fmt: skip
+            assert rows == distinct == backtests == sum(p.size for p in plans)
+            plans_sql = "SELECT count(*) FROM job_events WHERE job_id = %s AND event_type = 'SweepPlanned'"
+            [(plans_in_log,)] = query(own, plans_sql, request.job_id)
+            assert plans_in_log == 1, "the sweep is not planned again; its missing chunks are queued"
+        finally:
+            for service in services:
+                service.stop()
 
 
 def chunk_workers(settings: Settings, job_id: str) -> set[str]:

@@ -75,3 +75,15 @@ async def test_settling_waits_only_for_the_revoked_partitions_tasks() -> None:
     assert await settle(running, {3}, patience=1) == (1, 0)
     assert not elsewhere.done()
     elsewhere.cancel()
+
+
+async def test_a_sweep_whose_plan_is_its_last_step_in_the_tail_is_planned_with_the_chunks_recorded_since() -> None:
+    finished = FinishedRequests()
+    finished.by_partition[3] = {b"sweep", b"done"}
+    finished.plans[3] = {b"sweep": {0, 4}}
+    finished.opened([3])
+    assert await finished.verdict(3, b"sweep") == "planned"
+    assert finished.recorded_chunks(3, b"sweep") == {0, 4}
+    assert await finished.verdict(3, b"done") == "finished"
+    finished.forget({3})
+    assert finished.recorded_chunks(3, b"sweep") == set()
