@@ -85,18 +85,34 @@ class InFlightQuota:
         self._refresh = refresh_seconds
         self._count_timeout = count_timeout
         self._known: cachetools.LRUCache[str, tuple[float, int]] = cachetools.LRUCache(KEPT_BUCKETS)
+        # One count at a time per tenant: under load every request that found the count stale ran its own, up to
+        # one per connection, and the receiver spent its time opening Postgres connections (seen with py-spy).
+        self._counting: dict[str, asyncio.Future[None]] = {}
 
     async def admit(self, tenant_id: str, limit: int) -> None:
-        now = time.monotonic()
         known = self._known.get(tenant_id)
-        if known is None or now - known[0] > self._refresh:
-            known = (now, await self._counted(tenant_id, known[1] if known else 0))
-        if known[1] >= limit:
-            self._known[tenant_id] = known
-            raise ApiError(429, "quota_exceeded", f"tenant {tenant_id!r} has {known[1]:,} jobs queued or running; "
+        if known is None or time.monotonic() - known[0] > self._refresh:
+            counting = self._counting.get(tenant_id)
+            if counting is None:
+                counting = self._counting[tenant_id] = asyncio.ensure_future(self._recount(tenant_id))
+                await asyncio.shield(counting)
+            elif known is None:
+                await asyncio.shield(counting)  # nothing to go on until the first count
+            # else: another request is counting; this one goes on with the last count
+        at, count = self._known.get(tenant_id) or (time.monotonic(), 0)
+        if count >= limit:
+            raise ApiError(429, "quota_exceeded", f"tenant {tenant_id!r} has {count:,} jobs queued or running; "
                            f"it may have {limit:,}; new ones are accepted as they finish",
                            headers={"Retry-After": "5"})  # fmt: skip
-        self._known[tenant_id] = (known[0], known[1] + 1)
+        self._known[tenant_id] = (at, count + 1)
+
+    async def _recount(self, tenant_id: str) -> None:
+        try:
+            known = self._known.get(tenant_id)
+            count = await self._counted(tenant_id, known[1] if known else 0)
+            self._known[tenant_id] = (time.monotonic(), count)
+        finally:
+            self._counting.pop(tenant_id, None)
 
     async def _counted(self, tenant_id: str, otherwise: int) -> int:
         try:

@@ -207,3 +207,28 @@ async def test_an_api_token_over_its_read_rate_gets_429(publisher: FakePublisher
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert answers[2].json()["error"] == "rate_limited"
     assert other.status_code == 200  # each token has its own bucket
+
+
+async def test_requests_that_find_the_count_stale_together_run_one_count_and_the_others_go_on_with_the_last() -> None:
+    counts = 0
+    release = asyncio.Event()
+
+    async def count(tenant_id: str) -> int:
+        nonlocal counts
+        counts += 1
+        await release.wait()
+        return 5
+
+    quota = InFlightQuota(count, refresh_seconds=0)
+    first = asyncio.gather(*(quota.admit("acme", 100) for _ in range(20)))
+    await asyncio.sleep(0.01)
+    assert counts == 1, "those without any count yet wait for the one count"
+    release.set()
+    await first
+    release.clear()
+    later = asyncio.gather(*(quota.admit("acme", 100) for _ in range(20)))
+    await asyncio.sleep(0.01)
+    assert counts == 2
+    assert not later.done(), "the request that counts waits for its count"
+    release.set()
+    await later
