@@ -62,21 +62,18 @@ async def follow_changes(settings: Settings, run: Run, stop: asyncio.Event) -> N
         await psycopg.AsyncConnection.connect(settings.database, autocommit=True) as reader,
     ):
         await listener.execute(f"LISTEN {JOB_CHANGES_CHANNEL}")
-        notifications = listener.notifies()
         while not stop.is_set():
-            try:
-                notice = await asyncio.wait_for(anext(notifications), 0.5)
-            except TimeoutError:
-                continue
-            moment = time.perf_counter()
-            ids = [job for job in notice.payload.split(",") if job not in run.completed]
-            for job in ids:
-                run.projected.setdefault(job, moment)
-            rows = await reader.execute(
-                "SELECT id::text FROM pipeline_jobs WHERE id = ANY(%s::uuid[]) AND status = 'COMPLETED'", (ids,)
-            )
-            for (job,) in await rows.fetchall():
-                run.completed.setdefault(job, moment)
+            # A generator that ends after half a second, so that the loop sees ``stop`` (cancelling one closes it).
+            async for notice in listener.notifies(timeout=0.5):
+                moment = time.perf_counter()
+                ids = [job for job in notice.payload.split(",") if job not in run.completed]
+                for job in ids:
+                    run.projected.setdefault(job, moment)
+                rows = await reader.execute(
+                    "SELECT id::text FROM pipeline_jobs WHERE id = ANY(%s::uuid[]) AND status = 'COMPLETED'", (ids,)
+                )
+                for (job,) in await rows.fetchall():
+                    run.completed.setdefault(job, moment)
 
 
 async def post_at_rate(url: str, run: Run, seconds: float) -> None:
