@@ -176,8 +176,7 @@ def run_latency_benchmark(settings: Settings, console: Console, rates: list[int]
         for rate in rates:
             with console.status(f"{rate:,} requests/s for {seconds:g} s"):
                 run = asyncio.run(measure_rate(system.settings, system.url, rate, seconds))
-                topic = system.settings.job_events_topic
-                floor = asyncio.run(_log_round_trip(system.settings, topic, rate, seconds))
+                floor = asyncio.run(_log_round_trip(system.settings, system.scratch_topic, rate, seconds))
             runs.append((run, floor))
             console.print(f"{rate:,}/s: {len(run.answered):,} accepted, {len(run.completed):,} completed")
     _report(console, settings, runs, seconds)

@@ -77,7 +77,7 @@ def run_pipeline_benchmark(
         with console.status("warming up"):
             asyncio.run(measure_rate(system.settings, system.url, 50, 2))
         with console.status("the log's own append rate (raw aiokafka, 64 in flight)"):
-            _, raw_appends = asyncio.run(produce_for(system.settings, system.settings.job_events_topic, 5))
+            _, raw_appends = asyncio.run(produce_for(system.settings, system.scratch_topic, 5))
         for rate in rates:
             with console.status(f"{rate:,} jobs/s for {seconds:g} s"), meter.measure() as cpu:
                 run = asyncio.run(measure_rate(system.settings, system.url, rate, seconds))

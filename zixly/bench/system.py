@@ -30,6 +30,8 @@ class SystemUnderTest:
     """Where generic jobs are posted."""
     pids: dict[str, int]
     """Each service's process (uvicorn's supervisor for the receiver)."""
+    scratch_topic: str
+    """A topic no service reads, for the baselines' raw records (in the services' topic they are undecodable)."""
 
 
 @contextmanager
@@ -52,7 +54,8 @@ def system_under_test(
 ) -> Iterator[SystemUnderTest]:
     LocalStack(settings).up()
     topic = f"bench.system.{uuid.uuid4().hex[:8]}"
-    asyncio.run(ensure_topics(settings, [TopicSpec(topic, settings.topic_partitions)]))
+    scratch = f"{topic}.baseline"
+    asyncio.run(ensure_topics(settings, [TopicSpec(name, settings.topic_partitions) for name in (topic, scratch)]))
     try:
         with bench_database(settings.replaced(job_events_topic=topic)) as own:
             env = {"ZIXLY_JOB_EVENTS_TOPIC": topic, "ZIXLY_DATABASE_URL": own.database, "ZIXLY_LOG_LEVEL": "WARNING",
@@ -74,9 +77,10 @@ def system_under_test(
             try:
                 for name, (args, ready) in services.items():
                     pids[name] = start_server([*zixly, *args], ready, logs / f"system-{name}.log", env)
-                yield SystemUnderTest(own, f"http://127.0.0.1:{RECEIVER_PORT}/webhook/generic-job", pids)
+                yield SystemUnderTest(own, f"http://127.0.0.1:{RECEIVER_PORT}/webhook/generic-job", pids, scratch)
             finally:
                 for pid in pids.values():
                     terminate(pid, timeout=20)
     finally:
-        asyncio.run(delete_topic(settings, topic))
+        for name in (topic, scratch):
+            asyncio.run(delete_topic(settings, name))
