@@ -29,6 +29,7 @@ from dashboard.sessions import CookieSigner, SessionStore
 from dashboard.users import UserDirectory
 from kernel.api_tokens import ApiTokens
 from kernel.database import TenantScope, make_async_engine, make_engine, scoped
+from kernel.http_metrics import NO_FASTAPI_TELEMETRY
 from kernel.projection_lag import projection_lag
 from kernel.settings import Settings
 from kernel.time_travel import AsOf, event_from_timeline, fold_job, parse_as_of
@@ -104,6 +105,7 @@ def create_api(settings: Settings) -> FastAPI:
         description="Reads the projections (sync status, time travel); never changes a job. Every route "
         "but /api/health needs a login session or `Authorization: Bearer` (an API token, or a JWT of the "
         "configured OIDC provider).",
+        telemetry=NO_FASTAPI_TELEMETRY,
     )
     api.add_middleware(AuthenticationMiddleware)
     api.include_router(login_routes.router)

@@ -9,7 +9,7 @@ from kernel.api_tokens import ApiTokens
 from kernel.audit import SqlAuditTrail
 from kernel.database import make_async_engine
 from kernel.environment import checked_settings
-from kernel.http_metrics import HttpMetricsMiddleware
+from kernel.http_metrics import NO_FASTAPI_TELEMETRY, HttpMetricsMiddleware
 from kernel.kafka import make_producer
 from kernel.logging import configure_logging, get_logger
 from kernel.market_data.providers import MarketData
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, services: ReceiverServices | No
         version="0.1.0",
         description="Integrators submit jobs as webhooks; each accepted job is an event in the log.",
         lifespan=lifespan,
+        telemetry=NO_FASTAPI_TELEMETRY,
     )
     if services is not None:
         app.state.services = services
