@@ -10,8 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.database import TenantScope, scoped
@@ -19,9 +18,23 @@ from kernel.group_commit import GroupCommit, Outcomes
 from producers.receipts import Receipt, SqlReceiptStore
 from schemas.read_model import webhook_receipts
 
-# Rows per statement: 7 values each, far below Postgres's 65,535 parameters, and a group small enough that one
-# slow write does not hold hundreds of requests.
+# A group small enough that one slow write does not hold hundreds of requests.
 MAX_GROUP = 256
+# One statement text whatever the group's size, its columns as arrays: a multi-row VALUES was compiled by SQLAlchemy
+# and parsed by psycopg again for every size (both showed in the receiver's profile).
+_CLAIM = text("""
+INSERT INTO webhook_receipts (tenant_id, idempotency_key, request_sha256, job_id, event_id, correlation_id, state)
+SELECT :tenant, k, s, j, e, c, 'pending'
+FROM unnest(CAST(:keys AS text[]), CAST(:shas AS text[]), CAST(:jobs AS uuid[]), CAST(:events AS uuid[]),
+            CAST(:correlations AS text[])) AS t(k, s, j, e, c)
+ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+RETURNING idempotency_key
+""")
+_MARK = text("""
+UPDATE webhook_receipts AS r SET state = 'appended', log_partition = t.p, log_offset = t.o, updated_at = now()
+FROM unnest(CAST(:keys AS text[]), CAST(:partitions AS integer[]), CAST(:offsets AS bigint[])) AS t(k, p, o)
+WHERE r.tenant_id = :tenant AND r.idempotency_key = t.k
+""")
 
 
 @dataclass(frozen=True)
@@ -76,20 +89,15 @@ class GroupedReceiptStore:
         first: dict[str, _Claim] = {}
         for claim in claims:
             first.setdefault(claim.key, claim)
-        rows = [
-            {"tenant_id": tenant_id, "idempotency_key": c.key, "request_sha256": c.receipt.request_sha256,
-             "job_id": c.receipt.job_id, "event_id": c.receipt.event_id, "correlation_id": c.receipt.correlation_id,
-             "state": "pending"}
-            for c in first.values()
-        ]  # fmt: skip
-        statement = (
-            insert(webhook_receipts)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-            .returning(webhook_receipts.c.idempotency_key)
-        )
+        claimed = list(first.values())
+        parameters = {
+            "tenant": tenant_id, "keys": [c.key for c in claimed],
+            "shas": [c.receipt.request_sha256 for c in claimed], "jobs": [c.receipt.job_id for c in claimed],
+            "events": [c.receipt.event_id for c in claimed],
+            "correlations": [c.receipt.correlation_id for c in claimed],
+        }  # fmt: skip
         async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
-            won = {key for (key,) in await connection.execute(statement)}
+            won = {key for (key,) in await connection.execute(_CLAIM, parameters)}
             taken = [c.key for c in claims if c.key not in won or first[c.key] is not c]
             existing: dict[str, Receipt] = {}
             if taken:
@@ -107,24 +115,13 @@ class GroupedReceiptStore:
 
     async def _mark_group(self, marks: list[_Mark]) -> Outcomes[None]:
         outcomes: list[BaseException | None] = [None] * len(marks)
-        statement = (
-            update(webhook_receipts)
-            .where(
-                webhook_receipts.c.tenant_id == bindparam("b_tenant"),
-                webhook_receipts.c.idempotency_key == bindparam("b_key"),
-            )
-            .values(state="appended", log_partition=bindparam("b_partition"), log_offset=bindparam("b_offset"),
-                    updated_at=func.now())
-        )  # fmt: skip
         for tenant_id, indexes in _by_tenant(marks).items():
-            parameters = [
-                {"b_tenant": tenant_id, "b_key": marks[i].key, "b_partition": marks[i].partition,
-                 "b_offset": marks[i].offset}
-                for i in indexes
-            ]  # fmt: skip
+            parameters = {"tenant": tenant_id, "keys": [marks[i].key for i in indexes],
+                          "partitions": [marks[i].partition for i in indexes],
+                          "offsets": [marks[i].offset for i in indexes]}  # fmt: skip
             try:
                 async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
-                    await connection.execute(statement, parameters)
+                    await connection.execute(_MARK, parameters)
             except Exception as exc:
                 for index in indexes:
                     outcomes[index] = exc
