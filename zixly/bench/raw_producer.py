@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from kernel.kafka import make_producer
 from kernel.settings import Settings
@@ -13,6 +14,19 @@ async def produce_for(settings: Settings, topic: str, seconds: float, in_flight:
     producer = make_producer(settings)
     await producer.start()
     value = BODY.encode()
+
+    async def send(key: bytes) -> None:
+        await producer.send_and_wait(topic, value=value, key=key)
+
+    try:
+        return await _saturate(send, seconds, in_flight)
+    finally:
+        await producer.stop()
+
+
+async def _saturate(send: Callable[[bytes], Awaitable[None]], seconds: float, in_flight: int) -> tuple[int, float]:
+    """``in_flight`` senders, each awaiting ``send`` (its ack) before the next, for ``seconds``: how many were
+    acknowledged, and per second."""
     acknowledged = 0
     deadline = time.perf_counter() + seconds
 
@@ -20,14 +34,11 @@ async def produce_for(settings: Settings, topic: str, seconds: float, in_flight:
         nonlocal acknowledged
         key = f"bench-{index}".encode()
         while time.perf_counter() < deadline:
-            await producer.send_and_wait(topic, value=value, key=key)
+            await send(key)
             acknowledged += 1
 
     started = time.perf_counter()
-    try:
-        await asyncio.gather(*(sender(i) for i in range(in_flight)))
-    finally:
-        await producer.stop()
+    await asyncio.gather(*(sender(i) for i in range(in_flight)))
     return acknowledged, acknowledged / (time.perf_counter() - started)
 
 
@@ -51,33 +62,22 @@ async def produce_for_librdkafka(
 
     poller = loop.run_in_executor(None, poll)
     value = BODY.encode()
-    acknowledged = 0
-    deadline = time.perf_counter() + seconds
 
-    async def sender(index: int) -> None:
-        nonlocal acknowledged
-        key = f"bench-{index}".encode()
-        while time.perf_counter() < deadline:
-            delivered: asyncio.Future[None] = loop.create_future()
+    async def send(key: bytes) -> None:
+        delivered: asyncio.Future[None] = loop.create_future()
 
-            def report(
-                error: KafkaError | None, _message: Message, delivered: asyncio.Future[None] = delivered
-            ) -> None:
-                outcome = RuntimeError(str(error)) if error is not None else None
-                loop.call_soon_threadsafe(_settle, delivered, outcome)
+        def report(error: KafkaError | None, _message: Message) -> None:
+            loop.call_soon_threadsafe(_settle, delivered, RuntimeError(str(error)) if error is not None else None)
 
-            producer.produce(topic, value=value, key=key, on_delivery=report)
-            await delivered
-            acknowledged += 1
+        producer.produce(topic, value=value, key=key, on_delivery=report)
+        await delivered
 
-    started = time.perf_counter()
     try:
-        await asyncio.gather(*(sender(i) for i in range(in_flight)))
+        return await _saturate(send, seconds, in_flight)
     finally:
         polling = False
         await poller
         await loop.run_in_executor(None, producer.flush, 10)
-    return acknowledged, acknowledged / (time.perf_counter() - started)
 
 
 def _settle(delivered: "asyncio.Future[None]", error: Exception | None) -> None:
