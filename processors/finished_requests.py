@@ -14,7 +14,7 @@ partition has been read.
 A sweep whose plan is the last thing its request led to is ``planned``, not finished: the planner appends the plan
 before it queues the chunks, and one killed in between (seen in CI: the last 16 of 142 chunks never queued) left a
 sweep that waited for ever. Its request is not planned again (one plan per attempt); the chunks whose results the
-tail does not hold are queued again instead (``missing_chunks``).
+tail does not hold are queued again instead (``recorded_chunks``, ``SweepPlanner.requeue``).
 """
 
 import asyncio
