@@ -63,13 +63,16 @@ def psycopg_scope_sql(scope: TenantScope, service: Service | None) -> tuple[str,
     return opening[0].replace(":tenant", "%s"), (opening[1]["tenant"],)
 
 
-def make_async_engine(settings: Settings, pool_size: int = 5, service: Service | None = None) -> AsyncEngine:
-    """The owner's engine, or with ``service`` that service's own login."""
+def make_async_engine(
+    settings: Settings, pool_size: int = 5, service: Service | None = None, max_overflow: int | None = None
+) -> AsyncEngine:
+    """The owner's engine, or with ``service`` that service's own login. Past ``pool_size`` connections it opens up
+    to ``max_overflow`` more (as many again by default), each closed when given back."""
     url = settings.service_sqlalchemy_url(service) if service else settings.sqlalchemy_url
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=True,
         execution_options={_SERVICE_OPTION: service},
     )

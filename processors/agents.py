@@ -11,6 +11,7 @@ import faust
 from kernel.dead_letters import Origin
 from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
+from processors import faust_delivery
 from processors.fair_queue import FairQueue
 from processors.finished_requests import FinishedRequests
 from processors.finished_work import FinishedRetries, retry_key
@@ -50,6 +51,8 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
     slots = Slots(runtime, waiting, FinishedRequests())
     finished_retries = FinishedRetries()
     running_retries: dict[asyncio.Future[None], int] = {}  # retries running now, and their partitions
+    # Lifecycle events share the topic with the requests; acknowledged without passing through the agent's stream.
+    faust_delivery.deliver_only(settings.job_events_topic, wanted_by_the_job_agent)
 
     @app.agent(topic, concurrency=1, name="zixly.run-requested-jobs")
     async def run_requested_jobs(stream: Any) -> None:
@@ -117,6 +120,10 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
         async for event, done in acked_when_done(stream):
             if await _run_retry(runtime, event, finished_retries, running_retries):
                 await done()
+
+
+def wanted_by_the_job_agent(message: Any) -> bool:
+    return header_value(message.headers, EVENT_TYPE_HEADER) in (JobRequested.TYPE, JobCancelRequested.TYPE)
 
 
 async def acked_when_done(stream: Any) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:

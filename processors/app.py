@@ -7,12 +7,13 @@ from faust.types.auth import CredentialsT
 
 from kernel.kafka_security import kafka_ssl_context
 from kernel.settings import Settings
-from processors import faust_commit_fix, faust_fetch_wait
+from processors import faust_commit_fix, faust_delivery, faust_fetch_wait
 
 
 def create_app(settings: Settings) -> faust.App:
     faust_commit_fix.install()
     faust_fetch_wait.install()
+    faust_delivery.install()
     return faust.App(
         "zixly-processor",
         broker=[f"kafka://{address}" for address in settings.kafka_bootstrap.split(",")],

@@ -21,7 +21,13 @@ T = TypeVar("T")
 
 
 async def patiently(call: Callable[[], Awaitable[T]], patience_seconds: float, what: str) -> T:
-    """``call()``, retried with backoff while the broker is unavailable, for at most ``patience_seconds``."""
+    """``call()``, retried with backoff while the broker is unavailable, for at most ``patience_seconds`` after the
+    first failure."""
+    try:
+        # Nearly every call succeeds at once; building the retry loop for each cost the worker 7 % of its time.
+        return await call()
+    except LogUnavailable as exc:
+        log.warning("broker unavailable; retrying", what=what, attempt=1, error=str(exc)[:200])
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(LogUnavailable),
         wait=wait_exponential(multiplier=0.2, max=5) + wait_random(0, 0.2),

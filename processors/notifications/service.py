@@ -60,12 +60,15 @@ class Notifier:
         with bound_contextvars(
             job_id=str(event.job_id), tenant_id=event.tenant_id, correlation_id=event.correlation_id
         ):
+            # The tenant's settings first: most outcomes notify no one, and need neither the job's row nor its wait.
+            targets = targets_for(event.event_type, await self._directory.tenant(event.tenant_id))
+            if not targets:
+                return
             job = await self._job(str(event.job_id))
             if job is None:
                 log.warning("no projected job to notify about", outcome=event.event_type)
                 return
             job_type, _ = job
-            targets = targets_for(event.event_type, await self._directory.tenant(event.tenant_id))
             subject = f"[zixly] {job_type} job {event.job_id} {OUTCOMES[event.event_type].replace('_', ' ')}"
             text = _describe(event)
             for target in targets:
