@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test test-parallel bootstrap lint audit lock bench bench-pipeline bench-latency bench-sweep bench-replay bench-job-list bench-worker bench-scale schemas stack-down
+.PHONY: run test test-parallel bootstrap lint audit lock bench bench-pipeline bench-latency bench-sweep bench-replay bench-job-list bench-big-job bench-worker bench-scale schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
@@ -51,6 +51,10 @@ bench-replay: bootstrap
 bench-job-list: bootstrap
 	@deploy/bootstrap.sh --browser
 	.venv/bin/zixly bench job-list
+
+bench-big-job: bootstrap
+	@deploy/bootstrap.sh --browser
+	.venv/bin/zixly bench big-job
 
 bench-worker: bootstrap
 	.venv/bin/zixly bench worker

@@ -72,11 +72,26 @@ def durations(rows: Sequence[dict[str, Any]]) -> go.Figure:
     return _styled(figure, "Duration percentiles by job type")
 
 
-def job_timeline(events: Sequence[dict[str, Any]], now: datetime) -> go.Figure:
-    """Attempts as bars (start to the event that ended them), every event as a marker on its own lane."""
+def job_timeline(
+    events: Sequence[dict[str, Any]], now: datetime, kinds: Sequence[dict[str, Any]] = (), omitted: int = 0
+) -> go.Figure:
+    """Attempts as bars (start to the event that ended them), every event as a marker on its own lane. A long
+    timeline comes as its two ends (``omitted`` events between them): each lane then also spans its type's first to
+    last event, with their count, so the middle is summarised rather than drawn."""
     if not events:
         return empty("no events", height=260)
     figure = go.Figure()
+    if omitted:
+        figure.add_trace(go.Scatter(
+            x=[moment for kind in kinds for moment in (kind["first_at"], kind["last_at"], None)],
+            y=[lane for kind in kinds for lane in (kind["event_type"],) * 3], mode="lines", name="span",
+            line={"color": "#9aa5b1", "width": 6}, showlegend=False, hoverinfo="skip",
+        ))  # fmt: skip
+        figure.add_trace(go.Scatter(
+            x=[kind["last_at"] for kind in kinds], y=[kind["event_type"] for kind in kinds], mode="text",
+            text=[f"  {kind['count']:,} events" for kind in kinds], textposition="middle right", showlegend=False,
+            hoverinfo="skip",
+        ))  # fmt: skip
     attempt_start: datetime | None = None
     attempt = 0
     for event in events:
@@ -96,8 +111,10 @@ def job_timeline(events: Sequence[dict[str, Any]], now: datetime) -> go.Figure:
         customdata=[[e["log_partition"], e["log_offset"]] for e in events], name="events",
         hovertemplate="%{y}<br>%{x}<br>partition %{customdata[0]}, offset %{customdata[1]}<extra></extra>",
     ))  # fmt: skip
-    figure.update_yaxes(categoryorder="array", categoryarray=list(dict.fromkeys(e["event_type"] for e in events)))
-    return _styled(figure, "Timeline", height=max(220, 60 + 28 * len({e["event_type"] for e in events})))
+    lanes = list(dict.fromkeys([*(e["event_type"] for e in events), *(kind["event_type"] for kind in kinds)]))
+    figure.update_yaxes(categoryorder="array", categoryarray=lanes)
+    title = f"Timeline: {len(events) + omitted:,} events, the first and last drawn" if omitted else "Timeline"
+    return _styled(figure, title, height=max(220, 60 + 28 * len(lanes)))
 
 
 def _attempt_bar(figure: go.Figure, attempt: int, start: datetime, end: datetime, outcome: str) -> None:

@@ -131,25 +131,100 @@ TIMELINE_COLUMNS = [job_events.c[name] for name in (
     "causation_id", "producer", "payload", "log_partition", "log_offset")]  # fmt: skip
 
 
+# How many events a job's page and ``GET /api/pipelines/jobs/{id}`` show from each end of a long timeline. A sweep
+# of a million backtests has 2,000+ events: all of them made a 1.3 MB answer and a 4.8 s page.
+TIMELINE_EDGE = 100
+
+
 def detail_queries(job_id: uuid.UUID, tenant_id: str | None) -> tuple[Select[Any], Select[Any]]:
-    """The job's row, and its timeline in log order."""
+    """The job's row, and its whole timeline in log order."""
     query = select(pipeline_jobs).where(pipeline_jobs.c.id == job_id)
     if tenant_id is not None:
         query = query.where(pipeline_jobs.c.tenant_id == tenant_id)
-    events = select(*TIMELINE_COLUMNS).where(job_events.c.job_id == job_id).order_by(job_events.c.log_offset)
-    return query, events
+    return query, events_query(job_id)
+
+
+def events_query(job_id: uuid.UUID, after_offset: int = -1) -> Select[Any]:
+    """The job's events in log order (one partition: the job's id is the key), after ``after_offset``."""
+    return (select(*TIMELINE_COLUMNS).where(job_events.c.job_id == job_id, job_events.c.log_offset > after_offset)
+            .order_by(job_events.c.log_offset))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TimelineQueries:
+    """What a timeline shows of a job with many events: each type's count and span, and the events at both ends."""
+
+    kinds: Select[Any]
+    first: Select[Any]
+    last: Select[Any]
+
+
+def timeline_queries(job_id: uuid.UUID, edge: int) -> TimelineQueries:
+    of_job = job_events.c.job_id == job_id
+    kinds = (select(job_events.c.event_type, func.count().label("count"),
+                    func.min(job_events.c.occurred_at).label("first_at"),
+                    func.max(job_events.c.occurred_at).label("last_at"))
+             .where(of_job).group_by(job_events.c.event_type).order_by(func.min(job_events.c.log_offset)))  # fmt: skip
+    first = select(*TIMELINE_COLUMNS).where(of_job).order_by(job_events.c.log_offset).limit(edge)
+    last = select(*TIMELINE_COLUMNS).where(of_job).order_by(job_events.c.log_offset.desc()).limit(edge)
+    return TimelineQueries(kinds, first, last)
+
+
+def timeline(
+    kinds: Sequence[dict[str, Any]], first: list[dict[str, Any]], last: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The timeline part of a job's answer from ``timeline_queries``: ``events`` (all of them, or the first and the
+    last ``edge``), ``events_total``, ``events_omitted`` and ``event_types`` (count, first and last time)."""
+    total = sum(int(kind["count"]) for kind in kinds)
+    shown = {event["event_id"]: event for event in [*first, *reversed(last)]}  # overlapping ends count once
+    events = sorted(shown.values(), key=lambda event: int(event["log_offset"]))
+    return {
+        "events": events,
+        "events_total": total,
+        "events_omitted": total - len(events),
+        "event_types": [
+            {
+                "event_type": kind["event_type"],
+                "count": int(kind["count"]),
+                "first_at": kind["first_at"],
+                "last_at": kind["last_at"],
+            }
+            for kind in kinds
+        ],
+    }
 
 
 async def job_detail(
-    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, tenant_id: str | None
+    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, tenant_id: str | None, edge: int = TIMELINE_EDGE
 ) -> dict[str, Any] | None:
-    query, events = detail_queries(job_id, tenant_id)
+    """The job's row and its timeline (``timeline``), with at most ``edge`` events from each end."""
+    query, _ = detail_queries(job_id, tenant_id)
+    queries = timeline_queries(job_id, edge)
     async with scoped(engine, scope) as connection:
         row = (await connection.execute(query)).mappings().first()
         if row is None:
             return None
-        timeline = [dict(event) for event in (await connection.execute(events)).mappings()]
-    return dict(row) | {"events": timeline}
+        kinds = [dict(kind) for kind in (await connection.execute(queries.kinds)).mappings()]
+        first = [dict(event) for event in (await connection.execute(queries.first)).mappings()]
+        last = [dict(event) for event in (await connection.execute(queries.last)).mappings()]
+    return dict(row) | timeline(kinds, first, last)
+
+
+async def job_row(engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
+    async with scoped(engine, scope) as connection:
+        row = (await connection.execute(detail_queries(job_id, None)[0])).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def job_events_page(
+    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, after_offset: int, limit: int
+) -> list[dict[str, Any]] | None:
+    """Up to ``limit`` of the job's events after ``after_offset``; None when the scope sees no such job."""
+    async with scoped(engine, scope) as connection:
+        if (await connection.execute(select(pipeline_jobs.c.id).where(pipeline_jobs.c.id == job_id))).first() is None:
+            return None
+        rows = await connection.execute(events_query(job_id, after_offset).limit(limit))
+        return [dict(event) for event in rows.mappings()]
 
 
 RESULT_COLUMNS = (

@@ -17,9 +17,21 @@ from typing import Any, TypeVar
 
 import cachetools
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, select, text
+from sqlalchemy import ColumnElement, Engine, func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 
-from dashboard.job_queries import SERVICE_METRICS, JobFilter, SortField, detail_queries, list_query, split_page
+from dashboard.job_queries import (
+    SERVICE_METRICS,
+    TIMELINE_EDGE,
+    JobFilter,
+    SortField,
+    detail_queries,
+    events_query,
+    list_query,
+    split_page,
+    timeline,
+    timeline_queries,
+)
 from kernel.database import TenantScope, make_engine, scoped_sync
 from kernel.market_data.providers import MarketData
 from kernel.object_store import ObjectStore, tenant_prefix
@@ -30,6 +42,8 @@ from schemas.read_model import job_counts_hourly, pipeline_jobs, trading_sweep_r
 from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters
 
 T = TypeVar("T")
+# What the sweep explorer can colour its heatmap by: columns of trading_sweep_results.
+SWEEP_METRICS = ("score", "sharpe", "sortino", "calmar", "total_return", "max_drawdown", "win_rate")
 SHARED_SECONDS = 3.0  # how stale a shared aggregate may be: well under a human's refresh, far over a query's cost
 
 _THROUGHPUT = text("""
@@ -149,6 +163,11 @@ class ArtifactRefused(Exception):
     """An object key outside the tenant's prefix: no link is made for it."""
 
 
+def _one_grid(job_id: uuid.UUID, ticker: str, strategy_type: str) -> list[ColumnElement[bool]]:
+    results = trading_sweep_results.c
+    return [results.job_id == job_id, results.ticker == ticker, results.strategy_type == strategy_type]
+
+
 def _check_tenants_object(job: dict[str, Any], key: str) -> None:
     # Some S3-compatible stores normalise "..": a key must stay below the prefix whatever the store does with it.
     if not key.startswith(tenant_prefix(job["tenant_id"])) or ".." in key.split("/"):
@@ -209,16 +228,24 @@ class PageData:
             return dict(row) if row is not None else None
 
     def job(self, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
-        """The job's row and its timeline, with anything that looks like a credential redacted (jobs from before
-        secret references could carry one)."""
-        query, events = detail_queries(job_id, None)
+        """The job's row and its timeline (``job_queries.timeline``: a long one by both ends), with anything that
+        looks like a credential redacted (jobs from before secret references could carry one)."""
+        query, _ = detail_queries(job_id, None)
+        queries = timeline_queries(job_id, TIMELINE_EDGE)
         with scoped_sync(self._engine, scope) as connection:
             row = connection.execute(query).mappings().first()
             if row is None:
                 return None
-            job = dict(row) | {"events": [dict(event) for event in connection.execute(events).mappings()]}
-        redacted: dict[str, Any] = redact(job)
+            kinds = [dict(kind) for kind in connection.execute(queries.kinds).mappings()]
+            first = [dict(event) for event in connection.execute(queries.first).mappings()]
+            last = [dict(event) for event in connection.execute(queries.last).mappings()]
+        redacted: dict[str, Any] = redact(dict(row) | timeline(kinds, first, last))
         return redacted
+
+    def job_history(self, scope: TenantScope, job_id: uuid.UUID, through: int) -> list[dict[str, Any]]:
+        """The job's events in log order up to the one at index ``through`` (what time travel folds), redacted."""
+        history: list[dict[str, Any]] = redact(self._rows(scope, events_query(job_id).limit(through + 1)))
+        return history
 
     def artifact_url(self, job: dict[str, Any], key: str) -> str:
         """A presigned link to one of ``job``'s artifacts, only under the job's tenant's prefix (the job row was
@@ -299,17 +326,38 @@ class PageData:
         return self._rows(scope, query)
 
     def sweep_cells(
-        self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str
+        self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Every backtest of one ticker and strategy of the sweep, as far as it has run."""
+        """The backtests of one ticker and strategy of the sweep as far as it has run, best first (the first
+        ``limit``)."""
         columns = [trading_sweep_results.c[name] for name in (
             "parameters", "score", "total_return", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate",
             "trades", "parameters_key")]  # fmt: skip
-        query = (select(*columns).where(trading_sweep_results.c.job_id == job_id,
-                                        trading_sweep_results.c.ticker == ticker,
-                                        trading_sweep_results.c.strategy_type == strategy_type)
-                 .order_by(trading_sweep_results.c.score.desc().nulls_last()))  # fmt: skip
+        query = (select(*columns).where(*_one_grid(job_id, ticker, strategy_type))
+                 .order_by(trading_sweep_results.c.score.desc().nulls_last()).limit(limit))  # fmt: skip
         return self._rows(scope, query)
+
+    def sweep_cell_count(self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str) -> int:
+        query = (select(func.count().label("count")).select_from(trading_sweep_results)
+                 .where(*_one_grid(job_id, ticker, strategy_type)))  # fmt: skip
+        return int(self._rows(scope, query)[0]["count"])
+
+    def sweep_best_by_point(
+        self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str, x: str, y: str, metric: str
+    ) -> list[dict[str, Any]]:
+        """The best ``metric`` at each (``x``, ``y``) of one ticker and strategy, over the other parameters,
+        reduced by Postgres: a million-backtest sweep has 250,000 of one ticker, and its heatmap a few thousand
+        points. Shaped as cells (parameters {x, y}, the metric, the key of the best backtest)."""
+        if metric not in SWEEP_METRICS:
+            raise ValueError(f"not a metric of a sweep's results: {metric!r}")
+        results = trading_sweep_results.c
+        value, at_x, at_y = results[metric], results.parameters[x], results.parameters[y]
+        query = (select(at_x.label("x"), at_y.label("y"), value.label("value"), results.parameters_key)
+                 .where(*_one_grid(job_id, ticker, strategy_type), value.is_not(None),
+                        results.parameters.has_key(x), results.parameters.has_key(y))
+                 .ext(distinct_on(at_x, at_y)).order_by(at_x, at_y, value.desc()))  # fmt: skip
+        return [{"parameters": {x: row["x"], y: row["y"]}, metric: row["value"],
+                 "parameters_key": row["parameters_key"]} for row in self._rows(scope, query)]  # fmt: skip
 
     def equity_curve(self, job: dict[str, Any], key: str, ticker: str) -> EquityCurve:
         """A stored curve of one of ``job``'s best cells (``key`` taken from its result, never from the browser),

@@ -19,11 +19,14 @@ from dashboard.authorization import requires, scope_of
 from dashboard.job_queries import (
     RESULT_COLUMNS,
     SERVICE_METRICS,
+    TIMELINE_EDGE,
     BadCursor,
     JobFilter,
     SortField,
     count_jobs,
     job_detail,
+    job_events_page,
+    job_row,
     list_jobs,
     stream_results,
     sweep_results,
@@ -82,19 +85,48 @@ async def jobs(
     return page
 
 
-@router.get("/pipelines/jobs/{job_id}", summary="One job: its row and its timeline of events", responses=NOT_FOUND)
+@router.get(
+    "/pipelines/jobs/{job_id}",
+    summary="One job: its row, and its timeline (a long one shortened to both ends, with a count of each type)",
+    responses=NOT_FOUND,
+)
 async def job(
     request: Request,
     caller: Reader,
     job_id: uuid.UUID,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    events_edge: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=10_000,
+            description="events shown from each end of a longer "
+            "timeline; every event is in /pipelines/jobs/{id}/events",
+        ),
+    ] = TIMELINE_EDGE,
 ) -> dict[str, Any]:
-    found = await job_detail(engine_of(request), scope_of(caller), job_id, tenant_id)
+    found = await job_detail(engine_of(request), scope_of(caller), job_id, tenant_id, events_edge)
     if found is None:
         raise HTTPException(404, detail=f"no job {job_id}")
     if not caller.may(Permission.READ_STACK_TRACES):
         found["error_detail"] = None
     return found
+
+
+@router.get("/pipelines/jobs/{job_id}/events", summary="A job's events in log order, one page at a time",
+            responses=NOT_FOUND)  # fmt: skip
+async def job_events(
+    request: Request,
+    caller: Reader,
+    job_id: uuid.UUID,
+    after_offset: Annotated[int, Query(ge=-1, description="`next_after_offset` of the previous page")] = -1,
+    limit: Annotated[int, Query(ge=1, le=5_000)] = 500,
+) -> dict[str, Any]:
+    items = await job_events_page(engine_of(request), scope_of(caller), job_id, after_offset, limit)
+    if items is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    last = int(items[-1]["log_offset"]) if len(items) == limit else None
+    return {"items": items, "next_after_offset": last}
 
 
 @router.get(
@@ -114,7 +146,7 @@ async def results(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any] | StreamingResponse:
     scope = scope_of(caller)
-    found = await job_detail(engine_of(request), scope, job_id, None)
+    found = await job_row(engine_of(request), scope, job_id)
     if found is None:
         raise HTTPException(404, detail=f"no job {job_id}")
     if format == "csv":

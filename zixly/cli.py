@@ -439,6 +439,20 @@ def bench_replay(
     run_replay_benchmark(settings, console, events, rounds, seed, processes)
 
 
+@bench_app.command("big-job")
+def bench_big_job(
+    fast: Annotated[int, typer.Option(help="fast SMA windows per ticker (4 tickers)")] = 200,
+    slow: Annotated[int, typer.Option(help="slow SMA windows per ticker")] = 1_250,
+    rounds: Annotated[int, typer.Option(help="page loads per page")] = 10,
+) -> None:
+    """One big sweep's job page and explorer in Chromium (a million backtests, 2,000+ events) next to a small one's."""
+    from zixly.bench.big_job import run_big_job_benchmark
+
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_big_job_benchmark(settings, console, fast, slow, rounds)
+
+
 @bench_app.command("job-list")
 def bench_job_list(
     jobs: Annotated[int, typer.Option(help="jobs seeded (once per size, then reused)")] = 1_000_000,

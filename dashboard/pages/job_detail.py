@@ -171,9 +171,9 @@ def register(app: Dash, data: PageData) -> None:
             html.P(job_id, className="muted"),
             html.Progress(value=str(job["progress"]), max="1", id="job-progress"),
         ])  # fmt: skip
-        events = job["events"]
-        last = max(len(events) - 1, 0)
-        marks = {i: {"label": str(i + 1)} for i in range(len(events))} if len(events) <= 30 else None
+        events, total = job["events"], job["events_total"]
+        last = max(total - 1, 0)
+        marks = {i: {"label": str(i + 1)} for i in range(total)} if total <= 30 else None
         return (
             header,
             _facts(job),
@@ -181,26 +181,28 @@ def register(app: Dash, data: PageData) -> None:
             _error(job, caller.may(Permission.READ_STACK_TRACES)),
             _result(job),
             _artifacts(job, data, caller),
-            figures.job_timeline(events, datetime.now(UTC)),
+            figures.job_timeline(events, datetime.now(UTC), job["event_types"], job["events_omitted"]),
             last,
             last,
             marks,
         )
 
-    @app.callback(Output("job-as-of-state", "children"), Input("job-as-of", "value"), State("job-id", "data"))
-    def as_of(index: int | None, job_id: str) -> Any:
-        job = data.job(scope_of(viewer()), uuid.UUID(job_id))
-        if job is None or not job["events"]:
+    @app.callback(Output("job-as-of-state", "children"), Input("job-as-of", "value"), State("job-id", "data"),
+                  State("job-as-of", "max"))  # fmt: skip
+    def as_of(index: int | None, job_id: str, last: int | None) -> Any:
+        # Only the events up to the chosen one: a sweep's whole history is thousands of them.
+        events = data.job_history(scope_of(viewer()), uuid.UUID(job_id), max(index or 0, 0))
+        if not events:
             return None
-        events = job["events"]
-        chosen = events[min(index or 0, len(events) - 1)]
+        chosen = events[-1]
+        total = max(last or 0, len(events) - 1) + 1
         history = [(event_from_timeline(row), row["log_partition"], row["log_offset"]) for row in events]
         state = fold_job(history, AsOf(offset=chosen["log_offset"]))
         shown = dataclasses.asdict(state) if state else {}
         keep = ("status", "attempts", "progress", "progress_message", "error_type", "error_message", "started_at",
                 "completed_at", "updated_at")  # fmt: skip
         return html.Div([
-            html.P([html.Strong(f"after event {(index or 0) + 1} of {len(events)}: {chosen['event_type']}"),
+            html.P([html.Strong(f"after event {len(events)} of {total}: {chosen['event_type']}"),
                     f" (partition {chosen['log_partition']}, offset {chosen['log_offset']})"], id="job-as-of-label"),
             html.Pre(json.dumps({name: shown.get(name) for name in keep}
                                 | {"result": "(recorded)" if shown.get("result") else None}, indent=2, default=str)),

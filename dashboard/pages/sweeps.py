@@ -10,13 +10,14 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import figures
 from dashboard.authorization import viewer_scope
-from dashboard.page_data import PageData
+from dashboard.page_data import SWEEP_METRICS, PageData
 from dashboard.pages.clientside import clientside
 from schemas.access import Permission
 
 PERMISSION = Permission.READ_JOBS
 
-METRICS = ("score", "sharpe", "sortino", "calmar", "total_return", "max_drawdown", "win_rate")
+METRICS = SWEEP_METRICS
+RANKING_ROWS = 200
 RANKING_COLUMNS = [
     {"field": "parameters_key", "headerName": "parameters", "minWidth": 160},
     *({"field": name, "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}}
@@ -118,11 +119,15 @@ def register(app: Dash, data: PageData) -> None:
         if not (job_id and ticker and strategy and x and y):
             return figures.empty("choose a sweep, a ticker and a strategy"), [], ""
         scope = viewer_scope()
-        cells = data.sweep_cells(scope, uuid.UUID(job_id), ticker, strategy)
-        job = live if live and live.get("id") == job_id else data.job_row(scope, uuid.UUID(job_id))
+        sweep = uuid.UUID(job_id)
+        # Reduced in Postgres: the best at each point, the first 200, a count; not every backtest of the ticker.
+        best = data.sweep_best_by_point(scope, sweep, ticker, strategy, x, y, metric)
+        ranking = data.sweep_cells(scope, sweep, ticker, strategy, limit=RANKING_ROWS)
+        recorded = data.sweep_cell_count(scope, sweep, ticker, strategy)
+        job = live if live and live.get("id") == job_id else data.job_row(scope, sweep)
         progress = f"{job['status']} · {float(job['progress']):.0%} · " if job else ""
-        return (figures.sweep_heatmap(cells, x, y, metric), cells[:200],
-                f"{progress}{len(cells):,} backtests of {ticker} {strategy} recorded")  # fmt: skip
+        return (figures.sweep_heatmap(best, x, y, metric), ranking,
+                f"{progress}{recorded:,} backtests of {ticker} {strategy} recorded")  # fmt: skip
 
     @app.callback(Output("sweep-oos", "figure"), Input("sweep-job", "value"), Input("sweep-ticker", "value"),
                   Input("sweep-metric", "value"), Input("sweep-live", "data"))  # fmt: skip

@@ -10,9 +10,13 @@ import uuid
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
+from dashboard import figures
 from dashboard.api import create_api
+from dashboard.page_data import PageData
+from kernel.database import EVERY_TENANT
 from kernel.kafka import make_producer
 from kernel.settings import Settings
 from schemas.codec import encode
@@ -187,3 +191,68 @@ async def test_health_is_ok_while_postgres_answers_and_a_503_with_the_reason_whe
         response = await client.get("/api/health")
     assert response.status_code == 503
     assert response.json()["detail"].startswith("postgres: ")
+
+
+async def test_a_long_timeline_comes_as_its_two_ends_with_each_types_count_and_every_event_pages_in_order(
+    api: httpx.AsyncClient,
+) -> None:
+    whole = (await api.get(f"/api/pipelines/jobs/{SWEEP_JOB}", params={"events_edge": 10_000})).json()
+    ends = (await api.get(f"/api/pipelines/jobs/{SWEEP_JOB}", params={"events_edge": 1})).json()
+    total = len(whole["events"])
+    assert total > 2
+    assert (whole["events_total"], whole["events_omitted"]) == (total, 0)
+    assert [e["event_id"] for e in ends["events"]] == [whole["events"][0]["event_id"], whole["events"][-1]["event_id"]]
+    assert (ends["events_total"], ends["events_omitted"]) == (total, total - 2)
+    assert sum(kind["count"] for kind in ends["event_types"]) == total
+    assert [kind["event_type"] for kind in ends["event_types"]] == list(dict.fromkeys(
+        e["event_type"] for e in whole["events"]))  # fmt: skip
+
+    paged: list[dict[str, Any]] = []
+    after: int | None = -1
+    while after is not None:
+        page = (await api.get(f"/api/pipelines/jobs/{SWEEP_JOB}/events",
+                              params={"after_offset": after, "limit": 2})).json()  # fmt: skip
+        assert len(page["items"]) <= 2
+        paged += page["items"]
+        after = page["next_after_offset"]
+    assert [e["event_id"] for e in paged] == [e["event_id"] for e in whole["events"]]
+    assert (await api.get(f"/api/pipelines/jobs/{uuid.uuid4()}/events")).status_code == 404
+    assert (await api.get(f"/api/pipelines/jobs/{SWEEP_JOB}", params={"events_edge": 0})).status_code == 422
+
+
+def test_the_heatmap_reduced_in_postgres_equals_the_one_drawn_from_every_backtest(golden: Settings) -> None:
+    job_id = uuid.uuid4()
+    rows = []
+    for index in range(600):
+        fast, slow, window = index % 7, (index // 7) % 9, index // 63
+        score = None if index % 13 == 0 else ((index * 7919) % 1000) / 100 - 5 + index / 1e6  # no ties
+        parameters = {"fast": fast, "slow": slow, "window": window}
+        key = ",".join(f"{name}={value}" for name, value in sorted(parameters.items()))
+        rows.append((job_id, "acme", "AAPL", "sma_crossover", key, json.dumps(parameters), score, score, 3, 0.5, 0,
+                     uuid.uuid4()))  # fmt: skip
+    with psycopg.connect(golden.database, autocommit=True) as connection:
+        connection.cursor().executemany(
+            "INSERT INTO trading_sweep_results (job_id, tenant_id, ticker, strategy_type, parameters_key, parameters, "
+            "score, sharpe, trades, exposure, chunk_index, event_id, recorded_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())", rows)  # fmt: skip
+    data = PageData(golden)
+    try:
+        every = data.sweep_cells(EVERY_TENANT, job_id, "AAPL", "sma_crossover")
+        for x, y, metric in (("fast", "slow", "score"), ("slow", "window", "sharpe"), ("window", "fast", "score")):
+            best = data.sweep_best_by_point(EVERY_TENANT, job_id, "AAPL", "sma_crossover", x, y, metric)
+            reduced, drawn = figures.sweep_heatmap(best, x, y, metric), figures.sweep_heatmap(every, x, y, metric)
+            assert len(best) < len(every)
+            for attribute in ("x", "y", "z", "customdata"):
+                assert _lists(reduced.data[0][attribute]) == _lists(drawn.data[0][attribute]), (x, y, attribute)
+        assert [
+            row["parameters_key"] for row in data.sweep_cells(EVERY_TENANT, job_id, "AAPL", "sma_crossover", limit=5)
+        ] == [c["parameters_key"] for c in every[:5]]
+        assert data.sweep_cell_count(EVERY_TENANT, job_id, "AAPL", "sma_crossover") == 600
+        with pytest.raises(ValueError, match="not a metric"):
+            data.sweep_best_by_point(EVERY_TENANT, job_id, "AAPL", "sma_crossover", "fast", "slow", "trades; --")
+    finally:
+        data.dispose()
+
+
+def _lists(value: Any) -> Any:
+    return [_lists(item) for item in value] if isinstance(value, list | tuple) else value

@@ -68,7 +68,7 @@ class PageTimings:
 
 
 @asynccontextmanager
-async def _dashboard(bench: Settings, port: int) -> AsyncIterator[str]:
+async def dashboard(bench: Settings, port: int) -> AsyncIterator[str]:
     log_path = bench.home / "logs" / "bench-dashboard.log"
     env = os.environ | {"DATABASE_URL": bench.database, "ZIXLY_DASHBOARD_PORT": str(port)}
     process = spawn([sys.executable, "-m", "zixly", "dashboard"], log_path, env=env)
@@ -194,7 +194,7 @@ async def _measure(
     bench: Settings, port: int, scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int
 ) -> PageTimings:
     login = bench_admin(bench)
-    async with _dashboard(bench, port) as url, async_playwright() as playwright:
+    async with dashboard(bench, port) as url, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context()
