@@ -5,6 +5,7 @@ import asyncio
 import csv
 import io
 import json
+import math
 import time
 import uuid
 from typing import Any
@@ -248,6 +249,22 @@ def test_the_heatmap_reduced_in_postgres_equals_the_one_drawn_from_every_backtes
             row["parameters_key"] for row in data.sweep_cells(EVERY_TENANT, job_id, "AAPL", "sma_crossover", limit=5)
         ] == [c["parameters_key"] for c in every[:5]]
         assert data.sweep_cell_count(EVERY_TENANT, job_id, "AAPL", "sma_crossover") == 600
+
+        # Axes with more values than bins: each bin holds the best of the backtests in its range, named by its edge.
+        binned = data.sweep_best_by_point(
+            EVERY_TENANT, job_id, "AAPL", "sma_crossover", "fast", "slow", "score", bins=3
+        )
+        expected: dict[tuple[float, float], float] = {}
+        for cell in every:
+            if cell["score"] is not None:
+                edge = (
+                    2 * min(cell["parameters"]["fast"] // 2, 2),
+                    8 / 3 * min(cell["parameters"]["slow"] * 3 // 8, 2),
+                )
+                expected[edge] = max(expected.get(edge, -math.inf), cell["score"])
+        found = {(c["parameters"]["fast"], c["parameters"]["slow"]): c["score"] for c in binned}
+        assert found.keys() == {(x, round(y, 6)) for x, y in expected}
+        assert sorted(found.values()) == sorted(expected.values())
         with pytest.raises(ValueError, match="not a metric"):
             data.sweep_best_by_point(EVERY_TENANT, job_id, "AAPL", "sma_crossover", "fast", "slow", "trades; --")
     finally:
