@@ -3,7 +3,8 @@ import uuid
 
 import pytest
 
-from processors.notifications.service import NotifierService
+from processors.notifications.service import Notifier, NotifierService
+from processors.notifications.targets import TenantNotifications
 from schemas.events import Event, JobCompleted, JobCompletedPayload
 
 
@@ -18,7 +19,10 @@ class SlowNotifier:
         self.most_at_once = 0
         self.order: list[tuple[uuid.UUID, uuid.UUID]] = []
 
-    async def handle(self, event: Event) -> None:
+    def tenants_of_batch(self) -> None:
+        return None
+
+    async def handle(self, event: Event, tenants: object = None) -> None:
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)
         await asyncio.sleep(0.01)
@@ -40,9 +44,31 @@ async def test_many_jobs_are_notified_about_at_once_and_each_jobs_outcomes_in_lo
 
 async def test_a_failed_notification_stops_the_batch_with_its_own_error() -> None:
     class Failing(SlowNotifier):
-        async def handle(self, event: Event) -> None:
+        async def handle(self, event: Event, tenants: object = None) -> None:
             raise ConnectionError("the broker went away")
 
     service = NotifierService(None, Failing(), "topic")  # type: ignore[arg-type]
     with pytest.raises(ConnectionError, match="went away"):
         await service._notify([[completed(uuid.uuid4())]])
+
+
+async def test_a_batch_reads_each_tenants_settings_once_however_many_of_its_outcomes_it_holds() -> None:
+    class Directory:
+        def __init__(self) -> None:
+            self.reads: list[str] = []
+
+        async def job(self, job_id: str) -> tuple[str, dict[str, str]] | None:
+            raise AssertionError("nobody is notified: the job's row is not needed")
+
+        async def tenant(self, tenant_id: str) -> TenantNotifications | None:
+            self.reads.append(tenant_id)
+            await asyncio.sleep(0.01)
+            return TenantNotifications()
+
+    directory = Directory()
+    notifier = Notifier(directory, None, None, attempts=1, wait_for_projection=0)  # type: ignore[arg-type]
+    service = NotifierService(None, notifier, "topic", concurrency=8)  # type: ignore[arg-type]
+    await service._notify([[completed(uuid.uuid4())] for _ in range(20)])
+    assert directory.reads == ["acme"]
+    await service._notify([[completed(uuid.uuid4())]])
+    assert directory.reads == ["acme", "acme"], "the next batch reads the settings afresh"
