@@ -11,7 +11,6 @@ is what it answered before.
 """
 
 import asyncio
-import statistics
 import time
 import uuid
 from collections.abc import Iterator
@@ -50,7 +49,7 @@ from schemas.events import (
 )
 from schemas.strategies import StrategyType
 from schemas.sweeps import DataFingerprint, DataSource, SweepResultRow
-from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS, dashboard
+from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS, dashboard, median, p95
 from zixly.bench.logins import bench_admin, log_in, log_in_browser
 from zixly.stack.processes import free_port
 
@@ -255,11 +254,7 @@ def run_big_job_benchmark(settings: Settings, console: Console, fast: int, slow:
 
 def _report(console: Console, big: Sweep, small: Sweep, timings: Timings) -> None:
     def cells(times: list[float]) -> tuple[str, str]:
-        ordered = sorted(times)
-        return (
-            f"{statistics.median(times):,.0f}",
-            f"{ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]:,.0f}",
-        )
+        return f"{median(times):,.0f}", f"{p95(times):,.0f}"
 
     table = Table(title=f"One big sweep's pages in Chromium ({big.backtests:,} backtests) next to a small one's "
                         f"({small.backtests:,}): navigation to chart drawn, ms")  # fmt: skip
@@ -267,7 +262,7 @@ def _report(console: Console, big: Sweep, small: Sweep, timings: Timings) -> Non
         table.add_column(column, justify="left" if column == "page" else "right")
     for page, measured in (("job page: timeline drawn", timings.job_page_ms),
                            ("sweep explorer: heatmap drawn", timings.explorer_ms)):  # fmt: skip
-        ratio = statistics.median(measured["big"]) / statistics.median(measured["small"])
+        ratio = median(measured["big"]) / median(measured["small"])
         table.add_row(page, *cells(measured["small"]), *cells(measured["big"]), f"{ratio:.1f}x")
     console.print(table)
     api = Table(title="GET /api/pipelines/jobs/{id}: ms and bytes")
