@@ -85,6 +85,8 @@ class SweepPlanner:
             log.warning("sweep chunks not queued again: its data cannot be read", error=str(exc)[:300])
             return 0
         plans = plan_chunks(parameters, self._chunk_size)
+        # A request read again from the job events topic is a first attempt (retries come from the retries topic,
+        # whose planner gap is not covered: docs/reliability.md), so its plan is attempt 1's.
         planned_id = derived_event_id(request.job_id, "sweep-planned:1")
         records = self._chunk_records(request, planned_id, parameters, data, plans, skip=recorded)
         await self._sender.send_all(self._topic, records)
