@@ -12,7 +12,7 @@ def test_the_latency_benchmark_follows_every_job_to_its_completed_row_and_prints
 
     [run] = run_latency_benchmark(stack, console, rates=[40], seconds=1.5)
 
-    assert (run.sent, len(run.answered)) == (60, 60)
+    assert (run.sent, len(run.answered), run.refused) == (60, 60, 0)
     assert set(run.answered) <= set(run.projected)
     assert set(run.answered) <= set(run.completed)
     assert all(run.projected[job] <= run.completed[job] for job in run.answered)

@@ -36,7 +36,7 @@ DRAIN_SECONDS = 30.0
 class Run:
     rate: int
     sent: int = 0
-    refused: int = 0
+    refused: int = 0  # not answered 202 (another status, an error, or no answer in time)
     started: float = 0.0
     finished_sending: float = 0.0
     answered: dict[str, float] = field(default_factory=dict)  # job id -> moment of its 202
@@ -185,7 +185,7 @@ def run_latency_benchmark(settings: Settings, console: Console, rates: list[int]
 
 def _report(console: Console, settings: Settings, runs: list[tuple[Run, list[float]]], seconds: float) -> None:
     table = Table(title=f"Webhook → read model latency, noop jobs, {seconds:g} s per rate, one worker (ms)")
-    for column in ("rate/s", "sent rate", "accepted", "202 p50/p99", "projected p50/p95/p99",
+    for column in ("rate/s", "sent rate", "accepted", "refused", "202 p50/p99", "projected p50/p95/p99",
                    "completed p50/p95/p99", "not completed", "log round trip p50/p99"):  # fmt: skip
         table.add_column(column, justify="right")
     for run, floor in runs:
@@ -193,8 +193,8 @@ def _report(console: Console, settings: Settings, runs: list[tuple[Run, list[flo
         sending = run.finished_sending - run.started
         table.add_row(
             f"{run.rate:,}", f"{run.sent / sending:,.0f}" if sending > 0 else "", f"{len(run.answered):,}",
-            _ms(run.answer_ms, 0.5, 0.99), _ms(projected, 0.5, 0.95, 0.99), _ms(completed, 0.5, 0.95, 0.99),
-            f"{len(run.answered) - len(completed):,}", _ms(floor, 0.5, 0.99),
+            f"{run.refused:,}", _ms(run.answer_ms, 0.5, 0.99), _ms(projected, 0.5, 0.95, 0.99),
+            _ms(completed, 0.5, 0.95, 0.99), f"{len(run.answered) - len(completed):,}", _ms(floor, 0.5, 0.99),
         )  # fmt: skip
     console.print(table)
     console.print(
