@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test test-parallel bootstrap lint audit lock bench bench-pipeline bench-latency bench-sweep bench-replay bench-job-list bench-big-job bench-worker bench-scale schemas stack-down
+.PHONY: run test test-parallel bootstrap lint audit lock bench bench-pipeline bench-latency bench-sweep bench-replay bench-job-list bench-big-job bench-sweep-e2e bench-worker bench-scale schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
@@ -51,6 +51,9 @@ bench-replay: bootstrap
 bench-job-list: bootstrap
 	@deploy/bootstrap.sh --browser
 	.venv/bin/zixly bench job-list
+
+bench-sweep-e2e: bootstrap
+	.venv/bin/zixly bench sweep-e2e
 
 bench-big-job: bootstrap
 	@deploy/bootstrap.sh --browser

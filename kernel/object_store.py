@@ -67,3 +67,10 @@ class ObjectStore:
         paginator = self._client.get_paginator("list_objects_v2")
         return [item["Key"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
                 for item in page.get("Contents", [])]  # fmt: skip
+
+    def usage(self, prefix: str) -> tuple[int, int]:
+        """How many objects, and how many bytes in all, are stored under ``prefix``."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        sizes = [item["Size"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+                 for item in page.get("Contents", [])]  # fmt: skip
+        return len(sizes), sum(sizes)

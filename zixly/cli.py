@@ -439,6 +439,19 @@ def bench_replay(
     run_replay_benchmark(settings, console, events, rounds, seed, processes)
 
 
+@bench_app.command("sweep-e2e")
+def bench_sweep_e2e(
+    fast: Annotated[int, typer.Option(help="fast SMA windows (2, 3, …) per ticker; 4 tickers")] = 200,
+    slow: Annotated[int, typer.Option(help="slow SMA windows (210, 211, …) per ticker")] = 1_250,
+) -> None:
+    """One sweep of a million backtests, webhook to COMPLETED, with where the time went, next to the engine alone."""
+    from zixly.bench.sweep_e2e import run_sweep_e2e_benchmark
+
+    settings = _settings()
+    configure_logging("bench", "WARNING", settings.log_format)
+    run_sweep_e2e_benchmark(settings, console, fast, slow)
+
+
 @bench_app.command("big-job")
 def bench_big_job(
     fast: Annotated[int, typer.Option(help="fast SMA windows per ticker (4 tickers)")] = 200,
