@@ -188,6 +188,7 @@ class Slots:
             finally:
                 self.running.discard(key or b"")
                 self.tasks.pop(task, None)
+            self.finished.ended_here(key)  # reached only when the attempt ended and the log holds its outcome
             await done()
 
     async def settle(self, partitions: set[int], patience: float) -> tuple[int, int]:

@@ -70,8 +70,18 @@ window.zixly = (function () {
     return true;
   }
 
+  // dash-ag-grid throws, not answers null, while the grid is not on the page or not initialised yet (a change
+  // pushed as the page loads, or just after it was left): that row then shows as the grid fetched it.
+  function gridApi(id) {
+    try {
+      return window.dash_ag_grid ? window.dash_ag_grid.getApi(id) : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
   function onJobsRow(config, row) {
-    const api = window.dash_ag_grid && window.dash_ag_grid.getApi("jobs-grid");
+    const api = gridApi("jobs-grid");
     if (!api) return;
     if (api.getRowNode(row.id)) {
       api.applyTransaction({ update: [gridRow(row)] });  // changed cells flash (enableCellChangeFlash)

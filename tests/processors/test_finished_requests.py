@@ -87,3 +87,22 @@ async def test_a_sweep_whose_plan_is_its_last_step_in_the_tail_is_planned_with_t
     assert await finished.verdict(3, b"done") == "finished"
     finished.forget({3})
     assert finished.recorded_chunks(3, b"sweep") == set()
+
+
+async def test_a_job_that_ended_here_is_not_run_again_when_its_partition_comes_back_with_a_tail_that_missed_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    finished = FinishedRequests()
+    finished.opened([3])
+    finished.ended_here(b"job-1")
+    finished.forget({3})  # revoked, then assigned again with a tail read that does not hold job-1's outcome
+    finished.by_partition[3] = set()
+    finished.opened([3])
+    assert await finished.verdict(3, b"job-1") == "finished"
+    assert await finished.verdict(3, b"job-2") == "run"
+
+    monkeypatch.setattr("processors.finished_requests.RAN_HERE", 2)
+    finished.ended_here(b"job-2")
+    finished.ended_here(b"job-3")
+    assert await finished.verdict(3, b"job-1") == "run", "the oldest is forgotten past the bound"
+    assert await finished.verdict(3, b"job-3") == "finished"
