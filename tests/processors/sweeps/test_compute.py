@@ -5,7 +5,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from processors.sweeps.compute import DataChanged, MarketDataConfig, evaluate_cells, fingerprints, run_chunk
+from processors.sweeps.compute import (
+    DataChanged,
+    MarketDataConfig,
+    evaluate_cells,
+    fingerprints,
+    grid_combinations,
+    run_chunk,
+)
 from schemas.sweeps import SweepChunk, TradingSweepParameters
 
 
@@ -62,3 +69,16 @@ def test_out_of_sample_metrics_cover_only_the_bars_after_the_split(config: Marke
     assert report.out_of_sample["exposure"] is not None
     curve = pq.read_table(pa.BufferReader(report.curve or b""))
     assert curve.num_rows == data.bars
+
+
+def test_the_chunks_of_a_grid_cover_its_combinations_once_each_in_order(config: MarketDataConfig) -> None:
+    sweep = parameters(strategies=[{"type": "sma_crossover", "parameters": {"fast": [5, 10, 20, 60],
+                                                                            "slow": [50, 100, 150]}}])  # fmt: skip
+    # fast 60 is not below slow 50: 11 valid pairs, in chunks of 4, from the grid kept between chunks
+    covered = [
+        row["parameters"]
+        for start in range(0, 11, 4)
+        for row in run_chunk(chunk(config, sweep, start, min(start + 4, 11)).model_dump_json(), config).rows
+    ]
+    assert covered == sweep.strategies[0].combinations()
+    assert grid_combinations.cache_info().hits >= 2
