@@ -136,12 +136,12 @@ TIMELINE_COLUMNS = [job_events.c[name] for name in (
 TIMELINE_EDGE = 100
 
 
-def detail_queries(job_id: uuid.UUID, tenant_id: str | None) -> tuple[Select[Any], Select[Any]]:
-    """The job's row, and its whole timeline in log order."""
+def job_row_query(job_id: uuid.UUID, tenant_id: str | None) -> Select[Any]:
+    """The job's row (of ``tenant_id`` only, when given); its events come from ``events_query``."""
     query = select(pipeline_jobs).where(pipeline_jobs.c.id == job_id)
     if tenant_id is not None:
         query = query.where(pipeline_jobs.c.tenant_id == tenant_id)
-    return query, events_query(job_id)
+    return query
 
 
 def events_query(job_id: uuid.UUID, after_offset: int = -1) -> Select[Any]:
@@ -198,7 +198,7 @@ async def job_detail(
     engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, tenant_id: str | None, edge: int = TIMELINE_EDGE
 ) -> dict[str, Any] | None:
     """The job's row and its timeline (``timeline``), with at most ``edge`` events from each end."""
-    query, _ = detail_queries(job_id, tenant_id)
+    query = job_row_query(job_id, tenant_id)
     queries = timeline_queries(job_id, edge)
     async with scoped(engine, scope) as connection:
         row = (await connection.execute(query)).mappings().first()
@@ -212,7 +212,7 @@ async def job_detail(
 
 async def job_row(engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
     async with scoped(engine, scope) as connection:
-        row = (await connection.execute(detail_queries(job_id, None)[0])).mappings().first()
+        row = (await connection.execute(job_row_query(job_id, None))).mappings().first()
     return dict(row) if row is not None else None
 
 

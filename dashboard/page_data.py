@@ -24,8 +24,8 @@ from dashboard.job_queries import (
     TIMELINE_EDGE,
     JobFilter,
     SortField,
-    detail_queries,
     events_query,
+    job_row_query,
     list_query,
     split_page,
     timeline,
@@ -255,13 +255,13 @@ class PageData:
     def job_row(self, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
         """The job's row without its timeline: what the sweep explorer reads on every change of a running sweep."""
         with scoped_sync(self._engine, scope) as connection:
-            row = connection.execute(detail_queries(job_id, None)[0]).mappings().first()
+            row = connection.execute(job_row_query(job_id, None)).mappings().first()
             return dict(row) if row is not None else None
 
     def job(self, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
         """The job's row and its timeline (``job_queries.timeline``: a long one by both ends), with anything that
         looks like a credential redacted (jobs from before secret references could carry one)."""
-        query, _ = detail_queries(job_id, None)
+        query = job_row_query(job_id, None)
         queries = timeline_queries(job_id, TIMELINE_EDGE)
         with scoped_sync(self._engine, scope) as connection:
             row = connection.execute(query).mappings().first()
