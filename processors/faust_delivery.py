@@ -33,10 +33,6 @@ def deliver_only(topic: str, wanted: Callable[[Message], bool]) -> None:
     _WANTED[topic] = wanted
 
 
-def forget_predicates() -> None:
-    _WANTED.clear()
-
-
 async def deliver(consumer: Any, callback: Callable[[Message], Coroutine[Any, Any, None]], message: Message) -> None:
     """Runs ``callback(message)`` in line; if it has to wait, waits as upstream does, for it or for a suspended flow."""
     delivery = callback(message)
