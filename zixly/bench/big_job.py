@@ -24,7 +24,6 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from kernel.migrate import upgrade
 from kernel.settings import Settings
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
@@ -51,6 +50,7 @@ from schemas.strategies import StrategyType
 from schemas.sweeps import DataFingerprint, DataSource, SweepResultRow
 from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS, dashboard, median, p95
 from zixly.bench.logins import bench_admin, log_in, log_in_browser
+from zixly.bench.system import kept_database
 from zixly.stack.processes import free_port
 
 TENANT = "bench-big-job"
@@ -149,11 +149,7 @@ def _events(sweep: Sweep) -> Iterator[list[Event]]:
 def seed(settings: Settings, bench: Settings, sweeps: list[Sweep], console: Console) -> list[str]:
     """Creates the benchmark's database once, and projects each sweep into it unless it is there, complete; the
     names of the sweeps it projected."""
-    name = bench.database.rsplit("/", 1)[1]
-    with psycopg.connect(settings.database, autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            connection.execute(f"CREATE DATABASE {name}")
-    upgrade(bench)
+    kept_database(settings, bench)
     projected = []
     with psycopg.connect(bench.database, autocommit=True) as connection:
         connection.execute("INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING", (TENANT, TENANT))

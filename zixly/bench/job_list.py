@@ -21,10 +21,10 @@ from sqlalchemy import create_engine
 from dashboard.api import create_api
 from dashboard.job_queries import JobFilter, list_query
 from kernel.database import EVERY_TENANT, TenantScope, psycopg_scope_sql
-from kernel.migrate import upgrade
 from kernel.settings import Settings
 from zixly.bench.dashboard_pages import measure_pages, median, p95
 from zixly.bench.logins import bench_admin, bench_viewer, log_in
+from zixly.bench.system import kept_database
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import free_port
 
@@ -76,12 +76,7 @@ def _settings_for(settings: Settings, database: str) -> Settings:
 
 
 def _seed(settings: Settings, bench: Settings, jobs: int, console: Console) -> None:
-    with psycopg.connect(settings.database, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                    (bench.database.rsplit("/", 1)[1],)).fetchone()  # fmt: skip
-        if not exists:
-            connection.execute(f"CREATE DATABASE {bench.database.rsplit('/', 1)[1]}")
-    upgrade(bench)
+    kept_database(settings, bench)
     with psycopg.connect(bench.database, autocommit=True) as connection:
         row = connection.execute("SELECT count(*) FROM pipeline_jobs").fetchone()
         if row is not None and row[0] == jobs:

@@ -34,6 +34,16 @@ class SystemUnderTest:
     """A topic no service reads, for the baselines' raw records (in the services' topic they are undecodable)."""
 
 
+def kept_database(settings: Settings, bench: Settings) -> None:
+    """Creates ``bench``'s database on ``settings``' server unless it exists (a benchmark keeps its seeded data for
+    later runs), and brings its schema up to date."""
+    name = bench.database.rsplit("/", 1)[1]
+    with psycopg.connect(settings.database, autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f"CREATE DATABASE {name}")
+    upgrade(bench)
+
+
 @contextmanager
 def bench_database(settings: Settings) -> Iterator[Settings]:
     name = f"zixly_bench_{uuid.uuid4().hex[:8]}"
