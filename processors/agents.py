@@ -12,6 +12,7 @@ from kernel.dead_letters import Origin
 from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
 from processors import faust_delivery
+from processors.assignment import OwnedPartitions
 from processors.fair_queue import FairQueue
 from processors.finished_requests import FinishedRequests
 from processors.finished_work import FinishedRetries, retry_key
@@ -51,6 +52,7 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
     slots = Slots(runtime, waiting, FinishedRequests())
     finished_retries = FinishedRetries()
     running_retries: dict[asyncio.Future[None], int] = {}  # retries running now, and their partitions
+    owned = OwnedPartitions()
     # Lifecycle events share the topic with the requests; acknowledged without passing through the agent's stream.
     faust_delivery.deliver_only(settings.job_events_topic, wanted_by_the_job_agent)
 
@@ -77,6 +79,7 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
     async def forget_revoked(_sender: Any, /, *revoked_partitions: Any, **__: Any) -> None:
         # Their new owner reads them again from the committed offset; running them here too would run them twice.
         revoked: set[Any] = revoked_partitions[0] if revoked_partitions else set()
+        owned.revoked(revoked)
         partitions = {tp.partition for tp in revoked if tp.topic == settings.job_events_topic}
         slots.finished.forget(partitions)
         finished_retries.forget({tp.partition for tp in revoked if tp.topic == settings.retries_topic})
@@ -114,6 +117,7 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
         for failure in (result for result in learnt if isinstance(result, BaseException)):
             # Without it a handed-over job may run twice, which at-least-once allows.
             log.warning("could not learn the finished jobs of assigned partitions", error=repr(failure)[:300])
+        owned.assigned(assigned)
 
     @app.agent(retries_topic, concurrency=settings.retry_concurrency, name="zixly.run-retries")
     async def run_retries(stream: Any) -> None:

@@ -13,6 +13,9 @@ JOB_DURATION = Histogram(
 CONSUMER_LAG = Gauge(
     "zixly_worker_consumer_lag", "Records behind the log end, per assigned partition", ["topic", "partition"]
 )
+ASSIGNED_PARTITIONS = Gauge(
+    "zixly_worker_assigned_partitions", "Partitions of each topic this worker owns and is ready to run", ["topic"]
+)
 RECORDS_SKIPPED = Counter("zixly_worker_records_skipped_total", "Records the worker did not run, by reason", ["reason"])
 SWEEP_STEPS_SKIPPED = Counter(
     "zixly_sweep_plans_not_followed_total", "Sweep plans read again after a handover whose sweep had already ended"

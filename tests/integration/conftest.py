@@ -96,6 +96,28 @@ def start_service(
         time.sleep(0.2)
 
 
+def owned_partitions(metrics_url: str, topic: str) -> int:
+    """How many of ``topic``'s partitions the worker behind ``metrics_url`` owns and is ready to run."""
+    prefix = f'zixly_worker_assigned_partitions{{topic="{topic}"}} '
+    for line in httpx.get(metrics_url, timeout=5).text.splitlines():
+        if line.startswith(prefix):
+            return int(float(line.removeprefix(prefix)))
+    return 0
+
+
+def wait_until_shared(workers: list[Service], topic: str, partitions: int, timeout: float = 90) -> None:
+    """Waits for the group's rebalances to end: every worker owns some of ``topic``'s partitions and together they
+    own them all. A test that starts while a worker is still joining measures the rebalance, not the pipeline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        owned = [owned_partitions(worker.url, topic) for worker in workers]
+        if all(owned) and sum(owned) == partitions:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{topic}'s {partitions} partitions not shared by the workers: {owned}")
+        time.sleep(0.1)
+
+
 @dataclass
 class RunningPipeline:
     receiver_url: str

@@ -26,7 +26,7 @@ from processors.dead_letter_desk import read_dead_letters, resubmit
 from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
 from schemas.identifiers import job_id_for_idempotency_key
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import Service, free_port, start_service, wait_until_shared
 from zixly.stack.kafka_broker import KafkaBroker
 from zixly.stack.postgres_server import PostgresServer
 
@@ -68,6 +68,13 @@ def pipeline(stack: Settings) -> Iterator[Pipeline]:
         for service in [*services, *running.workers]:
             if service.process.poll() is None:
                 service.stop()
+
+
+@pytest.fixture(autouse=True)
+def group_settled(pipeline: Pipeline) -> None:
+    """Each test starts once every worker owns partitions. One that began while worker-b was still joining, or
+    before a killed worker was evicted, measured the rebalance: a noop job missed its 0.75 s in CI."""
+    wait_until_shared(pipeline.workers, pipeline.stack.job_events_topic, pipeline.stack.topic_partitions)
 
 
 @pytest.fixture
