@@ -71,20 +71,32 @@ def _wait_until_queued(worker: Service, at_least: int, timeout: float = 90) -> i
     raise AssertionError(f"the worker queued at most {most} jobs in {timeout} s, not {at_least}")
 
 
-async def _post_backlog(receiver: str, tenant: Tenant) -> None:
-    """BACKLOG signed sleep jobs, 32 at a time."""
+async def _post_backlog(receiver: str, tenant: Tenant) -> int:
+    """BACKLOG signed sleep jobs, 32 at a time; how many posts had to be sent again after their connection failed.
+
+    An integrator resends a post whose answer it did not get: the webhook id makes it the same job. One CI run saw
+    a connection reset once in 5,000 posts, with nothing in the receiver's log; the count is reported so that a
+    recurrence shows, and a reset may not recur for the same post.
+    """
     limits = httpx.Limits(max_connections=32)
+    resent = 0
     async with httpx.AsyncClient(base_url=receiver, timeout=30, limits=limits) as client:
         gate = asyncio.Semaphore(32)
 
         async def one(n: int) -> None:
+            nonlocal resent
             body = {"job_type": "sleep", "parameters": {"seconds": SLEEP_SECONDS, "progress_steps": 0}}
             content, headers = signed(body, tenant.secret, f"backlog_{n}", tenant=tenant.id)
             async with gate:
-                response = await client.post("/webhook/generic-job", content=content, headers=headers)
+                try:
+                    response = await client.post("/webhook/generic-job", content=content, headers=headers)
+                except httpx.TransportError:
+                    resent += 1
+                    response = await client.post("/webhook/generic-job", content=content, headers=headers)
             assert response.status_code == 202, response.text
 
         await asyncio.gather(*(one(n) for n in range(BACKLOG)))
+    return resent
 
 
 def _waiting(stack: Settings, tenant_id: str, at: datetime) -> int:
@@ -146,7 +158,7 @@ def test_a_tenants_job_starts_within_two_seconds_behind_another_tenants_backlog(
     other_token = create_token(stack, other.id)
 
     started = time.monotonic()
-    asyncio.run(_post_backlog(receiver, busy))  # no worker yet: all of it is queued in the log
+    resent = asyncio.run(_post_backlog(receiver, busy))  # no worker yet: all of it is queued in the log
     posted_in = time.monotonic() - started
 
     worker = _start_worker(stack)
@@ -163,7 +175,8 @@ def test_a_tenants_job_starts_within_two_seconds_behind_another_tenants_backlog(
         behind = _waiting(stack, busy.id, started_at)
 
         report(f"fairness: tenant B's job started {waited:.2f} s after it was accepted, while {behind:,} of tenant "
-               f"A's {BACKLOG:,} jobs ({SLEEP_SECONDS} s sleeps, posted in {posted_in:.1f} s; {queued:,} waiting in "
+               f"A's {BACKLOG:,} jobs ({SLEEP_SECONDS} s sleeps, posted in {posted_in:.1f} s, {resent} resent after a "
+               f"failed connection; {queued:,} waiting in "
                "the worker when B's came) had not started")  # fmt: skip
         assert behind > BACKLOG // 2, "most of the backlog was still queued when B's job came"
         assert waited < 2.0
