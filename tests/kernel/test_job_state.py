@@ -81,3 +81,26 @@ def test_an_event_at_or_below_the_rows_last_offset_counts_as_applied() -> None:
     assert already_applied(row, 2, 9)
     assert not already_applied(row, 2, 11)
     assert not already_applied(None, 2, 0)
+
+
+def test_applying_an_event_leaves_the_row_it_was_given_as_it_was() -> None:
+    # The fold writes the new position into the row it makes, never into the caller's: the live projector keeps the
+    # row it read, and a terminal job's row comes back from its transition unchanged.
+    queued = apply_event(None, REQUEST, 0, 1)
+    running = apply_event(queued, STARTED, 0, 2)
+    done = apply_event(running, DONE, 0, 3)
+    late = apply_event(done, HALFWAY, 0, 4)  # after the outcome: no transition, a new position
+    assert (queued.status, queued.log_offset, queued.event_count) == ("QUEUED", 1, 1)
+    assert (running.status, running.log_offset, running.event_count) == ("RUNNING", 2, 2)
+    assert (done.status, done.log_offset, done.progress) == ("COMPLETED", 3, 1.0)
+    assert (late.status, late.log_offset, late.event_count, late.progress) == ("COMPLETED", 4, 4, 1.0)
+    assert late is not done
+
+
+def test_a_terminal_row_is_terminal_whether_its_status_is_the_enum_or_its_text() -> None:
+    done = apply_event(apply_event(None, REQUEST, 0, 1), DONE, 0, 2)
+    assert done.is_terminal
+    assert apply_event(done, STARTED, 0, 3).status == "COMPLETED"
+    from_text = type(done)(**{**done.__dict__, "status": "FAILED"})
+    assert from_text.is_terminal
+    assert not apply_event(None, REQUEST, 0, 1).is_terminal
