@@ -48,8 +48,9 @@ from schemas.events import (
 )
 from schemas.strategies import StrategyType
 from schemas.sweeps import DataFingerprint, DataSource, SweepResultRow
-from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS, dashboard, median, p95
+from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS, dashboard
 from zixly.bench.logins import bench_admin, log_in, log_in_browser
+from zixly.bench.stats import median, p95
 from zixly.bench.system import kept_database
 from zixly.stack.processes import free_port
 

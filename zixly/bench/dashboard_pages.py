@@ -12,7 +12,6 @@ import asyncio
 import copy
 import json
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -214,12 +213,3 @@ def measure_pages(
     if not CHROMIUM.exists():
         raise RuntimeError("Debian's chromium is needed for the page measurements (make bench-job-list installs it)")
     return asyncio.run(_measure(bench, port, scenarios, rounds))
-
-
-def p95(times: list[float]) -> float:
-    ordered = sorted(times)
-    return ordered[max(0, int(len(ordered) * 0.95) - 1)]
-
-
-def median(times: list[float]) -> float:
-    return statistics.median(times)

@@ -22,8 +22,9 @@ from dashboard.api import create_api
 from dashboard.job_queries import JobFilter, list_query
 from kernel.database import EVERY_TENANT, TenantScope, psycopg_scope_sql
 from kernel.settings import Settings
-from zixly.bench.dashboard_pages import measure_pages, median, p95
+from zixly.bench.dashboard_pages import measure_pages
 from zixly.bench.logins import bench_admin, bench_viewer, log_in
+from zixly.bench.stats import median, p95
 from zixly.bench.system import kept_database
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import free_port

@@ -26,6 +26,7 @@ from kernel.kafka import make_consumer, make_producer
 from kernel.settings import Settings
 from projections.postgres_store import JOB_CHANGES_CHANNEL
 from zixly.bench.load import BODY
+from zixly.bench.stats import percentile
 from zixly.bench.system import system_under_test
 
 TENANT = "bench-latency"
@@ -47,13 +48,6 @@ class Run:
     def after_202(self, moments: dict[str, float]) -> list[float]:
         # A notification can reach the listener before the 202 reaches the client: that job was visible at once.
         return [max(moments[job] - at, 0.0) * 1000 for job, at in self.answered.items() if job in moments]
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def follow_changes(settings: Settings, run: Run, stop: asyncio.Event) -> None:
