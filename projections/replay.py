@@ -88,6 +88,8 @@ class ReplayReport:
     comparable: bool
     checks: list[TableCheck]
     offsets: dict[int, int]
+    # Where the time went: fold (read, decode, fold, COPY), indexes, swap (catch-up, checksums, swap).
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def events_per_second(self) -> float:
@@ -123,6 +125,7 @@ class Replay:
         self._workers = FoldWorkers(settings, self._tables, processes or settings.replay_processes,
                                     segment_events or settings.replay_segment_events)  # fmt: skip
         self._events = 0
+        self._phases: dict[str, float] = {}
 
     async def run(
         self, *, resume: bool = True, swap_in: bool = True, force: bool = False, wait: bool = False,
@@ -143,7 +146,9 @@ class Replay:
                 await self._build(connection, reader)
                 if not swap_in:
                     return self._report(previous, started, resumed, swapped=False, comparable=False, checks=[])
+                swapping = time.perf_counter()
                 checks, comparable = await self._swap(connection, reader, previous, force)
+                self._phases["swap"] = time.perf_counter() - swapping
             return self._report(previous, started, resumed, swapped=True, comparable=comparable, checks=checks)
         finally:
             self._workers.stop()
@@ -178,7 +183,7 @@ class Replay:
         return ReplayReport(
             projections=self._versions, previous_versions={p: previous.get(p, 0) for p in self._versions},
             events=self._events, seconds=time.perf_counter() - started, resumed=resumed, swapped=swapped,
-            comparable=comparable, checks=checks, offsets=dict(self._workers.offsets),
+            comparable=comparable, checks=checks, offsets=dict(self._workers.offsets), phases=dict(self._phases),
         )  # fmt: skip
 
     async def _target(self, connection: Connection, reader: LogReader) -> Offsets:
@@ -215,17 +220,21 @@ class Replay:
         return sum(max(t - self._workers.offsets.get(p, 0), 0) for p, t in targets.items())
 
     async def _build(self, connection: Connection, reader: LogReader) -> None:
+        folding = time.perf_counter()
         await self._advance("replaying", await self._target(connection, reader))
         for _ in range(20):
             target = await self._target(connection, reader)
             if self._gap(target) <= CATCH_UP_GAP:
                 break
             await self._advance("catching up", target)
+        self._phases["fold"] = time.perf_counter() - folding
         state = await read_state(connection)
         if state is not None and not state.indexed:
+            indexing = time.perf_counter()
             self._progress(ReplayProgress("building indexes"))
             await self._build_indexes()
             await write_state(connection, ShadowState(self._versions, {}, indexed=True))
+            self._phases["indexes"] = time.perf_counter() - indexing
 
     async def _build_indexes(self, connections: int = 3) -> None:
         """Every index of every table, a few at once on connections of their own, the slowest kinds first: one

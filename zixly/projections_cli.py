@@ -94,6 +94,9 @@ def print_report(report: ReplayReport) -> None:
         f"{'resumed and ' if report.resumed else ''}replayed {report.events:,} events in {report.seconds:.1f} s "
         f"({report.events_per_second:,.0f} events/s): {versions}"
     )
+    if report.phases:
+        console.print("where the time went: " + ", ".join(f"{phase} {seconds:.1f} s"
+                                                          for phase, seconds in report.phases.items()))  # fmt: skip
     if not report.swapped:
         console.print("the shadow tables are built; run again without --no-swap to verify and swap them in")
         return
