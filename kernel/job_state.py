@@ -99,20 +99,19 @@ def apply_event(row: JobRow | None, event: Event, partition: int, offset: int) -
 
 
 def _placeholder(event: Event, partition: int, offset: int) -> JobRow:
-    """A row for a job whose first event we see; a JobRequested fills it in right away."""
-    return JobRow(
-        id=event.job_id,
-        tenant_id=event.tenant_id,
-        job_type="unknown",
-        status=JobStatus.QUEUED,
-        correlation_id=event.correlation_id,
-        created_at=event.occurred_at,
-        updated_at=event.occurred_at,
-        event_count=0,
-        last_event_id=event.event_id,
-        log_partition=partition,
-        log_offset=offset,
-    )
+    """A row for a job whose first event we see; a JobRequested fills it in right away. Made from a blank row
+    rather than by the frozen ``__init__``: a replay makes one per job."""
+    return _evolve(
+        _BLANK, id=event.job_id, tenant_id=event.tenant_id, correlation_id=event.correlation_id,
+        created_at=event.occurred_at, updated_at=event.occurred_at, last_event_id=event.event_id,
+        log_partition=partition, log_offset=offset, parameters={}, metadata={}, metrics={},
+    )  # fmt: skip
+
+
+# Every field a placeholder does not set has its default here; the ones it sets are overwritten.
+_BLANK = JobRow(id=uuid.UUID(int=0), tenant_id="", job_type="unknown", status=JobStatus.QUEUED, correlation_id="",
+                created_at=datetime.min, updated_at=datetime.min, event_count=0, last_event_id=uuid.UUID(int=0),
+                log_partition=-1, log_offset=-1)  # fmt: skip
 
 
 @singledispatch

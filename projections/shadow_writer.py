@@ -6,7 +6,6 @@ written with COPY straight into the shadow tables, with no per-batch reads and n
 previous segment wrote already.
 """
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,10 +37,11 @@ class ShadowWriter:
         self._jobs_wanted = bool(self.tables & {"pipeline_jobs", "job_events"})
         self._results_wanted = "trading_sweep_results" in self.tables
         self.offsets: dict[int, int] = {}
-        self.jobs: dict[uuid.UUID, JobRow] = {}
-        self._written_jobs: set[uuid.UUID] = set()
-        self._changed_jobs: set[uuid.UUID] = set()
-        self._event_ids: set[uuid.UUID] = set()
+        # Keyed by the ids' 128-bit integers: hashing a UUID runs Python code, five times an event in a replay.
+        self.jobs: dict[int, JobRow] = {}
+        self._written_jobs: set[int] = set()
+        self._changed_jobs: set[int] = set()
+        self._event_ids: set[int] = set()
         self._result_keys: set[tuple[Any, ...]] = set()
         self._events: list[EventRow] = []
         self._results: list[ResultRow] = []
@@ -65,12 +65,12 @@ class ShadowWriter:
             )
             for values in await cursor.fetchall():
                 job = JobRow(*values)
-                self.jobs[job.id] = job
-                self._written_jobs.add(job.id)
+                self.jobs[job.id.int] = job
+                self._written_jobs.add(job.id.int)
         if "job_events" in self.tables:
             query = sql.SQL("SELECT event_id FROM {}.job_events WHERE log_partition = ANY(%s)")
             cursor = await connection.execute(query.format(sql.Identifier(SHADOW)), (partitions,))
-            self._event_ids.update(row[0] for row in await cursor.fetchall())
+            self._event_ids.update(row[0].int for row in await cursor.fetchall())
         if self._results_wanted:
             # The results table does not say which partition a row came from; keys of other partitions' jobs are
             # harmless here, as this process never sees those jobs' events.
@@ -93,19 +93,18 @@ class ShadowWriter:
             except UndecodableEvent:
                 self.undecodable += 1  # the live projector skips (and reports) these too
                 continue
-            current = self.jobs.get(event.job_id)
+            job_key = event.job_id.int
+            current = self.jobs.get(job_key)
             if already_applied(current, record.partition, record.offset):
                 continue
             self.applied += 1
-            if self._jobs_wanted:
-                self.jobs[event.job_id] = apply_event(current, event, record.partition, record.offset)
-                self._changed_jobs.add(event.job_id)
-                if event.event_id not in self._event_ids:
-                    self._event_ids.add(event.event_id)
+            self.jobs[job_key] = apply_event(current, event, record.partition, record.offset)
+            if self._jobs_wanted:  # else the results fold only needs to know that this offset was applied to the job
+                self._changed_jobs.add(job_key)
+                event_key = event.event_id.int
+                if event_key not in self._event_ids:
+                    self._event_ids.add(event_key)
                     self._events.append(EventRow(event, record.partition, record.offset))
-            else:
-                # The results fold only needs to know that this offset was applied to the job.
-                self.jobs[event.job_id] = apply_event(current, event, record.partition, record.offset)
             if self._results_wanted and isinstance(event, SweepResultsRecorded):
                 for row in result_rows(event):
                     key = row[_RESULT_KEY]
@@ -144,7 +143,7 @@ class ShadowWriter:
         self._changed_jobs.clear()
         self._results.clear()
 
-    async def _rewrite_jobs(self, cursor: Any, job_ids: list[uuid.UUID]) -> None:
+    async def _rewrite_jobs(self, cursor: Any, job_ids: list[int]) -> None:
         await cursor.execute(
             sql.SQL("CREATE TEMP TABLE IF NOT EXISTS replay_jobs (LIKE {}.pipeline_jobs) ON COMMIT DELETE ROWS").format(
                 sql.Identifier(SHADOW)
