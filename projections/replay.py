@@ -95,6 +95,11 @@ class ReplayReport:
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
 
+    @property
+    def phases_text(self) -> str:
+        """``fold 28.1 s, indexes 4.5 s, swap 3.3 s``: what the CLI and the benchmark print."""
+        return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self.phases.items())
+
 
 class ReplayRefused(RuntimeError):
     """The rebuilt tables differ from the live ones although the same code built both."""

@@ -95,8 +95,7 @@ def print_report(report: ReplayReport) -> None:
         f"({report.events_per_second:,.0f} events/s): {versions}"
     )
     if report.phases:
-        console.print("where the time went: " + ", ".join(f"{phase} {seconds:.1f} s"
-                                                          for phase, seconds in report.phases.items()))  # fmt: skip
+        console.print(f"where the time went: {report.phases_text}")
     if not report.swapped:
         console.print("the shadow tables are built; run again without --no-swap to verify and swap them in")
         return

@@ -113,9 +113,8 @@ def run_replay_benchmark(settings: Settings, console: Console, events: int, roun
             results.append(Round(report, copied, indexed, rows))
             verified = "matches" if report.comparable and all(c.matches for c in report.checks) else (
                 "differs" if report.comparable else "not comparable (first round)")  # fmt: skip
-            phases = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in report.phases.items())
-            console.print(f"round {number}: replay {report.seconds:.1f} s ({phases}), raw COPY {copied:.1f} s + "
-                          f"indexes {indexed:.1f} s; verification {verified}")  # fmt: skip
+            console.print(f"round {number}: replay {report.seconds:.1f} s ({report.phases_text}), raw COPY "
+                          f"{copied:.1f} s + indexes {indexed:.1f} s; verification {verified}")  # fmt: skip
         _print_table(console, results, logged)
     finally:
         with psycopg.connect(settings.database, autocommit=True) as connection:
