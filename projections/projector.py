@@ -17,7 +17,6 @@ from projections.store import EventRow, ProjectionStore
 from projections.sweep_results import result_rows
 from schemas.codec import UndecodableEvent, decode
 from schemas.events import SweepResultsRecorded
-from schemas.job_status import JobStatus
 
 log = get_logger(__name__)
 
@@ -80,7 +79,7 @@ class Projector:
                 rows[row.event.job_id] = changed[row.event.job_id] = apply_event(
                     current, row.event, row.partition, row.offset
                 )
-                if current is None or not JobStatus(current.status).is_terminal:
+                if current is None or not current.is_terminal:
                     ending.add(row.event.job_id)
                 new_events.append(row)
             sweep_rows = [r for row in new_events if isinstance(row.event, SweepResultsRecorded)
@@ -94,7 +93,7 @@ class Projector:
         self._checkpoints.update(checkpoints)
         for job_id in ending:
             job = changed[job_id]
-            if JobStatus(job.status).is_terminal:
+            if job.is_terminal:
                 # One line per job's outcome, so that `zixly logs --job` follows a job through the projector too.
                 log.info("job outcome projected", job_id=str(job.id), tenant_id=job.tenant_id,
                          correlation_id=job.correlation_id, status=job.status)  # fmt: skip
