@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kernel.settings import Settings, load_settings
 from zixly.stack.local import LocalStack
@@ -96,13 +97,18 @@ def start_service(
         time.sleep(0.2)
 
 
+def metric_value(metrics_url: str, name: str, labels: dict[str, str] | None = None) -> float | None:
+    """The sample ``name`` with exactly ``labels`` that the service behind ``metrics_url`` exposes now, if any."""
+    for family in text_string_to_metric_families(httpx.get(metrics_url, timeout=5).text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == (labels or {}):
+                return float(sample.value)
+    return None
+
+
 def owned_partitions(metrics_url: str, topic: str) -> int:
     """How many of ``topic``'s partitions the worker behind ``metrics_url`` owns and is ready to run."""
-    prefix = f'zixly_worker_assigned_partitions{{topic="{topic}"}} '
-    for line in httpx.get(metrics_url, timeout=5).text.splitlines():
-        if line.startswith(prefix):
-            return int(float(line.removeprefix(prefix)))
-    return 0
+    return int(metric_value(metrics_url, "zixly_worker_assigned_partitions", {"topic": topic}) or 0)
 
 
 def wait_until_shared(workers: list[Service], topic: str, partitions: int, timeout: float = 90) -> None:

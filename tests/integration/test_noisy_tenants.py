@@ -7,7 +7,6 @@ queues: so all of it is queued when that job comes, whatever the machine's speed
 made the measurement a race between the two)."""
 
 import asyncio
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from kernel.database import EVERY_TENANT, make_engine, scoped_sync
 from kernel.settings import Settings
 from schemas.read_model import pipeline_jobs
 from tests.identities import Tenant, bearer, create_tenant, create_token
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import Service, free_port, metric_value, start_service
 from tests.integration.test_notifications import zixly
 from tests.measurements import report
 from tests.producers.test_signed_webhooks import signed
@@ -60,9 +59,7 @@ def _wait_until_queued(worker: Service, at_least: int, timeout: float = 90) -> i
     deadline = time.monotonic() + timeout
     most, grew_at = 0, time.monotonic()
     while time.monotonic() < deadline:
-        metrics = httpx.get(worker.url, timeout=5).text
-        found = re.search(r"^zixly_worker_jobs_waiting (\S+)$", metrics, flags=re.MULTILINE)
-        waiting = int(float(found.group(1))) if found else 0
+        waiting = int(metric_value(worker.url, "zixly_worker_jobs_waiting") or 0)
         if waiting > most:
             most, grew_at = waiting, time.monotonic()
         elif most >= at_least and time.monotonic() - grew_at > 0.5:
