@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from processors.sweeps.ranking import Row, add_stats, empty_stats, merge_top
+from processors.sweeps.ranking import add_stats, contenders, empty_stats, merge_top
 from schemas.events import SweepDispatched, SweepPlanned, SweepResultsRecorded
+from schemas.sweeps import SweepResultRow
 
 State = dict[str, Any]
 
@@ -67,21 +68,22 @@ def add_results(state: State, event: SweepResultsRecorded, keep: int) -> Collect
     if "external_reference" in state:
         # An external service's results come in as many parts as it sent; the plan could not know how many.
         state = {**state, "chunk_count": payload.chunk_count}
-    rows: list[Row] = [row.model_dump(mode="json") for row in payload.rows]
-    by_cell: dict[str, list[Row]] = {}
-    for row in rows:
-        by_cell.setdefault(cell_key(row["ticker"], row["strategy_type"]), []).append(row)
+    by_cell: dict[str, list[SweepResultRow]] = {}
+    for row in payload.rows:
+        by_cell.setdefault(cell_key(row.ticker, row.strategy_type.value), []).append(row)
     top = dict(state["top"])
     stats = dict(state["stats"])
     for key, cell_rows in by_cell.items():
-        top[key] = merge_top(top.get(key, []), cell_rows, keep)
-        stats[key] = add_stats(stats.get(key, empty_stats()), cell_rows)
+        scores = [row.score for row in cell_rows]
+        candidates = [cell_rows[index].model_dump(mode="json") for index in contenders(scores, keep)]
+        top[key] = merge_top(top.get(key, []), candidates, keep)
+        stats[key] = add_stats(stats.get(key, empty_stats()), scores)
     done = sorted([*state["done"], payload.chunk_index])
     parts = dict(state["parts"])
     if payload.artifact_key:
         parts[str(payload.chunk_index)] = payload.artifact_key
     new_state = {**state, "done": done, "top": top, "stats": stats, "parts": parts,
-                 "rows": state["rows"] + len(rows)}  # fmt: skip
+                 "rows": state["rows"] + len(payload.rows)}  # fmt: skip
     return Collected(new_state, new=True, complete=len(done) >= state["chunk_count"])
 
 

@@ -1,7 +1,8 @@
+import random
 import uuid
 
 from processors.sweeps.collector import add_results, keep_per_cell, planned_state
-from processors.sweeps.ranking import merge_top, rank_key, robustness
+from processors.sweeps.ranking import add_stats, empty_stats, merge_top, rank_key, robustness
 from schemas.events import SweepPlanned, SweepPlannedPayload, SweepResultsRecorded, SweepResultsRecordedPayload
 from schemas.sweeps import SweepResultRow
 
@@ -57,3 +58,15 @@ def test_robustness_tells_a_lone_spike_from_a_broad_plateau() -> None:
 def test_enough_rows_are_kept_for_the_out_of_sample_candidates() -> None:
     assert keep_per_cell({"split": {"top_n": 7}}, top_cells=3) == 7
     assert keep_per_cell({"split": None}, top_cells=3) == 3
+
+
+def test_chunks_collected_keep_the_same_top_and_stats_as_ranking_every_row() -> None:
+    picker = random.Random(15)
+    chunks = [[picker.choice([None, 0.0, 0.5, 1.0, 1.0, picker.random()]) for _ in range(200)] for _ in range(4)]
+    state = planned_state(planned(chunks=4))
+    for index, scores in enumerate(chunks):
+        state = add_results(state, results(index, scores), keep=5).state
+    every_row = [row.model_dump(mode="json") for index, scores in enumerate(chunks)
+                 for row in results(index, scores).payload.rows]  # fmt: skip
+    assert state["top"]["AAPL|momentum"] == sorted(every_row, key=rank_key)[:5]
+    assert state["stats"]["AAPL|momentum"] == add_stats(empty_stats(), [row["score"] for row in every_row])
