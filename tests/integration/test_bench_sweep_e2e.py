@@ -20,6 +20,8 @@ def test_the_sweep_benchmark_follows_one_sweep_from_its_webhook_to_every_row_and
     assert run.stored_bytes > 0
     assert all(seconds >= 0 for seconds in run.phases.values())
     assert run.engine_per_second > 0
+    assert run.cpu.cores["worker's process pool"] > 0, "the backtests ran in the worker's pool"
     printed = console.export_text()
     assert "202 → COMPLETED row" in printed
     assert "end to end / engine" in printed
+    assert "ms a chunk" in printed

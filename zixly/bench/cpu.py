@@ -27,6 +27,18 @@ def tree_of(root_pid: int) -> Matcher:
     return matches
 
 
+def descendants_of(root_pid: int) -> Matcher:
+    """The process's descendants without it (a worker's process pool)."""
+
+    def matches(process: psutil.Process) -> bool:
+        try:
+            return any(parent.pid == root_pid for parent in process.parents())
+        except psutil.Error:
+            return False
+
+    return matches
+
+
 def named(*names: str) -> Matcher:
     def matches(process: psutil.Process) -> bool:
         try:

@@ -6,11 +6,14 @@ their own and the stack's object store, and waits for the job's row to say COMPL
 202 to that row, backtests/s, result rows/s into ``trading_sweep_results``, what the sweep stored in the object
 store, and where the time went, from the job's own events: accepted to planned, planned to the first chunk's
 results, the chunks (first to last results), and the last results to COMPLETED (out of sample, equity curves,
-summary); with the chunks' own compute time summed, against the time they took.
+summary); with the chunks' own compute time summed, against the time they took; and the CPU each process used
+from the post to the COMPLETED row (the worker apart from its process pool), per chunk, since on two cores the
+processes share the machine that the chunks' compute needs.
 
 The baseline, in the same run: the engine alone, in this process, on one ticker's grid of the same shape.
 """
 
+import os
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from kernel.object_store import ObjectStore, tenant_prefix
 from kernel.settings import Settings
 from processors.backtest.engine import run_grid
 from schemas.strategies import StrategyType
+from zixly.bench.cpu import CpuMeter, CpuShares, command_contains, descendants_of, named, tree_of
 from zixly.bench.sweep import CONFIG
 from zixly.bench.system import system_under_test
 
@@ -52,6 +56,7 @@ class SweepRun:
     stored_bytes: int
     phases: dict[str, float]  # seconds, from the job's events
     chunk_compute_seconds: float  # the chunks' own duration_ms, summed
+    cpu: CpuShares  # from the post to the COMPLETED row
     engine_per_second: float  # the baseline
 
 
@@ -61,13 +66,21 @@ def run_sweep_e2e_benchmark(settings: Settings, console: Console, fast: int, slo
         with console.status("starting the stack, the receiver, a worker and the projector"):
             system = stack.enter_context(system_under_test(settings, settings.home / "logs" / "bench"))
         url = system.url.replace("/webhook/generic-job", "/webhook/trading-sweep")
-        posted = time.perf_counter()
-        answer = httpx.post(url, json=body, headers={"X-Tenant-ID": TENANT}, timeout=120)
-        if answer.status_code != 202:
-            raise RuntimeError(f"the sweep was refused: {answer.status_code} {answer.text[:500]}")
-        job_id = str(answer.json()["job_id"])
-        seconds = _wait_for_completion(system.settings, job_id, posted, console)
-        run = _measured(system.settings, job_id, seconds, fast, slow)
+        worker = system.pids["worker-1"]
+        meter = CpuMeter({
+            "receiver": tree_of(system.pids["receiver"]), "worker": lambda process: process.pid == worker,
+            "worker's process pool": descendants_of(worker), "projector": tree_of(system.pids["projector"]),
+            "broker": command_contains("kafka.Kafka"), "Postgres": named("postgres"),
+            "object store": command_contains("gofakes3"), "benchmark": lambda process: process.pid == os.getpid(),
+        })  # fmt: skip
+        with meter.measure() as cpu:
+            posted = time.perf_counter()
+            answer = httpx.post(url, json=body, headers={"X-Tenant-ID": TENANT}, timeout=120)
+            if answer.status_code != 202:
+                raise RuntimeError(f"the sweep was refused: {answer.status_code} {answer.text[:500]}")
+            job_id = str(answer.json()["job_id"])
+            seconds = _wait_for_completion(system.settings, job_id, posted, console)
+        run = _measured(system.settings, job_id, seconds, fast, slow, cpu)
     _report(console, run)
     return run
 
@@ -89,7 +102,7 @@ def _wait_for_completion(settings: Settings, job_id: str, posted: float, console
             time.sleep(0.1)
 
 
-def _measured(settings: Settings, job_id: str, seconds: float, fast: int, slow: int) -> SweepRun:
+def _measured(settings: Settings, job_id: str, seconds: float, fast: int, slow: int, cpu: CpuShares) -> SweepRun:
     with psycopg.connect(settings.database, autocommit=True) as connection:
         moments: dict[str, datetime] = dict(connection.execute(
             "SELECT event_type, min(occurred_at) FROM job_events WHERE job_id = %s GROUP BY event_type", (job_id,),
@@ -115,7 +128,7 @@ def _measured(settings: Settings, job_id: str, seconds: float, fast: int, slow: 
         "chunks (first → last results)": between(moments["SweepResultsRecorded"], last_results),
         "last results → COMPLETED (out of sample, curves, summary)": between(last_results, moments["JobCompleted"]),
     }
-    return SweepRun(backtests, chunks, seconds, rows, objects, stored, phases, compute_ms / 1000,
+    return SweepRun(backtests, chunks, seconds, rows, objects, stored, phases, compute_ms / 1000, cpu,
                     _engine_per_second(fast, slow))  # fmt: skip
 
 
@@ -154,3 +167,17 @@ def _report(console: Console, run: SweepRun) -> None:
     table.add_row("baseline: the engine alone, one ticker's grid, this process", f"{run.engine_per_second:,.0f}/s")
     table.add_row("end to end / engine", f"{rate / run.engine_per_second:.2f}x")
     console.print(table)
+    console.print(_cpu_table(run))
+
+
+def _cpu_table(run: SweepRun) -> Table:
+    table = Table(title=f"CPU from the post to the COMPLETED row, {os.cpu_count()} cores")
+    for column in ("process", "cores busy", "CPU seconds", "ms a chunk"):
+        table.add_column(column, justify="right")
+    shares = sorted(
+        ((name, cores) for name, cores in run.cpu.cores.items() if cores >= 0.005), key=lambda share: -share[1]
+    )
+    for name, cores in [*shares, ("all", sum(run.cpu.cores.values()))]:
+        seconds = cores * run.seconds
+        table.add_row(name, f"{cores:.2f}", f"{seconds:,.1f}", f"{seconds * 1000 / max(run.chunks, 1):,.1f}")
+    return table
