@@ -73,11 +73,9 @@ class ShadowWriter:
             self._event_ids.update(row[0].int for row in await cursor.fetchall())
         if self._results_wanted:
             # The results table does not say which partition a row came from; keys of other partitions' jobs are
-            # harmless here, as this process never sees those jobs' events.
-            cursor = await connection.execute(
-                sql.SQL("SELECT job_id, tenant_id, ticker, strategy_type, parameters_key FROM {}.trading_sweep_results")
-                .format(sql.Identifier(SHADOW))
-            )  # fmt: skip
+            # harmless here, as this process never sees those jobs' events. The job id is text, as in result_rows.
+            keys = "SELECT job_id::text, tenant_id, ticker, strategy_type, parameters_key FROM {}.trading_sweep_results"
+            cursor = await connection.execute(sql.SQL(keys).format(sql.Identifier(SHADOW)))
             self._result_keys.update(tuple(row) for row in await cursor.fetchall())
 
     def apply(self, records: list[LogRecord]) -> None:
