@@ -33,6 +33,7 @@ lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache --no-logo
 
 bench: bootstrap
 	@command -v wrk >/dev/null && command -v hey >/dev/null || \
