@@ -7,20 +7,35 @@ from typing import Any
 import plotly.graph_objects as go
 
 STATUS_COLOURS = {
-    "QUEUED": "#8a94a6", "RUNNING": "#2f6fde", "RETRYING": "#e0a100", "COMPLETED": "#1f9d55",
-    "FAILED": "#d64545", "DEAD_LETTERED": "#7b1f1f", "CANCELLED": "#5f6b7a",
-}  # fmt: skip
+    "QUEUED": "#8a94a6",
+    "RUNNING": "#2f6fde",
+    "RETRYING": "#e0a100",
+    "COMPLETED": "#1f9d55",
+    "FAILED": "#d64545",
+    "DEAD_LETTERED": "#7b1f1f",
+    "CANCELLED": "#5f6b7a",
+}
 STATUS_ORDER = list(STATUS_COLOURS)
-_EVENT_SYMBOLS = {"JobRequested": "circle-open", "JobStarted": "triangle-right", "JobCompleted": "star",
-                  "JobFailed": "x", "JobRetryScheduled": "hourglass", "JobDeadLettered": "x-thin-open"}  # fmt: skip
+_EVENT_SYMBOLS = {
+    "JobRequested": "circle-open",
+    "JobStarted": "triangle-right",
+    "JobCompleted": "star",
+    "JobFailed": "x",
+    "JobRetryScheduled": "hourglass",
+    "JobDeadLettered": "x-thin-open",
+}
 
 
 def _styled(figure: go.Figure, title: str | None = None, height: int = 320) -> go.Figure:
     figure.update_layout(
-        title=title, height=height, margin={"l": 48, "r": 16, "t": 40 if title else 16, "b": 40},
-        template="plotly_white", font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
-        legend={"orientation": "h", "y": -0.2}, uirevision="keep",
-    )  # fmt: skip
+        title=title,
+        height=height,
+        margin={"l": 48, "r": 16, "t": 40 if title else 16, "b": 40},
+        template="plotly_white",
+        font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+        legend={"orientation": "h", "y": -0.2},
+        uirevision="keep",
+    )
     return figure
 
 
@@ -37,8 +52,9 @@ def jobs_by_status(rows: Sequence[dict[str, Any]]) -> go.Figure:
     statuses = [status for status in STATUS_ORDER if counts.get(status)]
     if not statuses:
         return empty("no jobs in this time range")
-    figure = go.Figure(go.Bar(x=statuses, y=[counts[s] for s in statuses],
-                              marker_color=[STATUS_COLOURS[s] for s in statuses]))  # fmt: skip
+    figure = go.Figure(
+        go.Bar(x=statuses, y=[counts[s] for s in statuses], marker_color=[STATUS_COLOURS[s] for s in statuses])
+    )
     return _styled(figure, "Jobs by status")
 
 
@@ -49,13 +65,22 @@ def throughput(rows: Sequence[dict[str, Any]], since: datetime, until: datetime,
         return empty("no jobs in this time range")
     buckets = [r["bucket"] for r in rows]
     width = bucket.total_seconds() * 1000  # a date axis measures bars in milliseconds
-    figure = go.Figure(go.Bar(x=buckets, y=[r["created"] for r in rows], name="created", marker_color="#c9d6f2",
-                              width=[width] * len(rows), offset=0))  # fmt: skip
+    figure = go.Figure(
+        go.Bar(
+            x=buckets,
+            y=[r["created"] for r in rows],
+            name="created",
+            marker_color="#c9d6f2",
+            width=[width] * len(rows),
+            offset=0,
+        )
+    )
     middles = [start + bucket / 2 for start in buckets]
     for name in ("completed", "failed"):
         colour = STATUS_COLOURS["COMPLETED" if name == "completed" else "FAILED"]
-        figure.add_trace(go.Scatter(x=middles, y=[r[name] for r in rows], name=name, mode="lines+markers",
-                                    line={"color": colour}))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(x=middles, y=[r[name] for r in rows], name=name, mode="lines+markers", line={"color": colour})
+        )
     figure.update_xaxes(range=[since, until])
     return _styled(figure, "Jobs per bucket, by creation time")
 
@@ -66,8 +91,9 @@ def durations(rows: Sequence[dict[str, Any]]) -> go.Figure:
         return empty("no finished jobs in this time range")
     figure = go.Figure()
     for name, colour in (("p50_ms", "#2f6fde"), ("p95_ms", "#e0a100")):
-        figure.add_trace(go.Bar(x=[r["job_type"] for r in timed], y=[r[name] for r in timed], name=name[:3],
-                                marker_color=colour))  # fmt: skip
+        figure.add_trace(
+            go.Bar(x=[r["job_type"] for r in timed], y=[r[name] for r in timed], name=name[:3], marker_color=colour)
+        )
     figure.update_layout(barmode="group", yaxis_title="ms")
     return _styled(figure, "Duration percentiles by job type")
 
@@ -82,35 +108,60 @@ def job_timeline(
         return empty("no events", height=260)
     figure = go.Figure()
     if omitted:
-        figure.add_trace(go.Scatter(
-            x=[moment for kind in kinds for moment in (kind["first_at"], kind["last_at"], None)],
-            y=[lane for kind in kinds for lane in (kind["event_type"],) * 3], mode="lines", name="span",
-            line={"color": "#9aa5b1", "width": 6}, showlegend=False, hoverinfo="skip",
-        ))  # fmt: skip
-        figure.add_trace(go.Scatter(
-            x=[kind["last_at"] for kind in kinds], y=[kind["event_type"] for kind in kinds], mode="text",
-            text=[f"  {kind['count']:,} events" for kind in kinds], textposition="middle right", showlegend=False,
-            hoverinfo="skip",
-        ))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=[moment for kind in kinds for moment in (kind["first_at"], kind["last_at"], None)],
+                y=[lane for kind in kinds for lane in (kind["event_type"],) * 3],
+                mode="lines",
+                name="span",
+                line={"color": "#9aa5b1", "width": 6},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=[kind["last_at"] for kind in kinds],
+                y=[kind["event_type"] for kind in kinds],
+                mode="text",
+                text=[f"  {kind['count']:,} events" for kind in kinds],
+                textposition="middle right",
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     attempt_start: datetime | None = None
     attempt = 0
     for event in events:
         kind, at = event["event_type"], event["occurred_at"]
         if kind == "JobStarted":
             attempt_start, attempt = at, attempt + 1
-        elif attempt_start is not None and kind in ("JobCompleted", "JobFailed", "JobRetryScheduled",
-                                                      "JobDeadLettered", "JobCancelled"):  # fmt: skip
+        elif attempt_start is not None and kind in (
+            "JobCompleted",
+            "JobFailed",
+            "JobRetryScheduled",
+            "JobDeadLettered",
+            "JobCancelled",
+        ):
             _attempt_bar(figure, attempt, attempt_start, at, kind)
             attempt_start = None
     if attempt_start is not None:
         _attempt_bar(figure, attempt, attempt_start, now, "running")
-    figure.add_trace(go.Scatter(
-        x=[e["occurred_at"] for e in events], y=[e["event_type"] for e in events], mode="markers",
-        marker={"size": 11, "symbol": [_EVENT_SYMBOLS.get(e["event_type"], "diamond") for e in events],
-                "color": "#1d2633"},
-        customdata=[[e["log_partition"], e["log_offset"]] for e in events], name="events",
-        hovertemplate="%{y}<br>%{x}<br>partition %{customdata[0]}, offset %{customdata[1]}<extra></extra>",
-    ))  # fmt: skip
+    figure.add_trace(
+        go.Scatter(
+            x=[e["occurred_at"] for e in events],
+            y=[e["event_type"] for e in events],
+            mode="markers",
+            marker={
+                "size": 11,
+                "symbol": [_EVENT_SYMBOLS.get(e["event_type"], "diamond") for e in events],
+                "color": "#1d2633",
+            },
+            customdata=[[e["log_partition"], e["log_offset"]] for e in events],
+            name="events",
+            hovertemplate="%{y}<br>%{x}<br>partition %{customdata[0]}, offset %{customdata[1]}<extra></extra>",
+        )
+    )
     lanes = list(dict.fromkeys([*(e["event_type"] for e in events), *(kind["event_type"] for kind in kinds)]))
     figure.update_yaxes(categoryorder="array", categoryarray=lanes)
     title = f"Timeline: {len(events) + omitted:,} events, the first and last drawn" if omitted else "Timeline"
@@ -119,10 +170,19 @@ def job_timeline(
 
 def _attempt_bar(figure: go.Figure, attempt: int, start: datetime, end: datetime, outcome: str) -> None:
     colour = {"JobCompleted": STATUS_COLOURS["COMPLETED"], "running": STATUS_COLOURS["RUNNING"]}.get(
-        outcome, STATUS_COLOURS["FAILED"])  # fmt: skip
-    figure.add_trace(go.Scatter(x=[start, end], y=[f"attempt {attempt}"] * 2, mode="lines", name=f"attempt {attempt}",
-                                line={"color": colour, "width": 14}, hovertemplate=f"attempt {attempt}: {outcome}"
-                                "<br>%{x}<extra></extra>", showlegend=False))  # fmt: skip
+        outcome, STATUS_COLOURS["FAILED"]
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[start, end],
+            y=[f"attempt {attempt}"] * 2,
+            mode="lines",
+            name=f"attempt {attempt}",
+            line={"color": colour, "width": 14},
+            hovertemplate=f"attempt {attempt}: {outcome}<br>%{{x}}<extra></extra>",
+            showlegend=False,
+        )
+    )
 
 
 def sweep_heatmap(cells: Iterable[dict[str, Any]], x: str, y: str, metric: str) -> go.Figure:
@@ -141,21 +201,32 @@ def sweep_heatmap(cells: Iterable[dict[str, Any]], x: str, y: str, metric: str) 
     ys = sorted({p[1] for p in best})
     z: list[list[float | None]] = [[best[(i, j)][0] if (i, j) in best else None for i in xs] for j in ys]
     keys = [[best[(i, j)][1] if (i, j) in best else "" for i in xs] for j in ys]
-    figure = go.Figure(go.Heatmap(
-        x=xs, y=ys, z=z, customdata=keys, colorscale="RdYlGn", zmid=0 if metric != "max_drawdown" else None,
-        colorbar={"title": metric}, hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.3f}}"
-        "<br>%{customdata}<extra></extra>",
-    ))  # fmt: skip
+    figure = go.Figure(
+        go.Heatmap(
+            x=xs,
+            y=ys,
+            z=z,
+            customdata=keys,
+            colorscale="RdYlGn",
+            zmid=0 if metric != "max_drawdown" else None,
+            colorbar={"title": metric},
+            hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.3f}}<br>%{{customdata}}<extra></extra>",
+        )
+    )
     figure.update_layout(xaxis_title=x, yaxis_title=y)
     return _styled(figure, f"Best {metric} by {x} and {y}", height=420)
 
 
-def equity_curve(dates: Sequence[Any], equity: Sequence[float], buy_and_hold: Sequence[float] | None,
-                 label: str) -> go.Figure:  # fmt: skip
+def equity_curve(
+    dates: Sequence[Any], equity: Sequence[float], buy_and_hold: Sequence[float] | None, label: str
+) -> go.Figure:
     figure = go.Figure(go.Scatter(x=list(dates), y=list(equity), name=label, line={"color": "#2f6fde"}))
     if buy_and_hold is not None:
-        figure.add_trace(go.Scatter(x=list(dates), y=list(buy_and_hold), name="buy and hold",
-                                    line={"color": "#8a94a6", "dash": "dot"}))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=list(dates), y=list(buy_and_hold), name="buy and hold", line={"color": "#8a94a6", "dash": "dot"}
+            )
+        )
     figure.update_layout(yaxis_title="equity")
     return _styled(figure, "Equity curve", height=360)
 
@@ -174,11 +245,14 @@ def in_vs_out_of_sample(best: Sequence[dict[str, Any]], metric: str) -> go.Figur
     if not labels:
         return empty("no out-of-sample test: the sweep asked for no split", height=300)
     hover = "%{x}: %{customdata}<br>" + metric + " %{y:.3f}<extra>%{fullData.name}</extra>"
-    figure = go.Figure([
-        go.Bar(x=labels, y=inside, name="in sample", marker_color="#2f6fde", customdata=names, hovertemplate=hover),
-        go.Bar(x=labels, y=outside, name="out of sample", marker_color="#e0a100", customdata=names,
-               hovertemplate=hover),
-    ])  # fmt: skip
+    figure = go.Figure(
+        [
+            go.Bar(x=labels, y=inside, name="in sample", marker_color="#2f6fde", customdata=names, hovertemplate=hover),
+            go.Bar(
+                x=labels, y=outside, name="out of sample", marker_color="#e0a100", customdata=names, hovertemplate=hover
+            ),
+        ]
+    )
     figure.update_layout(barmode="group", yaxis_title=metric)
     return _styled(figure, f"{metric}: in sample vs out of sample", height=340)
 
@@ -190,7 +264,8 @@ def _key(parameters: dict[str, Any]) -> str:
 def partition_lag(partitions: Sequence[dict[str, Any]]) -> go.Figure:
     if not partitions:
         return empty("no partitions")
-    figure = go.Figure(go.Bar(x=[f"p{p['partition']}" for p in partitions], y=[p["lag"] for p in partitions],
-                              marker_color="#2f6fde"))  # fmt: skip
+    figure = go.Figure(
+        go.Bar(x=[f"p{p['partition']}" for p in partitions], y=[p["lag"] for p in partitions], marker_color="#2f6fde")
+    )
     figure.update_layout(yaxis_title="events behind")
     return _styled(figure, "Projector lag per partition", height=280)

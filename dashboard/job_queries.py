@@ -20,8 +20,21 @@ from kernel.database import TenantScope, scoped
 from schemas.read_model import JOB_SEARCH_TEXT, job_events, pipeline_jobs, trading_sweep_results
 
 SortField = Literal["created_at", "updated_at"]
-LIST_COLUMNS = ("id", "tenant_id", "job_type", "status", "attempts", "progress", "progress_message", "error_type",
-                "error_message", "created_at", "started_at", "completed_at", "updated_at")  # fmt: skip
+LIST_COLUMNS = (
+    "id",
+    "tenant_id",
+    "job_type",
+    "status",
+    "attempts",
+    "progress",
+    "progress_message",
+    "error_type",
+    "error_message",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "updated_at",
+)
 
 
 class BadCursor(ValueError):
@@ -121,14 +134,31 @@ def split_page(rows: list[dict[str, Any]], sort: SortField, limit: int) -> tuple
 
 async def count_jobs(engine: AsyncEngine, scope: TenantScope, where: JobFilter) -> int:
     async with scoped(engine, scope) as connection:
-        return int((await connection.execute(_filtered(select(func.count()).select_from(pipeline_jobs), where, scope)))
-                   .scalar_one())  # fmt: skip
+        return int(
+            (
+                await connection.execute(_filtered(select(func.count()).select_from(pipeline_jobs), where, scope))
+            ).scalar_one()
+        )
 
 
 # Enough of each event to show it and to fold it again (time travel).
-TIMELINE_COLUMNS = [job_events.c[name] for name in (
-    "event_id", "event_type", "schema_version", "occurred_at", "tenant_id", "job_id", "correlation_id",
-    "causation_id", "producer", "payload", "log_partition", "log_offset")]  # fmt: skip
+TIMELINE_COLUMNS = [
+    job_events.c[name]
+    for name in (
+        "event_id",
+        "event_type",
+        "schema_version",
+        "occurred_at",
+        "tenant_id",
+        "job_id",
+        "correlation_id",
+        "causation_id",
+        "producer",
+        "payload",
+        "log_partition",
+        "log_offset",
+    )
+]
 
 
 # How many events a job's page and ``GET /api/pipelines/jobs/{id}`` show from each end of a long timeline. A sweep
@@ -146,8 +176,11 @@ def job_row_query(job_id: uuid.UUID, tenant_id: str | None) -> Select[Any]:
 
 def events_query(job_id: uuid.UUID, after_offset: int = -1) -> Select[Any]:
     """The job's events in log order (one partition: the job's id is the key), after ``after_offset``."""
-    return (select(*TIMELINE_COLUMNS).where(job_events.c.job_id == job_id, job_events.c.log_offset > after_offset)
-            .order_by(job_events.c.log_offset))  # fmt: skip
+    return (
+        select(*TIMELINE_COLUMNS)
+        .where(job_events.c.job_id == job_id, job_events.c.log_offset > after_offset)
+        .order_by(job_events.c.log_offset)
+    )
 
 
 @dataclass(frozen=True)
@@ -161,10 +194,17 @@ class TimelineQueries:
 
 def timeline_queries(job_id: uuid.UUID, edge: int) -> TimelineQueries:
     of_job = job_events.c.job_id == job_id
-    kinds = (select(job_events.c.event_type, func.count().label("count"),
-                    func.min(job_events.c.occurred_at).label("first_at"),
-                    func.max(job_events.c.occurred_at).label("last_at"))
-             .where(of_job).group_by(job_events.c.event_type).order_by(func.min(job_events.c.log_offset)))  # fmt: skip
+    kinds = (
+        select(
+            job_events.c.event_type,
+            func.count().label("count"),
+            func.min(job_events.c.occurred_at).label("first_at"),
+            func.max(job_events.c.occurred_at).label("last_at"),
+        )
+        .where(of_job)
+        .group_by(job_events.c.event_type)
+        .order_by(func.min(job_events.c.log_offset))
+    )
     first = select(*TIMELINE_COLUMNS).where(of_job).order_by(job_events.c.log_offset).limit(edge)
     last = select(*TIMELINE_COLUMNS).where(of_job).order_by(job_events.c.log_offset.desc()).limit(edge)
     return TimelineQueries(kinds, first, last)
@@ -228,9 +268,22 @@ async def job_events_page(
 
 
 RESULT_COLUMNS = (
-    "ticker", "strategy_type", "parameters_key", "parameters", "score", "total_return", "cagr", "volatility",
-    "sharpe", "sortino", "calmar", "max_drawdown", "win_rate", "trades", "exposure",
-)  # fmt: skip
+    "ticker",
+    "strategy_type",
+    "parameters_key",
+    "parameters",
+    "score",
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "win_rate",
+    "trades",
+    "exposure",
+)
 
 
 def results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | None) -> Select[Any]:
@@ -241,8 +294,12 @@ def results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | No
         query = query.where(trading_sweep_results.c.ticker == ticker)
     if strategy_type:
         query = query.where(trading_sweep_results.c.strategy_type == strategy_type)
-    return query.order_by(trading_sweep_results.c.score.desc().nulls_last(), trading_sweep_results.c.ticker,
-                          trading_sweep_results.c.strategy_type, trading_sweep_results.c.parameters_key)  # fmt: skip
+    return query.order_by(
+        trading_sweep_results.c.score.desc().nulls_last(),
+        trading_sweep_results.c.ticker,
+        trading_sweep_results.c.strategy_type,
+        trading_sweep_results.c.parameters_key,
+    )
 
 
 async def sweep_results(

@@ -307,16 +307,23 @@ class PageData:
                     return [dict(row) for row in connection.execute(query, window).mappings()]
 
                 if not rollups:
-                    return Overview(since, until, rows(_BY_STATUS), rows(_THROUGHPUT), rows(SERVICE_METRICS),
-                                    rows(_TOP_ERRORS))  # fmt: skip
+                    return Overview(
+                        since, until, rows(_BY_STATUS), rows(_THROUGHPUT), rows(SERVICE_METRICS), rows(_TOP_ERRORS)
+                    )
                 histograms: dict[str, dict[int, int]] = {}
                 for row in rows(_ROLLUP_DURATIONS):
                     histograms.setdefault(row["job_type"], {})[row["bucket"]] = row["jobs"]
-                by_type = [row | {"p50_ms": histogram_percentile(histograms.get(row["job_type"], {}), 0.5),
-                                  "p95_ms": histogram_percentile(histograms.get(row["job_type"], {}), 0.95)}
-                           for row in rows(_ROLLUP_BY_TYPE)]  # fmt: skip
-                return Overview(since, until, rows(_ROLLUP_BY_STATUS), rows(_ROLLUP_THROUGHPUT), by_type,
-                                rows(_ROLLUP_TOP_ERRORS))  # fmt: skip
+                by_type = [
+                    row
+                    | {
+                        "p50_ms": histogram_percentile(histograms.get(row["job_type"], {}), 0.5),
+                        "p95_ms": histogram_percentile(histograms.get(row["job_type"], {}), 0.95),
+                    }
+                    for row in rows(_ROLLUP_BY_TYPE)
+                ]
+                return Overview(
+                    since, until, rows(_ROLLUP_BY_STATUS), rows(_ROLLUP_THROUGHPUT), by_type, rows(_ROLLUP_TOP_ERRORS)
+                )
 
         # Rounded to the second so that screens opened together share one computation.
         key = ("overview", scope, since.replace(microsecond=0), until.replace(microsecond=0), bucket, rollups)
@@ -329,31 +336,49 @@ class PageData:
                 lag = asyncio.run(projection_lag(self._settings, self._settings.service_database("dashboard")))
             except Exception as exc:  # the page still shows workers and errors when Kafka does not answer
                 lag_error = repr(exc)[:300]
-            return Health(lag, lag_error, self._rows(scope, _WORKERS), self._rows(scope, _RECENT_ERRORS),
-                          self._tenant_limits(scope))  # fmt: skip
+            return Health(
+                lag,
+                lag_error,
+                self._rows(scope, _WORKERS),
+                self._rows(scope, _RECENT_ERRORS),
+                self._tenant_limits(scope),
+            )
 
         return self._cached(("health", scope), compute)
 
     def _tenant_limits(self, scope: TenantScope) -> list[dict[str, Any]]:
         """Each tenant's limits in force: its own, else the deployment's (``default`` says which)."""
         settings = self._settings
-        defaults = {"rate_per_second": settings.tenant_rate_per_second, "rate_burst": settings.tenant_rate_burst,
-                    "max_in_flight": settings.tenant_max_in_flight,
-                    "max_sweep_backtests": settings.sweep_max_backtests}  # fmt: skip
+        defaults = {
+            "rate_per_second": settings.tenant_rate_per_second,
+            "rate_burst": settings.tenant_rate_burst,
+            "max_in_flight": settings.tenant_max_in_flight,
+            "max_sweep_backtests": settings.sweep_max_backtests,
+        }
         rows = []
         for row in self._rows(scope, _TENANT_LIMITS):
-            limits = {name: (row[name], False) if row[name] is not None else (default, True)
-                      for name, default in defaults.items()}  # fmt: skip
+            limits = {
+                name: (row[name], False) if row[name] is not None else (default, True)
+                for name, default in defaults.items()
+            }
             rows.append({"tenant_id": row["tenant_id"], "in_flight": row["in_flight"], "limits": limits})
         return rows
 
     # -- sweeps -----------------------------------------------------------------------------------------------------
 
     def sweeps(self, scope: TenantScope, limit: int = 100) -> list[dict[str, Any]]:
-        query = (select(pipeline_jobs.c.id, pipeline_jobs.c.tenant_id, pipeline_jobs.c.status,
-                        pipeline_jobs.c.progress, pipeline_jobs.c.created_at)
-                 .where(pipeline_jobs.c.job_type == SWEEP_JOB_TYPE)
-                 .order_by(pipeline_jobs.c.created_at.desc(), pipeline_jobs.c.id.desc()).limit(limit))  # fmt: skip
+        query = (
+            select(
+                pipeline_jobs.c.id,
+                pipeline_jobs.c.tenant_id,
+                pipeline_jobs.c.status,
+                pipeline_jobs.c.progress,
+                pipeline_jobs.c.created_at,
+            )
+            .where(pipeline_jobs.c.job_type == SWEEP_JOB_TYPE)
+            .order_by(pipeline_jobs.c.created_at.desc(), pipeline_jobs.c.id.desc())
+            .limit(limit)
+        )
         return self._rows(scope, query)
 
     def sweep_cells(
@@ -361,16 +386,35 @@ class PageData:
     ) -> list[dict[str, Any]]:
         """The backtests of one ticker and strategy of the sweep as far as it has run, best first (the first
         ``limit``)."""
-        columns = [trading_sweep_results.c[name] for name in (
-            "parameters", "score", "total_return", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate",
-            "trades", "parameters_key")]  # fmt: skip
-        query = (select(*columns).where(*_one_grid(job_id, ticker, strategy_type))
-                 .order_by(trading_sweep_results.c.score.desc().nulls_last()).limit(limit))  # fmt: skip
+        columns = [
+            trading_sweep_results.c[name]
+            for name in (
+                "parameters",
+                "score",
+                "total_return",
+                "sharpe",
+                "sortino",
+                "calmar",
+                "max_drawdown",
+                "win_rate",
+                "trades",
+                "parameters_key",
+            )
+        ]
+        query = (
+            select(*columns)
+            .where(*_one_grid(job_id, ticker, strategy_type))
+            .order_by(trading_sweep_results.c.score.desc().nulls_last())
+            .limit(limit)
+        )
         return self._rows(scope, query)
 
     def sweep_cell_count(self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str) -> int:
-        query = (select(func.count().label("count")).select_from(trading_sweep_results)
-                 .where(*_one_grid(job_id, ticker, strategy_type)))  # fmt: skip
+        query = (
+            select(func.count().label("count"))
+            .select_from(trading_sweep_results)
+            .where(*_one_grid(job_id, ticker, strategy_type))
+        )
         return int(self._rows(scope, query)[0]["count"])
 
     def sweep_best_by_point(
@@ -389,11 +433,19 @@ class PageData:
         lower edge. Shaped as cells: parameters {x, y}, the metric, and the key of the best backtest there."""
         if metric not in SWEEP_METRICS:
             raise ValueError(f"not a metric of a sweep's results: {metric!r}")
-        rows = self._rows(scope, text(_BEST_BY_BIN.format(metric=metric)),
-                          {"job_id": job_id, "ticker": ticker, "strategy_type": strategy_type, "x": x, "y": y,
-                           "bins": bins})  # fmt: skip
-        return [{"parameters": {x: _edge(row["bx"]), y: _edge(row["by"])}, metric: row["value"],
-                 "parameters_key": row["parameters_key"]} for row in rows]  # fmt: skip
+        rows = self._rows(
+            scope,
+            text(_BEST_BY_BIN.format(metric=metric)),
+            {"job_id": job_id, "ticker": ticker, "strategy_type": strategy_type, "x": x, "y": y, "bins": bins},
+        )
+        return [
+            {
+                "parameters": {x: _edge(row["bx"]), y: _edge(row["by"])},
+                metric: row["value"],
+                "parameters_key": row["parameters_key"],
+            }
+            for row in rows
+        ]
 
     def equity_curve(self, job: dict[str, Any], key: str, ticker: str) -> EquityCurve:
         """A stored curve of one of ``job``'s best cells (``key`` taken from its result, never from the browser),

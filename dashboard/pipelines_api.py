@@ -113,8 +113,9 @@ async def job(
     return found
 
 
-@router.get("/pipelines/jobs/{job_id}/events", summary="A job's events in log order, one page at a time",
-            responses=NOT_FOUND)  # fmt: skip
+@router.get(
+    "/pipelines/jobs/{job_id}/events", summary="A job's events in log order, one page at a time", responses=NOT_FOUND
+)
 async def job_events(
     request: Request,
     caller: Reader,

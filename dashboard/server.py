@@ -25,5 +25,10 @@ def run_dashboard(settings: Settings, metrics_port: int | None = None) -> None:
     port = settings.dashboard_metrics_port if metrics_port is None else metrics_port
     if port:
         start_http_server(port, addr=settings.metrics_bind_host)
-    uvicorn.run(create_server(settings), host=settings.dashboard_host, port=settings.dashboard_port,
-                log_level="warning", access_log=False)  # fmt: skip
+    uvicorn.run(
+        create_server(settings),
+        host=settings.dashboard_host,
+        port=settings.dashboard_port,
+        log_level="warning",
+        access_log=False,
+    )

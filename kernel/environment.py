@@ -52,11 +52,14 @@ def production_problems(settings: Settings) -> list[str]:
         if password == role:
             problems.append(f"ZIXLY_{service.upper()}_DATABASE_URL is unset or uses the development password of {role}")
     if settings.kafka_security_protocol == "SASL_PLAINTEXT" and settings.kafka_sasl_mechanism == "PLAIN":
-        problems.append("ZIXLY_KAFKA_SASL_MECHANISM=PLAIN over SASL_PLAINTEXT sends the Kafka password in the clear: "
-                        "use SASL_SSL or SCRAM")  # fmt: skip
+        problems.append(
+            "ZIXLY_KAFKA_SASL_MECHANISM=PLAIN over SASL_PLAINTEXT sends the Kafka password in the clear: "
+            "use SASL_SSL or SCRAM"
+        )
     if settings.smtp_security == "none" and not is_loopback(settings.smtp_host):
-        problems.append(f"ZIXLY_SMTP_SECURITY=none would send mail in the clear to {settings.smtp_host}: use starttls "
-                        "or tls")  # fmt: skip
+        problems.append(
+            f"ZIXLY_SMTP_SECURITY=none would send mail in the clear to {settings.smtp_host}: use starttls or tls"
+        )
     if settings.oidc_issuer and not (settings.oidc_client_id and settings.oidc_client_secret):
         problems.append("ZIXLY_OIDC_ISSUER is set without ZIXLY_OIDC_CLIENT_ID and ZIXLY_OIDC_CLIENT_SECRET")
     return problems

@@ -89,8 +89,13 @@ def apply_event(row: JobRow | None, event: Event, partition: int, offset: int) -
     base = row if row is not None else _placeholder(event, partition, offset)
     transition = _TRANSITIONS.get(type(event))
     changed = transition(event, base) if transition is not None else _transition(event, base)
-    position = {"updated_at": event.occurred_at, "event_count": base.event_count + 1 if row is not None else 1,
-                "last_event_id": event.event_id, "log_partition": partition, "log_offset": offset}  # fmt: skip
+    position = {
+        "updated_at": event.occurred_at,
+        "event_count": base.event_count + 1 if row is not None else 1,
+        "last_event_id": event.event_id,
+        "log_partition": partition,
+        "log_offset": offset,
+    }
     if row is not None and changed is row:  # the caller's row is never changed in place
         return _evolve(row, **position)
     # A row made for this event, seen by no one yet: one copy per event instead of two (a replay folds a million).
@@ -102,16 +107,35 @@ def _placeholder(event: Event, partition: int, offset: int) -> JobRow:
     """A row for a job whose first event we see; a JobRequested fills it in right away. Made from a blank row
     rather than by the frozen ``__init__``: a replay makes one per job."""
     return _evolve(
-        _BLANK, id=event.job_id, tenant_id=event.tenant_id, correlation_id=event.correlation_id,
-        created_at=event.occurred_at, updated_at=event.occurred_at, last_event_id=event.event_id,
-        log_partition=partition, log_offset=offset, parameters={}, metadata={}, metrics={},
-    )  # fmt: skip
+        _BLANK,
+        id=event.job_id,
+        tenant_id=event.tenant_id,
+        correlation_id=event.correlation_id,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+        last_event_id=event.event_id,
+        log_partition=partition,
+        log_offset=offset,
+        parameters={},
+        metadata={},
+        metrics={},
+    )
 
 
 # Every field a placeholder does not set has its default here; the ones it sets are overwritten.
-_BLANK = JobRow(id=uuid.UUID(int=0), tenant_id="", job_type="unknown", status=JobStatus.QUEUED, correlation_id="",
-                created_at=datetime.min, updated_at=datetime.min, event_count=0, last_event_id=uuid.UUID(int=0),
-                log_partition=-1, log_offset=-1)  # fmt: skip
+_BLANK = JobRow(
+    id=uuid.UUID(int=0),
+    tenant_id="",
+    job_type="unknown",
+    status=JobStatus.QUEUED,
+    correlation_id="",
+    created_at=datetime.min,
+    updated_at=datetime.min,
+    event_count=0,
+    last_event_id=uuid.UUID(int=0),
+    log_partition=-1,
+    log_offset=-1,
+)
 
 
 @singledispatch
@@ -199,9 +223,13 @@ def _planned(event: SweepPlanned, row: JobRow) -> JobRow:
     return _evolve(
         row,
         progress_message=f"planned {payload.backtest_count:,} backtests in {payload.chunk_count} chunks",
-        metrics={**row.metrics, "backtests": payload.backtest_count, "chunks": payload.chunk_count,
-                 "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data]},
-    )  # fmt: skip
+        metrics={
+            **row.metrics,
+            "backtests": payload.backtest_count,
+            "chunks": payload.chunk_count,
+            "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data],
+        },
+    )
 
 
 @_transition.register
@@ -212,10 +240,13 @@ def _dispatched(event: SweepDispatched, row: JobRow) -> JobRow:
     return _evolve(
         row,
         progress_message=f"dispatched to {payload.service_url} as {payload.external_reference}",
-        metrics={**row.metrics, "backtests": payload.backtest_count,
-                 "external": {"service": payload.service_url, "reference": payload.external_reference},
-                 "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data]},
-    )  # fmt: skip
+        metrics={
+            **row.metrics,
+            "backtests": payload.backtest_count,
+            "external": {"service": payload.service_url, "reference": payload.external_reference},
+            "data": [fingerprint.model_dump(mode="json") for fingerprint in payload.data],
+        },
+    )
 
 
 @_transition.register
@@ -247,9 +278,12 @@ def _dead_lettered(event: JobDeadLettered, row: JobRow) -> JobRow:
         progress_message=None,
         error_type=last.error_type if last else None,
         error_message=payload.reason,
-        metrics={**row.metrics, "attempt_errors": [error.model_dump(mode="json") for error in payload.history],
-                 "dead_letter_topic": payload.dead_letter_topic},
-    )  # fmt: skip
+        metrics={
+            **row.metrics,
+            "attempt_errors": [error.model_dump(mode="json") for error in payload.history],
+            "dead_letter_topic": payload.dead_letter_topic,
+        },
+    )
 
 
 @_transition.register
@@ -263,23 +297,36 @@ def _resubmitted(event: DeadLetterResubmitted, row: JobRow) -> JobRow:
 def _cancel_requested(event: JobCancelRequested, row: JobRow) -> JobRow:
     if row.is_terminal:
         return row
-    return _evolve(row, progress_message="cancel requested", metrics={**row.metrics, "cancel_requested_at":
-                                                                       event.occurred_at.isoformat()})  # fmt: skip
+    return _evolve(
+        row,
+        progress_message="cancel requested",
+        metrics={**row.metrics, "cancel_requested_at": event.occurred_at.isoformat()},
+    )
 
 
 @_transition.register
 def _cancelled(event: JobCancelled, row: JobRow) -> JobRow:
     if row.is_terminal:
         return row
-    return _evolve(row, status=JobStatus.CANCELLED, completed_at=event.occurred_at, progress_message=None,
-                   error_message=event.payload.reason)  # fmt: skip
+    return _evolve(
+        row,
+        status=JobStatus.CANCELLED,
+        completed_at=event.occurred_at,
+        progress_message=None,
+        error_message=event.payload.reason,
+    )
 
 
 @_transition.register
 def _notified(event: NotificationSent | NotificationFailed, row: JobRow) -> JobRow:
     # Notifications come after the outcome: they annotate a finished job without reopening it.
-    entry = {"channel": event.payload.channel, "target": event.payload.target, "outcome": event.payload.outcome,
-             "delivered": isinstance(event, NotificationSent), "attempts": event.payload.attempts}  # fmt: skip
+    entry = {
+        "channel": event.payload.channel,
+        "target": event.payload.target,
+        "outcome": event.payload.outcome,
+        "delivered": isinstance(event, NotificationSent),
+        "attempts": event.payload.attempts,
+    }
     if isinstance(event, NotificationFailed):
         entry["error"] = event.payload.error
     return _evolve(row, metrics={**row.metrics, "notifications": [*row.metrics.get("notifications", []), entry]})

@@ -78,9 +78,13 @@ async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[
             )
             replicas, min_insync = replication(settings, brokers)
             response = await admin.create_topics(
-                [NewTopic(s.name, s.partitions, replicas, topic_configs=s.configs | {"min.insync.replicas": min_insync})
-                 for s in missing]
-            )  # fmt: skip
+                [
+                    NewTopic(
+                        s.name, s.partitions, replicas, topic_configs=s.configs | {"min.insync.replicas": min_insync}
+                    )
+                    for s in missing
+                ]
+            )
             for topic, error_code, *rest in response.topic_errors:
                 if error_code not in (0, TOPIC_ALREADY_EXISTS):
                     raise RuntimeError(f"could not create topic {topic}: error {error_code} {rest}")

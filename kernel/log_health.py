@@ -25,9 +25,10 @@ OFFLINE = Gauge(
     "zixly_kafka_offline_partitions", "Partitions without a leader: neither readable nor writable", ["topic"]
 )
 GROUP_LAG = Gauge(
-    "zixly_consumer_group_lag", "Records a consumer group has not committed yet, over the topic's partitions",
+    "zixly_consumer_group_lag",
+    "Records a consumer group has not committed yet, over the topic's partitions",
     ["group", "topic"],
-)  # fmt: skip
+)
 # Groups of the project's own consumers: Faust's app (workers), the notifier, the sweep collector, the projectors
 # (which keep their checkpoints in Postgres and appear here only when they also commit).
 GROUP_PREFIX = "zixly"

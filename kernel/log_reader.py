@@ -34,9 +34,13 @@ class LogReader:
         self._settings = settings
         self._partitions: list[int] = []
         self._consumer: AIOKafkaConsumer = make_consumer(
-            settings, group_id=None, max_partition_fetch_bytes=fetch_bytes, fetch_max_bytes=4 * fetch_bytes,
-            fetch_max_wait_ms=100, check_crcs=False,
-        )  # fmt: skip
+            settings,
+            group_id=None,
+            max_partition_fetch_bytes=fetch_bytes,
+            fetch_max_bytes=4 * fetch_bytes,
+            fetch_max_wait_ms=100,
+            check_crcs=False,
+        )
 
     async def __aenter__(self) -> Self:
         await self._consumer.start()
@@ -116,9 +120,10 @@ class LogReader:
             self._consumer.seek(tp, pending[tp.partition])
         while pending or stop is None:
             fetched: dict[TopicPartition, list[Any]] = await self._consumer.getmany(
-                *[tp for tp in tps if tp.partition in pending or stop is None], timeout_ms=500,
+                *[tp for tp in tps if tp.partition in pending or stop is None],
+                timeout_ms=500,
                 max_records=max_records,
-            )  # fmt: skip
+            )
             batch: list[LogRecord] = []
             for tp, records in fetched.items():
                 limit = stop.get(tp.partition, 0) if stop is not None else None

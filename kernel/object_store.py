@@ -27,12 +27,14 @@ class ObjectStore:
             endpoint_url=settings.s3_endpoint,
             region_name=settings.s3_region,
             config=Config(
-                connect_timeout=5, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 5, "mode": "standard"},
                 s3={"addressing_style": "path"},
             ),
             aws_access_key_id=key_id,
             aws_secret_access_key=secret,
-        )  # fmt: skip
+        )
         self._bucket_checked = False
 
     def ensure_bucket(self) -> None:
@@ -65,12 +67,18 @@ class ObjectStore:
 
     def keys(self, prefix: str) -> list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
-        return [item["Key"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
-                for item in page.get("Contents", [])]  # fmt: skip
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
 
     def usage(self, prefix: str) -> tuple[int, int]:
         """How many objects, and how many bytes in all, are stored under ``prefix``."""
         paginator = self._client.get_paginator("list_objects_v2")
-        sizes = [item["Size"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
-                 for item in page.get("Contents", [])]  # fmt: skip
+        sizes = [
+            item["Size"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
         return len(sizes), sum(sizes)

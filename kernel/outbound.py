@@ -28,10 +28,21 @@ from kernel.settings import Settings
 Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Headers about the connection itself, which only the client that makes it may set.
-RESERVED_HEADERS = frozenset({
-    "host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
-    "proxy-authorization", "proxy-authenticate", "content-length",
-})  # fmt: skip
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "content-length",
+    }
+)
 DEFAULT_PORTS = frozenset({80, 443})
 
 
@@ -77,8 +88,9 @@ class InternalHost:
         return cls(host.lower(), int(port) if port else None, tenant if tenant not in ("", "*") else None)
 
     def covers(self, host: str, port: int, tenant: str | None) -> bool:
-        return (self.host == host.lower() and self.port in (None, port)
-                and (self.tenant is None or self.tenant == tenant))  # fmt: skip
+        return (
+            self.host == host.lower() and self.port in (None, port) and (self.tenant is None or self.tenant == tenant)
+        )
 
 
 @dataclass(frozen=True)

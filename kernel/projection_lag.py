@@ -53,16 +53,26 @@ class ProjectionLag:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "projection": self.projection, "topic": self.topic, "measured_at": self.measured_at.isoformat(),
-            "lag": self.lag, "events_per_second": round(self.events_per_second, 1),
+            "projection": self.projection,
+            "topic": self.topic,
+            "measured_at": self.measured_at.isoformat(),
+            "lag": self.lag,
+            "events_per_second": round(self.events_per_second, 1),
             "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
-            "freshness_seconds": self.freshness_seconds, "caught_up": self.lag == 0,
-            "partitions": [{
-                "partition": p.partition, "end_offset": p.end_offset, "checkpoint": p.checkpoint, "lag": p.lag,
-                "last_event_at": p.last_event_at.isoformat() if p.last_event_at else None,
-                "events_per_second": round(p.events_per_second, 1),
-            } for p in self.partitions],
-        }  # fmt: skip
+            "freshness_seconds": self.freshness_seconds,
+            "caught_up": self.lag == 0,
+            "partitions": [
+                {
+                    "partition": p.partition,
+                    "end_offset": p.end_offset,
+                    "checkpoint": p.checkpoint,
+                    "lag": p.lag,
+                    "last_event_at": p.last_event_at.isoformat() if p.last_event_at else None,
+                    "events_per_second": round(p.events_per_second, 1),
+                }
+                for p in self.partitions
+            ],
+        }
 
 
 async def projection_lag(settings: Settings, database: str | None = None) -> ProjectionLag:
@@ -85,6 +95,7 @@ async def projection_lag(settings: Settings, database: str | None = None) -> Pro
             partition, (beginnings[partition], None, None, None, now)
         )
         recent = updated_at is not None and (db_now - updated_at).total_seconds() < RATE_FRESH_SECONDS
-        partitions.append(PartitionLag(partition, end, checkpoint, last_event_at, float(rate or 0) if recent else 0.0,
-                                       updated_at))  # fmt: skip
+        partitions.append(
+            PartitionLag(partition, end, checkpoint, last_event_at, float(rate or 0) if recent else 0.0, updated_at)
+        )
     return ProjectionLag(settings.projector_name, settings.job_events_topic, now, partitions)

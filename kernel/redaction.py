@@ -10,8 +10,22 @@ from urllib.parse import parse_qsl, urlsplit
 
 REDACTED = "[redacted]"
 
-_CREDENTIAL_WORDS = ("auth", "token", "secret", "password", "passwd", "api-key", "apikey", "api_key", "cookie",
-                     "session", "signature", "credential", "private-key", "access-key")  # fmt: skip
+_CREDENTIAL_WORDS = (
+    "auth",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api-key",
+    "apikey",
+    "api_key",
+    "cookie",
+    "session",
+    "signature",
+    "credential",
+    "private-key",
+    "access-key",
+)
 _CREDENTIAL_QUERY_NAMES = frozenset({"key", "sig", "pwd", "code"})
 _NAME = r"[A-Za-z0-9_.-]*(?:auth|token|secret|password|passwd|api[_-]?key|signature|sig|pwd|credential)[A-Za-z0-9_.-]*"
 _PATTERNS = (

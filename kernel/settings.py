@@ -280,8 +280,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _kafka_credentials_complete(self) -> "Settings":
         if self.kafka_uses_sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
-            raise ValueError(f"ZIXLY_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                             "ZIXLY_KAFKA_SASL_USERNAME and ZIXLY_KAFKA_SASL_PASSWORD")  # fmt: skip
+            raise ValueError(
+                f"ZIXLY_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "ZIXLY_KAFKA_SASL_USERNAME and ZIXLY_KAFKA_SASL_PASSWORD"
+            )
         if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
             raise ValueError("ZIXLY_KAFKA_SSL_CERTFILE and ZIXLY_KAFKA_SSL_KEYFILE go together (mutual TLS)")
         return self

@@ -54,8 +54,20 @@ def event_from_timeline(row: Mapping[str, Any]) -> Event:
     if row["event_type"] in _ROWS_TRIMMED:
         payload.pop("row_count", None)
         payload["rows"] = []
-    envelope = {name: row[name] for name in ("event_id", "event_type", "schema_version", "occurred_at", "tenant_id",
-                                              "job_id", "correlation_id", "causation_id", "producer")}  # fmt: skip
+    envelope = {
+        name: row[name]
+        for name in (
+            "event_id",
+            "event_type",
+            "schema_version",
+            "occurred_at",
+            "tenant_id",
+            "job_id",
+            "correlation_id",
+            "causation_id",
+            "producer",
+        )
+    }
     return decode_envelope(envelope | {"payload": payload})
 
 

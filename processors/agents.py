@@ -44,8 +44,9 @@ def header_value(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | No
 
 
 def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings: Settings) -> None:
-    retries_topic = app.topic(settings.retries_topic, value_type=bytes, key_type=bytes,
-                              partitions=settings.topic_partitions, internal=False)  # fmt: skip
+    retries_topic = app.topic(
+        settings.retries_topic, value_type=bytes, key_type=bytes, partitions=settings.topic_partitions, internal=False
+    )
 
     # One reader fills a queue per tenant; `worker_concurrency` slots take from the queues in turn.
     waiting: FairQueue[tuple[Any, Callable[[], Awaitable[None]]]] = FairQueue(settings.worker_queue_size)
@@ -97,9 +98,14 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
         )
         unanswered = await runtime.appends_settled(APPENDS_PATIENCE_SECONDS) if running or retrying else 0
         if finished or running or retried or retrying:
-            log.info("running jobs of revoked partitions settled", finished=finished, still_running=running,
-                     retries_finished=retried, retries_still_running=retrying,
-                     appends_unanswered=unanswered)  # fmt: skip
+            log.info(
+                "running jobs of revoked partitions settled",
+                finished=finished,
+                still_running=running,
+                retries_finished=retried,
+                retries_still_running=retrying,
+                appends_unanswered=unanswered,
+            )
         # No commit here: Faust has already forgotten the revoked partitions' positions, and what finished since the
         # last periodic commit is skipped by the partitions' next owners, who find its outcome in the tail they read
         # (processors/finished_requests.py, processors/faust_commit_fix.py).
@@ -111,9 +117,11 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
         assigned: set[Any] = assigned_partitions[0] if assigned_partitions else set()
         partitions = sorted(tp.partition for tp in assigned if tp.topic == settings.job_events_topic)
         retry_partitions = sorted(tp.partition for tp in assigned if tp.topic == settings.retries_topic)
-        learnt = await asyncio.gather(slots.finished.learn(settings, app.conf.id, partitions),
-                                      finished_retries.learn(settings, app.conf.id, retry_partitions),
-                                      return_exceptions=True)  # fmt: skip
+        learnt = await asyncio.gather(
+            slots.finished.learn(settings, app.conf.id, partitions),
+            finished_retries.learn(settings, app.conf.id, retry_partitions),
+            return_exceptions=True,
+        )
         for failure in (result for result in learnt if isinstance(result, BaseException)):
             # Without it a handed-over job may run twice, which at-least-once allows.
             log.warning("could not learn the finished jobs of assigned partitions", error=repr(failure)[:300])
@@ -220,8 +228,9 @@ async def _requeue_chunks(runtime: WorkerRuntime, event: Any, recorded: set[int]
     if not isinstance(request, JobRequested):
         return
     services = await runtime.services()
-    with bound_contextvars(job_id=str(request.job_id), tenant_id=request.tenant_id,
-                           correlation_id=request.correlation_id):  # fmt: skip
+    with bound_contextvars(
+        job_id=str(request.job_id), tenant_id=request.tenant_id, correlation_id=request.correlation_id
+    ):
         RECORDS_SKIPPED.labels("planned_already").inc()
         try:
             await services.planner.requeue(request, recorded)
@@ -288,11 +297,23 @@ async def _attempt(runner: JobRunner, retry: RetryRequest) -> None:
 async def _dead_letter(runtime: WorkerRuntime, event: Any, exc: Exception, stage: str) -> None:
     """A record no worker can read: to the dead-letter topic, with where it was and why; the partition goes on."""
     message = event.message
-    origin = Origin(topic=message.topic, partition=message.partition, offset=message.offset, key=event.key,
-                    value=event.value, headers=_headers(event.headers))  # fmt: skip
+    origin = Origin(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=event.key,
+        value=event.value,
+        headers=_headers(event.headers),
+    )
     RECORDS_SKIPPED.labels("dead_lettered").inc()
-    log.error("record dead-lettered", stage=stage, error=str(exc)[:500], topic=message.topic,
-              partition=message.partition, offset=message.offset)  # fmt: skip
+    log.error(
+        "record dead-lettered",
+        stage=stage,
+        error=str(exc)[:500],
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+    )
     services = await runtime.services()
     await services.dead_letters.send(origin, type(exc).__name__, str(exc), stage)
 

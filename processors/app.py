@@ -43,9 +43,12 @@ def broker_credentials(settings: Settings) -> CredentialsT | None:
     context = kafka_ssl_context(settings) if settings.kafka_uses_tls else None
     if settings.kafka_uses_sasl:
         assert settings.kafka_sasl_password is not None  # the settings refuse SASL without it
-        return faust.SASLCredentials(username=settings.kafka_sasl_username,
-                                     password=settings.kafka_sasl_password.get_secret_value(), ssl_context=context,
-                                     mechanism=settings.kafka_sasl_mechanism)  # fmt: skip
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
     if context is not None:
         return faust.SSLCredentials(context)
     return None

@@ -87,17 +87,24 @@ async def resubmit(
                 progress(f"dead letter {letter.offset}: sent back to {topic} as it was")
                 continue
             new = JobRequested(
-                tenant_id=old.tenant_id, job_id=uuid.uuid4(), correlation_id=old.correlation_id, producer="operator",
+                tenant_id=old.tenant_id,
+                job_id=uuid.uuid4(),
+                correlation_id=old.correlation_id,
+                producer="operator",
                 payload=JobRequestedPayload(
-                    job_type=old.payload.job_type, parameters=old.payload.parameters,
+                    job_type=old.payload.job_type,
+                    parameters=old.payload.parameters,
                     metadata={**old.payload.metadata, "resubmitted_from": str(old.job_id)},
                 ),
-            )  # fmt: skip
+            )
             audit = follow_up(
-                old, DeadLetterResubmitted, producer="operator",
-                payload=DeadLetterResubmittedPayload(new_job_id=new.job_id, dead_letter_offset=letter.offset,
-                                                     operator=operator, reason=reason),
-            )  # fmt: skip
+                old,
+                DeadLetterResubmitted,
+                producer="operator",
+                payload=DeadLetterResubmittedPayload(
+                    new_job_id=new.job_id, dead_letter_offset=letter.offset, operator=operator, reason=reason
+                ),
+            )
             for event in (audit, new):
                 key, value, headers = encode(event)
                 await producer.send_and_wait(settings.job_events_topic, value=value, key=key, headers=headers)

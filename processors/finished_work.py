@@ -71,8 +71,10 @@ class FinishedWork(FinishedRequests):
             if self.keyed_by_job and len(end) == work_partitions:
                 begin = {p: begin[p] for p in partitions if p in begin}
             if _length(begin, end) > MAX_TAIL:
-                log.warning(f"the job events after the waiting {self.name} are too many to read; they may run again",
-                            records=_length(begin, end))  # fmt: skip
+                log.warning(
+                    f"the job events after the waiting {self.name} are too many to read; they may run again",
+                    records=_length(begin, end),
+                )
                 return 0
             async for batch in events.read(begin, end):
                 for record in batch:
@@ -81,8 +83,9 @@ class FinishedWork(FinishedRequests):
                         for key in self.done_keys(record.key, event):
                             self.by_partition[waiting[record.key]].add(key)
                             found += 1
-        log.info(f"finished {self.name} learnt at assignment", partitions=partitions, waiting=len(waiting),
-                 finished=found)  # fmt: skip
+        log.info(
+            f"finished {self.name} learnt at assignment", partitions=partitions, waiting=len(waiting), finished=found
+        )
         return found
 
     def _outcome(self, record: LogRecord, waiting: Mapping[bytes, int]) -> Event | None:

@@ -39,7 +39,8 @@ def run_worker(settings: Settings, metrics_port: int | None = None) -> None:
     if port:
         start_http_server(port, addr=settings.metrics_bind_host)
     app, _ = build_worker_app(settings)
-    log.info("worker starting", topic=settings.job_events_topic, metrics_port=port,
-             concurrency=settings.worker_concurrency)  # fmt: skip
+    log.info(
+        "worker starting", topic=settings.job_events_topic, metrics_port=port, concurrency=settings.worker_concurrency
+    )
     worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False, quiet=True)
     worker.execute_from_commandline()

@@ -33,11 +33,13 @@ async def patiently(call: Callable[[], Awaitable[T]], patience_seconds: float, w
         wait=wait_exponential(multiplier=0.2, max=5) + wait_random(0, 0.2),
         stop=stop_after_delay(patience_seconds),
         before_sleep=lambda state: log.warning(
-            "broker unavailable; retrying", what=what, attempt=state.attempt_number,
+            "broker unavailable; retrying",
+            what=what,
+            attempt=state.attempt_number,
             error=str(state.outcome.exception() if state.outcome else "")[:200],
         ),
         reraise=True,
-    ):  # fmt: skip
+    ):
         with attempt:
             return await call()
     raise AssertionError("unreachable: tenacity either returns or re-raises")

@@ -113,13 +113,21 @@ class JobRunner:
         None when the handler deferred the outcome (the job continues on other topics).
         """
         job_type = request.payload.job_type
-        with bound_contextvars(job_id=str(request.job_id), tenant_id=request.tenant_id,
-                               correlation_id=request.correlation_id, attempt=attempt):  # fmt: skip
+        with bound_contextvars(
+            job_id=str(request.job_id),
+            tenant_id=request.tenant_id,
+            correlation_id=request.correlation_id,
+            attempt=attempt,
+        ):
             started = await self._emit(
-                follow_up(request, JobStarted, producer=PRODUCER,
-                          event_id=derived_event_id(request.job_id, f"started:{attempt}"),
-                          payload=JobStartedPayload(attempt=attempt, host=self._host, process_id=self._process_id))
-            )  # fmt: skip
+                follow_up(
+                    request,
+                    JobStarted,
+                    producer=PRODUCER,
+                    event_id=derived_event_id(request.job_id, f"started:{attempt}"),
+                    payload=JobStartedPayload(attempt=attempt, host=self._host, process_id=self._process_id),
+                )
+            )
             t0 = time.perf_counter()
             policy = self._policy(job_type)
             JOBS_RUNNING.labels(job_type).inc()
@@ -128,15 +136,20 @@ class JobRunner:
                     raise Cancelled(f"job {request.job_id} was cancelled before attempt {attempt}")
                 result = await asyncio.wait_for(self._call_handler(request, started, attempt), policy.timeout_seconds)
             except Cancelled as exc:
-                cancelled = follow_up(started, JobCancelled, producer=PRODUCER,
-                                      event_id=derived_event_id(request.job_id, "cancelled"),
-                                      payload=JobCancelledPayload(attempt=attempt, reason=str(exc)))  # fmt: skip
+                cancelled = follow_up(
+                    started,
+                    JobCancelled,
+                    producer=PRODUCER,
+                    event_id=derived_event_id(request.job_id, "cancelled"),
+                    payload=JobCancelledPayload(attempt=attempt, reason=str(exc)),
+                )
                 return await self._finish(cancelled, job_type, t0)
             except JobError as exc:
                 failure = _Failure(type(exc).__name__, str(exc), exc.detail, exc.retryable)
             except TimeoutError:
-                failure = _Failure("AttemptTimedOut", f"attempt {attempt} ran over {policy.timeout_seconds} s",
-                                   None, True)  # fmt: skip
+                failure = _Failure(
+                    "AttemptTimedOut", f"attempt {attempt} ran over {policy.timeout_seconds} s", None, True
+                )
             except Exception as exc:  # a crash of a handler is a failed attempt, not a dead worker
                 failure = _Failure(type(exc).__name__, str(exc) or repr(exc), traceback.format_exc(), True)
             else:
@@ -144,9 +157,11 @@ class JobRunner:
                     log.info("job continues elsewhere", job_type=job_type, duration_ms=round(_ms_since(t0), 2))
                     return None
                 outcome: Outcome = follow_up(
-                    started, JobCompleted, producer=PRODUCER,
+                    started,
+                    JobCompleted,
+                    producer=PRODUCER,
                     payload=JobCompletedPayload(attempt=attempt, result=result, duration_ms=_ms_since(t0)),
-                )  # fmt: skip
+                )
                 return await self._finish(outcome, job_type, t0)
             finally:
                 JOBS_RUNNING.labels(job_type).dec()
@@ -164,48 +179,81 @@ class JobRunner:
         t0: float,
     ) -> Outcome:
         now = datetime.now(UTC)
-        history = [*history, AttemptError(attempt=attempt, error_type=failure.error_type[:200],
-                                          error_message=failure.message[:10_000], failed_at=now)]  # fmt: skip
-        log.warning("job attempt failed", error_type=failure.error_type, error=failure.message[:500],
-                    retryable=failure.retryable)  # fmt: skip
+        history = [
+            *history,
+            AttemptError(
+                attempt=attempt,
+                error_type=failure.error_type[:200],
+                error_message=failure.message[:10_000],
+                failed_at=now,
+            ),
+        ]
+        log.warning(
+            "job attempt failed",
+            error_type=failure.error_type,
+            error=failure.message[:500],
+            retryable=failure.retryable,
+        )
         if policy.retries(failure.error_type, failure.retryable, attempt):
             delay = policy.delay(attempt)
             due = now + timedelta(seconds=delay)
             # The retry is durable before the event says so: a crash in between at worst runs an attempt twice.
-            await self._retries.schedule(RetryRequest(request=request, attempt=attempt + 1, due_at=due,
-                                                      history=history))  # fmt: skip
+            await self._retries.schedule(
+                RetryRequest(request=request, attempt=attempt + 1, due_at=due, history=history)
+            )
             return follow_up(
-                started, JobRetryScheduled, producer=PRODUCER,
+                started,
+                JobRetryScheduled,
+                producer=PRODUCER,
                 event_id=derived_event_id(request.job_id, f"retry-scheduled:{attempt}"),
                 payload=JobRetryScheduledPayload(
-                    attempt=attempt, next_attempt=attempt + 1, delay_seconds=round(delay, 3), due_at=due,
-                    error_type=failure.error_type[:200], error_message=failure.message[:10_000],
+                    attempt=attempt,
+                    next_attempt=attempt + 1,
+                    delay_seconds=round(delay, 3),
+                    due_at=due,
+                    error_type=failure.error_type[:200],
+                    error_message=failure.message[:10_000],
                 ),
-            )  # fmt: skip
+            )
         if not failure.retryable or failure.error_type in policy.non_retryable:
             return follow_up(
-                started, JobFailed, producer=PRODUCER,
+                started,
+                JobFailed,
+                producer=PRODUCER,
                 payload=JobFailedPayload(
-                    attempt=attempt, error_type=failure.error_type[:200], error_message=failure.message[:10_000],
-                    error_detail=failure.detail, retryable=False, duration_ms=_ms_since(t0),
+                    attempt=attempt,
+                    error_type=failure.error_type[:200],
+                    error_message=failure.message[:10_000],
+                    error_detail=failure.detail,
+                    retryable=False,
+                    duration_ms=_ms_since(t0),
                 ),
-            )  # fmt: skip
+            )
         key, value, headers = encode(request)
         origin = Origin(topic="", partition=-1, offset=-1, key=key, value=value, headers=headers)
         await self._dead_letters.send(origin, failure.error_type, failure.message, stage="attempts_exhausted")
         return follow_up(
-            started, JobDeadLettered, producer=PRODUCER,
+            started,
+            JobDeadLettered,
+            producer=PRODUCER,
             event_id=derived_event_id(request.job_id, "dead-lettered"),
             payload=JobDeadLetteredPayload(
-                attempts=attempt, reason=f"{attempt} attempt(s) failed; the last with {failure.error_type}",
-                history=history, dead_letter_topic=self._dead_letters.topic,
+                attempts=attempt,
+                reason=f"{attempt} attempt(s) failed; the last with {failure.error_type}",
+                history=history,
+                dead_letter_topic=self._dead_letters.topic,
             ),
-        )  # fmt: skip
+        )
 
     async def _finish(self, outcome: Outcome, job_type: str, t0: float) -> Outcome:
         await self._emit(outcome)
-        kind = {JobCompleted: "completed", JobFailed: "failed", JobRetryScheduled: "retry_scheduled",
-                JobDeadLettered: "dead_lettered", JobCancelled: "cancelled"}[type(outcome)]  # fmt: skip
+        kind = {
+            JobCompleted: "completed",
+            JobFailed: "failed",
+            JobRetryScheduled: "retry_scheduled",
+            JobDeadLettered: "dead_lettered",
+            JobCancelled: "cancelled",
+        }[type(outcome)]
         JOBS_FINISHED.labels(job_type, kind).inc()
         JOB_DURATION.labels(job_type).observe(time.perf_counter() - t0)
         log.info("job attempt finished", job_type=job_type, outcome=kind, duration_ms=round(_ms_since(t0), 2))
@@ -229,17 +277,24 @@ class JobRunner:
         async def report_progress(fraction: float, message: str | None = None) -> None:
             await self._emit(
                 follow_up(
-                    started, JobProgressed, producer=PRODUCER,
-                    payload=JobProgressedPayload(attempt=attempt, progress=min(max(fraction, 0.0), 1.0),
-                                                 message=message),
+                    started,
+                    JobProgressed,
+                    producer=PRODUCER,
+                    payload=JobProgressedPayload(
+                        attempt=attempt, progress=min(max(fraction, 0.0), 1.0), message=message
+                    ),
                 )
-            )  # fmt: skip
+            )
 
         context = self._make_context(
-            job_id=str(request.job_id), tenant_id=request.tenant_id, attempt=attempt,
-            report_progress=report_progress, started=started, publish=self._publisher.publish,
+            job_id=str(request.job_id),
+            tenant_id=request.tenant_id,
+            attempt=attempt,
+            report_progress=report_progress,
+            started=started,
+            publish=self._publisher.publish,
             cancel_requested=lambda: self._cancellations.requested(str(request.job_id)),
-        )  # fmt: skip
+        )
         return await job_type.handler(parameters, context)
 
     async def _emit(self, event: E) -> E:

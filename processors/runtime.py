@@ -110,23 +110,32 @@ class WorkerRuntime:
         market_data = market_data_config(settings)
         store = ObjectStore(settings)
         external = ExternalDispatcher(
-            services_http, settings.sweep_external_services, f"{settings.receiver_base_url}/webhook/sweep-callback",
-            settings.callback_secret.get_secret_value(), timeout_seconds=settings.sweep_external_timeout_seconds,
+            services_http,
+            settings.sweep_external_services,
+            f"{settings.receiver_base_url}/webhook/sweep-callback",
+            settings.callback_secret.get_secret_value(),
+            timeout_seconds=settings.sweep_external_timeout_seconds,
             attempts=settings.sweep_external_attempts,
-        )  # fmt: skip
+        )
         planner = SweepPlanner(sender, settings.sweep_chunks_topic, settings.sweep_chunk_size, market_data, external)
         policy = RetryPolicy(
-            max_attempts=settings.retry_max_attempts, base_delay_seconds=settings.retry_base_delay_seconds,
-            max_delay_seconds=settings.retry_max_delay_seconds, timeout_seconds=settings.attempt_timeout_seconds,
-        )  # fmt: skip
+            max_attempts=settings.retry_max_attempts,
+            base_delay_seconds=settings.retry_base_delay_seconds,
+            max_delay_seconds=settings.retry_max_delay_seconds,
+            timeout_seconds=settings.attempt_timeout_seconds,
+        )
         registry = self._registry or default_registry({SWEEP_JOB_TYPE: planner}, policy)
         patience = settings.worker_publish_patience_seconds
         cancellations = self.cancellations
         dead_letters = PatientDeadLetters(DeadLetterSender(kafka, settings.dead_letter_topic, self.worker_id), patience)
         make_context = partial(
-            JobContext, http=http, blocking_executor=threads, cpu_executor=processes, development=settings.development,
+            JobContext,
+            http=http,
+            blocking_executor=threads,
+            cpu_executor=processes,
+            development=settings.development,
             secrets=secrets,
-        )  # fmt: skip
+        )
         return WorkerServices(
             cancellations=cancellations,
             runner=JobRunner(

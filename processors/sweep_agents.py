@@ -44,9 +44,12 @@ COLLECTOR_GROUP = "zixly-sweep-collector"
 def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Settings) -> None:
     chunks_topic_name = settings.sweep_chunks_topic
     chunks_topic = app.topic(
-        settings.sweep_chunks_topic, value_type=bytes, key_type=bytes, partitions=settings.topic_partitions,
+        settings.sweep_chunks_topic,
+        value_type=bytes,
+        key_type=bytes,
+        partitions=settings.topic_partitions,
         internal=False,
-    )  # fmt: skip
+    )
 
     finished = FinishedChunks()
 
@@ -90,9 +93,11 @@ def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Sett
     async def collect_sweeps() -> None:
         # The consumer is made here, in the worker's running loop, not when the app is built.
         service = SweepCollectorService(
-            make_consumer(settings, group_id=COLLECTOR_GROUP), collector, settings.job_events_topic,
+            make_consumer(settings, group_id=COLLECTOR_GROUP),
+            collector,
+            settings.job_events_topic,
             ended_ahead=lambda partitions: read_ended_ahead(settings, COLLECTOR_GROUP, partitions),
-        )  # fmt: skip
+        )
         services.append(service)
         await service.run()
 
@@ -118,14 +123,17 @@ async def report_progress(runtime: WorkerRuntime, event: SweepResultsRecorded, s
     done, total = len(state["done"]), state["chunk_count"]
     await services.publisher.publish(
         follow_up(
-            event, JobProgressed, producer=PRODUCER,
+            event,
+            JobProgressed,
+            producer=PRODUCER,
             event_id=derived_event_id(event.job_id, f"sweep-progress:{done}"),
             payload=JobProgressedPayload(
-                attempt=state["attempt"], progress=done / total,
+                attempt=state["attempt"],
+                progress=done / total,
                 message=f"{done}/{total} chunks, {state['rows']:,} of {state['backtest_count']:,} backtests",
             ),
         )
-    )  # fmt: skip
+    )
 
 
 async def finish_sweep(runtime: WorkerRuntime, event: SweepResultsRecorded, state: dict[str, Any]) -> None:
@@ -140,20 +148,31 @@ async def finish_sweep(runtime: WorkerRuntime, event: SweepResultsRecorded, stat
         try:
             summary = await services.finisher.summary(str(event.job_id), event.tenant_id, state)
             outcome = follow_up(
-                event, JobCompleted, producer=PRODUCER, event_id=derived_event_id(event.job_id, "sweep-completed"),
-                payload=JobCompletedPayload(attempt=state["attempt"], result=summary,
-                                            duration_ms=summary["elapsed_seconds"] * 1000),
-            )  # fmt: skip
+                event,
+                JobCompleted,
+                producer=PRODUCER,
+                event_id=derived_event_id(event.job_id, "sweep-completed"),
+                payload=JobCompletedPayload(
+                    attempt=state["attempt"], result=summary, duration_ms=summary["elapsed_seconds"] * 1000
+                ),
+            )
             log.info("sweep completed", backtests=state["rows"], finish_ms=round(elapsed_ms(), 1))
         except Exception as exc:  # the job fails; the collector goes on with other sweeps
             log.warning("sweep could not be finished", error_type=type(exc).__name__, error=str(exc)[:500])
             outcome = follow_up(
-                event, JobFailed, producer=PRODUCER, event_id=derived_event_id(event.job_id, "sweep-failed"),
-                payload=JobFailedPayload(attempt=state["attempt"], error_type=type(exc).__name__,
-                                         error_message=str(exc)[:10_000] or repr(exc),
-                                         error_detail=traceback.format_exc(), retryable=True,
-                                         duration_ms=elapsed_ms()),
-            )  # fmt: skip
+                event,
+                JobFailed,
+                producer=PRODUCER,
+                event_id=derived_event_id(event.job_id, "sweep-failed"),
+                payload=JobFailedPayload(
+                    attempt=state["attempt"],
+                    error_type=type(exc).__name__,
+                    error_message=str(exc)[:10_000] or repr(exc),
+                    error_detail=traceback.format_exc(),
+                    retryable=True,
+                    duration_ms=elapsed_ms(),
+                ),
+            )
         await services.publisher.publish(outcome)
         SWEEPS_FINISHED.labels("completed" if isinstance(outcome, JobCompleted) else "failed").inc()
 
@@ -164,20 +183,32 @@ async def relay_callback(runtime: WorkerRuntime, event: SweepCallbackReceived, s
     outcome: SweepResultsRecorded | JobFailed
     if event.payload.status == "completed":
         outcome = follow_up(
-            event, SweepResultsRecorded, producer=PRODUCER,
+            event,
+            SweepResultsRecorded,
+            producer=PRODUCER,
             event_id=derived_event_id(event.job_id, f"sweep-results:{event.payload.part_index}"),
-            payload=SweepResultsRecordedPayload(chunk_index=event.payload.part_index,
-                                                chunk_count=event.payload.part_count, rows=event.payload.rows,
-                                                worker=f"external:{event.payload.external_reference}"[:128],
-                                                duration_ms=0.0),
-        )  # fmt: skip
+            payload=SweepResultsRecordedPayload(
+                chunk_index=event.payload.part_index,
+                chunk_count=event.payload.part_count,
+                rows=event.payload.rows,
+                worker=f"external:{event.payload.external_reference}"[:128],
+                duration_ms=0.0,
+            ),
+        )
     else:
         outcome = follow_up(
-            event, JobFailed, producer=PRODUCER, event_id=derived_event_id(event.job_id, "sweep-failed"),
-            payload=JobFailedPayload(attempt=state["attempt"], error_type="ExternalSweepFailed",
-                                     error_message=(event.payload.error or "no reason given")[:10_000],
-                                     retryable=False, duration_ms=0.0),
-        )  # fmt: skip
+            event,
+            JobFailed,
+            producer=PRODUCER,
+            event_id=derived_event_id(event.job_id, "sweep-failed"),
+            payload=JobFailedPayload(
+                attempt=state["attempt"],
+                error_type="ExternalSweepFailed",
+                error_message=(event.payload.error or "no reason given")[:10_000],
+                retryable=False,
+                duration_ms=0.0,
+            ),
+        )
     await services.publisher.publish(outcome)
 
 
@@ -185,7 +216,13 @@ async def cancel_sweep(runtime: WorkerRuntime, event: JobCancelRequested, state:
     services = await runtime.services()
     done, total = len(state["done"]), state["chunk_count"]
     await services.publisher.publish(
-        follow_up(event, JobCancelled, producer=PRODUCER, event_id=derived_event_id(event.job_id, "cancelled"),
-                  payload=JobCancelledPayload(attempt=state["attempt"],
-                                              reason=event.payload.reason or f"cancelled after {done}/{total} chunks"))
-    )  # fmt: skip
+        follow_up(
+            event,
+            JobCancelled,
+            producer=PRODUCER,
+            event_id=derived_event_id(event.job_id, "cancelled"),
+            payload=JobCancelledPayload(
+                attempt=state["attempt"], reason=event.payload.reason or f"cancelled after {done}/{total} chunks"
+            ),
+        )
+    )

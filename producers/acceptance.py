@@ -31,9 +31,12 @@ async def append(publisher: EventPublisher, event: Event) -> Appended:
         return await publisher.publish(event)
     except LogUnavailable as exc:
         log.warning("event not accepted: log unavailable", error=str(exc), event_type=event.event_type)
-        raise ApiError(503, "broker_unavailable",
-                       "the event log did not acknowledge the event; nothing was accepted, retry later",
-                       headers={"Retry-After": "5"}) from exc  # fmt: skip
+        raise ApiError(
+            503,
+            "broker_unavailable",
+            "the event log did not acknowledge the event; nothing was accepted, retry later",
+            headers={"Retry-After": "5"},
+        ) from exc
 
 
 async def _no_limit() -> None:
@@ -58,14 +61,25 @@ class JobAcceptance:
             return await self._accept_once(event, idempotency_key, admit)
         except SQLAlchemyError as exc:
             log.warning("idempotency store unavailable", error=repr(exc)[:300])
-            raise ApiError(503, "store_unavailable",
-                           "cannot check the idempotency key now; nothing was accepted, retry later",
-                           headers={"Retry-After": "5"}) from exc  # fmt: skip
+            raise ApiError(
+                503,
+                "store_unavailable",
+                "cannot check the idempotency key now; nothing was accepted, retry later",
+                headers={"Retry-After": "5"},
+            ) from exc
 
     async def _accept_once(self, event: JobRequested, key: str, admit: Callable[[], Awaitable[None]]) -> Accepted:
         tenant = event.tenant_id
-        mine = Receipt(request_fingerprint(event), event.job_id, event.event_id, event.correlation_id, "pending",
-                       None, None, datetime.now(UTC))  # fmt: skip
+        mine = Receipt(
+            request_fingerprint(event),
+            event.job_id,
+            event.event_id,
+            event.correlation_id,
+            "pending",
+            None,
+            None,
+            datetime.now(UTC),
+        )
         deadline = time.monotonic() + self._publish_timeout + 1.0
         while (existing := await self._receipts.claim(tenant, key, mine)) is not None:
             if existing.request_sha256 != mine.request_sha256:
@@ -77,9 +91,12 @@ class JobAcceptance:
             if time.monotonic() > deadline:
                 if self._stale(existing):
                     break  # its receiver died between claiming and appending: append the same event now
-                raise ApiError(409, "request_in_progress",
-                               f"a delivery with Idempotency-Key {key!r} is being accepted right now; retry",
-                               headers={"Retry-After": "1"})  # fmt: skip
+                raise ApiError(
+                    409,
+                    "request_in_progress",
+                    f"a delivery with Idempotency-Key {key!r} is being accepted right now; retry",
+                    headers={"Retry-After": "1"},
+                )
             await asyncio.sleep(_POLL_SECONDS)  # an identical delivery is appending it: wait for its answer
         try:
             await admit()

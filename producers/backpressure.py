@@ -27,9 +27,12 @@ class BoundedPublisher:
     async def publish(self, event: Event) -> Appended:
         if self._in_flight >= self._max_in_flight:
             SHED_REQUESTS.inc()
-            raise ApiError(503, "overloaded",
-                           f"{self._in_flight} events are already waiting for the broker; nothing was accepted, "
-                           "retry shortly", headers={"Retry-After": "1"})  # fmt: skip
+            raise ApiError(
+                503,
+                "overloaded",
+                f"{self._in_flight} events are already waiting for the broker; nothing was accepted, retry shortly",
+                headers={"Retry-After": "1"},
+            )
         self._in_flight += 1
         try:
             return await self._publisher.publish(event)

@@ -34,10 +34,11 @@ class ApiError(Exception):
 
 def validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
     return [
-        ErrorDetail(loc=[part for part in err.get("loc", ()) if isinstance(part, str | int)], msg=err["msg"],
-                    type=err["type"])
+        ErrorDetail(
+            loc=[part for part in err.get("loc", ()) if isinstance(part, str | int)], msg=err["msg"], type=err["type"]
+        )
         for err in errors
-    ]  # fmt: skip
+    ]
 
 
 def error_response(
@@ -66,8 +67,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store_unavailable(_: Request, exc: SQLAlchemyError) -> JSONResponse:
         # The read model is down (or a migration is missing): say so rather than answer 500.
         log.warning("read model unavailable", error=repr(exc)[:300])
-        return error_response(503, "store_unavailable", "the job store is not reachable right now; retry later",
-                              headers={"Retry-After": "5"})  # fmt: skip
+        return error_response(
+            503,
+            "store_unavailable",
+            "the job store is not reachable right now; retry later",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

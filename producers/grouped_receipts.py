@@ -91,11 +91,13 @@ class GroupedReceiptStore:
             first.setdefault(claim.key, claim)
         claimed = list(first.values())
         parameters = {
-            "tenant": tenant_id, "keys": [c.key for c in claimed],
-            "shas": [c.receipt.request_sha256 for c in claimed], "jobs": [c.receipt.job_id for c in claimed],
+            "tenant": tenant_id,
+            "keys": [c.key for c in claimed],
+            "shas": [c.receipt.request_sha256 for c in claimed],
+            "jobs": [c.receipt.job_id for c in claimed],
             "events": [c.receipt.event_id for c in claimed],
             "correlations": [c.receipt.correlation_id for c in claimed],
-        }  # fmt: skip
+        }
         async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             won = {key for (key,) in await connection.execute(_CLAIM, parameters)}
             taken = [c.key for c in claims if c.key not in won or first[c.key] is not c]
@@ -116,9 +118,12 @@ class GroupedReceiptStore:
     async def _mark_group(self, marks: list[_Mark]) -> Outcomes[None]:
         outcomes: list[BaseException | None] = [None] * len(marks)
         for tenant_id, indexes in _by_tenant(marks).items():
-            parameters = {"tenant": tenant_id, "keys": [marks[i].key for i in indexes],
-                          "partitions": [marks[i].partition for i in indexes],
-                          "offsets": [marks[i].offset for i in indexes]}  # fmt: skip
+            parameters = {
+                "tenant": tenant_id,
+                "keys": [marks[i].key for i in indexes],
+                "partitions": [marks[i].partition for i in indexes],
+                "offsets": [marks[i].offset for i in indexes],
+            }
             try:
                 async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
                     await connection.execute(_MARK, parameters)

@@ -64,9 +64,12 @@ class RateLimiter:
         self._buckets[key] = bucket
         if bucket.tokens < 1:
             wait = math.ceil((1 - bucket.tokens) / rate.per_second)
-            raise ApiError(429, "rate_limited", f"{what} may make {rate.per_second:g} requests a second (bursts of "
-                           f"{rate.burst}); retry in {wait} s",
-                           headers={"Retry-After": str(wait)} | _headers(rate, 0, wait))  # fmt: skip
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"{what} may make {rate.per_second:g} requests a second (bursts of {rate.burst}); retry in {wait} s",
+                headers={"Retry-After": str(wait)} | _headers(rate, 0, wait),
+            )
         bucket.tokens -= 1
         return _headers(rate, int(bucket.tokens), math.ceil((rate.burst - bucket.tokens) / rate.per_second))
 
@@ -101,9 +104,13 @@ class InFlightQuota:
             # else: another request is counting; this one goes on with the last count
         at, count = self._known.get(tenant_id) or (time.monotonic(), 0)
         if count >= limit:
-            raise ApiError(429, "quota_exceeded", f"tenant {tenant_id!r} has {count:,} jobs queued or running; "
-                           f"it may have {limit:,}; new ones are accepted as they finish",
-                           headers={"Retry-After": "5"})  # fmt: skip
+            raise ApiError(
+                429,
+                "quota_exceeded",
+                f"tenant {tenant_id!r} has {count:,} jobs queued or running; "
+                f"it may have {limit:,}; new ones are accepted as they finish",
+                headers={"Retry-After": "5"},
+            )
         self._known[tenant_id] = (at, count + 1)
 
     async def _recount(self, tenant_id: str) -> None:
@@ -119,6 +126,10 @@ class InFlightQuota:
             async with asyncio.timeout(self._count_timeout):
                 return await self._count(tenant_id)
         except Exception as exc:  # the read model's driver raises many kinds; none of them may refuse a webhook
-            log.warning("jobs in flight not counted: the quota goes on from its last count", tenant_id=tenant_id,
-                        last_count=otherwise, error=repr(exc)[:300])  # fmt: skip
+            log.warning(
+                "jobs in flight not counted: the quota goes on from its last count",
+                tenant_id=tenant_id,
+                last_count=otherwise,
+                error=repr(exc)[:300],
+            )
             return otherwise

@@ -71,13 +71,17 @@ class SqlReceiptStore:
         statement = (
             insert(webhook_receipts)
             .values(
-                tenant_id=tenant_id, idempotency_key=key, request_sha256=receipt.request_sha256,
-                job_id=receipt.job_id, event_id=receipt.event_id, correlation_id=receipt.correlation_id,
+                tenant_id=tenant_id,
+                idempotency_key=key,
+                request_sha256=receipt.request_sha256,
+                job_id=receipt.job_id,
+                event_id=receipt.event_id,
+                correlation_id=receipt.correlation_id,
                 state="pending",
             )
             .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
             .returning(webhook_receipts.c.job_id)
-        )  # fmt: skip
+        )
         async with scoped(self._engine, TenantScope.of(tenant_id)) as connection:
             won = (await connection.execute(statement)).first()
         if won is not None:

@@ -46,9 +46,11 @@ class WebhookAuthenticator:
         present = {name: headers.get(name) for name in SIGNATURE_HEADERS}
         missing = [name for name, value in present.items() if not value]
         if missing:
-            raise _unauthorized("missing_signature_header",
-                                f"tenant {tenant_id!r} signs its webhooks; missing {', '.join(missing)}",
-                                missing[0])  # fmt: skip
+            raise _unauthorized(
+                "missing_signature_header",
+                f"tenant {tenant_id!r} signs its webhooks; missing {', '.join(missing)}",
+                missing[0],
+            )
         signed = {name: value for name, value in present.items() if value}
         try:
             text = body.decode()
@@ -73,10 +75,12 @@ class WebhookAuthenticator:
                 ) from None
             return signed["webhook-id"]
         if stale:
-            raise _unauthorized("stale_timestamp", "webhook-timestamp is outside the 5-minute tolerance",
-                                "webhook-timestamp")  # fmt: skip
-        raise _unauthorized("bad_signature", "webhook-signature matches none of the tenant's active secrets",
-                            "webhook-signature")  # fmt: skip
+            raise _unauthorized(
+                "stale_timestamp", "webhook-timestamp is outside the 5-minute tolerance", "webhook-timestamp"
+            )
+        raise _unauthorized(
+            "bad_signature", "webhook-signature matches none of the tenant's active secrets", "webhook-signature"
+        )
 
     async def limits_of(self, tenant_id: str) -> TenantLimits:
         """The tenant's own limits (from the same cached lookup as its secrets); the defaults for an unknown one."""
@@ -95,9 +99,12 @@ class WebhookAuthenticator:
             if cached is not None and now - cached[0] < STALE_SECRETS_SECONDS:
                 log.warning("tenant directory unreachable; using its last answer", error=repr(exc)[:200])
                 return cached[1]
-            raise ApiError(503, "tenant_directory_unavailable",
-                           "cannot check the tenant's signing secrets now; nothing was accepted, retry later",
-                           headers={"Retry-After": "5"}) from exc  # fmt: skip
+            raise ApiError(
+                503,
+                "tenant_directory_unavailable",
+                "cannot check the tenant's signing secrets now; nothing was accepted, retry later",
+                headers={"Retry-After": "5"},
+            ) from exc
         self._cache[tenant_id] = (now, found)
         return found
 

@@ -90,17 +90,27 @@ def _check_no_literal_credentials(parameters: HttpRequestParameters) -> None:
             f'{", ".join(literal)}: a credential goes in as {{"secret": "<name>"}}, a tenant secret set with '
             "`zixly tenants secrets set`, never as its value"
         )
-        raise ApiError(422, "literal_credential", message,
-                       [ErrorDetail(loc=["parameters", "headers", name], msg=message, type="literal_credential")
-                        for name in literal])  # fmt: skip
+        raise ApiError(
+            422,
+            "literal_credential",
+            message,
+            [
+                ErrorDetail(loc=["parameters", "headers", name], msg=message, type="literal_credential")
+                for name in literal
+            ],
+        )
     in_url = credential_query_names(str(parameters.url))
     if in_url:
         message = (
             f"{', '.join(in_url)}: credentials do not go in a URL (it is logged and shown); send the credential "
             'in a header as {"secret": "<name>"}'
         )
-        raise ApiError(422, "credential_in_url", message,
-                       [ErrorDetail(loc=["parameters", "url"], msg=message, type="credential_in_url")])  # fmt: skip
+        raise ApiError(
+            422,
+            "credential_in_url",
+            message,
+            [ErrorDetail(loc=["parameters", "url"], msg=message, type="credential_in_url")],
+        )
 
 
 def parse_trading_sweep(body: bytes) -> TradingSweepWebhook:

@@ -25,8 +25,12 @@ async def checked_job(
 ) -> JobStatusView:
     job = await jobs.get(callback.job_id, tenant_id)
     if job is None:
-        raise ApiError(404, "unknown_job", f"no job {callback.job_id} for tenant {tenant_id!r}",
-                       [ErrorDetail(loc=["job_id"], msg="unknown job", type="unknown_job")])  # fmt: skip
+        raise ApiError(
+            404,
+            "unknown_job",
+            f"no job {callback.job_id} for tenant {tenant_id!r}",
+            [ErrorDetail(loc=["job_id"], msg="unknown job", type="unknown_job")],
+        )
     if not token_valid(secret, tenant_id, callback.job_id, callback.callback_token):
         detail = ErrorDetail(loc=["callback_token"], msg="not this job's token", type="invalid_token")
         raise ApiError(401, "invalid_callback_token", "the callback token was not issued for this job", [detail])
@@ -36,18 +40,28 @@ async def checked_job(
         await asyncio.sleep(0.05)
         job = await jobs.get(callback.job_id, tenant_id) or job
     if job.status in TERMINAL_STATUSES:
-        raise ApiError(409, "job_already_finished",
-                       f"job {job.job_id} is already {job.status}; this callback changes nothing")  # fmt: skip
+        raise ApiError(
+            409, "job_already_finished", f"job {job.job_id} is already {job.status}; this callback changes nothing"
+        )
     external: dict[str, Any] | None = job.metrics.get("external")
     if external is None:
-        raise ApiError(409, "not_dispatched", f"job {job.job_id} was not dispatched to an external service",
-                       headers={"Retry-After": "5"})  # fmt: skip
+        raise ApiError(
+            409,
+            "not_dispatched",
+            f"job {job.job_id} was not dispatched to an external service",
+            headers={"Retry-After": "5"},
+        )
     if external["reference"] != callback.external_reference:
-        raise ApiError(409, "reference_mismatch",
-                       f"job {job.job_id} was dispatched as {external['reference']!r}, "
-                       f"not {callback.external_reference!r}",
-                       [ErrorDetail(loc=["external_reference"], msg="not the reference given at dispatch",
-                                    type="reference_mismatch")])  # fmt: skip
+        raise ApiError(
+            409,
+            "reference_mismatch",
+            f"job {job.job_id} was dispatched as {external['reference']!r}, not {callback.external_reference!r}",
+            [
+                ErrorDetail(
+                    loc=["external_reference"], msg="not the reference given at dispatch", type="reference_mismatch"
+                )
+            ],
+        )
     _check_rows(callback.results, job.parameters)
     return job
 
@@ -58,16 +72,20 @@ def _check_rows(rows: list[SweepResultRow], parameters: dict[str, Any]) -> None:
     details = []
     for index, row in enumerate(rows):
         if row.ticker not in tickers:
-            details.append(ErrorDetail(loc=["results", index, "ticker"], msg=f"{row.ticker!r} is not in the sweep",
-                                       type="not_in_sweep"))  # fmt: skip
+            details.append(
+                ErrorDetail(
+                    loc=["results", index, "ticker"], msg=f"{row.ticker!r} is not in the sweep", type="not_in_sweep"
+                )
+            )
         if row.strategy_type.value not in strategies:
             message = f"{row.strategy_type.value!r} is not in the sweep"
             details.append(ErrorDetail(loc=["results", index, "strategy_type"], msg=message, type="not_in_sweep"))
         if len(details) >= 20:
             break
     if details:
-        raise ApiError(422, "results_not_in_sweep", "results name tickers or strategies the sweep does not have",
-                       details)  # fmt: skip
+        raise ApiError(
+            422, "results_not_in_sweep", "results name tickers or strategies the sweep does not have", details
+        )
 
 
 def callback_events(callback: SweepCallbackWebhook, job: JobStatusView, part_size: int) -> list[SweepCallbackReceived]:

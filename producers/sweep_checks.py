@@ -41,18 +41,26 @@ def _check_size(parameters: TradingSweepParameters, max_backtests: int) -> None:
             422,
             "grid_too_large",
             f"the sweep has {described}; the limit is {max_backtests:,}",
-            [ErrorDetail(loc=["strategies"], msg=f"{described} is over the limit of {max_backtests:,}",
-                         type="grid_too_large")],
-        )  # fmt: skip
+            [
+                ErrorDetail(
+                    loc=["strategies"], msg=f"{described} is over the limit of {max_backtests:,}", type="grid_too_large"
+                )
+            ],
+        )
     for index, grid in enumerate(parameters.strategies):
         if grid.combination_count() == 0:
             raise ApiError(
                 422,
                 "empty_grid",
                 f"strategy {index} ({grid.type.value}) has no valid combination: every one breaks an ordering rule",
-                [ErrorDetail(loc=["strategies", index, "parameters"], msg="no combination satisfies "
-                             + ", ".join(f"{a} < {b}" for a, b in _rules(grid)), type="empty_grid")],
-            )  # fmt: skip
+                [
+                    ErrorDetail(
+                        loc=["strategies", index, "parameters"],
+                        msg="no combination satisfies " + ", ".join(f"{a} < {b}" for a, b in _rules(grid)),
+                        type="empty_grid",
+                    )
+                ],
+            )
 
 
 def _rules(grid: StrategyGrid) -> list[tuple[str, str]]:

@@ -18,10 +18,12 @@ class Projection:
 # The hourly rollups came with migration 0008, which fills them from pipeline_jobs exactly as a replay would: the
 # version stays 2, since no table an earlier version built would be rebuilt any differently.
 JOBS = Projection(
-    "jobs", 2, ("pipeline_jobs", "job_events", "job_counts_hourly", "job_durations_hourly"),
+    "jobs",
+    2,
+    ("pipeline_jobs", "job_events", "job_counts_hourly", "job_durations_hourly"),
     "each job's current state, its timeline of events, and hourly rollups of both for the overview (v2: the worker "
     "of the latest attempt, from JobStarted v2)",
-)  # fmt: skip
+)
 SWEEP_RESULTS = Projection("sweep_results", 1, ("trading_sweep_results",), "one row per backtest of every sweep")
 
 PROJECTIONS: dict[str, Projection] = {p.name: p for p in (JOBS, SWEEP_RESULTS)}

@@ -26,8 +26,14 @@ from projections.shadow_writer import ShadowWriter
 PROGRESS_EVERY_SECONDS = 0.25
 
 
-def _serve(pipe: Pipe, settings: Settings, tables: list[str], partitions: list[int], resume: dict[int, int] | None,
-           segment: int) -> None:  # fmt: skip
+def _serve(
+    pipe: Pipe,
+    settings: Settings,
+    tables: list[str],
+    partitions: list[int],
+    resume: dict[int, int] | None,
+    segment: int,
+) -> None:
     # The fold holds every job of these partitions; the cyclic collector would rescan that growing heap over and
     # over (it tripled a replay's time). What the fold allocates is freed by reference counting.
     gc.disable()
@@ -38,8 +44,14 @@ def _serve(pipe: Pipe, settings: Settings, tables: list[str], partitions: list[i
         raise
 
 
-async def _fold(pipe: Pipe, settings: Settings, tables: list[str], partitions: list[int],
-                resume: dict[int, int] | None, segment: int) -> None:  # fmt: skip
+async def _fold(
+    pipe: Pipe,
+    settings: Settings,
+    tables: list[str],
+    partitions: list[int],
+    resume: dict[int, int] | None,
+    segment: int,
+) -> None:
     writer = ShadowWriter(tables)
     async with (
         LogReader(settings, settings.job_events_topic) as reader,
@@ -87,8 +99,12 @@ class FoldWorkers:
         count = max(1, min(self._processes, len(partitions)))
         for share in (partitions[i::count] for i in range(count)):
             ours, theirs = context.Pipe()
-            worker = context.Process(target=_serve, daemon=True, name="zixly-replay-fold", args=(
-                theirs, self._settings, self._tables, share, resume, self._segment))  # fmt: skip
+            worker = context.Process(
+                target=_serve,
+                daemon=True,
+                name="zixly-replay-fold",
+                args=(theirs, self._settings, self._tables, share, resume, self._segment),
+            )
             worker.start()
             self._pipes.append(ours)
             self._workers.append(worker)

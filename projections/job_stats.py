@@ -63,14 +63,16 @@ def rebuild_statements(schema: str) -> list[sql.Composed]:
     counts, durations = (sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(t)) for t in TABLES)
     return [
         sql.SQL("TRUNCATE {}, {}").format(counts, durations),
-        sql.SQL("INSERT INTO {} (hour, tenant_id, job_type, status, error_type, jobs, retried) SELECT hour, "
-                "tenant_id, job_type, status, error_type, count(*), sum(retried) FROM ({}) AS j "
-                "GROUP BY hour, tenant_id, job_type, status, error_type")
-        .format(counts, sql.SQL(_COUNTS.format(jobs=jobs))),
-        sql.SQL("INSERT INTO {} (hour, tenant_id, job_type, bucket, jobs) SELECT hour, tenant_id, job_type, "
-                "bucket, count(*) FROM ({}) AS j GROUP BY hour, tenant_id, job_type, bucket")
-        .format(durations, sql.SQL(_DURATIONS.format(jobs=jobs))),
-    ]  # fmt: skip
+        sql.SQL(
+            "INSERT INTO {} (hour, tenant_id, job_type, status, error_type, jobs, retried) SELECT hour, "
+            "tenant_id, job_type, status, error_type, count(*), sum(retried) FROM ({}) AS j "
+            "GROUP BY hour, tenant_id, job_type, status, error_type"
+        ).format(counts, sql.SQL(_COUNTS.format(jobs=jobs))),
+        sql.SQL(
+            "INSERT INTO {} (hour, tenant_id, job_type, bucket, jobs) SELECT hour, tenant_id, job_type, "
+            "bucket, count(*) FROM ({}) AS j GROUP BY hour, tenant_id, job_type, bucket"
+        ).format(durations, sql.SQL(_DURATIONS.format(jobs=jobs))),
+    ]
 
 
 async def rebuild(connection: psycopg.AsyncConnection[Any], schema: str) -> None:

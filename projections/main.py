@@ -59,14 +59,20 @@ async def ensure_current_versions(settings: Settings) -> None:
     def report(progress: ReplayProgress) -> None:
         if time.monotonic() - last_logged[0] > 5 or progress.done == progress.total:
             last_logged[0] = time.monotonic()
-            log.info("rebuilding", phase=progress.phase, events=progress.done, of=progress.total,
-                     events_per_second=round(progress.events_per_second))  # fmt: skip
+            log.info(
+                "rebuilding",
+                phase=progress.phase,
+                events=progress.done,
+                of=progress.total,
+                events_per_second=round(progress.events_per_second),
+            )
 
     # Another projector of the same group may be rebuilding already: wait for it, then see whether it is done.
     replay = Replay(settings, [p.name for p, _ in stale], progress=report)
     result = await replay.run(wait=True, force=True, only_if_stale=True)
-    log.info("projections rebuilt", projections=result.projections, events=result.events,
-             seconds=round(result.seconds, 1))  # fmt: skip
+    log.info(
+        "projections rebuilt", projections=result.projections, events=result.events, seconds=round(result.seconds, 1)
+    )
 
 
 async def serve(settings: Settings) -> None:

@@ -24,9 +24,19 @@ from projections.sweep_results import ResultRow, timeline_payload
 
 _JSON_COLUMNS = {"parameters", "metadata", "result", "metrics"}
 EVENT_COLUMNS = (
-    "event_id", "job_id", "tenant_id", "event_type", "schema_version", "occurred_at", "correlation_id",
-    "causation_id", "producer", "payload", "log_partition", "log_offset",
-)  # fmt: skip
+    "event_id",
+    "job_id",
+    "tenant_id",
+    "event_type",
+    "schema_version",
+    "occurred_at",
+    "correlation_id",
+    "causation_id",
+    "producer",
+    "payload",
+    "log_partition",
+    "log_offset",
+)
 
 _SETUP = """
 CREATE TEMP TABLE IF NOT EXISTS staging_job_events (LIKE job_events) ON COMMIT DELETE ROWS;
@@ -73,8 +83,10 @@ _IDS_PER_NOTIFICATION = 200
 
 def change_notifications(job_ids: list[uuid.UUID]) -> list[str]:
     """The payloads announcing that these jobs' rows changed."""
-    return [",".join(str(job_id) for job_id in job_ids[i : i + _IDS_PER_NOTIFICATION])
-            for i in range(0, len(job_ids), _IDS_PER_NOTIFICATION)]  # fmt: skip
+    return [
+        ",".join(str(job_id) for job_id in job_ids[i : i + _IDS_PER_NOTIFICATION])
+        for i in range(0, len(job_ids), _IDS_PER_NOTIFICATION)
+    ]
 
 
 def _dump_json(value: Any) -> str | None:
@@ -90,8 +102,20 @@ def job_copy_row(job: JobRow) -> tuple[Any, ...]:
 def event_copy_row(row: EventRow) -> tuple[Any, ...]:
     """A ``job_events`` row in ``EVENT_COLUMNS`` order, ready for COPY."""
     e = row.event
-    return (e.event_id, e.job_id, e.tenant_id, e.event_type, e.schema_version, e.occurred_at, e.correlation_id,
-            e.causation_id, e.producer, timeline_payload(e), row.partition, row.offset)  # fmt: skip
+    return (
+        e.event_id,
+        e.job_id,
+        e.tenant_id,
+        e.event_type,
+        e.schema_version,
+        e.occurred_at,
+        e.correlation_id,
+        e.causation_id,
+        e.producer,
+        timeline_payload(e),
+        row.partition,
+        row.offset,
+    )
 
 
 class PostgresProjectionStore:

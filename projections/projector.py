@@ -58,8 +58,13 @@ class Projector:
             except UndecodableEvent as exc:
                 undecodable += 1
                 RECORDS_SKIPPED.labels("undecodable").inc()
-                log.error("skipping undecodable record", topic=record.topic, partition=record.partition,
-                          offset=record.offset, error=str(exc)[:500])  # fmt: skip
+                log.error(
+                    "skipping undecodable record",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    error=str(exc)[:500],
+                )
         checkpoints: dict[tuple[str, int], int] = {}
         topic_of: dict[int, str] = {}
         for record in fresh:
@@ -82,8 +87,9 @@ class Projector:
                 if current is None or not current.is_terminal:
                     ending.add(row.event.job_id)
                 new_events.append(row)
-            sweep_rows = [r for row in new_events if isinstance(row.event, SweepResultsRecorded)
-                          for r in result_rows(row.event)]  # fmt: skip
+            sweep_rows = [
+                r for row in new_events if isinstance(row.event, SweepResultsRecorded) for r in result_rows(row.event)
+            ]
             event_times: dict[tuple[str, int], datetime] = {}
             for row in new_events:
                 key = (topic_of[row.partition], row.partition)
@@ -95,8 +101,13 @@ class Projector:
             job = changed[job_id]
             if job.is_terminal:
                 # One line per job's outcome, so that `zixly logs --job` follows a job through the projector too.
-                log.info("job outcome projected", job_id=str(job.id), tenant_id=job.tenant_id,
-                         correlation_id=job.correlation_id, status=job.status)  # fmt: skip
+                log.info(
+                    "job outcome projected",
+                    job_id=str(job.id),
+                    tenant_id=job.tenant_id,
+                    correlation_id=job.correlation_id,
+                    status=job.status,
+                )
         for row in new_events:
             EVENTS_APPLIED.labels(row.event.event_type).inc()
         if new_events:

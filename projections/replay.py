@@ -127,15 +127,25 @@ class Replay:
         self._tables = [table for p in self._projections for table in p.tables]
         self._versions = {p.name: p.version for p in self._projections}
         self._progress = progress or (lambda _: None)
-        self._workers = FoldWorkers(settings, self._tables, processes or settings.replay_processes,
-                                    segment_events or settings.replay_segment_events)  # fmt: skip
+        self._workers = FoldWorkers(
+            settings,
+            self._tables,
+            processes or settings.replay_processes,
+            segment_events or settings.replay_segment_events,
+        )
         self._events = 0
         self._phases: dict[str, float] = {}
 
     async def run(
-        self, *, resume: bool = True, swap_in: bool = True, force: bool = False, wait: bool = False,
-        adopt: bool = False, only_if_stale: bool = False,
-    ) -> ReplayReport:  # fmt: skip
+        self,
+        *,
+        resume: bool = True,
+        swap_in: bool = True,
+        force: bool = False,
+        wait: bool = False,
+        adopt: bool = False,
+        only_if_stale: bool = False,
+    ) -> ReplayReport:
         """``adopt``: carry on with whatever the shadow schema holds, whichever versions built it (a rollback).
         ``only_if_stale``: do nothing when, by the time this replay holds the lock, the stored versions are this
         code's (another projector rebuilt them meanwhile)."""
@@ -183,13 +193,28 @@ class Replay:
         await self._workers.start(await reader.partitions(), state.offsets if resumed and state else None)
         return resumed
 
-    def _report(self, previous: dict[str, int], started: float, resumed: bool, *, swapped: bool, comparable: bool,
-                checks: list[TableCheck]) -> ReplayReport:  # fmt: skip
+    def _report(
+        self,
+        previous: dict[str, int],
+        started: float,
+        resumed: bool,
+        *,
+        swapped: bool,
+        comparable: bool,
+        checks: list[TableCheck],
+    ) -> ReplayReport:
         return ReplayReport(
-            projections=self._versions, previous_versions={p: previous.get(p, 0) for p in self._versions},
-            events=self._events, seconds=time.perf_counter() - started, resumed=resumed, swapped=swapped,
-            comparable=comparable, checks=checks, offsets=dict(self._workers.offsets), phases=dict(self._phases),
-        )  # fmt: skip
+            projections=self._versions,
+            previous_versions={p: previous.get(p, 0) for p in self._versions},
+            events=self._events,
+            seconds=time.perf_counter() - started,
+            resumed=resumed,
+            swapped=swapped,
+            comparable=comparable,
+            checks=checks,
+            offsets=dict(self._workers.offsets),
+            phases=dict(self._phases),
+        )
 
     async def _target(self, connection: Connection, reader: LogReader) -> Offsets:
         """Where the shadow should get to: the live projector's position while one runs, else the log's end."""
@@ -302,6 +327,11 @@ class Replay:
                        last_event_at = GREATEST(projection_checkpoints.last_event_at, EXCLUDED.last_event_at)""",
                 [(self._settings.projector_name, reader.topic, p, o, newest.get(p)) for p, o in rebuilt.items()],
             )
-        log.info("replay swapped", projections=self._versions, offsets=rebuilt, comparable=comparable,
-                 matches={c.table: c.matches for c in checks})  # fmt: skip
+        log.info(
+            "replay swapped",
+            projections=self._versions,
+            offsets=rebuilt,
+            comparable=comparable,
+            matches={c.table: c.matches for c in checks},
+        )
         return checks, comparable

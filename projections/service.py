@@ -32,8 +32,11 @@ class _SeekToCheckpoints(ConsumerRebalanceListener):  # type: ignore[misc]
                 self._consumer.seek(tp, stored[tp.partition])
             else:
                 await self._consumer.seek_to_beginning(tp)
-        log.info("partitions assigned", partitions=sorted(tp.partition for tp in assigned),
-                 checkpoints={tp.partition: stored.get(tp.partition, 0) for tp in assigned})  # fmt: skip
+        log.info(
+            "partitions assigned",
+            partitions=sorted(tp.partition for tp in assigned),
+            checkpoints={tp.partition: stored.get(tp.partition, 0) for tp in assigned},
+        )
 
 
 class ProjectorService:
@@ -85,8 +88,11 @@ class ProjectorService:
     @staticmethod
     def _log_retry(state: Any) -> None:
         STORE_RETRIES.inc()
-        log.warning("read model unavailable, retrying batch", attempt=state.attempt_number,
-                    error=repr(state.outcome.exception())[:300])  # fmt: skip
+        log.warning(
+            "read model unavailable, retrying batch",
+            attempt=state.attempt_number,
+            error=repr(state.outcome.exception())[:300],
+        )
 
     def _record_lag(self) -> None:
         for tp in self._consumer.assignment():

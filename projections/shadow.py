@@ -105,13 +105,15 @@ async def create_shadow(connection: Connection, tables: list[str], projections: 
         if table in _EARLY_KEYS:
             await copy_indexes(connection, table, keys_only=True)
     await connection.execute(
-        sql.SQL("CREATE TABLE {}.{} (projections jsonb NOT NULL, indexed boolean NOT NULL)")
-        .format(sql.Identifier(SHADOW), sql.Identifier(STATE_TABLE))
-    )  # fmt: skip
+        sql.SQL("CREATE TABLE {}.{} (projections jsonb NOT NULL, indexed boolean NOT NULL)").format(
+            sql.Identifier(SHADOW), sql.Identifier(STATE_TABLE)
+        )
+    )
     await connection.execute(
-        sql.SQL("CREATE TABLE {}.{} (partition integer PRIMARY KEY, next_offset bigint NOT NULL)")
-        .format(sql.Identifier(SHADOW), sql.Identifier(POSITIONS_TABLE))
-    )  # fmt: skip
+        sql.SQL("CREATE TABLE {}.{} (partition integer PRIMARY KEY, next_offset bigint NOT NULL)").format(
+            sql.Identifier(SHADOW), sql.Identifier(POSITIONS_TABLE)
+        )
+    )
     await write_state(connection, ShadowState(projections, {}))
 
 
@@ -179,9 +181,10 @@ async def missing_indexes(connection: Connection, table: str, keys_only: bool = 
         (LIVE, table, SHADOW, table),
     )
     for name, definition in await cursor.fetchall():
-        created.append((name, sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} ").format(
+        add = sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} ").format(
             sql.Identifier(SHADOW), sql.Identifier(table), sql.Identifier(name)
-        ) + sql.SQL(definition)))  # fmt: skip  # from pg_get_constraintdef, not from input
+        )
+        created.append((name, add + sql.SQL(definition)))  # the definition is pg_get_constraintdef's, not input
     if keys_only:
         return created
     cursor = await connection.execute(

@@ -24,10 +24,18 @@ async def projection_status(settings: Settings) -> tuple[list[ProjectionStatus],
         described: list[str | None] = []
         for schema in (SHADOW, PREVIOUS):
             state = await read_state(connection, schema)
-            described.append(None if state is None else (
-                f"{', '.join(f'{p} v{v}' for p, v in state.projections.items())} at "
-                f"{sum(state.offsets.values()):,} events{'' if state.indexed else ' (unfinished)'}"))  # fmt: skip
-    rows = [ProjectionStatus(p, stored.get(p.name, (None, None))[0],
-                             str(stored[p.name][1])[:19] if p.name in stored else None)
-            for p in PROJECTIONS.values()]  # fmt: skip
+            described.append(
+                None
+                if state is None
+                else (
+                    f"{', '.join(f'{p} v{v}' for p, v in state.projections.items())} at "
+                    f"{sum(state.offsets.values()):,} events{'' if state.indexed else ' (unfinished)'}"
+                )
+            )
+    rows = [
+        ProjectionStatus(
+            p, stored.get(p.name, (None, None))[0], str(stored[p.name][1])[:19] if p.name in stored else None
+        )
+        for p in PROJECTIONS.values()
+    ]
     return rows, described[0], described[1]

@@ -10,9 +10,20 @@ from schemas.events import Event, SweepCallbackReceived, SweepResultsRecorded
 
 METRIC_COLUMNS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate")
 COLUMNS = (
-    "job_id", "tenant_id", "ticker", "strategy_type", "parameters_key", "parameters", "score", *METRIC_COLUMNS,
-    "trades", "exposure", "chunk_index", "event_id", "recorded_at",
-)  # fmt: skip
+    "job_id",
+    "tenant_id",
+    "ticker",
+    "strategy_type",
+    "parameters_key",
+    "parameters",
+    "score",
+    *METRIC_COLUMNS,
+    "trades",
+    "exposure",
+    "chunk_index",
+    "event_id",
+    "recorded_at",
+)
 
 ResultRow = tuple[Any, ...]
 

@@ -69,8 +69,10 @@ def decode(value: bytes | None) -> Event:
         try:
             upcast_envelope = upcast(envelope)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:  # not even the old version's shape
-            raise UndecodableEvent(f"not a valid job event: version {envelope.get('schema_version')} of "
-                                   f"{envelope.get('event_type')} without {exc!r}") from exc  # fmt: skip
+            raise UndecodableEvent(
+                f"not a valid job event: version {envelope.get('schema_version')} of "
+                f"{envelope.get('event_type')} without {exc!r}"
+            ) from exc
         try:
             upcast_event: Event = _job_event_adapter.validate_python(upcast_envelope)
             return upcast_event

@@ -214,17 +214,24 @@ class TradingSweepParameters(JobParameters):
                 {
                     "tickers": ["AAPL", "MSFT", "GOOG"],
                     "strategies": [
-                        {"type": "sma_crossover", "parameters": {"fast": {"start": 2, "stop": 20, "step": 1},
-                                                                 "slow": {"start": 10, "stop": 40, "step": 2}}},
-                        {"type": "rsi_reversion", "parameters": {"window": [7, 14], "lower": [20, 25, 30, 35],
-                                                                 "upper": [60, 65, 70, 75, 80]}},
+                        {
+                            "type": "sma_crossover",
+                            "parameters": {
+                                "fast": {"start": 2, "stop": 20, "step": 1},
+                                "slow": {"start": 10, "stop": 40, "step": 2},
+                            },
+                        },
+                        {
+                            "type": "rsi_reversion",
+                            "parameters": {"window": [7, 14], "lower": [20, 25, 30, 35], "upper": [60, 65, 70, 75, 80]},
+                        },
                     ],
                     "data_source": "bundled",
                     "rank_by": "sharpe",
                 }
             ]
         },
-    )  # fmt: skip
+    )
 
     tickers: list[Ticker] = Field(min_length=1, max_length=100)
     strategies: list[StrategyGrid] = Field(min_length=1, max_length=20)

@@ -149,8 +149,9 @@ def kill_loop(
 def with_own_work_topics(settings: Settings) -> Settings:
     """Retry and sweep-chunk topics of the test's own, beside its own event topic: the workers of no other test
     (nor one left over from an interrupted run) share their partitions or read their records."""
-    own = settings.replaced(retries_topic=f"{settings.job_events_topic}.retries",
-                            sweep_chunks_topic=f"{settings.job_events_topic}.chunks")  # fmt: skip
+    own = settings.replaced(
+        retries_topic=f"{settings.job_events_topic}.retries", sweep_chunks_topic=f"{settings.job_events_topic}.chunks"
+    )
     specs = [spec for spec in project_topics(own) if spec.name in (own.retries_topic, own.sweep_chunks_topic)]
     asyncio.run(ensure_topics(own, specs))
     return own
@@ -175,8 +176,9 @@ def service_starter(settings: Settings, env: Mapping[str, str]) -> Callable[[str
 
     def start(name: str, args: list[str]) -> Service:
         port = free_port()
-        return start_service(settings, name, [*args, "--metrics-port", str(port)],
-                             f"http://127.0.0.1:{port}/metrics", dict(env))  # fmt: skip
+        return start_service(
+            settings, name, [*args, "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", dict(env)
+        )
 
     return start
 

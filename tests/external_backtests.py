@@ -38,19 +38,33 @@ class ExternalBacktests:
             prices = market.load(sweep.data_source, ticker, sweep.start, sweep.end)
             for grid in sweep.strategies:
                 combinations = grid.combinations()
-                metrics = run_grid(prices.close, grid.type, grid_arrays(combinations),
-                                   backtest_config(sweep, prices.periods_per_year())).metrics  # fmt: skip
+                metrics = run_grid(
+                    prices.close,
+                    grid.type,
+                    grid_arrays(combinations),
+                    backtest_config(sweep, prices.periods_per_year()),
+                ).metrics
                 for i, combination in enumerate(combinations):
                     values = {name: float(column[i]) for name, column in metrics.items()}
                     clean = {k: (v if v == v else None) for k, v in values.items()}  # NaN -> null
-                    rows.append({"ticker": ticker, "strategy_type": grid.type.value, "parameters": combination,
-                                 "score": clean[sweep.rank_by.value], "metrics": clean})  # fmt: skip
+                    rows.append(
+                        {
+                            "ticker": ticker,
+                            "strategy_type": grid.type.value,
+                            "parameters": combination,
+                            "score": clean[sweep.rank_by.value],
+                            "metrics": clean,
+                        }
+                    )
         return rows
 
     def call_back(self, request: ExternalSweepRequest, reference: str) -> None:
         time.sleep(self.callback_delay)
-        body: dict[str, Any] = {"job_id": str(request.job_id), "external_reference": reference,
-                                "callback_token": request.callback_token}  # fmt: skip
+        body: dict[str, Any] = {
+            "job_id": str(request.job_id),
+            "external_reference": reference,
+            "callback_token": request.callback_token,
+        }
         if self.fail_with:
             body |= {"status": "failed", "error": self.fail_with}
         else:

@@ -98,14 +98,18 @@ def receiver_services(
 ) -> ReceiverServices:
     tenants = tenants or FakeTenants()
     return ReceiverServices(
-        settings=settings, publisher=publisher, jobs=jobs, market_data=market_data(settings),
+        settings=settings,
+        publisher=publisher,
+        jobs=jobs,
+        market_data=market_data(settings),
         acceptance=JobAcceptance(publisher, receipts or FakeReceiptStore(), settings.publish_timeout_seconds),
         authenticator=WebhookAuthenticator(tenants, settings.accepts_unregistered_tenants, 0.0),
         callers=ReadCallers(tokens or FakeTokens(), tenants, settings.accepts_unregistered_tenants),
         audit=audit or FakeAudit(),
         outbound=policy_from_settings(settings, resolver=no_resolution),
-        rates=RateLimiter(), quota=InFlightQuota(jobs.in_flight, refresh_seconds=0.0),
-    )  # fmt: skip
+        rates=RateLimiter(),
+        quota=InFlightQuota(jobs.in_flight, refresh_seconds=0.0),
+    )
 
 
 @dataclass

@@ -63,14 +63,26 @@ def replicated_cluster(
     env = cluster_environment(home, stack, topic, version)
     # The flag, not the environment, is what an operator types: the stack command must honour it.
     command_env = {key: value for key, value in env.items() if key != "ZIXLY_KAFKA_BROKERS"}
-    up = subprocess.run([sys.executable, "-m", "zixly", "stack", "up", "--brokers", str(NODES)], cwd=ROOT,
-                        env=command_env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    up = subprocess.run(
+        [sys.executable, "-m", "zixly", "stack", "up", "--brokers", str(NODES)],
+        cwd=ROOT,
+        env=command_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield env
     finally:
-        down = subprocess.run([sys.executable, "-m", "zixly", "stack", "down"], cwd=ROOT, env=command_env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        down = subprocess.run(
+            [sys.executable, "-m", "zixly", "stack", "down"],
+            cwd=ROOT,
+            env=command_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         for pidfile in (home / "run").glob("kafka*.pid"):
             if (pid := PidFile(pidfile).read()) and pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)

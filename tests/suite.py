@@ -40,8 +40,13 @@ def main(arguments: list[str]) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log, "wb") as out:
-        faults = subprocess.Popen([*pytest, "-p", "no:cacheprovider", *FAULT_SUITES], cwd=ROOT,
-                                  env=os.environ | FAULT_STACK, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        faults = subprocess.Popen(
+            [*pytest, "-p", "no:cacheprovider", *FAULT_SUITES],
+            cwd=ROOT,
+            env=os.environ | FAULT_STACK,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             rest = subprocess.run([*pytest, *(f"--ignore={suite}" for suite in FAULT_SUITES)], cwd=ROOT, check=False)
             faults_code = faults.wait()

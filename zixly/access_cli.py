@@ -157,8 +157,12 @@ def tenants_limits(
     ] = False,
 ) -> None:
     """Show a tenant's limits, or change those given; receivers apply a change within seconds."""
-    given: dict[str, Any] = {"rate_per_second": rate, "rate_burst": burst, "max_in_flight": in_flight,
-                             "max_sweep_backtests": sweep_backtests}  # fmt: skip
+    given: dict[str, Any] = {
+        "rate_per_second": rate,
+        "rate_burst": burst,
+        "max_in_flight": in_flight,
+        "max_sweep_backtests": sweep_backtests,
+    }
     changes = {name: value for name, value in given.items() if value is not None}
 
     async def work(engine: AsyncEngine) -> TenantLimits:
@@ -239,8 +243,10 @@ def secrets_set(
         replaced = _with_engine(work)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"[green]✓[/] secret {name} of {tenant_id} {'replaced' if replaced else 'stored'}; jobs name it "
-                  f'as {{"secret": "{name}"}}')  # fmt: skip
+    console.print(
+        f"[green]✓[/] secret {name} of {tenant_id} {'replaced' if replaced else 'stored'}; jobs name it "
+        f'as {{"secret": "{name}"}}'
+    )
 
 
 @secrets_app.command("list")

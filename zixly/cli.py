@@ -289,8 +289,9 @@ def bench_scale(
 
     chosen = [kind.strip() for kind in kinds.split(",") if kind.strip()] or list(KINDS)
     if unknown := set(chosen) - set(KINDS):
-        raise typer.BadParameter(f"unknown: {', '.join(sorted(unknown))}; choose from {', '.join(KINDS)}",
-                                 param_hint="--kinds")  # fmt: skip
+        raise typer.BadParameter(
+            f"unknown: {', '.join(sorted(unknown))}; choose from {', '.join(KINDS)}", param_hint="--kinds"
+        )
 
     counts = sorted({int(n) for n in workers.split(",") if n.strip()})
     if not counts or counts[0] < 1:
@@ -308,8 +309,9 @@ def notifier(metrics_port: Annotated[int | None, typer.Option(help="Prometheus p
     run_notifier(_settings(), metrics_port)
 
 
-dead_letters_app = typer.Typer(help="Records that could not be processed: list them, send chosen ones back.",
-                               no_args_is_help=True)  # fmt: skip
+dead_letters_app = typer.Typer(
+    help="Records that could not be processed: list them, send chosen ones back.", no_args_is_help=True
+)
 app.add_typer(dead_letters_app, name="dead-letters")
 
 
@@ -328,11 +330,14 @@ def dead_letters_list(
     for letter in letters:
         request = letter.request
         table.add_row(
-            str(letter.offset), str(request.job_id) if request else (letter.key or b"").decode(errors="replace"),
+            str(letter.offset),
+            str(request.job_id) if request else (letter.key or b"").decode(errors="replace"),
             _origin(letter),
-            letter.header(dlq.STAGE), letter.header(dlq.ERROR_TYPE), letter.header(dlq.ERROR)[:80],
+            letter.header(dlq.STAGE),
+            letter.header(dlq.ERROR_TYPE),
+            letter.header(dlq.ERROR)[:80],
             letter.header(dlq.FAILED_AT),
-        )  # fmt: skip
+        )
     console.print(table)
 
 

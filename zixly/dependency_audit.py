@@ -69,8 +69,19 @@ def read_report(lock: Path, report: dict[str, Any]) -> Audit:
 
 
 def audit(lock: Path, ignored: list[str]) -> Audit:
-    command = [sys.executable, "-m", "pip_audit", "-r", str(lock), "--disable-pip", "--require-hashes",
-               "--format", "json", "--progress-spinner", "off"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip_audit",
+        "-r",
+        str(lock),
+        "--disable-pip",
+        "--require-hashes",
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
+    ]
     for advisory in ignored:
         command += ["--ignore-vuln", advisory]
     # pip-audit exits 1 when it finds something: the JSON says what, so the exit status is not the verdict.
@@ -103,12 +114,15 @@ def main() -> int:
         return 1
     if unreachable:
         reason = next(iter(unreachable[0].skipped.values()))
-        console.print(f"[bold yellow]NOT AUDITED[/]: the vulnerability database could not be reached ({reason}); "
-                      "every locked package was skipped. Run `make audit` where it is reachable.")  # fmt: skip
+        console.print(
+            f"[bold yellow]NOT AUDITED[/]: the vulnerability database could not be reached ({reason}); "
+            "every locked package was skipped. Run `make audit` where it is reachable."
+        )
         return 1 if os.environ.get("ZIXLY_AUDIT_REQUIRED") == "1" else 0
     total = sum(a.audited for a in audits)
-    console.print(f"[green]✓[/] {total} locked packages audited, no known vulnerability "
-                  f"({len(ignored)} reviewed and accepted)")  # fmt: skip
+    console.print(
+        f"[green]✓[/] {total} locked packages audited, no known vulnerability ({len(ignored)} reviewed and accepted)"
+    )
     return 0
 
 

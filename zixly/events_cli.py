@@ -22,8 +22,9 @@ from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, de
 from schemas.events import Event
 
 console = Console()
-events_app = typer.Typer(help="The job log itself: follow it, read one job's history, export a tenant's events.",
-                         no_args_is_help=True)  # fmt: skip
+events_app = typer.Typer(
+    help="The job log itself: follow it, read one job's history, export a tenant's events.", no_args_is_help=True
+)
 
 
 def _wanted(record: LogRecord, tenant: str | None, job: str | None, types: list[str] | None) -> bool:
@@ -128,8 +129,15 @@ def job_history(
     for event, partition, offset in history:
         in_view = moment.includes(event, offset)
         style = None if in_view else "dim"
-        table.add_row(f"{partition}@{offset}", f"{event.occurred_at:%Y-%m-%d %H:%M:%S.%f}", event.event_type,
-                      str(event.schema_version), event.producer, _summary(event), style=style)  # fmt: skip
+        table.add_row(
+            f"{partition}@{offset}",
+            f"{event.occurred_at:%Y-%m-%d %H:%M:%S.%f}",
+            event.event_type,
+            str(event.schema_version),
+            event.producer,
+            _summary(event),
+            style=style,
+        )
     console.print(table)
     _print_state(fold_job(history, moment), moment)
 
@@ -139,8 +147,20 @@ def _print_state(row: JobRow | None, moment: AsOf) -> None:
         console.print(f"the job did not exist yet {moment}")
         return
     state = Table(title=f"state {moment}", show_header=False)
-    for name in ("status", "job_type", "tenant_id", "attempts", "progress", "progress_message", "error_type",
-                 "error_message", "created_at", "started_at", "completed_at", "event_count"):  # fmt: skip
+    for name in (
+        "status",
+        "job_type",
+        "tenant_id",
+        "attempts",
+        "progress",
+        "progress_message",
+        "error_type",
+        "error_message",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "event_count",
+    ):
         state.add_row(name, str(getattr(row, name)))
     console.print(state)
 
@@ -164,8 +184,16 @@ def export(
                 for record in batch:
                     if header(record.headers, TENANT_HEADER) == tenant:
                         event = decode(record.value)
-                        sys.stdout.write(json.dumps({"partition": record.partition, "offset": record.offset,
-                                                     **event.model_dump(mode="json")}) + "\n")  # fmt: skip
+                        sys.stdout.write(
+                            json.dumps(
+                                {
+                                    "partition": record.partition,
+                                    "offset": record.offset,
+                                    **event.model_dump(mode="json"),
+                                }
+                            )
+                            + "\n"
+                        )
                         count += 1
         return count
 
@@ -182,8 +210,9 @@ def generate(
     from zixly.synthetic_events import append_synthetic
 
     settings = checked_settings()
-    with Progress(TextColumn("appending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as progress:  # fmt: skip
+    with Progress(
+        TextColumn("appending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
         task = progress.add_task("appending", total=count)
         appended = asyncio.run(append_synthetic(settings, count, seed, lambda n: progress.update(task, completed=n)))
     console.print(f"[green]✓[/] appended {appended:,} events to {settings.job_events_topic}")

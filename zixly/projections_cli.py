@@ -17,8 +17,9 @@ from projections.catalogue import PROJECTIONS
 from projections.replay import Replay, ReplayBusy, ReplayProgress, ReplayRefused, ReplayReport
 
 console = Console()
-projections_app = typer.Typer(help="The read model's projections: versions, rollback, the previous tables.",
-                              no_args_is_help=True)  # fmt: skip
+projections_app = typer.Typer(
+    help="The read model's projections: versions, rollback, the previous tables.", no_args_is_help=True
+)
 
 
 class _ProgressView:
@@ -33,11 +34,13 @@ class _ProgressView:
         if task is None:
             for previous in self._tasks.values():
                 self._progress.stop_task(previous)
-            task = self._tasks[id(state)] = self._progress.add_task(state.phase, total=state.total or None, rate="",
-                                                                     partitions="")  # fmt: skip
+            task = self._tasks[id(state)] = self._progress.add_task(
+                state.phase, total=state.total or None, rate="", partitions=""
+            )
         partitions = " ".join(f"p{p}:{state.positions.get(p, 0):,}/{t:,}" for p, t in sorted(state.targets.items()))
-        self._progress.update(task, completed=state.done, rate=f"{state.events_per_second:,.0f} events/s",
-                              partitions=partitions)  # fmt: skip
+        self._progress.update(
+            task, completed=state.done, rate=f"{state.events_per_second:,.0f} events/s", partitions=partitions
+        )
 
 
 def replay(
@@ -55,9 +58,14 @@ def replay(
     """Rebuild projections from the log into a shadow schema, verify them against the live tables, swap them in."""
     settings = checked_settings()
     configure_logging("replay", "WARNING", "console")
-    columns = (TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-               TextColumn("{task.fields[partitions]}", style="dim"))  # fmt: skip
+    columns = (
+        TextColumn("{task.description:>16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[partitions]}", style="dim"),
+    )
     try:
         with Progress(*columns, console=console) as progress:
             report = asyncio.run(
@@ -99,17 +107,28 @@ def print_report(report: ReplayReport) -> None:
     if not report.swapped:
         console.print("the shadow tables are built; run again without --no-swap to verify and swap them in")
         return
-    table = Table(title="verification against the live tables" if report.comparable else
-                  "live and rebuilt tables (not comparable: they stood at different log positions)")  # fmt: skip
+    table = Table(
+        title="verification against the live tables"
+        if report.comparable
+        else "live and rebuilt tables (not comparable: they stood at different log positions)"
+    )
     for column in ("table", "live rows", "live checksum", "rebuilt rows", "rebuilt checksum", ""):
         table.add_column(column, justify="right" if "rows" in column else "left")
     for check in report.checks:
         mark = "[green]same[/]" if check.matches else "[yellow]differs[/]"
-        table.add_row(check.table, f"{check.live_rows:,}", check.live_checksum, f"{check.rebuilt_rows:,}",
-                      check.rebuilt_checksum, mark)  # fmt: skip
+        table.add_row(
+            check.table,
+            f"{check.live_rows:,}",
+            check.live_checksum,
+            f"{check.rebuilt_rows:,}",
+            check.rebuilt_checksum,
+            mark,
+        )
     console.print(table)
-    console.print("[green]✓[/] swapped in; the previous tables are kept in zixly_previous "
-                  "(zixly projections rollback / drop-previous)")  # fmt: skip
+    console.print(
+        "[green]✓[/] swapped in; the previous tables are kept in zixly_previous "
+        "(zixly projections rollback / drop-previous)"
+    )
 
 
 @projections_app.command("status")
@@ -123,9 +142,13 @@ def status() -> None:
         table.add_column(column)
     for row in rows:
         stale = row.stored_version != row.projection.version
-        table.add_row(row.projection.name, ", ".join(row.projection.tables), str(row.projection.version),
-                      f"[yellow]{row.stored_version}[/]" if stale else str(row.stored_version),
-                      row.built_at or "")  # fmt: skip
+        table.add_row(
+            row.projection.name,
+            ", ".join(row.projection.tables),
+            str(row.projection.version),
+            f"[yellow]{row.stored_version}[/]" if stale else str(row.stored_version),
+            row.built_at or "",
+        )
     console.print(table)
     console.print(f"shadow: {shadow or 'none'}; previous: {previous or 'none'}")
 
@@ -138,9 +161,14 @@ def rollback_command() -> None:
     settings = checked_settings()
     configure_logging("replay", "WARNING", "console")
     try:
-        with Progress(TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[partitions]}"),
-                      console=console) as progress:  # fmt: skip
+        with Progress(
+            TextColumn("{task.description:>16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[partitions]}"),
+            console=console,
+        ) as progress:
             report = asyncio.run(rollback(settings, _ProgressView(progress)))
     except (LookupError, ReplayBusy) as exc:
         console.print(f"[red]✗[/] {exc}")
@@ -173,16 +201,22 @@ def lag(
 
     def render(state: ProjectionLag) -> Table:
         fresh = state.freshness_seconds
-        table = Table(title=f"{state.projection} on {state.topic}: lag {state.lag:,} events, "
-                            f"{state.events_per_second:,.0f} events/s, newest event "
-                            f"{'—' if fresh is None else f'{fresh:,.1f} s old'}")  # fmt: skip
+        table = Table(
+            title=f"{state.projection} on {state.topic}: lag {state.lag:,} events, "
+            f"{state.events_per_second:,.0f} events/s, newest event "
+            f"{'—' if fresh is None else f'{fresh:,.1f} s old'}"
+        )
         for column in ("partition", "log end", "checkpoint", "lag", "last event at", "events/s"):
             table.add_column(column, justify="right")
         for p in state.partitions:
-            table.add_row(str(p.partition), f"{p.end_offset:,}", f"{p.checkpoint:,}",
-                          f"[yellow]{p.lag:,}[/]" if p.lag else "0",
-                          p.last_event_at.isoformat(timespec="milliseconds") if p.last_event_at else "—",
-                          f"{p.events_per_second:,.0f}")  # fmt: skip
+            table.add_row(
+                str(p.partition),
+                f"{p.end_offset:,}",
+                f"{p.checkpoint:,}",
+                f"[yellow]{p.lag:,}[/]" if p.lag else "0",
+                p.last_event_at.isoformat(timespec="milliseconds") if p.last_event_at else "—",
+                f"{p.events_per_second:,.0f}",
+            )
         return table
 
     if as_json:

@@ -98,32 +98,57 @@ def services(settings: Settings, workers: int, projectors: int = 1) -> list[Chil
     zixly = [sys.executable, "-m", "zixly"]
     logs = s.home / "logs"
     children = [
-        Child("receiver", [*zixly, "receiver"], f"{s.receiver_base_url}/health", logs / "receiver.log",
-              [WantedPort(s.receiver_port, "the receiver", "ZIXLY_RECEIVER_PORT", s.receiver_host)]),
-        Child("notifier", [*zixly, "notifier"],
-              f"http://127.0.0.1:{s.notifier_metrics_port}/metrics", logs / "notifier.log",
-              [WantedPort(s.notifier_metrics_port, "the notifier's metrics", "ZIXLY_NOTIFIER_METRICS_PORT")]),
-        Child("dashboard", [*zixly, "dashboard"],
-              f"http://{s.dashboard_host}:{s.dashboard_port}/", logs / "dashboard.log",
-              [WantedPort(s.dashboard_port, "the dashboard", "ZIXLY_DASHBOARD_PORT", s.dashboard_host)]
-              + ([WantedPort(s.dashboard_metrics_port, "the dashboard's metrics", "ZIXLY_DASHBOARD_METRICS_PORT")]
-                 if s.dashboard_metrics_port else [])),
-    ]  # fmt: skip
+        Child(
+            "receiver",
+            [*zixly, "receiver"],
+            f"{s.receiver_base_url}/health",
+            logs / "receiver.log",
+            [WantedPort(s.receiver_port, "the receiver", "ZIXLY_RECEIVER_PORT", s.receiver_host)],
+        ),
+        Child(
+            "notifier",
+            [*zixly, "notifier"],
+            f"http://127.0.0.1:{s.notifier_metrics_port}/metrics",
+            logs / "notifier.log",
+            [WantedPort(s.notifier_metrics_port, "the notifier's metrics", "ZIXLY_NOTIFIER_METRICS_PORT")],
+        ),
+        Child(
+            "dashboard",
+            [*zixly, "dashboard"],
+            f"http://{s.dashboard_host}:{s.dashboard_port}/",
+            logs / "dashboard.log",
+            [WantedPort(s.dashboard_port, "the dashboard", "ZIXLY_DASHBOARD_PORT", s.dashboard_host)]
+            + (
+                [WantedPort(s.dashboard_metrics_port, "the dashboard's metrics", "ZIXLY_DASHBOARD_METRICS_PORT")]
+                if s.dashboard_metrics_port
+                else []
+            ),
+        ),
+    ]
     for index in range(projectors):
         port = s.projector_metrics_port + 10 * index
         name = "projector" if projectors == 1 else f"projector-{index + 1}"
-        children.insert(1 + index,
-            Child(name, [*zixly, "projector", "--metrics-port", str(port)],
-                  f"http://127.0.0.1:{port}/metrics", logs / f"{name}.log",
-                  [WantedPort(port, f"{name}'s metrics", "ZIXLY_PROJECTOR_METRICS_PORT")])
-        )  # fmt: skip
+        children.insert(
+            1 + index,
+            Child(
+                name,
+                [*zixly, "projector", "--metrics-port", str(port)],
+                f"http://127.0.0.1:{port}/metrics",
+                logs / f"{name}.log",
+                [WantedPort(port, f"{name}'s metrics", "ZIXLY_PROJECTOR_METRICS_PORT")],
+            ),
+        )
     for index in range(workers):
         port = s.worker_metrics_port + 10 * index
         children.append(
-            Child(f"worker-{index + 1}", [*zixly, "worker", "--metrics-port", str(port)],
-                  f"http://127.0.0.1:{port}/metrics", logs / f"worker-{index + 1}.log",
-                  [WantedPort(port, f"worker {index + 1}'s metrics", "ZIXLY_WORKER_METRICS_PORT")])
-        )  # fmt: skip
+            Child(
+                f"worker-{index + 1}",
+                [*zixly, "worker", "--metrics-port", str(port)],
+                f"http://127.0.0.1:{port}/metrics",
+                logs / f"worker-{index + 1}.log",
+                [WantedPort(port, f"worker {index + 1}'s metrics", "ZIXLY_WORKER_METRICS_PORT")],
+            )
+        )
     return children
 
 
@@ -149,9 +174,10 @@ class Supervisor:
             ensure_free(port for child in self.children for port in child.ports)
             with self.console.status("starting the stack") as status:
                 self.started_stack = self.stack.up(
-                    lambda message: status.update(message), dies_with_parent=not self.keep_stack,
+                    lambda message: status.update(message),
+                    dies_with_parent=not self.keep_stack,
                     notice=lambda message: self.console.print(f"[yellow]![/] {message}"),
-                )  # fmt: skip
+                )
                 self.console.print("[green]✓[/] stack: Kafka, Postgres, topics, migrations")
                 self._login = development_admin(self.settings) if self.settings.development else None
                 self._start_children(status.update)
@@ -197,14 +223,16 @@ class Supervisor:
         self.console.print("Try it:")
         self.console.print(
             f"  curl -s -X POST {s.receiver_base_url}/webhook/generic-job -H 'Content-Type: application/json' "
-            "-H 'X-Tenant-ID: demo' -d '{\"job_type\": \"sleep\", \"parameters\": {\"seconds\": 1}}'",
-            soft_wrap=True, highlight=False,
-        )  # fmt: skip
+            '-H \'X-Tenant-ID: demo\' -d \'{"job_type": "sleep", "parameters": {"seconds": 1}}\'',
+            soft_wrap=True,
+            highlight=False,
+        )
         self.console.print(
             f"  curl -s -X POST {s.receiver_base_url}/webhook/trading-sweep -H 'Content-Type: application/json' "
             "-H 'X-Tenant-ID: demo' -d @examples/trading-sweep.json",
-            soft_wrap=True, highlight=False,
-        )  # fmt: skip
+            soft_wrap=True,
+            highlight=False,
+        )
         self.console.print(
             "  then curl the status_url it returns with -H 'X-Tenant-ID: demo'. Ctrl-C stops everything."
         )

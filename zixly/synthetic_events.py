@@ -56,30 +56,48 @@ class _Job:
         self.at = at
         self.events: list[Event] = []
         self.request = JobRequested(
-            event_id=uuid.UUID(int=rng.getrandbits(128), version=4), job_id=uuid.UUID(int=rng.getrandbits(128),
-            version=4), tenant_id=tenant, correlation_id=f"synthetic-{rng.getrandbits(48):012x}", producer="receiver",
-            occurred_at=at, payload=JobRequestedPayload(job_type=job_type, parameters=parameters),
-        )  # fmt: skip
+            event_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            job_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            tenant_id=tenant,
+            correlation_id=f"synthetic-{rng.getrandbits(48):012x}",
+            producer="receiver",
+            occurred_at=at,
+            payload=JobRequestedPayload(job_type=job_type, parameters=parameters),
+        )
         self.events.append(self.request)
 
     def then(self, event_type: type[Event], payload: object) -> None:
         self.at += timedelta(milliseconds=self.rng.randint(5, 2_000))
-        event = follow_up(self.events[-1], event_type, producer="processor", payload=payload,  # type: ignore[arg-type]
-                          event_id=uuid.UUID(int=self.rng.getrandbits(128), version=4))  # fmt: skip
+        event = follow_up(
+            self.events[-1],
+            event_type,
+            producer="processor",
+            payload=payload,  # type: ignore[arg-type]
+            event_id=uuid.UUID(int=self.rng.getrandbits(128), version=4),
+        )
         self.events.append(event.model_copy(update={"occurred_at": self.at}))
 
 
 def _error(job: _Job, attempt: int) -> tuple[str, str]:
-    return job.rng.choice([("TimeoutError", f"attempt {attempt} timed out"),
-                           ("HTTPStatusError", "upstream answered 502 Bad Gateway")])  # fmt: skip
+    return job.rng.choice(
+        [("TimeoutError", f"attempt {attempt} timed out"), ("HTTPStatusError", "upstream answered 502 Bad Gateway")]
+    )
 
 
 def _completed(job: _Job, attempt: int = 1) -> None:
-    job.then(JobCompleted, JobCompletedPayload(attempt=attempt, result={"rows": job.rng.randint(1, 10_000)},
-                                               duration_ms=job.rng.uniform(5, 5_000)))  # fmt: skip
+    job.then(
+        JobCompleted,
+        JobCompletedPayload(
+            attempt=attempt, result={"rows": job.rng.randint(1, 10_000)}, duration_ms=job.rng.uniform(5, 5_000)
+        ),
+    )
     if job.rng.random() < 0.2:
-        job.then(NotificationSent, NotificationSentPayload(channel="slack", target="https://hooks.slack.com/…",
-                                                           outcome="JobCompleted", attempts=1))  # fmt: skip
+        job.then(
+            NotificationSent,
+            NotificationSentPayload(
+                channel="slack", target="https://hooks.slack.com/…", outcome="JobCompleted", attempts=1
+            ),
+        )
 
 
 def _run(job: _Job, attempt: int) -> None:
@@ -89,9 +107,17 @@ def _run(job: _Job, attempt: int) -> None:
 def _retry(job: _Job, attempt: int) -> AttemptError:
     error_type, message = _error(job, attempt)
     delay = 2.0 * 2 ** (attempt - 1)
-    job.then(JobRetryScheduled, JobRetryScheduledPayload(
-        attempt=attempt, next_attempt=attempt + 1, delay_seconds=delay, due_at=job.at + timedelta(seconds=delay),
-        error_type=error_type, error_message=message))  # fmt: skip
+    job.then(
+        JobRetryScheduled,
+        JobRetryScheduledPayload(
+            attempt=attempt,
+            next_attempt=attempt + 1,
+            delay_seconds=delay,
+            due_at=job.at + timedelta(seconds=delay),
+            error_type=error_type,
+            error_message=message,
+        ),
+    )
     return AttemptError(attempt=attempt, error_type=error_type, error_message=message, failed_at=job.at)
 
 
@@ -111,9 +137,17 @@ def _generic(job: _Job) -> None:
         _completed(job, 2)
     elif fate < 0.90:
         error_type, message = _error(job, 1)
-        job.then(JobFailed, JobFailedPayload(attempt=1, error_type=error_type, error_message=message,
-                                             error_detail="Traceback (most recent call last):\n  …", retryable=False,
-                                             duration_ms=job.rng.uniform(5, 500)))  # fmt: skip
+        job.then(
+            JobFailed,
+            JobFailedPayload(
+                attempt=1,
+                error_type=error_type,
+                error_message=message,
+                error_detail="Traceback (most recent call last):\n  …",
+                retryable=False,
+                duration_ms=job.rng.uniform(5, 500),
+            ),
+        )
     elif fate < 0.95:
         history = [_retry(job, 1)]
         _run(job, 2)
@@ -121,8 +155,12 @@ def _generic(job: _Job) -> None:
         _run(job, 3)
         error_type, message = _error(job, 3)
         history.append(AttemptError(attempt=3, error_type=error_type, error_message=message, failed_at=job.at))
-        job.then(JobDeadLettered, JobDeadLetteredPayload(attempts=3, reason="attempts exhausted", history=history,
-                                                         dead_letter_topic="zixly.dead-letters"))  # fmt: skip
+        job.then(
+            JobDeadLettered,
+            JobDeadLetteredPayload(
+                attempts=3, reason="attempts exhausted", history=history, dead_letter_topic="zixly.dead-letters"
+            ),
+        )
     else:  # still running when the history was taken
         job.then(JobProgressed, JobProgressedPayload(attempt=1, progress=0.25, message="a quarter"))
 
@@ -130,19 +168,39 @@ def _generic(job: _Job) -> None:
 def _sweep(job: _Job) -> None:
     _run(job, 1)
     chunks = job.rng.randint(2, 4)
-    job.then(SweepPlanned, SweepPlannedPayload(attempt=1, chunk_count=chunks, backtest_count=chunks * 5, data=[],
-                                               parameters={"split": None}))  # fmt: skip
+    job.then(
+        SweepPlanned,
+        SweepPlannedPayload(
+            attempt=1, chunk_count=chunks, backtest_count=chunks * 5, data=[], parameters={"split": None}
+        ),
+    )
     for chunk in range(chunks):
-        rows = [SweepResultRow(ticker=job.rng.choice(TICKERS), strategy_type="sma_crossover",
-                               parameters={"fast": 2 + i, "slow": 20 + chunk * 5 + i}, score=job.rng.gauss(0.5, 0.4),
-                               metrics={"total_return": job.rng.gauss(0.1, 0.2), "sharpe": job.rng.gauss(0.5, 0.4),
-                                        "max_drawdown": -job.rng.random() * 0.4, "trades": job.rng.randint(1, 60),
-                                        "exposure": job.rng.random()})
-                for i in range(5)]  # fmt: skip
-        job.then(SweepResultsRecorded, SweepResultsRecordedPayload(chunk_index=chunk, chunk_count=chunks, rows=rows,
-                                                                   worker="worker-1:1", duration_ms=40.0))  # fmt: skip
-        job.then(JobProgressed, JobProgressedPayload(attempt=1, progress=(chunk + 1) / chunks,
-                                                     message=f"{chunk + 1}/{chunks} chunks"))  # fmt: skip
+        rows = [
+            SweepResultRow(
+                ticker=job.rng.choice(TICKERS),
+                strategy_type="sma_crossover",
+                parameters={"fast": 2 + i, "slow": 20 + chunk * 5 + i},
+                score=job.rng.gauss(0.5, 0.4),
+                metrics={
+                    "total_return": job.rng.gauss(0.1, 0.2),
+                    "sharpe": job.rng.gauss(0.5, 0.4),
+                    "max_drawdown": -job.rng.random() * 0.4,
+                    "trades": job.rng.randint(1, 60),
+                    "exposure": job.rng.random(),
+                },
+            )
+            for i in range(5)
+        ]
+        job.then(
+            SweepResultsRecorded,
+            SweepResultsRecordedPayload(
+                chunk_index=chunk, chunk_count=chunks, rows=rows, worker="worker-1:1", duration_ms=40.0
+            ),
+        )
+        job.then(
+            JobProgressed,
+            JobProgressedPayload(attempt=1, progress=(chunk + 1) / chunks, message=f"{chunk + 1}/{chunks} chunks"),
+        )
     _completed(job)
 
 

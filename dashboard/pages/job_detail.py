@@ -27,40 +27,72 @@ def layout(job_text: str, principal: Principal) -> html.Section:
     try:
         job_id = str(uuid.UUID(job_text))
     except ValueError:
-        return html.Section([html.H1("Not a job id"), html.P(f"{job_text!r} is not a job id."),
-                             dcc.Link("All jobs", href="/jobs")])  # fmt: skip
-    return html.Section([
-        dcc.Store(id="job-id", data=job_id), dcc.Store(id="job-live"), html.Span(id="job-live-note", hidden=True),
-        html.Div(id="job-header"),
-        job_actions.card(principal),
-        html.Div([
-            html.Div([html.H2("Status"), html.Div(id="job-facts")], className="card"),
-            html.Div([html.H2("Parameters"), html.Pre(id="job-parameters")], className="card"),
-        ], className="cards"),
-        html.Div(id="job-error"),
-        html.Div([dcc.Graph(id="job-timeline", config={"displaylogo": False, "responsive": True})],
-                 className="card"),
-        html.Div([
-            html.Div([html.H2("Result"), html.Div(id="job-result")], className="card"),
-            html.Div([html.H2("Artifacts"), html.Div(id="job-artifacts")], className="card"),
-        ], className="cards"),
-        html.Div([
-            html.H2("Time travel"),
-            html.P("The job's state after the chosen event, folded from its events as the projector folds them.",
-                   className="muted"),
-            dcc.Slider(id="job-as-of", min=0, max=0, step=1, value=0, marks=None,
-                       tooltip={"placement": "bottom", "always_visible": False}),
-            html.Div(id="job-as-of-state"),
-        ], className="card"),
-    ])  # fmt: skip
+        return html.Section(
+            [html.H1("Not a job id"), html.P(f"{job_text!r} is not a job id."), dcc.Link("All jobs", href="/jobs")]
+        )
+    return html.Section(
+        [
+            dcc.Store(id="job-id", data=job_id),
+            dcc.Store(id="job-live"),
+            html.Span(id="job-live-note", hidden=True),
+            html.Div(id="job-header"),
+            job_actions.card(principal),
+            html.Div(
+                [
+                    html.Div([html.H2("Status"), html.Div(id="job-facts")], className="card"),
+                    html.Div([html.H2("Parameters"), html.Pre(id="job-parameters")], className="card"),
+                ],
+                className="cards",
+            ),
+            html.Div(id="job-error"),
+            html.Div(
+                [dcc.Graph(id="job-timeline", config={"displaylogo": False, "responsive": True})], className="card"
+            ),
+            html.Div(
+                [
+                    html.Div([html.H2("Result"), html.Div(id="job-result")], className="card"),
+                    html.Div([html.H2("Artifacts"), html.Div(id="job-artifacts")], className="card"),
+                ],
+                className="cards",
+            ),
+            html.Div(
+                [
+                    html.H2("Time travel"),
+                    html.P(
+                        "The job's state after the chosen event, folded from its events as the projector folds them.",
+                        className="muted",
+                    ),
+                    dcc.Slider(
+                        id="job-as-of",
+                        min=0,
+                        max=0,
+                        step=1,
+                        value=0,
+                        marks=None,
+                        tooltip={"placement": "bottom", "always_visible": False},
+                    ),
+                    html.Div(id="job-as-of-state"),
+                ],
+                className="card",
+            ),
+        ]
+    )
 
 
 def _facts(job: dict[str, Any]) -> html.Dl:
-    items = [("type", job["job_type"]), ("tenant", job["tenant_id"]), ("attempts", job["attempts"]),
-             ("created", job["created_at"]), ("started", job["started_at"]), ("finished", job["completed_at"]),
-             ("updated", job["updated_at"]), ("correlation id", job["correlation_id"]),
-             ("worker", _worker(job["metrics"])), ("duration", _duration(job["metrics"])),
-             ("message", job["progress_message"])]  # fmt: skip
+    items = [
+        ("type", job["job_type"]),
+        ("tenant", job["tenant_id"]),
+        ("attempts", job["attempts"]),
+        ("created", job["created_at"]),
+        ("started", job["started_at"]),
+        ("finished", job["completed_at"]),
+        ("updated", job["updated_at"]),
+        ("correlation id", job["correlation_id"]),
+        ("worker", _worker(job["metrics"])),
+        ("duration", _duration(job["metrics"])),
+        ("message", job["progress_message"]),
+    ]
     children: list[Any] = []
     for name, value in items:
         if value not in (None, ""):
@@ -91,10 +123,22 @@ def _error(job: dict[str, Any], stack_traces: bool) -> Any:
         if stack_traces:
             children.append(html.Pre(job["error_detail"] or "(no stack trace recorded)", id="job-stack-trace"))
     if attempts:
-        children.append(html.Table([html.Tr([html.Th("attempt"), html.Th("error"), html.Th("message")])] + [
-            html.Tr([html.Td(str(e.get("attempt", i + 1))), html.Td(e.get("error_type", "")),
-                     html.Td(e.get("message", ""))]) for i, e in enumerate(attempts)
-        ], className="plain"))  # fmt: skip
+        children.append(
+            html.Table(
+                [html.Tr([html.Th("attempt"), html.Th("error"), html.Th("message")])]
+                + [
+                    html.Tr(
+                        [
+                            html.Td(str(e.get("attempt", i + 1))),
+                            html.Td(e.get("error_type", "")),
+                            html.Td(e.get("message", "")),
+                        ]
+                    )
+                    for i, e in enumerate(attempts)
+                ],
+                className="plain",
+            )
+        )
     return html.Div(children, className="card")
 
 
@@ -104,17 +148,32 @@ def _result(job: dict[str, Any]) -> Any:
         return html.P("no result yet", className="muted")
     if job["job_type"] == "trading.sweep":
         best = [(ticker["ticker"], ticker["best"][0]) for ticker in result.get("tickers", []) if ticker.get("best")]
-        return html.Div([
-            html.P(f"{result.get('backtests', 0):,} backtests in {result.get('chunks', 0)} chunks, "
-                   f"{result.get('elapsed_seconds', 0):.1f} s; ranked by {result.get('rank_by')}."),
-            html.Table([html.Tr([html.Th("ticker"), html.Th("best strategy"), html.Th("parameters"),
-                                 html.Th("score")])] + [
-                html.Tr([html.Td(ticker), html.Td(cell["strategy_type"]), html.Td(json.dumps(cell["parameters"])),
-                         html.Td(f"{cell['score']:.3f}")])
-                for ticker, cell in best
-            ], className="plain") if best else None,
-            dcc.Link("Explore the sweep →", href=f"/sweeps?job={job['id']}"),
-        ])  # fmt: skip
+        return html.Div(
+            [
+                html.P(
+                    f"{result.get('backtests', 0):,} backtests in {result.get('chunks', 0)} chunks, "
+                    f"{result.get('elapsed_seconds', 0):.1f} s; ranked by {result.get('rank_by')}."
+                ),
+                html.Table(
+                    [html.Tr([html.Th("ticker"), html.Th("best strategy"), html.Th("parameters"), html.Th("score")])]
+                    + [
+                        html.Tr(
+                            [
+                                html.Td(ticker),
+                                html.Td(cell["strategy_type"]),
+                                html.Td(json.dumps(cell["parameters"])),
+                                html.Td(f"{cell['score']:.3f}"),
+                            ]
+                        )
+                        for ticker, cell in best
+                    ],
+                    className="plain",
+                )
+                if best
+                else None,
+                dcc.Link("Explore the sweep →", href=f"/sweeps?job={job['id']}"),
+            ]
+        )
     return html.Pre(json.dumps(result, indent=2, sort_keys=True, default=str))
 
 
@@ -153,12 +212,19 @@ def _artifacts(job: dict[str, Any], data: PageData, caller: Principal) -> Any:
 
 def register(app: Dash, data: PageData) -> None:
     @app.callback(
-        Output("job-header", "children"), Output("job-facts", "children"), Output("job-parameters", "children"),
-        Output("job-error", "children"), Output("job-result", "children"), Output("job-artifacts", "children"),
-        Output("job-timeline", "figure"), Output("job-as-of", "max"), Output("job-as-of", "value"),
+        Output("job-header", "children"),
+        Output("job-facts", "children"),
+        Output("job-parameters", "children"),
+        Output("job-error", "children"),
+        Output("job-result", "children"),
+        Output("job-artifacts", "children"),
+        Output("job-timeline", "figure"),
+        Output("job-as-of", "max"),
+        Output("job-as-of", "value"),
         Output("job-as-of", "marks"),
-        Input("job-id", "data"), Input("job-live", "data"),
-    )  # fmt: skip
+        Input("job-id", "data"),
+        Input("job-live", "data"),
+    )
     def show(job_id: str, _live: Any) -> tuple[Any, ...]:
         caller = viewer()
         job = data.job(scope_of(caller), uuid.UUID(job_id))
@@ -166,11 +232,15 @@ def register(app: Dash, data: PageData) -> None:
             missing = html.Div([html.H1("No such job"), html.P(f"No job {job_id} in the read model (yet).")])
             return missing, None, None, None, None, None, figures.empty("no events"), 0, 0, None
         status = job["status"]
-        header = html.Div([
-            html.H1([f"{job['job_type']} ", html.Span(status, id="job-status", className=f"badge status-{status}")]),
-            html.P(job_id, className="muted"),
-            html.Progress(value=str(job["progress"]), max="1", id="job-progress"),
-        ])  # fmt: skip
+        header = html.Div(
+            [
+                html.H1(
+                    [f"{job['job_type']} ", html.Span(status, id="job-status", className=f"badge status-{status}")]
+                ),
+                html.P(job_id, className="muted"),
+                html.Progress(value=str(job["progress"]), max="1", id="job-progress"),
+            ]
+        )
         events, total = job["events"], job["events_total"]
         last = max(total - 1, 0)
         marks = {i: {"label": str(i + 1)} for i in range(total)} if total <= 30 else None
@@ -187,8 +257,12 @@ def register(app: Dash, data: PageData) -> None:
             marks,
         )
 
-    @app.callback(Output("job-as-of-state", "children"), Input("job-as-of", "value"), State("job-id", "data"),
-                  State("job-as-of", "max"))  # fmt: skip
+    @app.callback(
+        Output("job-as-of-state", "children"),
+        Input("job-as-of", "value"),
+        State("job-id", "data"),
+        State("job-as-of", "max"),
+    )
     def as_of(index: int | None, job_id: str, last: int | None) -> Any:
         # Only the events up to the chosen one: a sweep's whole history is thousands of them.
         events = data.job_history(scope_of(viewer()), uuid.UUID(job_id), max(index or 0, 0))
@@ -199,17 +273,40 @@ def register(app: Dash, data: PageData) -> None:
         history = [(event_from_timeline(row), row["log_partition"], row["log_offset"]) for row in events]
         state = fold_job(history, AsOf(offset=chosen["log_offset"]))
         shown = dataclasses.asdict(state) if state else {}
-        keep = ("status", "attempts", "progress", "progress_message", "error_type", "error_message", "started_at",
-                "completed_at", "updated_at")  # fmt: skip
-        return html.Div([
-            html.P([html.Strong(f"after event {len(events)} of {total}: {chosen['event_type']}"),
-                    f" (partition {chosen['log_partition']}, offset {chosen['log_offset']})"], id="job-as-of-label"),
-            html.Pre(json.dumps({name: shown.get(name) for name in keep}
-                                | {"result": "(recorded)" if shown.get("result") else None}, indent=2, default=str)),
-        ])  # fmt: skip
+        keep = (
+            "status",
+            "attempts",
+            "progress",
+            "progress_message",
+            "error_type",
+            "error_message",
+            "started_at",
+            "completed_at",
+            "updated_at",
+        )
+        return html.Div(
+            [
+                html.P(
+                    [
+                        html.Strong(f"after event {len(events)} of {total}: {chosen['event_type']}"),
+                        f" (partition {chosen['log_partition']}, offset {chosen['log_offset']})",
+                    ],
+                    id="job-as-of-label",
+                ),
+                html.Pre(
+                    json.dumps(
+                        {name: shown.get(name) for name in keep}
+                        | {"result": "(recorded)" if shown.get("result") else None},
+                        indent=2,
+                        default=str,
+                    )
+                ),
+            ]
+        )
 
     clientside(
         app,
         "function(jobId) { return window.dash_clientside.zixly.watchJob(jobId, 'job-live'); }",
-        Output("job-live-note", "children"), Input("job-id", "data"),
-    )  # fmt: skip
+        Output("job-live-note", "children"),
+        Input("job-id", "data"),
+    )

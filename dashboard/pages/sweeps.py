@@ -20,47 +20,84 @@ METRICS = SWEEP_METRICS
 RANKING_ROWS = 200
 RANKING_COLUMNS = [
     {"field": "parameters_key", "headerName": "parameters", "minWidth": 160},
-    *({"field": name, "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}}
-      for name in ("score", "sharpe", "total_return", "max_drawdown", "win_rate")),
+    *(
+        {"field": name, "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}}
+        for name in ("score", "sharpe", "total_return", "max_drawdown", "win_rate")
+    ),
     {"field": "trades", "maxWidth": 100},
-]  # fmt: skip
+]
 
 
 def layout(query: dict[str, list[str]], data: PageData) -> html.Section:
     sweeps = data.sweeps(viewer_scope())
-    options = [{"label": f"{s['created_at']:%Y-%m-%d %H:%M} · {s['tenant_id']} · {s['status']} · {str(s['id'])[:8]}",
-                "value": str(s["id"])} for s in sweeps]  # fmt: skip
+    options = [
+        {
+            "label": f"{s['created_at']:%Y-%m-%d %H:%M} · {s['tenant_id']} · {s['status']} · {str(s['id'])[:8]}",
+            "value": str(s["id"]),
+        }
+        for s in sweeps
+    ]
     chosen = query.get("job", [options[0]["value"] if options else None])[0]
 
     def picker(label: str, component: Any) -> html.Div:
         return html.Div([html.Label(label, htmlFor=component.id), component])
 
-    return html.Section([
-        html.H1("Sweep explorer"),
-        html.Div([
-            picker("sweep", dcc.Dropdown(options, chosen, id="sweep-job", clearable=False,
-                                         placeholder="no sweeps yet")),
-            picker("ticker", dcc.Dropdown(id="sweep-ticker", clearable=False)),
-            picker("strategy", dcc.Dropdown(id="sweep-strategy", clearable=False)),
-            picker("x axis", dcc.Dropdown(id="sweep-x", clearable=False)),
-            picker("y axis", dcc.Dropdown(id="sweep-y", clearable=False)),
-            picker("metric", dcc.Dropdown(list(METRICS), "score", id="sweep-metric", clearable=False)),
-        ], className="filters"),
-        html.P(id="sweep-progress", className="muted"),
-        dcc.Store(id="sweep-live"), html.Span(id="sweep-live-note", hidden=True),
-        html.Div([dcc.Graph(id="sweep-heatmap", config={"displaylogo": False, "responsive": True})], className="card"),
-        html.Div([
-            html.Div([html.H2("Ranking"), dag.AgGrid(
-                id="sweep-ranking", columnDefs=RANKING_COLUMNS, rowData=[], columnSize="responsiveSizeToFit",
-                defaultColDef={"resizable": True, "sortable": True}, className="ag-theme-alpine",
-                style={"height": "420px", "width": "100%"})], className="card"),
-            html.Div([html.H2("Equity curve of a best cell"),
-                      dcc.Dropdown(id="sweep-equity-cell", placeholder="a best cell (curves are stored for these)"),
-                      dcc.Graph(id="sweep-equity", config={"displaylogo": False, "responsive": True})],
-                     className="card"),
-        ], className="cards"),
-        html.Div([dcc.Graph(id="sweep-oos", config={"displaylogo": False, "responsive": True})], className="card"),
-    ])  # fmt: skip
+    return html.Section(
+        [
+            html.H1("Sweep explorer"),
+            html.Div(
+                [
+                    picker(
+                        "sweep",
+                        dcc.Dropdown(options, chosen, id="sweep-job", clearable=False, placeholder="no sweeps yet"),
+                    ),
+                    picker("ticker", dcc.Dropdown(id="sweep-ticker", clearable=False)),
+                    picker("strategy", dcc.Dropdown(id="sweep-strategy", clearable=False)),
+                    picker("x axis", dcc.Dropdown(id="sweep-x", clearable=False)),
+                    picker("y axis", dcc.Dropdown(id="sweep-y", clearable=False)),
+                    picker("metric", dcc.Dropdown(list(METRICS), "score", id="sweep-metric", clearable=False)),
+                ],
+                className="filters",
+            ),
+            html.P(id="sweep-progress", className="muted"),
+            dcc.Store(id="sweep-live"),
+            html.Span(id="sweep-live-note", hidden=True),
+            html.Div(
+                [dcc.Graph(id="sweep-heatmap", config={"displaylogo": False, "responsive": True})], className="card"
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2("Ranking"),
+                            dag.AgGrid(
+                                id="sweep-ranking",
+                                columnDefs=RANKING_COLUMNS,
+                                rowData=[],
+                                columnSize="responsiveSizeToFit",
+                                defaultColDef={"resizable": True, "sortable": True},
+                                className="ag-theme-alpine",
+                                style={"height": "420px", "width": "100%"},
+                            ),
+                        ],
+                        className="card",
+                    ),
+                    html.Div(
+                        [
+                            html.H2("Equity curve of a best cell"),
+                            dcc.Dropdown(
+                                id="sweep-equity-cell", placeholder="a best cell (curves are stored for these)"
+                            ),
+                            dcc.Graph(id="sweep-equity", config={"displaylogo": False, "responsive": True}),
+                        ],
+                        className="card",
+                    ),
+                ],
+                className="cards",
+            ),
+            html.Div([dcc.Graph(id="sweep-oos", config={"displaylogo": False, "responsive": True})], className="card"),
+        ]
+    )
 
 
 def _strategies(job: dict[str, Any]) -> dict[str, list[str]]:
@@ -69,11 +106,16 @@ def _strategies(job: dict[str, Any]) -> dict[str, list[str]]:
 
 def register(app: Dash, data: PageData) -> None:
     @app.callback(
-        Output("sweep-ticker", "options"), Output("sweep-ticker", "value"), Output("sweep-strategy", "options"),
-        Output("sweep-strategy", "value"), Output("url", "search", allow_duplicate=True),
-        Input("sweep-job", "value"), State("sweep-ticker", "value"),
-        State("sweep-strategy", "value"), prevent_initial_call="initial_duplicate",
-    )  # fmt: skip
+        Output("sweep-ticker", "options"),
+        Output("sweep-ticker", "value"),
+        Output("sweep-strategy", "options"),
+        Output("sweep-strategy", "value"),
+        Output("url", "search", allow_duplicate=True),
+        Input("sweep-job", "value"),
+        State("sweep-ticker", "value"),
+        State("sweep-strategy", "value"),
+        prevent_initial_call="initial_duplicate",
+    )
     def choose_sweep(job_id: str | None, ticker: str | None, strategy: str | None) -> tuple[Any, ...]:
         job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
         if job is None:
@@ -96,11 +138,15 @@ def register(app: Dash, data: PageData) -> None:
         ]
 
     @app.callback(
-        Output("sweep-x", "options"), Output("sweep-x", "value"), Output("sweep-y", "options"),
+        Output("sweep-x", "options"),
+        Output("sweep-x", "value"),
+        Output("sweep-y", "options"),
         Output("sweep-y", "value"),
-        Input("sweep-strategy", "value"), State("sweep-job", "value"), State("sweep-x", "value"),
+        Input("sweep-strategy", "value"),
+        State("sweep-job", "value"),
+        State("sweep-x", "value"),
         State("sweep-y", "value"),
-    )  # fmt: skip
+    )
     def choose_axes(strategy: str | None, job_id: str | None, x: str | None, y: str | None) -> tuple[Any, ...]:
         job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
         names = _strategies(job).get(strategy or "", []) if job else []
@@ -109,13 +155,26 @@ def register(app: Dash, data: PageData) -> None:
         return names, x, names, y
 
     @app.callback(
-        Output("sweep-heatmap", "figure"), Output("sweep-ranking", "rowData"), Output("sweep-progress", "children"),
-        Input("sweep-job", "value"), Input("sweep-ticker", "value"), Input("sweep-strategy", "value"),
-        Input("sweep-x", "value"), Input("sweep-y", "value"), Input("sweep-metric", "value"),
+        Output("sweep-heatmap", "figure"),
+        Output("sweep-ranking", "rowData"),
+        Output("sweep-progress", "children"),
+        Input("sweep-job", "value"),
+        Input("sweep-ticker", "value"),
+        Input("sweep-strategy", "value"),
+        Input("sweep-x", "value"),
+        Input("sweep-y", "value"),
+        Input("sweep-metric", "value"),
         Input("sweep-live", "data"),
-    )  # fmt: skip
-    def heatmap(job_id: str | None, ticker: str | None, strategy: str | None, x: str | None, y: str | None,
-                metric: str, live: dict[str, Any] | None) -> tuple[Any, ...]:  # fmt: skip
+    )
+    def heatmap(
+        job_id: str | None,
+        ticker: str | None,
+        strategy: str | None,
+        x: str | None,
+        y: str | None,
+        metric: str,
+        live: dict[str, Any] | None,
+    ) -> tuple[Any, ...]:
         if not (job_id and ticker and strategy and x and y):
             return figures.empty("choose a sweep, a ticker and a strategy"), [], ""
         scope = viewer_scope()
@@ -126,11 +185,19 @@ def register(app: Dash, data: PageData) -> None:
         recorded = data.sweep_cell_count(scope, sweep, ticker, strategy)
         job = live if live and live.get("id") == job_id else data.job_row(scope, sweep)
         progress = f"{job['status']} · {float(job['progress']):.0%} · " if job else ""
-        return (figures.sweep_heatmap(best, x, y, metric), ranking,
-                f"{progress}{recorded:,} backtests of {ticker} {strategy} recorded")  # fmt: skip
+        return (
+            figures.sweep_heatmap(best, x, y, metric),
+            ranking,
+            f"{progress}{recorded:,} backtests of {ticker} {strategy} recorded",
+        )
 
-    @app.callback(Output("sweep-oos", "figure"), Input("sweep-job", "value"), Input("sweep-ticker", "value"),
-                  Input("sweep-metric", "value"), Input("sweep-live", "data"))  # fmt: skip
+    @app.callback(
+        Output("sweep-oos", "figure"),
+        Input("sweep-job", "value"),
+        Input("sweep-ticker", "value"),
+        Input("sweep-metric", "value"),
+        Input("sweep-live", "data"),
+    )
     def out_of_sample(job_id: str | None, ticker: str | None, metric: str, _live: Any) -> Any:
         job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
         if job is None or job["result"] is None:
@@ -157,8 +224,9 @@ def register(app: Dash, data: PageData) -> None:
     clientside(
         app,
         "function(jobId) { return window.dash_clientside.zixly.watchJob(jobId, 'sweep-live'); }",
-        Output("sweep-live-note", "children"), Input("sweep-job", "value"),
-    )  # fmt: skip
+        Output("sweep-live-note", "children"),
+        Input("sweep-job", "value"),
+    )
 
 
 def _best_cells(job: dict[str, Any]) -> list[dict[str, Any]]:

@@ -80,6 +80,12 @@ def _simulate(
     curve: NDArray[np.float64],
 ) -> None:
     simulate_block(
-        close, positions, config.costs.fee, config.costs.slippage, config.initial_capital, config.periods_per_year,
-        out, curve,
-    )  # fmt: skip
+        close,
+        positions,
+        config.costs.fee,
+        config.costs.slippage,
+        config.initial_capital,
+        config.periods_per_year,
+        out,
+        curve,
+    )

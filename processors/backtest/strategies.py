@@ -123,8 +123,9 @@ class Macd(GridStrategy):
     def positions(self, start: int, stop: int) -> Positions:
         # Lines and signal lines in one table, so that one regime kernel compares row pairs of it.
         out = np.empty((stop - start, self.close.shape[0]), dtype=np.int8)
-        regime_rows(self._table, self._line[start:stop], self._signal[start:stop] + len(self._lines), self.long_short,
-                    out)  # fmt: skip
+        regime_rows(
+            self._table, self._line[start:stop], self._signal[start:stop] + len(self._lines), self.long_short, out
+        )
         return out
 
 

@@ -68,8 +68,9 @@ class JobContext:
         except Exception as exc:  # the store is down: the next attempt may find it up
             raise JobError(f"secret {name!r} could not be read: {type(exc).__name__}", retryable=True) from exc
         if value is None:
-            raise JobError(f"tenant {self.tenant_id!r} has no secret {name!r} (`zixly tenants secrets set`)",
-                           retryable=False)  # fmt: skip
+            raise JobError(
+                f"tenant {self.tenant_id!r} has no secret {name!r} (`zixly tenants secrets set`)", retryable=False
+            )
         return value
 
     def checkpoint(self) -> None:

@@ -46,7 +46,9 @@ def default_registry(extra: dict[str, Handler] | None = None, retry: RetryPolicy
         **(extra or {}),
     }
     policy = retry or RetryPolicy()
-    return JobRegistry([
-        JobType(name, JOB_PARAMETERS[name], handler, policy if name != "noop" else RetryPolicy(max_attempts=1))
-        for name, handler in handlers.items()
-    ])  # fmt: skip
+    return JobRegistry(
+        [
+            JobType(name, JOB_PARAMETERS[name], handler, policy if name != "noop" else RetryPolicy(max_attempts=1))
+            for name, handler in handlers.items()
+        ]
+    )

@@ -63,9 +63,12 @@ class Channels:
     async def _slack(self, url: str, text: str, tenant: str, key: str) -> None:
         try:
             response = await self._http.post(
-                url, json={"text": text}, headers={IDEMPOTENCY_KEY_HEADER: key}, timeout=self._timeout,
+                url,
+                json={"text": text},
+                headers={IDEMPOTENCY_KEY_HEADER: key},
+                timeout=self._timeout,
                 extensions={"zixly_tenant": tenant},
-            )  # fmt: skip
+            )
         except OutboundRefused as refused:
             raise DeliveryFailed(f"the target is refused: {refused}") from None
         except httpx.HTTPError as exc:

@@ -45,6 +45,7 @@ class DeliveredNotifications:
                             self.remember(decode(record.value).event_id)
                         except UndecodableEvent:
                             continue
-        log.info("notifications already recorded, learnt at assignment", partitions=partitions,
-                 recorded=len(self.event_ids))  # fmt: skip
+        log.info(
+            "notifications already recorded, learnt at assignment", partitions=partitions, recorded=len(self.event_ids)
+        )
         return len(self.event_ids)

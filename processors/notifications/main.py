@@ -26,8 +26,15 @@ GROUP = "zixly-notifier"
 
 def smtp_relay(settings: Settings) -> SmtpRelay:
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-    return SmtpRelay(settings.smtp_host, settings.smtp_port, settings.smtp_sender, settings.smtp_security,
-                     settings.smtp_ca_file, settings.smtp_username, password)  # fmt: skip
+    return SmtpRelay(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_sender,
+        settings.smtp_security,
+        settings.smtp_ca_file,
+        settings.smtp_username,
+        password,
+    )
 
 
 async def serve(settings: Settings) -> None:
@@ -49,8 +56,13 @@ async def serve(settings: Settings) -> None:
         async def learn(partitions: list[int]) -> int:
             return await notifier.delivered.learn(settings, GROUP, settings.job_events_topic, partitions)
 
-        service = NotifierService(make_consumer(settings, group_id=GROUP), notifier, settings.job_events_topic, learn,
-                                  concurrency=settings.notifier_concurrency)  # fmt: skip
+        service = NotifierService(
+            make_consumer(settings, group_id=GROUP),
+            notifier,
+            settings.job_events_topic,
+            learn,
+            concurrency=settings.notifier_concurrency,
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.stop)

@@ -61,8 +61,15 @@ class TenantsOfBatch:
 
 
 class Notifier:
-    def __init__(self, directory: JobDirectory, channels: Channels, publisher: EventPublisher, attempts: int,
-                 wait_for_projection: float, delivered: DeliveredNotifications | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        directory: JobDirectory,
+        channels: Channels,
+        publisher: EventPublisher,
+        attempts: int,
+        wait_for_projection: float,
+        delivered: DeliveredNotifications | None = None,
+    ) -> None:
         self.delivered = delivered or DeliveredNotifications()
         self._directory = directory
         self._channels = channels
@@ -96,29 +103,46 @@ class Notifier:
                 attempts = 0
                 try:
                     async for attempt in AsyncRetrying(
-                        retry=retry_if_exception_type(DeliveryFailed), stop=stop_after_attempt(self._attempts),
-                        wait=wait_exponential(multiplier=0.2, max=5), reraise=True,
-                    ):  # fmt: skip
+                        retry=retry_if_exception_type(DeliveryFailed),
+                        stop=stop_after_attempt(self._attempts),
+                        wait=wait_exponential(multiplier=0.2, max=5),
+                        reraise=True,
+                    ):
                         with attempt:
                             attempts += 1
-                            await self._channels.deliver(target, subject, text, event.tenant_id,
-                                                         side_effect_key(event.job_id, fact))  # fmt: skip
+                            await self._channels.deliver(
+                                target, subject, text, event.tenant_id, side_effect_key(event.job_id, fact)
+                            )
                 except DeliveryFailed as exc:
                     log.warning("notification failed", channel=target.channel, error=str(exc)[:300])
-                    await self._publisher.publish(follow_up(
-                        event, NotificationFailed, producer=PRODUCER, event_id=derived_event_id(event.job_id, fact),
-                        payload=NotificationFailedPayload(channel=target.channel, target=redacted(target),
-                                                          outcome=event.event_type, attempts=attempts,
-                                                          error=str(exc)[:2000]),
-                    ))  # fmt: skip
+                    await self._publisher.publish(
+                        follow_up(
+                            event,
+                            NotificationFailed,
+                            producer=PRODUCER,
+                            event_id=derived_event_id(event.job_id, fact),
+                            payload=NotificationFailedPayload(
+                                channel=target.channel,
+                                target=redacted(target),
+                                outcome=event.event_type,
+                                attempts=attempts,
+                                error=str(exc)[:2000],
+                            ),
+                        )
+                    )
                     continue
-                await self._publisher.publish(follow_up(
-                    event, NotificationSent, producer=PRODUCER, event_id=derived_event_id(event.job_id, fact),
-                    payload=NotificationSentPayload(channel=target.channel, target=redacted(target),
-                                                    outcome=event.event_type, attempts=attempts),
-                ))  # fmt: skip
-                log.info("notification delivered", channel=target.channel, outcome=event.event_type,
-                         attempts=attempts)  # fmt: skip
+                await self._publisher.publish(
+                    follow_up(
+                        event,
+                        NotificationSent,
+                        producer=PRODUCER,
+                        event_id=derived_event_id(event.job_id, fact),
+                        payload=NotificationSentPayload(
+                            channel=target.channel, target=redacted(target), outcome=event.event_type, attempts=attempts
+                        ),
+                    )
+                )
+                log.info("notification delivered", channel=target.channel, outcome=event.event_type, attempts=attempts)
 
     async def _job(self, job_id: str) -> tuple[str, dict[str, str]] | None:
         # The outcome can be read before the projector has written the job's row; it will be there in a moment.

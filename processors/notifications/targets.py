@@ -11,8 +11,12 @@ from urllib.parse import urlsplit
 
 from kernel.outbound import InternalHost, OutboundPolicy, OutboundRefused
 
-OUTCOMES = {"JobCompleted": "completed", "JobFailed": "failed", "JobDeadLettered": "dead_lettered",
-            "JobCancelled": "cancelled"}  # fmt: skip
+OUTCOMES = {
+    "JobCompleted": "completed",
+    "JobFailed": "failed",
+    "JobDeadLettered": "dead_lettered",
+    "JobCancelled": "cancelled",
+}
 DEFAULT_ON = frozenset({"failed", "dead_lettered"})
 
 

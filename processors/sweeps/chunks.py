@@ -47,8 +47,12 @@ class ChunkWorker:
 
     async def run(self, chunk: SweepChunk) -> SweepResultsRecorded | JobFailed:
         """Runs the chunk and appends its outcome; a redelivered chunk appends the very same event again."""
-        with bound_contextvars(job_id=str(chunk.job_id), tenant_id=chunk.tenant_id,
-                               correlation_id=chunk.correlation_id, chunk=chunk.chunk_index):  # fmt: skip
+        with bound_contextvars(
+            job_id=str(chunk.job_id),
+            tenant_id=chunk.tenant_id,
+            correlation_id=chunk.correlation_id,
+            chunk=chunk.chunk_index,
+        ):
             t0 = time.perf_counter()
             outcome: SweepResultsRecorded | JobFailed
             try:
@@ -57,13 +61,18 @@ class ChunkWorker:
                 key = f"{results_prefix(chunk.tenant_id, str(chunk.job_id))}part-{chunk.chunk_index:05d}.parquet"
                 await asyncio.to_thread(self._store.put, key, output.parquet, "application/vnd.apache.parquet")
                 outcome = self._envelope(
-                    SweepResultsRecorded, f"sweep-results:{chunk.chunk_index}", chunk,
+                    SweepResultsRecorded,
+                    f"sweep-results:{chunk.chunk_index}",
+                    chunk,
                     SweepResultsRecordedPayload(
-                        chunk_index=chunk.chunk_index, chunk_count=chunk.chunk_count,
-                        rows=[SweepResultRow.model_validate(row) for row in output.rows], artifact_key=key,
-                        worker=self._worker_id, duration_ms=(time.perf_counter() - t0) * 1000,
+                        chunk_index=chunk.chunk_index,
+                        chunk_count=chunk.chunk_count,
+                        rows=[SweepResultRow.model_validate(row) for row in output.rows],
+                        artifact_key=key,
+                        worker=self._worker_id,
+                        duration_ms=(time.perf_counter() - t0) * 1000,
                     ),
-                )  # fmt: skip
+                )
                 log.info("sweep chunk done", rows=len(output.rows), compute_ms=round(output.seconds * 1000, 1))
                 SWEEP_BACKTESTS.inc(len(output.rows))
             except (DataChanged, MarketDataError) as exc:
@@ -80,12 +89,18 @@ class ChunkWorker:
     ) -> JobFailed:
         log.warning("sweep chunk failed", error_type=type(exc).__name__, error=str(exc)[:500])
         return self._envelope(
-            JobFailed, "sweep-failed", chunk,
+            JobFailed,
+            "sweep-failed",
+            chunk,
             JobFailedPayload(
-                attempt=1, error_type=type(exc).__name__, error_message=f"chunk {chunk.chunk_index}: {exc}"[:10_000],
-                error_detail=detail, retryable=retryable, duration_ms=(time.perf_counter() - t0) * 1000,
+                attempt=1,
+                error_type=type(exc).__name__,
+                error_message=f"chunk {chunk.chunk_index}: {exc}"[:10_000],
+                error_detail=detail,
+                retryable=retryable,
+                duration_ms=(time.perf_counter() - t0) * 1000,
             ),
-        )  # fmt: skip
+        )
 
     def _envelope(self, event_type: type[_Outcome], fact: str, chunk: SweepChunk, payload: object) -> _Outcome:
         return event_type(

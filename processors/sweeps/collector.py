@@ -82,8 +82,14 @@ def add_results(state: State, event: SweepResultsRecorded, keep: int) -> Collect
     parts = dict(state["parts"])
     if payload.artifact_key:
         parts[str(payload.chunk_index)] = payload.artifact_key
-    new_state = {**state, "done": done, "top": top, "stats": stats, "parts": parts,
-                 "rows": state["rows"] + len(payload.rows)}  # fmt: skip
+    new_state = {
+        **state,
+        "done": done,
+        "top": top,
+        "stats": stats,
+        "parts": parts,
+        "rows": state["rows"] + len(payload.rows),
+    }
     return Collected(new_state, new=True, complete=len(done) >= state["chunk_count"])
 
 

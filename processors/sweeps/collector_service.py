@@ -36,10 +36,18 @@ from schemas.events import (
 
 log = get_logger(__name__)
 
-COLLECTED_TYPES = frozenset({
-    SweepPlanned.TYPE, SweepDispatched.TYPE, SweepResultsRecorded.TYPE, SweepCallbackReceived.TYPE, JobCompleted.TYPE,
-    JobFailed.TYPE, JobCancelRequested.TYPE, JobCancelled.TYPE,
-})  # fmt: skip
+COLLECTED_TYPES = frozenset(
+    {
+        SweepPlanned.TYPE,
+        SweepDispatched.TYPE,
+        SweepResultsRecorded.TYPE,
+        SweepCallbackReceived.TYPE,
+        JobCompleted.TYPE,
+        JobFailed.TYPE,
+        JobCancelRequested.TYPE,
+        JobCancelled.TYPE,
+    }
+)
 CollectorStep = Callable[[SweepResultsRecorded, State], Awaitable[None]]
 CallbackStep = Callable[[SweepCallbackReceived, State], Awaitable[None]]
 CancelStep = Callable[[JobCancelRequested, State], Awaitable[None]]
@@ -198,8 +206,11 @@ class SweepCollectorService:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a failed step must not take the worker's other agents down
-                    log.warning("sweep collector step failed; re-reading from the last commit",
-                                error_type=type(exc).__name__, error=str(exc)[:500])  # fmt: skip
+                    log.warning(
+                        "sweep collector step failed; re-reading from the last commit",
+                        error_type=type(exc).__name__,
+                        error=str(exc)[:500],
+                    )
                     await asyncio.sleep(1.0)
                     await self._rewind()
         finally:
@@ -253,8 +264,9 @@ class SweepCollectorService:
             try:
                 await self._consumer.commit({tp: OffsetAndMetadata(commit, "")})
             except (CommitFailedError, IllegalStateError) as exc:
-                log.info("sweep collector commit skipped after a rebalance", partition=tp.partition,
-                         error=type(exc).__name__)  # fmt: skip
+                log.info(
+                    "sweep collector commit skipped after a rebalance", partition=tp.partition, error=type(exc).__name__
+                )
 
     async def _apply(self, partition: int, offset: int, value: bytes, headers: object) -> None:
         event_type = next((v.decode() for k, v in (headers or ()) if k == EVENT_TYPE_HEADER), None)  # type: ignore[attr-defined]

@@ -45,9 +45,11 @@ _providers: dict[MarketDataConfig, MarketData] = {}
 def market_data(config: MarketDataConfig) -> MarketData:
     if config not in _providers:
         _providers[config] = MarketData(
-            files_folder=config.files_folder, http_base_url=config.http_base_url,
-            http_timeout_seconds=config.http_timeout_seconds, http_attempts=config.http_attempts,
-        )  # fmt: skip
+            files_folder=config.files_folder,
+            http_base_url=config.http_base_url,
+            http_timeout_seconds=config.http_timeout_seconds,
+            http_attempts=config.http_attempts,
+        )
     return _providers[config]
 
 
@@ -86,9 +88,12 @@ def run_chunk(chunk_json: str, config: MarketDataConfig) -> ChunkOutput:
     split = parameters.split.in_sample_fraction if parameters.split else None
     window = slice(0, in_sample_bars(len(prices.close), split))
     result = run_grid(
-        prices.close, grid.type, grid_arrays(combinations),
-        backtest_config(parameters, chunk.data.periods_per_year), window=window,
-    )  # fmt: skip
+        prices.close,
+        grid.type,
+        grid_arrays(combinations),
+        backtest_config(parameters, chunk.data.periods_per_year),
+        window=window,
+    )
     scores = result.metrics[parameters.rank_by.value]
     rows = [
         {
@@ -129,9 +134,13 @@ class CellReport:
 
 
 def evaluate_cells(
-    parameters_json: str, ticker: str, sha256: str, periods_per_year: float,
-    cells: list[tuple[str, dict[str, float], bool]], config: MarketDataConfig,
-) -> list[CellReport]:  # fmt: skip
+    parameters_json: str,
+    ticker: str,
+    sha256: str,
+    periods_per_year: float,
+    cells: list[tuple[str, dict[str, float], bool]],
+    config: MarketDataConfig,
+) -> list[CellReport]:
     """Out-of-sample metrics (when a split was asked for) and, where asked, equity curves of chosen cells."""
     parameters = TradingSweepParameters.model_validate_json(parameters_json)
     prices = load_prices(config, parameters, ticker)
@@ -186,8 +195,12 @@ def _metrics_row(metrics: dict[str, NDArray[np.float64]], index: int) -> dict[st
 def warm_up() -> None:
     """Run once per pool process at start, so the first real chunk does not pay for imports and first calls."""
     close = np.linspace(10.0, 20.0, 64)
-    run_grid(close, StrategyType.SMA_CROSSOVER, {"fast": np.array([2.0]), "slow": np.array([5.0])},
-             BacktestConfig(Costs(0.0, 0.0), 1.0, 252.0, long_short=False))  # fmt: skip
+    run_grid(
+        close,
+        StrategyType.SMA_CROSSOVER,
+        {"fast": np.array([2.0]), "slow": np.array([5.0])},
+        BacktestConfig(Costs(0.0, 0.0), 1.0, 252.0, long_short=False),
+    )
 
 
 def _finite(value: float | np.floating[Any] | np.integer[Any]) -> float | None:

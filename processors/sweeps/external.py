@@ -47,11 +47,13 @@ class ExternalDispatcher:
         url = self.service_for(context.tenant_id)
         started = context.started
         body = ExternalSweepRequest(
-            job_id=started.job_id, tenant_id=started.tenant_id,
+            job_id=started.job_id,
+            tenant_id=started.tenant_id,
             callback_url=f"{self._callback_url}?job_id={started.job_id}",
-            callback_token=callback_token(self._secret, started.tenant_id, started.job_id), sweep=parameters,
+            callback_token=callback_token(self._secret, started.tenant_id, started.job_id),
+            sweep=parameters,
             data=data,
-        )  # fmt: skip
+        )
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
@@ -64,20 +66,25 @@ class ExternalDispatcher:
         except _Retryable as exc:
             raise JobError(f"external backtest service at {url} is unavailable: {exc}", retryable=True) from exc
         if not response.is_success:
-            raise JobError(f"external backtest service at {url} refused the sweep: HTTP {response.status_code} "
-                           f"{response.text[:500]}", retryable=False)  # fmt: skip
+            raise JobError(
+                f"external backtest service at {url} refused the sweep: HTTP {response.status_code} "
+                f"{response.text[:500]}",
+                retryable=False,
+            )
         try:
             accepted = ExternalSweepAccepted.model_validate_json(response.content)
         except ValidationError as exc:
-            raise JobError(f"external backtest service at {url} answered without a reference: {exc}",
-                           retryable=False) from exc  # fmt: skip
+            raise JobError(
+                f"external backtest service at {url} answered without a reference: {exc}", retryable=False
+            ) from exc
         log.info("sweep dispatched", service=url, reference=accepted.reference)
         return url, accepted.reference
 
     async def _post(self, http: httpx.AsyncClient, url: str, body: ExternalSweepRequest) -> httpx.Response:
         try:
-            response = await http.post(url, content=body.model_dump_json(), timeout=self._timeout,
-                                       headers={"Content-Type": "application/json"})  # fmt: skip
+            response = await http.post(
+                url, content=body.model_dump_json(), timeout=self._timeout, headers={"Content-Type": "application/json"}
+            )
         except httpx.HTTPError as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code in (429, 502, 503, 504) or response.status_code >= 500:

@@ -31,17 +31,23 @@ class SweepFinisher:
         loop = asyncio.get_running_loop()
         for fingerprint in state["data"]:
             ticker = fingerprint["ticker"]
-            cells = {grid.type.value: state["top"].get(cell_key(ticker, grid.type.value), [])
-                     for grid in parameters.strategies}  # fmt: skip
+            cells = {
+                grid.type.value: state["top"].get(cell_key(ticker, grid.type.value), [])
+                for grid in parameters.strategies
+            }
             best_cells = sorted((row for rows in cells.values() for row in rows), key=rank_key)[: self._top_cells]
             candidates: list[tuple[Row, bool]] = [(row, False) for rows in cells.values() for row in rows[:top_n]]
             chosen = _dedupe([*[(row, True) for row in best_cells], *candidates])
             reports: list[CellReport] = await loop.run_in_executor(
-                self._cpu, evaluate_cells, parameters.model_dump_json(), ticker, fingerprint["sha256"],
+                self._cpu,
+                evaluate_cells,
+                parameters.model_dump_json(),
+                ticker,
+                fingerprint["sha256"],
                 fingerprint["periods_per_year"],
                 [(row["strategy_type"], row["parameters"], with_curve) for row, with_curve in chosen],
                 self._market_data,
-            )  # fmt: skip
+            )
             reported = {_identity(row): report for (row, _), report in zip(chosen, reports, strict=True)}
             best_out = []
             for rank, row in enumerate(best_cells, start=1):
@@ -55,18 +61,24 @@ class SweepFinisher:
             strategies_out = []
             for strategy_type, rows in cells.items():
                 stats = state["stats"].get(cell_key(ticker, strategy_type))
-                strategies_out.append({
-                    "strategy_type": strategy_type,
-                    "best": rows[0] if rows else None,
-                    "robustness": robustness(stats, rows[0]["score"] if rows else None) if stats else None,
-                    "out_of_sample": [
-                        {"parameters": row["parameters"], "in_sample_score": row["score"],
-                         "out_of_sample": reported[_identity(row)].out_of_sample}
-                        for row in rows[:top_n]
-                    ],
-                })  # fmt: skip
-            per_ticker.append({"ticker": ticker, "data_sha256": fingerprint["sha256"], "best": best_out,
-                               "strategies": strategies_out})  # fmt: skip
+                strategies_out.append(
+                    {
+                        "strategy_type": strategy_type,
+                        "best": rows[0] if rows else None,
+                        "robustness": robustness(stats, rows[0]["score"] if rows else None) if stats else None,
+                        "out_of_sample": [
+                            {
+                                "parameters": row["parameters"],
+                                "in_sample_score": row["score"],
+                                "out_of_sample": reported[_identity(row)].out_of_sample,
+                            }
+                            for row in rows[:top_n]
+                        ],
+                    }
+                )
+            per_ticker.append(
+                {"ticker": ticker, "data_sha256": fingerprint["sha256"], "best": best_out, "strategies": strategies_out}
+            )
         finished = datetime.now(UTC)
         summary: dict[str, Any] = {
             "rank_by": parameters.rank_by.value,

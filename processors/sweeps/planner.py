@@ -58,13 +58,18 @@ class SweepPlanner:
         plans = plan_chunks(parameters, self._chunk_size)
         started = context.started
         planned = follow_up(
-            started, SweepPlanned, producer=PRODUCER,
+            started,
+            SweepPlanned,
+            producer=PRODUCER,
             event_id=derived_event_id(started.job_id, f"sweep-planned:{context.attempt}"),
             payload=SweepPlannedPayload(
-                attempt=context.attempt, chunk_count=len(plans), backtest_count=sum(p.size for p in plans),
-                data=data, parameters=parameters.model_dump(mode="json"),
+                attempt=context.attempt,
+                chunk_count=len(plans),
+                backtest_count=sum(p.size for p in plans),
+                data=data,
+                parameters=parameters.model_dump(mode="json"),
             ),
-        )  # fmt: skip
+        )
         # The plan goes on the job's own partition before any chunk exists, so the collector always knows how many
         # chunks to wait for before the first result arrives. A planner that dies before every chunk is queued leaves
         # the rest to whoever reads its request again (``requeue``).
@@ -95,20 +100,32 @@ class SweepPlanner:
 
     @staticmethod
     def _chunk_records(
-        origin: Event, planned_id: uuid.UUID, parameters: TradingSweepParameters, data: list[DataFingerprint],
-        plans: list[ChunkPlan], skip: set[int],
-    ) -> list[tuple[bytes, bytes]]:  # fmt: skip
+        origin: Event,
+        planned_id: uuid.UUID,
+        parameters: TradingSweepParameters,
+        data: list[DataFingerprint],
+        plans: list[ChunkPlan],
+        skip: set[int],
+    ) -> list[tuple[bytes, bytes]]:
         by_ticker = {fingerprint.ticker: fingerprint for fingerprint in data}
         records = []
         for index, plan in enumerate(plans):
             if index in skip:
                 continue
             chunk = SweepChunk(
-                job_id=origin.job_id, tenant_id=origin.tenant_id, correlation_id=origin.correlation_id,
-                causation_id=planned_id, chunk_index=index, chunk_count=len(plans), ticker=plan.ticker,
-                strategy_index=plan.strategy_index, start=plan.start, stop=plan.stop, data=by_ticker[plan.ticker],
+                job_id=origin.job_id,
+                tenant_id=origin.tenant_id,
+                correlation_id=origin.correlation_id,
+                causation_id=planned_id,
+                chunk_index=index,
+                chunk_count=len(plans),
+                ticker=plan.ticker,
+                strategy_index=plan.strategy_index,
+                start=plan.start,
+                stop=plan.stop,
+                data=by_ticker[plan.ticker],
                 parameters=parameters,
-            )  # fmt: skip
+            )
             records.append((chunk_record_key(str(origin.job_id), index), chunk.model_dump_json().encode()))
         return records
 
@@ -119,13 +136,18 @@ class SweepPlanner:
         started = context.started
         await context.publish(
             follow_up(
-                started, SweepDispatched, producer=PRODUCER,
+                started,
+                SweepDispatched,
+                producer=PRODUCER,
                 event_id=derived_event_id(started.job_id, f"sweep-dispatched:{context.attempt}"),
                 payload=SweepDispatchedPayload(
-                    attempt=context.attempt, service_url=service, external_reference=reference,
-                    backtest_count=len(parameters.tickers) * parameters.combination_count(), data=data,
+                    attempt=context.attempt,
+                    service_url=service,
+                    external_reference=reference,
+                    backtest_count=len(parameters.tickers) * parameters.combination_count(),
+                    data=data,
                     parameters=parameters.model_dump(mode="json"),
                 ),
             )
-        )  # fmt: skip
+        )
         return DEFERRED

@@ -68,9 +68,18 @@ async def get_job(
     its ``Zixly-Projected-To`` header says how far the read model had got."""
     rate_headers = services.rates.take(caller.actor, token_rate(services.settings), caller.actor)
     if (partition is None) != (offset is None):
-        raise ApiError(422, "invalid_query", "give both partition and offset (from the 202 answer), or neither",
-                       [ErrorDetail(loc=["query", "offset" if offset is None else "partition"],
-                                    msg="required together with the other", type="missing")])  # fmt: skip
+        raise ApiError(
+            422,
+            "invalid_query",
+            "give both partition and offset (from the 202 answer), or neither",
+            [
+                ErrorDetail(
+                    loc=["query", "offset" if offset is None else "partition"],
+                    msg="required together with the other",
+                    type="missing",
+                )
+            ],
+        )
     projected = None
     if partition is not None and offset is not None:
         wait = min(wait, services.settings.status_max_wait_seconds)
@@ -78,9 +87,13 @@ async def get_job(
         if projected <= offset:
             # A precondition of the request (the read model has passed this offset) does not hold yet: 412, not a
             # server error, and worth asking again.
-            raise ApiError(412, "projection_behind", f"the read model has applied partition {partition} up to offset "
-                           f"{projected - 1}, not yet {offset}, after {wait:g} s; ask again",
-                           headers={"Retry-After": "1"})  # fmt: skip
+            raise ApiError(
+                412,
+                "projection_behind",
+                f"the read model has applied partition {partition} up to offset "
+                f"{projected - 1}, not yet {offset}, after {wait:g} s; ask again",
+                headers={"Retry-After": "1"},
+            )
     tenant_id = caller.tenant_id
     assert tenant_id is not None  # tokens and header callers always belong to a tenant
     job = await services.jobs.get(job_id, tenant_id)
@@ -149,8 +162,9 @@ async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, te
     try:
         cancel = CancelRequest.model_validate_json(body or b"{}")
     except ValidationError as exc:
-        raise ApiError(422, "invalid_payload", "the cancel request is not valid",
-                       validation_details(exc.errors(include_url=False))) from exc  # fmt: skip
+        raise ApiError(
+            422, "invalid_payload", "the cancel request is not valid", validation_details(exc.errors(include_url=False))
+        ) from exc
     if webhook_id is not None and cancel.job_id != job_id:
         # The signature covers the body, not the path: a captured cancel must not stop another job.
         found = "names no job" if cancel.job_id is None else f"names job {cancel.job_id}"
@@ -166,10 +180,13 @@ async def cancel_job(job_id: uuid.UUID, request: Request, services: Services, te
     if job.status in TERMINAL_STATUSES:
         raise ApiError(409, "job_already_finished", f"job {job_id} is already {job.status}; cancelling changes nothing")
     event = JobCancelRequested(
-        event_id=derived_event_id(job_id, "cancel-requested"), tenant_id=tenant_id, job_id=job_id,
-        correlation_id=job.correlation_id, producer="receiver",
+        event_id=derived_event_id(job_id, "cancel-requested"),
+        tenant_id=tenant_id,
+        job_id=job_id,
+        correlation_id=job.correlation_id,
+        producer="receiver",
         payload=JobCancelRequestedPayload(reason=cancel.reason, requested_by=f"tenant {tenant_id}"),
-    )  # fmt: skip
+    )
     await append(services.publisher, event)
     client = request.client.host if request.client else None
     await services.audit.record(

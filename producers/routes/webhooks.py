@@ -124,8 +124,12 @@ async def _accept(services: Services, webhook: GenericJobWebhook, tenant_id: str
         if accepted_once.replayed:
             log.info("redelivered webhook answered from its receipt", idempotency_key=idempotency_key)
         else:
-            log.info("job accepted", job_type=event.payload.job_type, partition=accepted_once.appended.partition,
-                     offset=accepted_once.appended.offset)  # fmt: skip
+            log.info(
+                "job accepted",
+                job_type=event.payload.job_type,
+                partition=accepted_once.appended.partition,
+                offset=accepted_once.appended.offset,
+            )
     appended = accepted_once.appended
     accepted = JobAccepted(
         job_id=event.job_id,

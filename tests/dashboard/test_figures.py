@@ -28,13 +28,22 @@ def test_a_heatmap_without_results_says_so() -> None:
 
 
 def event(kind: str, seconds: int, offset: int) -> dict[str, Any]:
-    return {"event_type": kind, "occurred_at": T0 + timedelta(seconds=seconds), "log_partition": 3,
-            "log_offset": offset}  # fmt: skip
+    return {
+        "event_type": kind,
+        "occurred_at": T0 + timedelta(seconds=seconds),
+        "log_partition": 3,
+        "log_offset": offset,
+    }
 
 
 def test_the_timeline_draws_each_attempt_from_its_start_to_what_ended_it() -> None:
-    events = [event("JobRequested", 0, 1), event("JobStarted", 1, 2), event("JobRetryScheduled", 4, 3),
-              event("JobStarted", 6, 4), event("JobCompleted", 9, 5)]  # fmt: skip
+    events = [
+        event("JobRequested", 0, 1),
+        event("JobStarted", 1, 2),
+        event("JobRetryScheduled", 4, 3),
+        event("JobStarted", 6, 4),
+        event("JobCompleted", 9, 5),
+    ]
     figure = figures.job_timeline(events, now=T0 + timedelta(seconds=60))
     attempts = {trace.name: (list(trace.x), trace.line.color) for trace in figure.data if trace.mode == "lines"}
     assert attempts == {
@@ -55,27 +64,42 @@ def test_a_running_attempt_reaches_until_now() -> None:
 
 def test_in_and_out_of_sample_bars_pair_each_best_cell_and_skip_cells_never_tested_out_of_sample() -> None:
     best = [
-        {"ticker": "AAPL", "rank": 1, "strategy_type": "sma", "parameters": {"fast": 2}, "metrics": {"sharpe": 1.2},
-         "out_of_sample": {"sharpe": 0.4}},
-        {"ticker": "AAPL", "rank": 2, "strategy_type": "sma", "parameters": {"fast": 3}, "metrics": {"sharpe": 1.0},
-         "out_of_sample": None},
-    ]  # fmt: skip
+        {
+            "ticker": "AAPL",
+            "rank": 1,
+            "strategy_type": "sma",
+            "parameters": {"fast": 2},
+            "metrics": {"sharpe": 1.2},
+            "out_of_sample": {"sharpe": 0.4},
+        },
+        {
+            "ticker": "AAPL",
+            "rank": 2,
+            "strategy_type": "sma",
+            "parameters": {"fast": 3},
+            "metrics": {"sharpe": 1.0},
+            "out_of_sample": None,
+        },
+    ]
     inside, outside = figures.in_vs_out_of_sample(best, "sharpe").data
     assert (list(inside.x), list(inside.y), list(outside.y)) == (["AAPL #1"], [1.2], [0.4])
     assert list(inside.customdata) == ["sma fast=2"]
 
 
 def test_jobs_by_status_keeps_the_lifecycle_order_and_colours() -> None:
-    figure = figures.jobs_by_status([{"status": "FAILED", "jobs": 2}, {"status": "QUEUED", "jobs": 5},
-                                     {"status": "RUNNING", "jobs": 0}])  # fmt: skip
+    figure = figures.jobs_by_status(
+        [{"status": "FAILED", "jobs": 2}, {"status": "QUEUED", "jobs": 5}, {"status": "RUNNING", "jobs": 0}]
+    )
     bars = figure.data[0]
     assert list(bars.x) == ["QUEUED", "FAILED"]
     assert list(bars.marker.color) == [figures.STATUS_COLOURS["QUEUED"], figures.STATUS_COLOURS["FAILED"]]
 
 
 def test_throughput_shows_created_jobs_as_bars_and_their_outcomes_as_lines() -> None:
-    rows = [{"bucket": T0, "created": 6, "completed": 6, "failed": 0},
-            {"bucket": T0 + timedelta(hours=1), "created": 3, "completed": 0, "failed": 3}]  # fmt: skip
+    rows = [
+        {"bucket": T0, "created": 6, "completed": 6, "failed": 0},
+        {"bucket": T0 + timedelta(hours=1), "created": 3, "completed": 0, "failed": 3},
+    ]
     figure = figures.throughput(rows, T0, T0 + timedelta(hours=2), timedelta(hours=1))
     created, completed, failed = figure.data
     assert (created.type, list(created.y)) == ("bar", [6, 3])

@@ -24,5 +24,15 @@ def test_the_cartesian_bundle_is_the_same_plotly_js_release_as_the_one_plotly_sh
 def test_the_dashboard_draws_only_traces_the_cartesian_bundle_has() -> None:
     dashboard = ASSETS.parent
     traces = {name for path in dashboard.rglob("*.py") for name in re.findall(r"go\.([A-Z]\w+)\(", path.read_text())}
-    assert traces - {"Figure"} <= {"Scatter", "Bar", "Heatmap", "Histogram", "Box", "Violin", "Contour", "Image",
-                                   "Pie", "Histogram2d"}, traces  # fmt: skip
+    assert traces - {"Figure"} <= {
+        "Scatter",
+        "Bar",
+        "Heatmap",
+        "Histogram",
+        "Box",
+        "Violin",
+        "Contour",
+        "Image",
+        "Pie",
+        "Histogram2d",
+    }, traces

@@ -16,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "zixly-pipeline.json"
 RULES = ROOT / "deploy" / "prometheus" / "rules" / "zixly.yml"
 # Every module that registers metrics; importing them fills the default registry.
-METRIC_MODULES = ("kernel.metrics", "kernel.http_metrics", "kernel.log_health", "processors.metrics",
-                  "projections.metrics", "producers.backpressure")  # fmt: skip
+METRIC_MODULES = (
+    "kernel.metrics",
+    "kernel.http_metrics",
+    "kernel.log_health",
+    "processors.metrics",
+    "projections.metrics",
+    "producers.backpressure",
+)
 PROMETHEUS_OWN = {"up"}
 
 
@@ -83,13 +89,21 @@ def test_every_query_of_the_dashboard_parses(tmp_path: Path) -> None:
     if shutil.which("promtool") is None:
         pytest.fail("promtool is missing: deploy/bootstrap.sh --browser installs Debian's prometheus package")
     # promtool parses rule files offline: each query becomes a recording rule of its own.
-    as_rules = {"groups": [{"name": "dashboard", "rules": [
-        {"record": f"dashboard:query_{index}", "expr": expr} for index, expr in enumerate(expressions())
-    ]}]}  # fmt: skip
+    as_rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query_{index}", "expr": expr} for index, expr in enumerate(expressions())
+                ],
+            }
+        ]
+    }
     (tmp_path / "queries.yml").write_text(yaml.safe_dump(as_rules))
 
-    checked = subprocess.run(["promtool", "check", "rules", str(tmp_path / "queries.yml")], capture_output=True,
-                             text=True, timeout=60)  # fmt: skip
+    checked = subprocess.run(
+        ["promtool", "check", "rules", str(tmp_path / "queries.yml")], capture_output=True, text=True, timeout=60
+    )
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -99,8 +113,10 @@ def test_the_dashboard_and_the_rules_name_only_metrics_the_services_export_or_th
     known = exported_metrics() | recorded | PROMETHEUS_OWN
 
     unknown = {
-        name: expr for expr in [*expressions(), *(rule["expr"] for rule in rules())]
-        for name in named_metrics(expr) if name not in known
-    }  # fmt: skip
+        name: expr
+        for expr in [*expressions(), *(rule["expr"] for rule in rules())]
+        for name in named_metrics(expr)
+        if name not in known
+    }
 
     assert unknown == {}

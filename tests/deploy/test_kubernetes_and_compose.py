@@ -82,9 +82,11 @@ def test_production_has_a_disruption_budget_for_every_service_and_a_worker_autos
 
     labels = {name: deployment["spec"]["template"]["metadata"]["labels"] for name, deployment in deployments.items()}
     covered = {
-        name for name, pod_labels in labels.items() for budget in budgets.values()
+        name
+        for name, pod_labels in labels.items()
+        for budget in budgets.values()
         if budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
-    }  # fmt: skip
+    }
     assert covered == SERVICES
     assert autoscaler["spec"]["scaleTargetRef"]["name"] == "zixly-worker"
     (metric,) = autoscaler["spec"]["metrics"]

@@ -38,14 +38,25 @@ def kustomize() -> Path:
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
-    built = subprocess.run([str(kustomize()), "build", str(ROOT / "deploy" / "k8s" / "overlays" / overlay)],
-                           check=True, capture_output=True, text=True, timeout=120)  # fmt: skip
+    built = subprocess.run(
+        [str(kustomize()), "build", str(ROOT / "deploy" / "k8s" / "overlays" / overlay)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return [document for document in yaml.safe_load_all(built.stdout) if document]
 
 
 def compose_schema() -> dict[str, Any]:
-    downloaded = subprocess.run([_go(), "mod", "download", "-json", f"{COMPOSE_GO}@{COMPOSE_GO_VERSION}"],
-                                check=True, capture_output=True, text=True, timeout=300, cwd=cache())  # fmt: skip
+    downloaded = subprocess.run(
+        [_go(), "mod", "download", "-json", f"{COMPOSE_GO}@{COMPOSE_GO_VERSION}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cache(),
+    )
     folder = Path(json.loads(downloaded.stdout)["Dir"])
     schema: dict[str, Any] = json.loads((folder / "schema" / "compose-spec.json").read_text())
     return schema

@@ -70,8 +70,10 @@ def start_service(
     log_path = settings.home / "logs" / "tests" / f"{name}-{time.time_ns()}.log"
     command = [sys.executable, "-m", "zixly", *args]
     if memory_limit is not None:
-        limited = ("import os, resource, sys; resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]),) * 2); "
-                   "os.execv(sys.argv[2], sys.argv[2:])")  # fmt: skip
+        limited = (
+            "import os, resource, sys; resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]),) * 2); "
+            "os.execv(sys.argv[2], sys.argv[2:])"
+        )
         command = [sys.executable, "-c", limited, str(memory_limit), *command]
     # Stopped with the suite however it ends: a service orphaned by an interrupted run stayed in the workers' group
     # on the shared chunk and retry topics, and took their partitions from the next run's workers.
@@ -138,11 +140,21 @@ def pipeline(stack: Settings) -> Iterator[RunningPipeline]:
     env = {"ZIXLY_RECEIVER_PORT": str(receiver_port)}
     services = [
         start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
-        start_service(stack, "worker", ["worker", "--metrics-port", str(worker_port)],
-                      f"http://127.0.0.1:{worker_port}/metrics", env),
-        start_service(stack, "projector", ["projector", "--metrics-port", str(projector_port)],
-                      f"http://127.0.0.1:{projector_port}/metrics", env),
-    ]  # fmt: skip
+        start_service(
+            stack,
+            "worker",
+            ["worker", "--metrics-port", str(worker_port)],
+            f"http://127.0.0.1:{worker_port}/metrics",
+            env,
+        ),
+        start_service(
+            stack,
+            "projector",
+            ["projector", "--metrics-port", str(projector_port)],
+            f"http://127.0.0.1:{projector_port}/metrics",
+            env,
+        ),
+    ]
     try:
         yield RunningPipeline(
             receiver_url=f"http://127.0.0.1:{receiver_port}",

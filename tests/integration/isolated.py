@@ -33,8 +33,12 @@ def isolated_read_model(stack: Settings, partitions: int = 3) -> Iterator[Settin
     admin_dsn = stack.database
     with psycopg.connect(admin_dsn, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
-    settings = stack.replaced(database_url=stack.database_named(name), topic_partitions=partitions,
-                              job_events_topic=f"zixly.{name.replace('_', '-')}", projector_name="jobs")  # fmt: skip
+    settings = stack.replaced(
+        database_url=stack.database_named(name),
+        topic_partitions=partitions,
+        job_events_topic=f"zixly.{name.replace('_', '-')}",
+        projector_name="jobs",
+    )
     try:
         upgrade(settings)
         asyncio.run(ensure_topics(settings, [TopicSpec(settings.job_events_topic, partitions)]))
@@ -48,8 +52,10 @@ def record_code_versions(settings: Settings) -> None:
     """As a projector of this code does before it projects: the tables are this code's."""
     with psycopg.connect(settings.database, autocommit=True) as connection:
         for projection in PROJECTIONS.values():
-            connection.execute("UPDATE projection_versions SET version = %s WHERE projection = %s",
-                               (projection.version, projection.name))  # fmt: skip
+            connection.execute(
+                "UPDATE projection_versions SET version = %s WHERE projection = %s",
+                (projection.version, projection.name),
+            )
 
 
 def append_lines(settings: Settings, path: Path) -> int:
@@ -63,11 +69,18 @@ def append_lines(settings: Settings, path: Path) -> int:
         try:
             for line in lines:
                 value: dict[str, Any] = line["value"]
-                headers = [(name, str(value[name]).encode()) for name in ("event_type", "schema_version", "tenant_id")
-                           if name in value]  # fmt: skip
-                await producer.send_and_wait(settings.job_events_topic, json.dumps(value).encode(),
-                                             key=line["key"].encode(), partition=line["partition"],
-                                             headers=headers)  # fmt: skip
+                headers = [
+                    (name, str(value[name]).encode())
+                    for name in ("event_type", "schema_version", "tenant_id")
+                    if name in value
+                ]
+                await producer.send_and_wait(
+                    settings.job_events_topic,
+                    json.dumps(value).encode(),
+                    key=line["key"].encode(),
+                    partition=line["partition"],
+                    headers=headers,
+                )
             return len(lines)
         finally:
             await producer.stop()
@@ -82,8 +95,9 @@ def table_contents(settings: Settings, tables: dict[str, str]) -> dict[str, list
         for table, order in tables.items():
             cursor = connection.execute(f"SELECT * FROM {table} ORDER BY {order}")
             names = [column.name for column in cursor.description or ()]
-            contents[table] = [json.loads(json.dumps(dict(zip(names, row, strict=True)), default=str))
-                               for row in cursor.fetchall()]  # fmt: skip
+            contents[table] = [
+                json.loads(json.dumps(dict(zip(names, row, strict=True)), default=str)) for row in cursor.fetchall()
+            ]
     return contents
 
 
@@ -98,8 +112,9 @@ async def project_live(settings: Settings) -> None:
         async with LogReader(settings, settings.job_events_topic) as reader:
             starts, ends = await reader.beginning_offsets(), await reader.end_offsets()
             async for batch in reader.read(starts, ends, max_records=5):
-                await projector.apply([LogRecord(settings.job_events_topic, r.partition, r.offset, r.value, r.headers)
-                                       for r in batch])  # fmt: skip
+                await projector.apply(
+                    [LogRecord(settings.job_events_topic, r.partition, r.offset, r.value, r.headers) for r in batch]
+                )
     finally:
         await store.close()
 

@@ -39,8 +39,11 @@ def rules_with_short_waits(folder: Path) -> Path:
 @pytest.fixture
 def services(stack: Settings) -> Iterator[dict[str, Service]]:
     ports = {name: free_port() for name in SERVICES}
-    env = {"ZIXLY_RECEIVER_PORT": str(ports["receiver"]), "ZIXLY_DASHBOARD_PORT": str(free_port()),
-           "ZIXLY_LOG_HEALTH_SECONDS": "1"}  # fmt: skip
+    env = {
+        "ZIXLY_RECEIVER_PORT": str(ports["receiver"]),
+        "ZIXLY_DASHBOARD_PORT": str(free_port()),
+        "ZIXLY_LOG_HEALTH_SECONDS": "1",
+    }
     started: dict[str, Service] = {}
     try:
         started["receiver"] = start_service(
@@ -77,10 +80,15 @@ def prometheus(tmp_path: Path, services: dict[str, Service]) -> Iterator[str]:
     log = tmp_path / "prometheus.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                binary,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(f"{url}/-/ready", timeout=1).status_code == 200, 60, f"prometheus: {log}")
@@ -121,8 +129,12 @@ def test_a_stopped_projector_makes_the_stalled_alert_pending_then_firing(
     # The projector reports the log's health too: replicas and consumer groups' lag (of the workers' group once it
     # has committed, so a job goes through first).
     receiver = services["receiver"].url.removesuffix("/health")
-    accepted = httpx.post(f"{receiver}/webhook/generic-job", headers={"X-Tenant-ID": "alerts"}, timeout=10,
-                          json={"job_type": "noop", "parameters": {}})  # fmt: skip
+    accepted = httpx.post(
+        f"{receiver}/webhook/generic-job",
+        headers={"X-Tenant-ID": "alerts"},
+        timeout=10,
+        json={"job_type": "noop", "parameters": {}},
+    )
     assert accepted.status_code == 202, accepted.text
     seen: dict[str, str] = {}
 

@@ -53,8 +53,17 @@ class Outcome:
     twice: list[str] = field(default_factory=list)
 
     def row(self) -> str:
-        numbers = (self.sent, self.accepted, self.refused, self.in_the_log, self.projected, self.run,
-                   self.duplicated, self.lost, self.started_again)  # fmt: skip
+        numbers = (
+            self.sent,
+            self.accepted,
+            self.refused,
+            self.in_the_log,
+            self.projected,
+            self.run,
+            self.duplicated,
+            self.lost,
+            self.started_again,
+        )
         return f"{self.scenario:<28}{self.per_second:>9.0f}" + "".join(f"{n:>11,}" for n in numbers)
 
 
@@ -196,13 +205,22 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
             for name, fault in scenarios.items():
                 wait_for_full_replicas(settings)
                 # Several senders, as integrators are: one waiting out a slow answer does not hold the others back.
-                loads = [Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, RATE / SENDERS)
-                         for _ in range(SENDERS)]  # fmt: skip
+                loads = [
+                    Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, RATE / SENDERS)
+                    for _ in range(SENDERS)
+                ]
                 seconds = under_load(loads, fault)
                 accepted[name] = [job for load in loads for job in load.accepted]
                 sent = sum(load.sent for load in loads)
-                outcomes.append(Outcome(name, sent=sent, accepted=len(accepted[name]),
-                                        refused=sent - len(accepted[name]), per_second=sent / seconds))  # fmt: skip
+                outcomes.append(
+                    Outcome(
+                        name,
+                        sent=sent,
+                        accepted=len(accepted[name]),
+                        refused=sent - len(accepted[name]),
+                        per_second=sent / seconds,
+                    )
+                )
             every = [job for jobs in accepted.values() for job in jobs]
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and len(finished_ids(settings, every)) < len(every):
@@ -227,10 +245,12 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
             replayed, live = table_contents(fresh, COMPARED), table_contents(settings, COMPARED)
 
         table = "\n".join([HEADER, *(outcome.row() for outcome in outcomes)])
-        report(f"broker faults on 3 nodes (RF 3, min.insync.replicas 2): {RATE:g} webhooks/s, {SECONDS} s a scenario, "
-               f"2 workers\n{table}\nrefused with 503 but appended once the brokers were back: {unconfirmed}\n"
-               f"fresh replay equals the live read model: {replayed == live} "
-               f"({len(live['pipeline_jobs']):,} jobs)")  # fmt: skip
+        report(
+            f"broker faults on 3 nodes (RF 3, min.insync.replicas 2): {RATE:g} webhooks/s, {SECONDS} s a scenario, "
+            f"2 workers\n{table}\nrefused with 503 but appended once the brokers were back: {unconfirmed}\n"
+            f"fresh replay equals the live read model: {replayed == live} "
+            f"({len(live['pipeline_jobs']):,} jobs)"
+        )
         twice = [story for outcome in outcomes for story in outcome.twice[:5]]
         table += f"\nfirst duplicates: {twice}" if twice else ""
         for outcome in outcomes:

@@ -89,14 +89,22 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
         env = pipeline_env(settings, receiver_port, {"ZIXLY_SWEEP_CHUNK_SIZE": "100"})
         service = service_starter(settings, env)
 
-        receiver = start_service(settings, "chaos-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health",
-                                 env)  # fmt: skip
-        services = {"worker": [service("chaos-worker-a", ["worker"]), service("chaos-worker-b", ["worker"])],
-                    "projector": [service("chaos-projector", ["projector"])],
-                    "notifier": [service("chaos-notifier", ["notifier"])]}  # fmt: skip
+        receiver = start_service(
+            settings, "chaos-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env
+        )
+        services = {
+            "worker": [service("chaos-worker-a", ["worker"]), service("chaos-worker-b", ["worker"])],
+            "projector": [service("chaos-projector", ["projector"])],
+            "notifier": [service("chaos-notifier", ["notifier"])],
+        }
         try:
-            load = Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, JOBS_PER_SECOND,
-                        sweeps_at=(1.0, SECONDS / 2))  # fmt: skip
+            load = Load(
+                f"http://127.0.0.1:{receiver_port}",
+                tenant.id,
+                tenant.secret,
+                JOBS_PER_SECOND,
+                sweeps_at=(1.0, SECONDS / 2),
+            )
             sender = threading.Thread(target=load.run, daemon=True)
             sender.start()
             kills = kill_loop(services, lambda role, name: service(name, [role]), SECONDS, KILL_EVERY, random.Random())
@@ -115,9 +123,15 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
                 if (seen := len({key for key, _ in posts})) > delivered:
                     delivered, stalled_since = seen, now
             time.sleep(2)  # and a repeat, if any, has its chance to arrive
-            outcome = ChaosReport(requested=load.sent, accepted=len(load.accepted), kills=kills.total(),
-                                  worker_kills=kills["worker"], projector_kills=kills["projector"],
-                                  notifier_kills=kills["notifier"], sweeps=len(load.sweeps))  # fmt: skip
+            outcome = ChaosReport(
+                requested=load.sent,
+                accepted=len(load.accepted),
+                kills=kills.total(),
+                worker_kills=kills["worker"],
+                projector_kills=kills["projector"],
+                notifier_kills=kills["notifier"],
+                sweeps=len(load.sweeps),
+            )
             outcome.sweep_chunks = planned_chunks(settings, load.sweeps)
             count_the_log(settings, load.accepted, load.sweeps, outcome)
             count_notifications(posts, load.accepted, outcome)
@@ -125,9 +139,11 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
             for running in [receiver, *(one for pool in services.values() for one in pool)]:
                 if running.process.poll() is None:
                     running.stop()
-        report(f"chaos loop: {SECONDS} s at {JOBS_PER_SECOND} jobs/s, a kill every ~{KILL_EVERY:g} s (every 4th the "
-               f"projector or the notifier)\n"
-               f"{outcome.table()}")  # fmt: skip
+        report(
+            f"chaos loop: {SECONDS} s at {JOBS_PER_SECOND} jobs/s, a kill every ~{KILL_EVERY:g} s (every 4th the "
+            f"projector or the notifier)\n"
+            f"{outcome.table()}"
+        )
         assert outcome.accepted == outcome.requested, outcome.table()
         assert outcome.lost == 0, outcome.table()
         assert outcome.duplicate_outcomes == 0, f"{outcome.table()}\n{stories(settings, outcome.twice[:3])}"

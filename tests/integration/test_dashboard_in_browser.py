@@ -40,8 +40,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 @pytest.fixture(scope="module")
 def dashboard(stack: Settings, pipeline: RunningPipeline) -> Iterator[Service]:
     port = free_port()
-    server = start_service(stack, "dashboard", ["dashboard"], f"http://127.0.0.1:{port}/api/health",
-                           {"ZIXLY_DASHBOARD_PORT": str(port)})  # fmt: skip
+    server = start_service(
+        stack, "dashboard", ["dashboard"], f"http://127.0.0.1:{port}/api/health", {"ZIXLY_DASHBOARD_PORT": str(port)}
+    )
     yield server
     server.stop()
 
@@ -71,8 +72,12 @@ class Screen:
         self.page, self.base_url, self._shots = page, base_url, shots
         self.problems: list[str] = []
         page.on("pageerror", lambda error: self.problems.append(f"script error: {error.stack}"))
-        page.on("response", lambda response: self.problems.append(f"{response.status} from {response.url}")
-                if response.status >= 500 else None)  # fmt: skip
+        page.on(
+            "response",
+            lambda response: (
+                self.problems.append(f"{response.status} from {response.url}") if response.status >= 500 else None
+            ),
+        )
 
     async def open(self, path: str) -> None:
         await self.page.goto(self.base_url + path)
@@ -240,10 +245,16 @@ async def test_opted_in_notifications_announce_finished_jobs(
 
 SWEEP = {
     "tickers": ["AAPL", "MSFT"],
-    "strategies": [{"type": "sma_crossover", "parameters": {"fast": {"start": 2, "stop": 10, "step": 1},
-                                                            "slow": {"start": 12, "stop": 30, "step": 2}}}],
-    "data_source": "bundled", "rank_by": "sharpe", "split": {"in_sample_fraction": 0.7, "top_n": 2},
-}  # fmt: skip
+    "strategies": [
+        {
+            "type": "sma_crossover",
+            "parameters": {"fast": {"start": 2, "stop": 10, "step": 1}, "slow": {"start": 12, "stop": 30, "step": 2}},
+        }
+    ],
+    "data_source": "bundled",
+    "rank_by": "sharpe",
+    "split": {"in_sample_fraction": 0.7, "top_n": 2},
+}
 
 
 async def test_a_sweeps_heatmap_ranking_equity_curve_and_out_of_sample_comparison(

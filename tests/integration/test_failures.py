@@ -42,8 +42,9 @@ class Pipeline:
 
     def add_worker(self, name: str) -> Service:
         port = free_port()
-        worker = start_service(self.stack, name, ["worker", "--metrics-port", str(port)],
-                               f"http://127.0.0.1:{port}/metrics", self.env)  # fmt: skip
+        worker = start_service(
+            self.stack, name, ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", self.env
+        )
         self.workers.append(worker)
         return worker
 
@@ -52,12 +53,18 @@ class Pipeline:
 def pipeline(stack: Settings) -> Iterator[Pipeline]:
     """Receiver, projector and two workers whose retries wait RETRY_DELAY seconds (with jitter) and more."""
     receiver_port = free_port()
-    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_RETRY_BASE_DELAY_SECONDS": str(RETRY_DELAY),
-           "ZIXLY_RETRY_MAX_ATTEMPTS": "3"}  # fmt: skip
+    env = {
+        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_RETRY_BASE_DELAY_SECONDS": str(RETRY_DELAY),
+        "ZIXLY_RETRY_MAX_ATTEMPTS": "3",
+    }
     services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
     port = free_port()
-    services.append(start_service(stack, "projector", ["projector", "--metrics-port", str(port)],
-                                  f"http://127.0.0.1:{port}/metrics", env))  # fmt: skip
+    services.append(
+        start_service(
+            stack, "projector", ["projector", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
+        )
+    )
     running = Pipeline(stack, f"http://127.0.0.1:{receiver_port}", [])
     running.env = env
     running.add_worker("worker-a")
@@ -106,8 +113,9 @@ def wait_for(pipeline: Pipeline, tenant: str, job_id: str, statuses: set[str], t
 
 def events_of(settings: Settings, job_id: str) -> list[str]:
     with psycopg.connect(settings.database) as connection:
-        rows = connection.execute("SELECT event_type FROM job_events WHERE job_id = %s ORDER BY log_offset",
-                                  (job_id,)).fetchall()  # fmt: skip
+        rows = connection.execute(
+            "SELECT event_type FROM job_events WHERE job_id = %s ORDER BY log_offset", (job_id,)
+        ).fetchall()
     return [event_type for (event_type,) in rows]
 
 
@@ -137,8 +145,9 @@ def test_a_job_that_fails_twice_completes_on_its_third_attempt(pipeline: Pipelin
 
 def test_a_job_waiting_for_its_retry_does_not_hold_up_its_partition(pipeline: Pipeline, tenant: str) -> None:
     failing_key, quick_key = keys_on_one_partition(tenant, 2, pipeline.stack.topic_partitions)
-    failing = submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 0, "fail_attempts": 1}},
-                     failing_key)  # fmt: skip
+    failing = submit(
+        pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 0, "fail_attempts": 1}}, failing_key
+    )
     wait_for(pipeline, tenant, failing, {"RETRYING"})
     quick = submit(pipeline, tenant, {"job_type": "noop"}, quick_key)
     wait_for(pipeline, tenant, quick, {"COMPLETED"}, timeout=RETRY_DELAY / 2)  # before the retry is even due
@@ -166,8 +175,9 @@ def test_a_job_that_crashes_every_time_is_dead_lettered_with_its_history(pipelin
     again = wait_for(pipeline, tenant, str(sent.new_job_id), {"RUNNING", "RETRYING", "DEAD_LETTERED", "COMPLETED"})
     assert again["parameters"] == dead["parameters"]
     with psycopg.connect(pipeline.stack.database) as connection:
-        [(metadata,)] = connection.execute("SELECT metadata FROM pipeline_jobs WHERE id = %s",
-                                           (sent.new_job_id,)).fetchall()  # fmt: skip
+        [(metadata,)] = connection.execute(
+            "SELECT metadata FROM pipeline_jobs WHERE id = %s", (sent.new_job_id,)
+        ).fetchall()
     assert metadata["resubmitted_from"] == job_id
     deadline = time.monotonic() + 30
     while "DeadLetterResubmitted" not in events_of(pipeline.stack, job_id) and time.monotonic() < deadline:
@@ -178,14 +188,31 @@ def test_a_job_that_crashes_every_time_is_dead_lettered_with_its_history(pipelin
 def test_a_poison_record_is_dead_lettered_and_the_records_behind_it_are_processed(
     pipeline: Pipeline, tenant: str
 ) -> None:
-    before, after = (JobRequested(tenant_id=tenant, job_id=uuid.uuid4(), correlation_id="poison-test",
-                                  producer="test", payload=JobRequestedPayload(job_type="noop", parameters={}))
-                     for _ in range(2))  # fmt: skip
+    before, after = (
+        JobRequested(
+            tenant_id=tenant,
+            job_id=uuid.uuid4(),
+            correlation_id="poison-test",
+            producer="test",
+            payload=JobRequestedPayload(job_type="noop", parameters={}),
+        )
+        for _ in range(2)
+    )
     poison_key = b"poison-" + uuid.uuid4().hex.encode()
-    offsets = asyncio.run(_produce_on_partition_0(pipeline.stack, [
-        encode(before), (poison_key, b'{"event_type": "JobRequested", "this is": "not an event"',
-                         [("event_type", b"JobRequested"), ("schema_version", b"1")]), encode(after),
-    ]))  # fmt: skip
+    offsets = asyncio.run(
+        _produce_on_partition_0(
+            pipeline.stack,
+            [
+                encode(before),
+                (
+                    poison_key,
+                    b'{"event_type": "JobRequested", "this is": "not an event"',
+                    [("event_type", b"JobRequested"), ("schema_version", b"1")],
+                ),
+                encode(after),
+            ],
+        )
+    )
     wait_for(pipeline, tenant, str(after.job_id), {"COMPLETED"})
     wait_for(pipeline, tenant, str(before.job_id), {"COMPLETED"})
     [headers] = [headers for key, headers in dead_letters(pipeline.stack) if key == poison_key]
@@ -197,25 +224,30 @@ def test_a_poison_record_is_dead_lettered_and_the_records_behind_it_are_processe
 def test_a_worker_killed_in_the_middle_of_a_job_leaves_it_to_the_others(pipeline: Pipeline, tenant: str) -> None:
     # Short and long jobs, the kill at no chosen moment: some jobs have finished (their requests perhaps not yet
     # committed), some are running. Each ends with exactly one outcome.
-    job_ids = [submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 4 if n % 2 else 0.3,
-                                                                             "progress_steps": 2}})
-               for n in range(12)]  # fmt: skip
+    job_ids = [
+        submit(
+            pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 4 if n % 2 else 0.3, "progress_steps": 2}}
+        )
+        for n in range(12)
+    ]
     time.sleep(1.5)
     lost = pipeline.workers.pop(0)
     os.kill(lost.process.pid, signal.SIGKILL)
     lost.process.wait()
     pipeline.add_worker("worker-c")  # the group is back to two
 
-    finished = [wait_for(pipeline, tenant, job_id, {"COMPLETED", "FAILED", "DEAD_LETTERED"}, timeout=90)
-                for job_id in job_ids]  # fmt: skip
+    finished = [
+        wait_for(pipeline, tenant, job_id, {"COMPLETED", "FAILED", "DEAD_LETTERED"}, timeout=90) for job_id in job_ids
+    ]
     assert {f["status"] for f in finished} == {"COMPLETED"}
     with psycopg.connect(pipeline.stack.database) as connection:
         [(completed,)] = connection.execute(
             "SELECT count(*) FROM job_events WHERE job_id = ANY(%s) AND event_type = 'JobCompleted'",
             ([uuid.UUID(j) for j in job_ids],),
         ).fetchall()
-        [(rows,)] = connection.execute("SELECT count(*) FROM pipeline_jobs WHERE id = ANY(%s)",
-                                       ([uuid.UUID(j) for j in job_ids],)).fetchall()  # fmt: skip
+        [(rows,)] = connection.execute(
+            "SELECT count(*) FROM pipeline_jobs WHERE id = ANY(%s)", ([uuid.UUID(j) for j in job_ids],)
+        ).fetchall()
     assert completed == rows == len(job_ids)
     assert all(datetime.fromisoformat(f["completed_at"]) for f in finished)
 
@@ -228,8 +260,9 @@ async def _produce_on_partition_0(
     try:
         offsets = []
         for key, value, headers in records:
-            sent = await producer.send_and_wait(settings.job_events_topic, value=value, key=key, headers=headers,
-                                                partition=0)  # fmt: skip
+            sent = await producer.send_and_wait(
+                settings.job_events_topic, value=value, key=key, headers=headers, partition=0
+            )
             offsets.append(sent.offset)
         return offsets
     finally:
@@ -261,8 +294,11 @@ class Load:
     def _run(self) -> None:
         with httpx.Client(timeout=10) as client:
             while not self._stop.is_set():
-                response = client.post(f"{self._pipeline.receiver_url}/webhook/generic-job", json={"job_type": "noop"},
-                                       headers={"X-Tenant-ID": self._tenant})  # fmt: skip
+                response = client.post(
+                    f"{self._pipeline.receiver_url}/webhook/generic-job",
+                    json={"job_type": "noop"},
+                    headers={"X-Tenant-ID": self._tenant},
+                )
                 if response.status_code == 202:
                     self.accepted.append(response.json()["job_id"])
                 else:
@@ -314,18 +350,22 @@ def test_postgres_stopped_for_10_s_under_load_loses_nothing_and_matches_a_fresh_
     with psycopg.connect(stack.database, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {fresh.rsplit('/', 1)[1]}")
     env = pipeline.env | {"DATABASE_URL": fresh, "ZIXLY_PROJECTOR_NAME": f"replay-{uuid.uuid4().hex[:8]}"}
-    subprocess.run([sys.executable, "-m", "zixly", "db", "upgrade"], env=os.environ | env, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "zixly", "db", "upgrade"], env=os.environ | env, check=True, capture_output=True
+    )
     port = free_port()
-    replay = start_service(stack, "projector-replay", ["projector", "--metrics-port", str(port)],
-                           f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+    replay = start_service(
+        stack, "projector-replay", ["projector", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
+    )
     try:
         wait_projected(fresh, tenant, {"COMPLETED"}, set(load.accepted), timeout=120)
     finally:
         replay.stop()
     assert projected(fresh, tenant) == live
-    print(f"\npostgres outage: sent {len(load.accepted) + len(load.refused)}, accepted {len(load.accepted)}, "
-          f"completed in the projection {len(live)}, equal to a fresh projection: yes")  # fmt: skip
+    print(
+        f"\npostgres outage: sent {len(load.accepted) + len(load.refused)}, accepted {len(load.accepted)}, "
+        f"completed in the projection {len(live)}, equal to a fresh projection: yes"
+    )
 
 
 def requested_in_log(settings: Settings, job_ids: set[str]) -> dict[str, int]:
@@ -378,22 +418,27 @@ def test_a_broker_restart_under_load_loses_no_accepted_webhook(pipeline: Pipelin
     # once it is back. Integrators retry with the same Idempotency-Key to get the same job.
     late = completed - accepted
     assert len(late) <= len(refused)
-    print(f"\nbroker restart: sent {len(accepted) + len(refused)}, accepted {len(accepted)}, refused (503) "
-          f"{len(refused)}, accepted and in the log {sum(in_log.values())}, accepted and completed in the "
-          f"projection {len(accepted & completed)}, duplicates 0, lost 0; refused but appended after the deadline "
-          f"{len(late)}")  # fmt: skip
+    print(
+        f"\nbroker restart: sent {len(accepted) + len(refused)}, accepted {len(accepted)}, refused (503) "
+        f"{len(refused)}, accepted and in the log {sum(in_log.values())}, accepted and completed in the "
+        f"projection {len(accepted & completed)}, duplicates 0, lost 0; refused but appended after the deadline "
+        f"{len(late)}"
+    )
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_jobs_back(pipeline: Pipeline, tenant: str) -> None:
-    job_ids = [submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 3, "progress_steps": 3}})
-               for _ in range(8)]  # fmt: skip
+    job_ids = [
+        submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 3, "progress_steps": 3}})
+        for _ in range(8)
+    ]
     time.sleep(1.0)
     stopping = pipeline.workers.pop(0)
     stopping.stop()  # SIGTERM, then waits for the process to exit
     assert stopping.process.returncode is not None
     pipeline.add_worker("worker-d")
-    finished = [wait_for(pipeline, tenant, job_id, {"COMPLETED", "FAILED", "DEAD_LETTERED"}, timeout=90)
-                for job_id in job_ids]  # fmt: skip
+    finished = [
+        wait_for(pipeline, tenant, job_id, {"COMPLETED", "FAILED", "DEAD_LETTERED"}, timeout=90) for job_id in job_ids
+    ]
     assert {f["status"] for f in finished} == {"COMPLETED"}
 
 

@@ -57,10 +57,24 @@ def schemathesis(openapi_url: str, *options: str) -> None:
     if command is None:
         pytest.fail("schemathesis is in the dev extra; `make test` installs it")
     result = subprocess.run(
-        [command, "run", openapi_url, "--mode", "all", "--checks", "all", "--max-examples", "30",
-         "--phases", "examples,coverage,fuzzing", *options],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            command,
+            "run",
+            openapi_url,
+            "--mode",
+            "all",
+            "--checks",
+            "all",
+            "--max-examples",
+            "30",
+            "--phases",
+            "examples,coverage,fuzzing",
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert "generated" in result.stdout
 
@@ -68,19 +82,27 @@ def schemathesis(openapi_url: str, *options: str) -> None:
 def test_the_receiver_survives_schemathesis_without_5xx_or_accepted_invalid_input(receiver: tuple[str, str]) -> None:
     url, token = receiver
     schemathesis(
-        f"{url}/openapi.json", "--seed", "20261129", "--header", f"Authorization: Bearer {token}",
+        f"{url}/openapi.json",
+        "--seed",
+        "20261129",
+        "--header",
+        f"Authorization: Bearer {token}",
         # The receiver rightly refuses some requests that fit the schema: tickers the data source does not have,
         # grids over the size limit, parameters a strategy does not take. The 422s say why; a schema cannot know
         # the data, so "schema-valid means accepted" does not hold here by design.
-        "--exclude-checks", "positive_data_acceptance",
-    )  # fmt: skip
+        "--exclude-checks",
+        "positive_data_acceptance",
+    )
 
 
 @pytest.fixture(scope="module")
 def dashboard_url(golden: Settings) -> Iterator[str]:
     port = free_port()
-    env = {"DATABASE_URL": golden.database, "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
-           "ZIXLY_DASHBOARD_PORT": str(port)}  # fmt: skip
+    env = {
+        "DATABASE_URL": golden.database,
+        "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
+        "ZIXLY_DASHBOARD_PORT": str(port),
+    }
     server = start_service(golden, "dashboard-fuzzed", ["dashboard"], f"http://127.0.0.1:{port}/api/health", env)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -92,10 +114,16 @@ def test_the_read_only_api_survives_schemathesis_without_5xx(dashboard_url: str,
     create_tenant(golden, "acme")  # a tenant of the golden log
     token = create_token(golden, "acme", Role.TENANT_ADMIN)
     schemathesis(
-        f"{dashboard_url}/openapi.json", "--seed", "20261130", "--header", f"Authorization: Bearer {token}",
+        f"{dashboard_url}/openapi.json",
+        "--seed",
+        "20261130",
+        "--header",
+        f"Authorization: Bearer {token}",
         # Cursors and as_of are opaque strings to the schema; the API refuses the ones it did not hand out with a
         # 422 that says so, which a schema cannot predict.
-        "--exclude-checks", "positive_data_acceptance",
+        "--exclude-checks",
+        "positive_data_acceptance",
         # The subscription is an endless stream by design: it has its own tests.
-        "--exclude-path", "/api/jobs/subscribe",
-    )  # fmt: skip
+        "--exclude-path",
+        "/api/jobs/subscribe",
+    )

@@ -31,8 +31,11 @@ async def with_store(settings: Settings, work: Any) -> tuple[Any, list[str]]:
     """``work(store)``'s result and the statements the receiver's login sent meanwhile."""
     engine = make_async_engine(settings, pool_size=2, service="receiver")
     statements: list[str] = []
-    event.listen(engine.sync_engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_: statements.append(statement.split()[0].upper()))  # fmt: skip
+    event.listen(
+        engine.sync_engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_: statements.append(statement.split()[0].upper()),
+    )
     try:
         return await work(GroupedReceiptStore(engine)), statements
     finally:
@@ -57,8 +60,9 @@ def test_a_key_delivered_twice_in_one_group_is_won_once_and_the_second_finds_the
     first, same, other = receipt(), receipt(), receipt("b" * 64)
 
     async def work(store: GroupedReceiptStore) -> list[Receipt | None]:
-        return await asyncio.gather(store.claim("acme", key, first), store.claim("acme", key, same),
-                                    store.claim("acme", key, other))  # fmt: skip
+        return await asyncio.gather(
+            store.claim("acme", key, first), store.claim("acme", key, same), store.claim("acme", key, other)
+        )
 
     (won, again, conflicting), _ = asyncio.run(with_store(fresh, work))
     assert won is None
@@ -76,10 +80,13 @@ def test_a_key_claimed_earlier_is_found_with_its_mark_and_another_tenant_may_use
 
     async def work(store: GroupedReceiptStore) -> tuple[Any, ...]:
         assert await store.claim("acme", key, mine) is None
-        await asyncio.gather(store.mark_appended("acme", key, 2, 41),
-                             *(store.mark_appended("acme", f"absent-{i}", 0, i) for i in range(5)))  # fmt: skip
-        later, elsewhere = await asyncio.gather(store.claim("acme", key, receipt()),
-                                                store.claim("globex", key, receipt()))  # fmt: skip
+        await asyncio.gather(
+            store.mark_appended("acme", key, 2, 41),
+            *(store.mark_appended("acme", f"absent-{i}", 0, i) for i in range(5)),
+        )
+        later, elsewhere = await asyncio.gather(
+            store.claim("acme", key, receipt()), store.claim("globex", key, receipt())
+        )
         return later, elsewhere
 
     (later, elsewhere), _ = asyncio.run(with_store(fresh, work))

@@ -30,11 +30,16 @@ def secure(stack: Settings) -> Iterator[Settings]:
     """A broker of the module's own whose only client listener is SASL_SSL, with one SCRAM-SHA-512 user."""
     home = stack.home / "secure-kafka" / uuid.uuid4().hex[:8]
     settings = stack.replaced(
-        home=home, cache_dir=stack.cache, kafka_bootstrap_servers=None, kafka_port=free_port(),
-        kafka_controller_port=free_port(), kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",
+        home=home,
+        cache_dir=stack.cache,
+        kafka_bootstrap_servers=None,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
         kafka_sasl_username="zixly-test",
         kafka_sasl_password=SecretStr(secrets.token_urlsafe(18)),
-    )  # fmt: skip
+    )
     broker = KafkaBroker(settings)
     broker.start()
     try:
@@ -79,18 +84,36 @@ def test_a_job_runs_end_to_end_over_sasl_ssl_with_scram(secure: Settings) -> Non
         env = service_environment(settings)
         receiver_port, worker_port, projector_port = free_port(), free_port(), free_port()
         services = [
-            start_service(settings, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health",
-                          env | {"ZIXLY_RECEIVER_PORT": str(receiver_port)}),
-            start_service(settings, "worker", ["worker", "--metrics-port", str(worker_port)],
-                          f"http://127.0.0.1:{worker_port}/metrics", env),
-            start_service(settings, "projector", ["projector", "--metrics-port", str(projector_port)],
-                          f"http://127.0.0.1:{projector_port}/metrics", env),
-        ]  # fmt: skip
+            start_service(
+                settings,
+                "receiver",
+                ["receiver"],
+                f"http://127.0.0.1:{receiver_port}/health",
+                env | {"ZIXLY_RECEIVER_PORT": str(receiver_port)},
+            ),
+            start_service(
+                settings,
+                "worker",
+                ["worker", "--metrics-port", str(worker_port)],
+                f"http://127.0.0.1:{worker_port}/metrics",
+                env,
+            ),
+            start_service(
+                settings,
+                "projector",
+                ["projector", "--metrics-port", str(projector_port)],
+                f"http://127.0.0.1:{projector_port}/metrics",
+                env,
+            ),
+        ]
         try:
             tenant = f"t-{uuid.uuid4().hex[:12]}"
-            accepted = httpx.post(f"http://127.0.0.1:{receiver_port}/webhook/generic-job",
-                                  json={"job_type": "sleep", "parameters": {"seconds": 0.1}},
-                                  headers={"X-Tenant-ID": tenant}, timeout=30)  # fmt: skip
+            accepted = httpx.post(
+                f"http://127.0.0.1:{receiver_port}/webhook/generic-job",
+                json={"job_type": "sleep", "parameters": {"seconds": 0.1}},
+                headers={"X-Tenant-ID": tenant},
+                timeout=30,
+            )
             assert accepted.status_code == 202, accepted.text
             job = wait_for_status(accepted.json()["status_url"], tenant, {"COMPLETED"}, timeout=90)
             assert job["result"] == {"slept_seconds": 0.1}

@@ -14,8 +14,11 @@ COMPLETED_JOB = "00000000-0000-4000-8000-000000000002"  # requested, started (v1
 
 
 def zixly(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"DATABASE_URL": settings.database, "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
-                        "COLUMNS": "200"}  # fmt: skip
+    env = os.environ | {
+        "DATABASE_URL": settings.database,
+        "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
+        "COLUMNS": "200",
+    }
     return subprocess.run([sys.executable, "-m", "zixly", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -37,7 +40,8 @@ def test_events_export_writes_a_tenants_events_as_json_lines_upcast(golden: Sett
     assert events
     assert {event["tenant_id"] for event in events} == {"globex"}
     assert {(e["event_type"], e["schema_version"]) for e in events if e["event_type"] == "JobStarted"} == {
-        ("JobStarted", 2)}  # fmt: skip
+        ("JobStarted", 2)
+    }
 
 
 def test_events_tail_filters_by_type_without_following(golden: Settings) -> None:

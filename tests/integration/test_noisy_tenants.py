@@ -37,9 +37,14 @@ def receiver(stack: Settings) -> Iterator[str]:
     env = {"ZIXLY_RECEIVER_PORT": str(receiver_port)}
     services = [
         start_service(stack, "receiver-fair", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
-        start_service(stack, "projector-fair", ["projector", "--metrics-port", str(projector_port)],
-                      f"http://127.0.0.1:{projector_port}/metrics", env),
-    ]  # fmt: skip
+        start_service(
+            stack,
+            "projector-fair",
+            ["projector", "--metrics-port", str(projector_port)],
+            f"http://127.0.0.1:{projector_port}/metrics",
+            env,
+        ),
+    ]
     try:
         yield f"http://127.0.0.1:{receiver_port}"
     finally:
@@ -49,8 +54,9 @@ def receiver(stack: Settings) -> Iterator[str]:
 
 def _start_worker(stack: Settings) -> Service:
     port = free_port()
-    return start_service(stack, "worker-fair", ["worker", "--metrics-port", str(port)],
-                         f"http://127.0.0.1:{port}/metrics", WORKER_ENV)  # fmt: skip
+    return start_service(
+        stack, "worker-fair", ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", WORKER_ENV
+    )
 
 
 def _wait_until_queued(worker: Service, at_least: int, timeout: float = 90) -> int:
@@ -161,8 +167,12 @@ def test_a_tenants_job_starts_within_two_seconds_behind_another_tenants_backlog(
     worker = _start_worker(stack)
     try:
         queued = _wait_until_queued(worker, at_least=BACKLOG * 3 // 4)
-        content, headers = signed({"job_type": "sleep", "parameters": {"seconds": 0, "progress_steps": 0}},
-                                  other.secret, "next", tenant=other.id)  # fmt: skip
+        content, headers = signed(
+            {"job_type": "sleep", "parameters": {"seconds": 0, "progress_steps": 0}},
+            other.secret,
+            "next",
+            tenant=other.id,
+        )
         accepted = httpx.post(f"{receiver}/webhook/generic-job", content=content, headers=headers)
         assert accepted.status_code == 202, accepted.text
         job = _wait_for_status(receiver, other_token, accepted.json()["job_id"], timeout=60)
@@ -171,10 +181,12 @@ def test_a_tenants_job_starts_within_two_seconds_behind_another_tenants_backlog(
         waited = (started_at - created).total_seconds()
         behind = _waiting(stack, busy.id, started_at)
 
-        report(f"fairness: tenant B's job started {waited:.2f} s after it was accepted, while {behind:,} of tenant "
-               f"A's {BACKLOG:,} jobs ({SLEEP_SECONDS} s sleeps, posted in {posted_in:.1f} s, {resent} resent after a "
-               f"failed connection; {queued:,} waiting in "
-               "the worker when B's came) had not started")  # fmt: skip
+        report(
+            f"fairness: tenant B's job started {waited:.2f} s after it was accepted, while {behind:,} of tenant "
+            f"A's {BACKLOG:,} jobs ({SLEEP_SECONDS} s sleeps, posted in {posted_in:.1f} s, {resent} resent after a "
+            f"failed connection; {queued:,} waiting in "
+            "the worker when B's came) had not started"
+        )
         assert behind > BACKLOG // 2, "most of the backlog was still queued when B's job came"
         assert waited < 2.0
 
@@ -193,8 +205,9 @@ def _unfinished(stack: Settings, tenant_id: str) -> int:
     engine = make_engine(stack, pool_size=1)
     try:
         with scoped_sync(engine, EVERY_TENANT) as connection:
-            query = select(func.count()).where(pipeline_jobs.c.tenant_id == tenant_id,
-                                               pipeline_jobs.c.status != "COMPLETED")  # fmt: skip
+            query = select(func.count()).where(
+                pipeline_jobs.c.tenant_id == tenant_id, pipeline_jobs.c.status != "COMPLETED"
+            )
             total = select(func.count()).where(pipeline_jobs.c.tenant_id == tenant_id)
             return int(connection.execute(query).scalar_one()) + BACKLOG - int(connection.execute(total).scalar_one())
     finally:

@@ -161,8 +161,11 @@ def test_a_finished_job_is_announced_on_slack_and_by_mail_and_recorded(
     assert "secret" not in json.dumps(job["metrics"]["notifications"]), "a Slack URL's secret path is not recorded"
     [key] = [key for post, key in zip(slack.posts, slack.keys, strict=True) if job["job_id"] in post["text"]]
     assert key == side_effect_key(job["job_id"], f"notification:JobCompleted:slack:{slack.url}")
-    [(mail, over_tls)] = [(m, tls) for m, tls in zip(mailbox[0].messages, mailbox[0].over_tls, strict=True)
-                          if job["job_id"] in m["Subject"]]  # fmt: skip
+    [(mail, over_tls)] = [
+        (m, tls)
+        for m, tls in zip(mailbox[0].messages, mailbox[0].over_tls, strict=True)
+        if job["job_id"] in m["Subject"]
+    ]
     assert mail["To"] == "ops@example.com"
     assert mail["Message-ID"].startswith(
         f"<{side_effect_key(job['job_id'], 'notification:JobCompleted:email:ops@example.com')}@"
@@ -269,8 +272,15 @@ def test_a_notifier_killed_before_its_commit_does_not_notify_twice(
     notifier.process.wait()
     asyncio.run(rewind_notifier(stack, partition, offset))  # its JobCompleted is read again by the next notifier
     port = free_port()
-    SERVICES.append(start_service(stack, "notifier", ["notifier", "--metrics-port", str(port)],
-                                  f"http://127.0.0.1:{port}/metrics", ENVIRONMENT))  # fmt: skip
+    SERVICES.append(
+        start_service(
+            stack,
+            "notifier",
+            ["notifier", "--metrics-port", str(port)],
+            f"http://127.0.0.1:{port}/metrics",
+            ENVIRONMENT,
+        )
+    )
     deadline = time.monotonic() + 60
     while asyncio.run(committed(stack, partition)) <= offset and time.monotonic() < deadline:
         time.sleep(0.2)

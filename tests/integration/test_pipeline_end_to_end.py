@@ -72,8 +72,12 @@ def test_a_posted_job_is_completed_in_pipeline_jobs_with_its_events_in_job_event
     assert job["started_at"] is not None
     assert job["completed_at"] is not None
     assert job_event_types(stack, body["job_id"]) == [
-        "JobRequested", "JobStarted", "JobProgressed", "JobProgressed", "JobCompleted",
-    ]  # fmt: skip
+        "JobRequested",
+        "JobStarted",
+        "JobProgressed",
+        "JobProgressed",
+        "JobCompleted",
+    ]
 
 
 def test_a_failing_job_is_failed_with_its_error(pipeline: RunningPipeline, tenant: str) -> None:
@@ -85,9 +89,13 @@ def test_a_failing_job_is_failed_with_its_error(pipeline: RunningPipeline, tenan
 def test_an_http_request_job_calls_a_client_system(pipeline: RunningPipeline, tenant: str) -> None:
     with local_http_server() as server:
         accepted = submit(
-            pipeline, tenant, {"job_type": "http.request", "parameters": {"url": f"{server}/notify", "method": "POST",
-                                                                          "json_body": {"hello": "world"}}},
-        )  # fmt: skip
+            pipeline,
+            tenant,
+            {
+                "job_type": "http.request",
+                "parameters": {"url": f"{server}/notify", "method": "POST", "json_body": {"hello": "world"}},
+            },
+        )
         job = wait_for_status(accepted.json()["status_url"], tenant, {"COMPLETED", "FAILED"})
     assert job["status"] == "COMPLETED", job
     assert job["result"]["json"]["received"] == '{"hello":"world"}'
@@ -202,10 +210,28 @@ def test_kcat_reading_the_topic_shows_the_full_envelope_keyed_by_job_id(
     job_id = accepted.json()["job_id"]
     partition = accepted.json()["partition"]
     output = subprocess.run(
-        [kcat, "-C", "-b", stack.kafka_bootstrap, "-t", stack.job_events_topic, "-p", str(partition),
-         "-o", str(accepted.json()["offset"]), "-c", "1", "-e", "-q", "-J"],
-        capture_output=True, text=True, timeout=30, check=True,
-    ).stdout  # fmt: skip
+        [
+            kcat,
+            "-C",
+            "-b",
+            stack.kafka_bootstrap,
+            "-t",
+            stack.job_events_topic,
+            "-p",
+            str(partition),
+            "-o",
+            str(accepted.json()["offset"]),
+            "-c",
+            "1",
+            "-e",
+            "-q",
+            "-J",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     record = json.loads(output.splitlines()[0])
     assert record["key"] == job_id
     envelope = json.loads(record["payload"])
@@ -220,8 +246,12 @@ def test_kcat_reading_the_topic_shows_the_full_envelope_keyed_by_job_id(
 def receiver_without_broker(stack: Settings) -> Iterator[str]:
     """A receiver whose broker address answers nothing: as when Kafka is down."""
     port = free_port()
-    env = {"ZIXLY_RECEIVER_PORT": str(port), "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-           "DATABASE_URL": stack.database, "ZIXLY_PUBLISH_TIMEOUT_SECONDS": "1"}  # fmt: skip
+    env = {
+        "ZIXLY_RECEIVER_PORT": str(port),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "DATABASE_URL": stack.database,
+        "ZIXLY_PUBLISH_TIMEOUT_SECONDS": "1",
+    }
     service = start_service(stack, "receiver-no-broker", ["receiver"], f"http://127.0.0.1:{port}/health/live", env)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -242,8 +272,13 @@ def test_without_a_broker_the_receiver_answers_503_and_says_why(receiver_without
 
 
 def zixly(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "zixly", *args], capture_output=True, text=True, check=True,
-                            env=os.environ | {"COLUMNS": "400"})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "zixly", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"COLUMNS": "400"},
+    )
     return result.stdout
 
 
@@ -251,9 +286,13 @@ def signed_post(pipeline: RunningPipeline, tenant: str, secret: str, body: dict[
     data = json.dumps(body)
     now = datetime.now(UTC)
     webhook_id = f"msg_{uuid.uuid4().hex}"
-    headers = {"Content-Type": "application/json", "X-Tenant-ID": tenant, "webhook-id": webhook_id,
-               "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": Webhook(secret).sign(webhook_id, now, data)}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        "X-Tenant-ID": tenant,
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, now, data),
+    }
     return httpx.post(f"{pipeline.receiver_url}/webhook/generic-job", content=data, headers=headers)
 
 

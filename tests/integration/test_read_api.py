@@ -72,16 +72,19 @@ async def test_filters_by_status_type_tenant_time_and_text(api: httpx.AsyncClien
     assert len(await ids(created_to="2026-03-01T09:00:02Z")) == 1
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"status": "DONE"}, "status"),
-    ({"cursor": "not-a-cursor"}, "cursor"),
-    ({"limit": 0}, "limit"),
-    ({"limit": 201}, "limit"),
-    ({"sort": "tenant_id"}, "sort"),
-    ({"created_from": "2026-03-02T00:00:00Z", "created_to": "2026-03-01T00:00:00Z"}, "created_to"),
-    ({"created_from": "yesterday"}, "created_from"),
-    ({"created_to": "0.5"}, "created_to"),  # not read as seconds since 1970: the API speaks ISO 8601
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"status": "DONE"}, "status"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"sort": "tenant_id"}, "sort"),
+        ({"created_from": "2026-03-02T00:00:00Z", "created_to": "2026-03-01T00:00:00Z"}, "created_to"),
+        ({"created_from": "yesterday"}, "created_from"),
+        ({"created_to": "0.5"}, "created_to"),  # not read as seconds since 1970: the API speaks ISO 8601
+    ],
+)
 async def test_a_bad_parameter_is_a_422_naming_it(api: httpx.AsyncClient, params: dict[str, Any], field: str) -> None:
     response = await api.get("/api/pipelines/jobs", params=params)
     assert response.status_code == 422
@@ -136,14 +139,18 @@ def test_a_subscriber_is_pushed_its_tenants_new_job_right_after_the_projector_co
     golden: Settings,
 ) -> None:
     port = free_port()
-    env = {"DATABASE_URL": golden.database, "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
-           "ZIXLY_DASHBOARD_PORT": str(port)}  # fmt: skip
+    env = {
+        "DATABASE_URL": golden.database,
+        "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
+        "ZIXLY_DASHBOARD_PORT": str(port),
+    }
     server = start_service(golden, "dashboard-api", ["dashboard"], f"http://127.0.0.1:{port}/api/health", env)
     tenant, other = (create_tenant(golden, f"{name}-{uuid.uuid4().hex[:6]}").id for name in ("watcher", "other"))
     token = create_token(golden, tenant)
     try:
-        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/jobs/subscribe", headers=bearer(token),
-                          timeout=30) as stream:  # fmt: skip
+        with httpx.stream(
+            "GET", f"http://127.0.0.1:{port}/api/jobs/subscribe", headers=bearer(token), timeout=30
+        ) as stream:
             lines = stream.iter_lines()
             assert next(lines) == ": subscribed"
             append_request(golden, other)  # committed first: a leaky filter would push it first
@@ -163,8 +170,13 @@ def test_a_subscriber_is_pushed_its_tenants_new_job_right_after_the_projector_co
 
 
 def append_request(settings: Settings, tenant: str) -> str:
-    event = JobRequested(tenant_id=tenant, job_id=uuid.uuid4(), correlation_id="watch", producer="test",
-                         payload=JobRequestedPayload(job_type="noop", parameters={}))  # fmt: skip
+    event = JobRequested(
+        tenant_id=tenant,
+        job_id=uuid.uuid4(),
+        correlation_id="watch",
+        producer="test",
+        payload=JobRequestedPayload(job_type="noop", parameters={}),
+    )
 
     async def send() -> None:
         producer = make_producer(settings)
@@ -205,14 +217,16 @@ async def test_a_long_timeline_comes_as_its_two_ends_with_each_types_count_and_e
     assert [e["event_id"] for e in ends["events"]] == [whole["events"][0]["event_id"], whole["events"][-1]["event_id"]]
     assert (ends["events_total"], ends["events_omitted"]) == (total, total - 2)
     assert sum(kind["count"] for kind in ends["event_types"]) == total
-    assert [kind["event_type"] for kind in ends["event_types"]] == list(dict.fromkeys(
-        e["event_type"] for e in whole["events"]))  # fmt: skip
+    assert [kind["event_type"] for kind in ends["event_types"]] == list(
+        dict.fromkeys(e["event_type"] for e in whole["events"])
+    )
 
     paged: list[dict[str, Any]] = []
     after: int | None = -1
     while after is not None:
-        page = (await api.get(f"/api/pipelines/jobs/{SWEEP_JOB}/events",
-                              params={"after_offset": after, "limit": 2})).json()  # fmt: skip
+        page = (
+            await api.get(f"/api/pipelines/jobs/{SWEEP_JOB}/events", params={"after_offset": after, "limit": 2})
+        ).json()
         assert len(page["items"]) <= 2
         paged += page["items"]
         after = page["next_after_offset"]
@@ -229,13 +243,29 @@ def test_the_heatmap_reduced_in_postgres_equals_the_one_drawn_from_every_backtes
         score = None if index % 13 == 0 else ((index * 7919) % 1000) / 100 - 5 + index / 1e6  # no ties
         parameters = {"fast": fast, "slow": slow, "window": window}
         key = ",".join(f"{name}={value}" for name, value in sorted(parameters.items()))
-        rows.append((job_id, "acme", "AAPL", "sma_crossover", key, json.dumps(parameters), score, score, 3, 0.5, 0,
-                     uuid.uuid4()))  # fmt: skip
+        rows.append(
+            (
+                job_id,
+                "acme",
+                "AAPL",
+                "sma_crossover",
+                key,
+                json.dumps(parameters),
+                score,
+                score,
+                3,
+                0.5,
+                0,
+                uuid.uuid4(),
+            )
+        )
     with psycopg.connect(golden.database, autocommit=True) as connection:
         connection.cursor().executemany(
             "INSERT INTO trading_sweep_results (job_id, tenant_id, ticker, strategy_type, parameters_key, parameters, "
             "score, sharpe, trades, exposure, chunk_index, event_id, recorded_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())", rows)  # fmt: skip
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+            rows,
+        )
     data = PageData(golden)
     try:
         every = data.sweep_cells(EVERY_TENANT, job_id, "AAPL", "sma_crossover")

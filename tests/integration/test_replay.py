@@ -33,8 +33,11 @@ ORDER = {
 
 
 def service_env(settings: Settings) -> dict[str, str]:
-    return {"DATABASE_URL": settings.database, "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
-            "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions)}  # fmt: skip
+    return {
+        "DATABASE_URL": settings.database,
+        "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
+        "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
+    }
 
 
 @dataclass
@@ -46,8 +49,11 @@ class Live:
 
     def post(self, count: int) -> None:
         for _ in range(count):
-            response = httpx.post(f"{self.receiver_url}/webhook/generic-job", json={"job_type": "noop"},
-                                  headers={"X-Tenant-ID": "replayers"})  # fmt: skip
+            response = httpx.post(
+                f"{self.receiver_url}/webhook/generic-job",
+                json={"job_type": "noop"},
+                headers={"X-Tenant-ID": "replayers"},
+            )
             assert response.status_code == 202, response.text
             self.accepted.append(response.json()["job_id"])
 
@@ -71,12 +77,21 @@ def live(stack: Settings) -> Iterator[Live]:
         asyncio.run(append_synthetic(settings, 20_000, seed=5))
         env = service_env(settings)
         port = free_port()
-        projector = start_service(settings, "projector-replayed", ["projector", "--metrics-port", str(port)],
-                                  f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+        projector = start_service(
+            settings,
+            "projector-replayed",
+            ["projector", "--metrics-port", str(port)],
+            f"http://127.0.0.1:{port}/metrics",
+            env,
+        )
         receiver_port = free_port()
-        receiver = start_service(settings, "receiver-replayed", ["receiver"],
-                                 f"http://127.0.0.1:{receiver_port}/health",
-                                 env | {"ZIXLY_RECEIVER_PORT": str(receiver_port)})  # fmt: skip
+        receiver = start_service(
+            settings,
+            "receiver-replayed",
+            ["receiver"],
+            f"http://127.0.0.1:{receiver_port}/health",
+            env | {"ZIXLY_RECEIVER_PORT": str(receiver_port)},
+        )
         state = Live(settings, f"http://127.0.0.1:{receiver_port}", projector)
         try:
             state.post(5)
@@ -163,11 +178,16 @@ def test_a_dropped_read_model_replays_to_tables_identical_to_the_live_ones(live:
 def test_an_interrupted_replay_resumes_from_where_it_stopped(live: Live) -> None:
     asyncio.run(append_synthetic(live.settings, 60_000, seed=6))
     wait_for_checkpoints_at_end(live.settings, timeout=120)
-    env = os.environ | service_env(live.settings) | {"ZIXLY_REPLAY_SEGMENT_EVENTS": "2000",
-                                                     "ZIXLY_REPLAY_PROCESSES": "1"}  # fmt: skip
-    interrupted = subprocess.Popen([sys.executable, "-m", "zixly", "replay", "--no-swap", "--fresh"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)  # fmt: skip
+    env = (
+        os.environ | service_env(live.settings) | {"ZIXLY_REPLAY_SEGMENT_EVENTS": "2000", "ZIXLY_REPLAY_PROCESSES": "1"}
+    )
+    interrupted = subprocess.Popen(
+        [sys.executable, "-m", "zixly", "replay", "--no-swap", "--fresh"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         done_before = wait_for_shadow_progress(live.settings)
     finally:
@@ -188,8 +208,9 @@ def wait_for_shadow_progress(settings: Settings, timeout: float = 60) -> int:
     with psycopg.connect(settings.database, autocommit=True) as connection:
         while time.monotonic() < deadline:
             try:
-                row = connection.execute("SELECT coalesce(sum(next_offset), 0) FROM zixly_shadow.replay_positions"
-                                         " WHERE next_offset > 0").fetchone()  # fmt: skip
+                row = connection.execute(
+                    "SELECT coalesce(sum(next_offset), 0) FROM zixly_shadow.replay_positions WHERE next_offset > 0"
+                ).fetchone()
             except psycopg.errors.UndefinedTable:
                 row = None
             if row is not None and row[0] >= 5_000:
@@ -236,9 +257,12 @@ def test_a_projector_rebuilds_tables_another_version_built_or_refuses_when_told_
 
         port = free_port()
         refusing = subprocess.run(
-            [sys.executable, "-m", "zixly", "projector", "--metrics-port", str(port)], capture_output=True,
-            text=True, timeout=60, env=os.environ | env | {"ZIXLY_PROJECTOR_ON_VERSION_CHANGE": "refuse"},
-        )  # fmt: skip
+            [sys.executable, "-m", "zixly", "projector", "--metrics-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ | env | {"ZIXLY_PROJECTOR_ON_VERSION_CHANGE": "refuse"},
+        )
         assert refusing.returncode != 0
         assert "zixly replay jobs" in refusing.stderr + refusing.stdout
 
@@ -255,8 +279,13 @@ def test_a_projector_rebuilds_tables_another_version_built_or_refuses_when_told_
 
 def start_projector(settings: Settings, env: dict[str, str]) -> Service:
     port = free_port()
-    return start_service(settings, "projector-versioned", ["projector", "--metrics-port", str(port)],
-                         f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+    return start_service(
+        settings,
+        "projector-versioned",
+        ["projector", "--metrics-port", str(port)],
+        f"http://127.0.0.1:{port}/metrics",
+        env,
+    )
 
 
 def versions(settings: Settings) -> dict[str, int]:

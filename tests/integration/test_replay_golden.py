@@ -40,8 +40,11 @@ def test_the_golden_log_projects_live_and_replays_to_the_committed_tables(golden
 
 
 def test_the_golden_log_reads_version_1_events_through_the_upcaster(golden: Settings) -> None:
-    started = [row for row in table_contents(golden, {"job_events": "log_partition, log_offset"})["job_events"]
-               if row["event_type"] == "JobStarted"]  # fmt: skip
+    started = [
+        row
+        for row in table_contents(golden, {"job_events": "log_partition, log_offset"})["job_events"]
+        if row["event_type"] == "JobStarted"
+    ]
     assert {row["schema_version"] for row in started} == {2}
     assert {"host": "worker-7", "process_id": 4242, "attempt": 1} in [row["payload"] for row in started]
     assert {"host": "legacy-worker", "process_id": None, "attempt": 1} in [row["payload"] for row in started]

@@ -36,8 +36,11 @@ def cluster(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def node_pids(env: dict[str, str]) -> dict[int, int]:
     run = Path(env["ZIXLY_HOME"]) / "run"
-    pids = {1: PidFile(run / "kafka.pid").read(), 2: PidFile(run / "kafka-2.pid").read(),
-            3: PidFile(run / "kafka-3.pid").read()}  # fmt: skip
+    pids = {
+        1: PidFile(run / "kafka.pid").read(),
+        2: PidFile(run / "kafka-2.pid").read(),
+        3: PidFile(run / "kafka-3.pid").read(),
+    }
     return {node: pid for node, pid in pids.items() if pid is not None}
 
 
@@ -82,8 +85,9 @@ def test_appends_survive_a_killed_leader_and_are_refused_without_a_quorum_of_rep
     topic = settings.job_events_topic
 
     async def scenario() -> tuple[int, int, int, str]:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                    enable_idempotence=True, request_timeout_ms=5000)  # fmt: skip
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=5000
+        )
         await producer.start()
         sent = 0
         try:
@@ -168,8 +172,14 @@ def test_the_default_release_reads_the_clusters_log_after_an_upgrade_from_the_ot
         key: value for key, value in cluster.items() if key not in ("ZIXLY_KAFKA_VERSION", "ZIXLY_KAFKA_BROKERS")
     }
     for command in (["stack", "down"], ["stack", "up", "--brokers", str(NODES)]):
-        done = subprocess.run([sys.executable, "-m", "zixly", *command], cwd=ROOT, env=upgraded, capture_output=True,
-                              text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "zixly", *command],
+            cwd=ROOT,
+            env=upgraded,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
     assert sorted(asyncio.run(read_back())) == sorted(f"upgrade-{index}".encode() for index in range(50))

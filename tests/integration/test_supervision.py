@@ -29,11 +29,18 @@ def own_stack_environment(home: Path) -> dict[str, str]:
     ports = {
         name: str(free_port())
         for name in (
-            "ZIXLY_KAFKA_PORT", "ZIXLY_KAFKA_CONTROLLER_PORT", "ZIXLY_POSTGRES_PORT", "ZIXLY_S3_PORT",
-            "ZIXLY_RECEIVER_PORT", "ZIXLY_DASHBOARD_PORT", "ZIXLY_PROJECTOR_METRICS_PORT",
-            "ZIXLY_NOTIFIER_METRICS_PORT", "ZIXLY_WORKER_METRICS_PORT", "ZIXLY_DASHBOARD_METRICS_PORT",
+            "ZIXLY_KAFKA_PORT",
+            "ZIXLY_KAFKA_CONTROLLER_PORT",
+            "ZIXLY_POSTGRES_PORT",
+            "ZIXLY_S3_PORT",
+            "ZIXLY_RECEIVER_PORT",
+            "ZIXLY_DASHBOARD_PORT",
+            "ZIXLY_PROJECTOR_METRICS_PORT",
+            "ZIXLY_NOTIFIER_METRICS_PORT",
+            "ZIXLY_WORKER_METRICS_PORT",
+            "ZIXLY_DASHBOARD_METRICS_PORT",
         )
-    }  # fmt: skip
+    }
     return os.environ | ports | {"ZIXLY_HOME": str(home), "ZIXLY_KAFKA_HEAP": "384m"}
 
 
@@ -71,8 +78,9 @@ def run_one_job(env: dict[str, str]) -> str:
     """A job through the pipeline that zixly up runs (development mode takes an unsigned webhook)."""
     receiver = f"http://127.0.0.1:{env['ZIXLY_RECEIVER_PORT']}"
     headers = {"X-Tenant-ID": "demo"}
-    accepted = httpx.post(f"{receiver}/webhook/generic-job", headers=headers, timeout=10,
-                          json={"job_type": "noop", "parameters": {}})  # fmt: skip
+    accepted = httpx.post(
+        f"{receiver}/webhook/generic-job", headers=headers, timeout=10, json={"job_type": "noop", "parameters": {}}
+    )
     assert accepted.status_code == 202, accepted.text
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -112,14 +120,28 @@ def test_killing_zixly_up_with_sigkill_stops_every_process_it_started(home: Path
     log = home.parent / "up.log"
     env = own_stack_environment(home)
     with open(log, "wb") as out:
-        up = subprocess.Popen([sys.executable, "-m", "zixly", "up"], cwd=ROOT, env=env,
-                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        up = subprocess.Popen(
+            [sys.executable, "-m", "zixly", "up"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_line(log, "Zixly Pipeline is up", up)
         started = descendants(up.pid)
         names = " ".join(command_line(pid) for pid in started)
-        for server in ("kafka.Kafka", "bin/postgres", "gofakes3", "zixly receiver", "zixly worker",
-                       "zixly projector", "zixly notifier", "zixly dashboard"):  # fmt: skip
+        for server in (
+            "kafka.Kafka",
+            "bin/postgres",
+            "gofakes3",
+            "zixly receiver",
+            "zixly worker",
+            "zixly projector",
+            "zixly notifier",
+            "zixly dashboard",
+        ):
             assert server in names, f"{server} is not among the processes of zixly up:\n{describe(started)}"
 
         job_id = run_one_job(env)
@@ -149,9 +171,14 @@ def test_ctrl_c_on_make_run_piped_into_tee_stops_every_process(home: Path) -> No
     log = home.parent / "run.log"
     # As a terminal runs it: one process group (make, zixly up, tee), and Ctrl-C sends SIGINT to all of it, so
     # tee is gone when zixly up prints that it is stopping.
-    shell = subprocess.Popen(["bash", "-c", f"make -s run 2>&1 | tee {log}"], cwd=ROOT,
-                             env=own_stack_environment(home), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    shell = subprocess.Popen(
+        ["bash", "-c", f"make -s run 2>&1 | tee {log}"],
+        cwd=ROOT,
+        env=own_stack_environment(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for_line(log, "Zixly Pipeline is up", shell)
         started = descendants(shell.pid)
@@ -173,8 +200,9 @@ def test_a_port_in_use_is_one_line_naming_the_port_and_the_setting(home: Path) -
         port = squatter.getsockname()[1]
         env = own_stack_environment(home) | {"ZIXLY_RECEIVER_PORT": str(port)}
 
-        result = subprocess.run([sys.executable, "-m", "zixly", "up"], cwd=ROOT, env=env, capture_output=True,
-                                text=True, timeout=60)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "zixly", "up"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
 
     said = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert result.returncode == 1
@@ -195,8 +223,14 @@ def test_the_stacks_own_postgres_port_in_use_is_one_line_too(home: Path, stack: 
             "ZIXLY_KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,  # the suite's broker: only Postgres is ours
         }
 
-        result = subprocess.run([sys.executable, "-m", "zixly", "stack", "up"], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "zixly", "stack", "up"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr

@@ -71,11 +71,21 @@ def pipeline(stack: Settings, client_system: ClientSystem) -> Iterator[Pipeline]
     }
     services = [
         start_service(stack, "receiver-secrets", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
-        start_service(stack, "worker-secrets", ["worker", "--metrics-port", str(worker_port)],
-                      f"http://127.0.0.1:{worker_port}/metrics", env),
-        start_service(stack, "projector-secrets", ["projector", "--metrics-port", str(projector_port)],
-                      f"http://127.0.0.1:{projector_port}/metrics", env),
-    ]  # fmt: skip
+        start_service(
+            stack,
+            "worker-secrets",
+            ["worker", "--metrics-port", str(worker_port)],
+            f"http://127.0.0.1:{worker_port}/metrics",
+            env,
+        ),
+        start_service(
+            stack,
+            "projector-secrets",
+            ["projector", "--metrics-port", str(projector_port)],
+            f"http://127.0.0.1:{projector_port}/metrics",
+            env,
+        ),
+    ]
     try:
         yield Pipeline(f"http://127.0.0.1:{receiver_port}", services[1])
     finally:

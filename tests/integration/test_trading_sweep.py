@@ -63,17 +63,24 @@ def external() -> Iterator[ExternalBacktests]:
 def sweeps(stack: Settings, external: ExternalBacktests) -> Iterator[SweepPipeline]:
     """Receiver, projector and two workers of one consumer group, with small chunks so that a sweep spreads."""
     receiver_port = free_port()
-    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_SWEEP_CHUNK_SIZE": "100",
-           "ZIXLY_SWEEP_EXTERNAL_SERVICES": f"{EXTERNAL_TENANT}={external.url}"}  # fmt: skip
+    env = {
+        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_SWEEP_CHUNK_SIZE": "100",
+        "ZIXLY_SWEEP_EXTERNAL_SERVICES": f"{EXTERNAL_TENANT}={external.url}",
+    }
     services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
     workers = []
     for name in ("worker-a", "worker-b"):
         port = free_port()
-        workers.append(start_service(stack, name, ["worker", "--metrics-port", str(port)],
-                                     f"http://127.0.0.1:{port}/metrics", env))  # fmt: skip
+        workers.append(
+            start_service(stack, name, ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env)
+        )
     port = free_port()
-    services.append(start_service(stack, "projector", ["projector", "--metrics-port", str(port)],
-                                  f"http://127.0.0.1:{port}/metrics", env))  # fmt: skip
+    services.append(
+        start_service(
+            stack, "projector", ["projector", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
+        )
+    )
     try:
         yield SweepPipeline(f"http://127.0.0.1:{receiver_port}", workers)
     finally:
@@ -128,9 +135,15 @@ def test_the_readme_sweep_completes_with_ranked_results_in_postgres_and_artifact
     assert rows == result["backtests"]
 
     # The best cell per ticker in the table is the summary's rank 1, and it carries out-of-sample metrics.
-    best = dict(query(stack, """
+    best = dict(
+        query(
+            stack,
+            """
         SELECT DISTINCT ON (ticker) ticker, parameters_key FROM trading_sweep_results
-        WHERE job_id = %s ORDER BY ticker, score DESC NULLS LAST, parameters_key""", job_id))  # fmt: skip
+        WHERE job_id = %s ORDER BY ticker, score DESC NULLS LAST, parameters_key""",
+            job_id,
+        )
+    )
     for ticker in result["tickers"]:
         top = ticker["best"][0]
         assert best[ticker["ticker"]] == ",".join(f"{k}={v:g}" for k, v in sorted(top["parameters"].items()))
@@ -158,8 +171,13 @@ def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
     sweeps: SweepPipeline, stack: Settings, tenant: str
 ) -> None:
     windows = {"start": 2, "stop": 120, "step": 1}
-    body = {"tickers": ["SYN-A", "SYN-B"], "data_source": "synthetic", "start": "2010-01-01", "end": "2024-12-31",
-            "strategies": [{"type": "sma_crossover", "parameters": {"fast": windows, "slow": windows}}]}  # fmt: skip
+    body = {
+        "tickers": ["SYN-A", "SYN-B"],
+        "data_source": "synthetic",
+        "start": "2010-01-01",
+        "end": "2024-12-31",
+        "strategies": [{"type": "sma_crossover", "parameters": {"fast": windows, "slow": windows}}],
+    }
     expected = 2 * len(TradingSweepParameters.model_validate(body).strategies[0].combinations())
     job_id = submit_sweep(sweeps, tenant, body)
 
@@ -180,9 +198,13 @@ def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
 
     job = wait_until_done(sweeps, tenant, job_id, timeout=180)
     assert job["status"] == "COMPLETED", job["error_message"]
-    [(rows, distinct)] = query(stack, """
+    [(rows, distinct)] = query(
+        stack,
+        """
         SELECT count(*), count(DISTINCT (ticker, strategy_type, parameters_key)) FROM trading_sweep_results
-        WHERE job_id = %s""", job_id)  # fmt: skip
+        WHERE job_id = %s""",
+        job_id,
+    )
     assert rows == distinct == expected == job["result"]["backtests"]
     assert not [pid for pid in pool if Path(f"/proc/{pid}").exists()], "the lost worker's pool died with it"
 
@@ -192,17 +214,26 @@ def test_a_sweep_whose_planner_died_before_queueing_every_chunk_still_completes(
     # request, its start, its plan and only the first chunks, nothing committed. A worker then takes the partition.
     body = json.loads(EXAMPLE.read_text()) | {"tickers": ["AAPL", "MSFT"]}
     sweep = TradingSweepParameters.model_validate(body)
-    webhook = GenericJobWebhook(job_type=SWEEP_JOB_TYPE,
-                                parameters=TradingSweepWebhook.model_validate(body).job_parameters())  # fmt: skip
+    webhook = GenericJobWebhook(
+        job_type=SWEEP_JOB_TYPE, parameters=TradingSweepWebhook.model_validate(body).job_parameters()
+    )
     request = job_requested(webhook, tenant, None)
     started = follow_up(request, JobStarted, producer="test", payload=JobStartedPayload(attempt=1, host="gone"))
     data = fingerprints(market_data_config(stack), sweep)
     plans = plan_chunks(sweep, 100)
     planned = follow_up(
-        started, SweepPlanned, producer="test", event_id=derived_event_id(request.job_id, "sweep-planned:1"),
-        payload=SweepPlannedPayload(attempt=1, chunk_count=len(plans), backtest_count=sum(p.size for p in plans),
-                                    data=data, parameters=sweep.model_dump(mode="json")),
-    )  # fmt: skip
+        started,
+        SweepPlanned,
+        producer="test",
+        event_id=derived_event_id(request.job_id, "sweep-planned:1"),
+        payload=SweepPlannedPayload(
+            attempt=1,
+            chunk_count=len(plans),
+            backtest_count=sum(p.size for p in plans),
+            data=data,
+            parameters=sweep.model_dump(mode="json"),
+        ),
+    )
     queued = SweepPlanner._chunk_records(started, planned.event_id, sweep, data, plans, skip=set())[:2]
     assert len(plans) > 4
 
@@ -231,9 +262,13 @@ def test_a_sweep_whose_planner_died_before_queueing_every_chunk_still_completes(
             outcome_sql = "SELECT status, (result->>'backtests')::int FROM pipeline_jobs WHERE id = %s"
             [(status, backtests)] = query(own, outcome_sql, request.job_id)
             assert status == "COMPLETED"
-            [(rows, distinct)] = query(own, """
+            [(rows, distinct)] = query(
+                own,
+                """
                 SELECT count(*), count(DISTINCT (ticker, strategy_type, parameters_key)) FROM trading_sweep_results
-                WHERE job_id = %s""", request.job_id)  # fmt: skip
+                WHERE job_id = %s""",
+                request.job_id,
+            )
             assert rows == distinct == backtests == sum(p.size for p in plans)
             plans_sql = "SELECT count(*) FROM job_events WHERE job_id = %s AND event_type = 'SweepPlanned'"
             [(plans_in_log,)] = query(own, plans_sql, request.job_id)
@@ -244,9 +279,13 @@ def test_a_sweep_whose_planner_died_before_queueing_every_chunk_still_completes(
 
 
 def chunk_workers(settings: Settings, job_id: str) -> set[str]:
-    rows = query(settings, """
+    rows = query(
+        settings,
+        """
         SELECT DISTINCT payload->>'worker' FROM job_events WHERE job_id = %s AND event_type = 'SweepResultsRecorded'
-        """, job_id)  # fmt: skip
+        """,
+        job_id,
+    )
     return {worker for (worker,) in rows}
 
 
@@ -274,8 +313,9 @@ def test_a_sweep_dispatched_to_an_external_service_completes_from_its_callback(
     assert job["metrics"]["external"]["reference"].startswith("ext-")
     [(rows,)] = query(stack, "SELECT count(*) FROM trading_sweep_results WHERE job_id = %s", job_id)
     assert rows == job["result"]["backtests"] == 2 * sweep.combination_count()
-    types = [t for (t,) in query(stack, "SELECT event_type FROM job_events WHERE job_id = %s ORDER BY log_offset",
-                                 job_id)]  # fmt: skip
+    types = [
+        t for (t,) in query(stack, "SELECT event_type FROM job_events WHERE job_id = %s ORDER BY log_offset", job_id)
+    ]
     assert types[:3] == ["JobRequested", "JobStarted", "SweepDispatched"]
     assert {"SweepCallbackReceived", "SweepResultsRecorded"} <= set(types)
     assert types[-1] == "JobCompleted"

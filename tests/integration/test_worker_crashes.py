@@ -51,18 +51,25 @@ def environment(settings: Settings, receiver_port: int) -> dict[str, str]:
 
 def start_worker(settings: Settings, env: dict[str, str], name: str) -> Service:
     port = free_port()
-    return start_service(settings, name, ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics",
-                         env)  # fmt: skip
+    return start_service(
+        settings, name, ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
+    )
 
 
 @contextmanager
 def pipeline(settings: Settings, env: dict[str, str], name: str) -> Iterator[list[Service]]:
     """A receiver, a projector and one worker; the list takes the workers started later, and all stop at the end."""
-    receiver = start_service(settings, f"receiver-{name}", ["receiver"],
-                             f"http://127.0.0.1:{env['ZIXLY_RECEIVER_PORT']}/health", env)  # fmt: skip
+    receiver = start_service(
+        settings, f"receiver-{name}", ["receiver"], f"http://127.0.0.1:{env['ZIXLY_RECEIVER_PORT']}/health", env
+    )
     port = free_port()
-    projector = start_service(settings, f"projector-{name}", ["projector", "--metrics-port", str(port)],
-                              f"http://127.0.0.1:{port}/metrics", env)  # fmt: skip
+    projector = start_service(
+        settings,
+        f"projector-{name}",
+        ["projector", "--metrics-port", str(port)],
+        f"http://127.0.0.1:{port}/metrics",
+        env,
+    )
     workers = [start_worker(settings, env, f"worker-{name}-1")]
     try:
         yield workers
@@ -76,14 +83,16 @@ def own_records(settings: Settings, job_ids: list[str]) -> Counter[tuple[bytes, 
     """The log's records per (job, event type) of these jobs only: the retries topic is shared, and a retry left
     there by an earlier run against the same local stack may land its outcome in a test's topic."""
     ours = {job_id.encode() for job_id in job_ids}
-    return Counter({(key, event_type): n for (key, event_type), n in records_in_the_log(settings).items()
-                    if key in ours})  # fmt: skip
+    return Counter(
+        {(key, event_type): n for (key, event_type), n in records_in_the_log(settings).items() if key in ours}
+    )
 
 
 def statuses(settings: Settings, job_ids: list[str]) -> Counter[str]:
     with psycopg.connect(settings.database) as connection:
-        rows = connection.execute("SELECT status FROM pipeline_jobs WHERE id = ANY(%s)",
-                                  ([uuid.UUID(j) for j in job_ids],)).fetchall()  # fmt: skip
+        rows = connection.execute(
+            "SELECT status FROM pipeline_jobs WHERE id = ANY(%s)", ([uuid.UUID(j) for j in job_ids],)
+        ).fetchall()
     return Counter(status for (status,) in rows)
 
 
@@ -128,8 +137,10 @@ def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_
         restarted = sum(1 for (_, event_type), n in records.items() if event_type == "JobStarted" and n > 1)
         # Only the jobs in flight at the kill may start again: at most the worker's 16 slots.
         assert restarted <= 16, f"{restarted} jobs started more than once"
-        report(f"worker killed mid-run: {JOBS} jobs, 0 with two outcomes in the log, {restarted} started again (those "
-               "in flight at the kill)")  # fmt: skip
+        report(
+            f"worker killed mid-run: {JOBS} jobs, 0 with two outcomes in the log, {restarted} started again (those "
+            "in flight at the kill)"
+        )
 
 
 RETRIED_JOBS = 40
@@ -143,15 +154,19 @@ def test_a_worker_killed_after_retries_finished_but_before_their_commit_runs_non
     settings = own_log.replaced(retries_topic=f"{own_log.job_events_topic}-retries")
     asyncio.run(ensure_topics(settings, [TopicSpec(settings.retries_topic, 1)]))
     receiver_port = free_port()
-    env = environment(settings, receiver_port) | {"ZIXLY_RETRIES_TOPIC": settings.retries_topic,
-                                                  "ZIXLY_RETRY_BASE_DELAY_SECONDS": "0.2"}  # fmt: skip
+    env = environment(settings, receiver_port) | {
+        "ZIXLY_RETRIES_TOPIC": settings.retries_topic,
+        "ZIXLY_RETRY_BASE_DELAY_SECONDS": "0.2",
+    }
     with pipeline(settings, env, "retry-crash") as workers:
         tenant = f"t-{uuid.uuid4().hex[:8]}"
         with httpx.Client(base_url=f"http://127.0.0.1:{receiver_port}", timeout=30) as client:
 
             def submit(seconds: float) -> str:
-                body = {"job_type": "sleep", "parameters": {"seconds": seconds, "progress_steps": 0,
-                                                            "fail_attempts": 1}}  # fmt: skip
+                body = {
+                    "job_type": "sleep",
+                    "parameters": {"seconds": seconds, "progress_steps": 0, "fail_attempts": 1},
+                }
                 answer = client.post("/webhook/generic-job", json=body, headers={"X-Tenant-ID": tenant})
                 assert answer.status_code == 202, answer.text
                 return str(answer.json()["job_id"])
@@ -176,8 +191,9 @@ def test_a_worker_killed_after_retries_finished_but_before_their_commit_runs_non
         started = Counter(n for (_, event_type), n in records.items() if event_type == "JobStarted")
         assert completed_twice == 0, f"{completed_twice} of {RETRIED_JOBS} retried jobs completed twice"
         assert started == Counter({2: RETRIED_JOBS}), "each short job ran its two attempts once each"
-        report(f"worker killed behind a running retry: {RETRIED_JOBS} retried jobs finished before the kill, 0 ran "
-               "again")  # fmt: skip
+        report(
+            f"worker killed behind a running retry: {RETRIED_JOBS} retried jobs finished before the kill, 0 ran again"
+        )
 
 
 def wait_for(settings: Settings, job_ids: list[str], status: str, seconds: float) -> None:
@@ -190,6 +206,7 @@ def wait_for(settings: Settings, job_ids: list[str], status: str, seconds: float
 def attempt_running(settings: Settings, job_id: str) -> int:
     """The attempt the job is running now (0 when it is not running)."""
     with psycopg.connect(settings.database) as connection:
-        row = connection.execute("SELECT attempts FROM pipeline_jobs WHERE id = %s AND status = 'RUNNING'",
-                                 (uuid.UUID(job_id),)).fetchone()  # fmt: skip
+        row = connection.execute(
+            "SELECT attempts FROM pipeline_jobs WHERE id = %s AND status = 'RUNNING'", (uuid.UUID(job_id),)
+        ).fetchone()
     return int(row[0]) if row else 0

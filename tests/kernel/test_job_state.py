@@ -27,8 +27,12 @@ HALFWAY = follow_up(STARTED, JobProgressed, producer="w", payload=JobProgressedP
 DONE = follow_up(
     STARTED, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={"ok": 1}, duration_ms=12.5)
 )
-FAILED = follow_up(STARTED, JobFailed, producer="w", payload=JobFailedPayload(
-    attempt=1, error_type="Boom", error_message="it broke", retryable=False, duration_ms=3))  # fmt: skip
+FAILED = follow_up(
+    STARTED,
+    JobFailed,
+    producer="w",
+    payload=JobFailedPayload(attempt=1, error_type="Boom", error_message="it broke", retryable=False, duration_ms=3),
+)
 
 
 def test_a_requested_job_is_queued_with_its_parameters() -> None:

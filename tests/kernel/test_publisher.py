@@ -33,8 +33,13 @@ class Connection:
 
 def request() -> JobRequested:
     job_id = uuid.uuid4()
-    return JobRequested(tenant_id="acme", job_id=job_id, correlation_id=str(job_id), producer="test",
-                        payload=JobRequestedPayload(job_type="noop", parameters={}))  # fmt: skip
+    return JobRequested(
+        tenant_id="acme",
+        job_id=job_id,
+        correlation_id=str(job_id),
+        producer="test",
+        payload=JobRequestedPayload(job_type="noop", parameters={}),
+    )
 
 
 def metadata(offset: int) -> RecordMetadata:

@@ -9,8 +9,9 @@ from tests.builders import job_lifecycle
 
 def history() -> list[tuple[Event, int, int]]:
     events = job_lifecycle()
-    spaced = [e.model_copy(update={"occurred_at": events[0].occurred_at + timedelta(seconds=i)})
-              for i, e in enumerate(events)]  # fmt: skip
+    spaced = [
+        e.model_copy(update={"occurred_at": events[0].occurred_at + timedelta(seconds=i)}) for i, e in enumerate(events)
+    ]
     return [(event, 3, 10 + i) for i, event in enumerate(spaced)]
 
 

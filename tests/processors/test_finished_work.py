@@ -26,8 +26,9 @@ def test_a_retry_key_names_the_job_and_the_attempt() -> None:
 
 def test_the_attempt_an_outcome_ends_is_read_from_its_payload() -> None:
     completed = JobCompleted(**ENVELOPE, payload=JobCompletedPayload(attempt=3, result={}, duration_ms=1))
-    failed = JobRetryScheduledPayload(attempt=2, next_attempt=3, delay_seconds=1, due_at=datetime.now(UTC),
-                                      error_type="E", error_message="m")  # fmt: skip
+    failed = JobRetryScheduledPayload(
+        attempt=2, next_attempt=3, delay_seconds=1, due_at=datetime.now(UTC), error_type="E", error_message="m"
+    )
     scheduled = JobRetryScheduled(**ENVELOPE, payload=failed)
     spent = JobDeadLetteredPayload(attempts=4, reason="spent", history=[], dead_letter_topic="dl")
     dead = JobDeadLettered(**ENVELOPE, payload=spent)
@@ -41,8 +42,10 @@ async def test_a_chunk_is_done_once_its_results_are_recorded_or_its_sweep_has_en
     chunks = FinishedChunks()
     results = SweepResultsRecordedPayload(chunk_index=4, chunk_count=9, rows=[], worker="w", duration_ms=1)
     recorded = SweepResultsRecorded(**ENVELOPE, payload=results)
-    failed = JobFailed(**ENVELOPE, payload=JobFailedPayload(attempt=1, error_type="E", error_message="chunk 2",
-                                                           retryable=True, duration_ms=1))  # fmt: skip
+    failed = JobFailed(
+        **ENVELOPE,
+        payload=JobFailedPayload(attempt=1, error_type="E", error_message="chunk 2", retryable=True, duration_ms=1),
+    )
     chunks.by_partition[0] = {*chunks.done_keys(job.encode(), recorded), *chunks.done_keys(other.encode(), failed)}
     chunks.opened([0])
     assert await chunks.chunk_verdict(0, chunk_record_key(job, 4)) == "finished"

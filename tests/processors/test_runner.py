@@ -68,8 +68,14 @@ def runner_with(
     dead_letters: FakeDeadLetters | None = None,
 ) -> JobRunner:
     context = partial(JobContext, http=http, development=True)
-    return JobRunner(registry or default_registry(), publisher, "worker-1", context,
-                     retries or FakeRetryScheduler(), dead_letters or FakeDeadLetters())  # fmt: skip
+    return JobRunner(
+        registry or default_registry(),
+        publisher,
+        "worker-1",
+        context,
+        retries or FakeRetryScheduler(),
+        dead_letters or FakeDeadLetters(),
+    )
 
 
 async def test_a_noop_job_emits_started_then_completed_with_its_echo(http: httpx.AsyncClient) -> None:
@@ -210,8 +216,9 @@ async def test_a_job_that_fails_twice_then_succeeds_completes_on_its_third_attem
     runner = runner_with(publisher, http, retries=retries)
     outcome = await runner.run(request("sleep", seconds=0, progress_steps=0, fail_attempts=2))
     while isinstance(outcome, JobRetryScheduled):
-        outcome = await runner.run(retries.scheduled[-1].request, retries.scheduled[-1].attempt,
-                                   retries.scheduled[-1].history)  # fmt: skip
+        outcome = await runner.run(
+            retries.scheduled[-1].request, retries.scheduled[-1].attempt, retries.scheduled[-1].history
+        )
     assert isinstance(outcome, JobCompleted)
     assert outcome.payload.attempt == 3
     assert publisher.types() == ["JobStarted", "JobRetryScheduled"] * 2 + ["JobStarted", "JobCompleted"]
@@ -245,8 +252,9 @@ async def test_a_non_retryable_error_class_fails_at_once(http: httpx.AsyncClient
 async def test_a_job_whose_cancel_was_read_stops_at_its_next_checkpoint(http: httpx.AsyncClient) -> None:
     cancellations, publisher = CancelRegistry(), FakePublisher()
     context = partial(JobContext, http=http)
-    runner = JobRunner(default_registry(), publisher, "w", context, FakeRetryScheduler(), FakeDeadLetters(),
-                       cancellations)  # fmt: skip
+    runner = JobRunner(
+        default_registry(), publisher, "w", context, FakeRetryScheduler(), FakeDeadLetters(), cancellations
+    )
     job = request("sleep", seconds=2, progress_steps=10)
     running = asyncio.create_task(runner.run(job))
     await asyncio.sleep(0.5)
@@ -259,8 +267,9 @@ async def test_a_job_whose_cancel_was_read_stops_at_its_next_checkpoint(http: ht
 async def test_a_retry_of_a_cancelled_job_does_not_run(http: httpx.AsyncClient) -> None:
     cancellations = CancelRegistry()
     context = partial(JobContext, http=http)
-    runner = JobRunner(default_registry(), FakePublisher(), "w", context, FakeRetryScheduler(), FakeDeadLetters(),
-                       cancellations)  # fmt: skip
+    runner = JobRunner(
+        default_registry(), FakePublisher(), "w", context, FakeRetryScheduler(), FakeDeadLetters(), cancellations
+    )
     job = request("noop")
     cancellations.request(str(job.job_id))
     assert isinstance(await runner.run(job, attempt=2), JobCancelled)
@@ -295,8 +304,7 @@ class Secrets:
 
 def runner_with_secrets(http: httpx.AsyncClient, secrets: Secrets) -> JobRunner:
     context = partial(JobContext, http=http, development=True, secrets=secrets)
-    return JobRunner(default_registry(), FakePublisher(), "worker-1", context, FakeRetryScheduler(),
-                     FakeDeadLetters())  # fmt: skip
+    return JobRunner(default_registry(), FakePublisher(), "worker-1", context, FakeRetryScheduler(), FakeDeadLetters())
 
 
 async def test_a_header_naming_a_secret_is_sent_its_value_and_the_echo_is_stored_with_its_name(
@@ -326,8 +334,9 @@ async def test_a_secret_the_tenant_does_not_have_fails_the_job_without_retry(
 
 async def test_a_failure_that_quotes_a_credential_is_stored_redacted(http: httpx.AsyncClient) -> None:
     async def leaky(parameters: NoopParameters, context: JobContext) -> dict[str, Any]:
-        raise JobError("GET https://u:pw@example.com/?api_key=abc123 sent Authorization: Bearer abcdefghijkl",
-                       retryable=False)  # fmt: skip
+        raise JobError(
+            "GET https://u:pw@example.com/?api_key=abc123 sent Authorization: Bearer abcdefghijkl", retryable=False
+        )
 
     registry = JobRegistry([JobType("noop", NoopParameters, leaky, RetryPolicy(max_attempts=1))])
     outcome = await runner_with(FakePublisher(), http, registry).run(request("noop"))

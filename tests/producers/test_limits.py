@@ -66,10 +66,23 @@ def test_a_refill_never_exceeds_the_burst() -> None:
 def _job(tenant: str, status: str, job_id: uuid.UUID | None = None) -> JobStatusView:
     now = datetime.now(UTC)
     return JobStatusView(
-        job_id=job_id or uuid.uuid4(), tenant_id=tenant, job_type="noop", status=status, attempts=1, progress=0.0,
-        progress_message=None, parameters={}, result=None, error_type=None, error_message=None, correlation_id="c",
-        created_at=now, started_at=None, completed_at=None, updated_at=now,
-    )  # fmt: skip
+        job_id=job_id or uuid.uuid4(),
+        tenant_id=tenant,
+        job_type="noop",
+        status=status,
+        attempts=1,
+        progress=0.0,
+        progress_message=None,
+        parameters={},
+        result=None,
+        error_type=None,
+        error_message=None,
+        correlation_id="c",
+        created_at=now,
+        started_at=None,
+        completed_at=None,
+        updated_at=now,
+    )
 
 
 def _reader(tenant: str, *statuses: str) -> FakeJobReader:
@@ -122,8 +135,13 @@ def publisher() -> FakePublisher:
     return FakePublisher()
 
 
-def _client(settings: Settings, publisher: FakePublisher, reader: FakeJobReader, tenants: FakeTenants,
-            tokens: FakeTokens | None = None) -> httpx.AsyncClient:  # fmt: skip
+def _client(
+    settings: Settings,
+    publisher: FakePublisher,
+    reader: FakeJobReader,
+    tenants: FakeTenants,
+    tokens: FakeTokens | None = None,
+) -> httpx.AsyncClient:
     app = create_app(settings, receiver_services(settings, publisher, reader, tenants=tenants, tokens=tokens))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
@@ -154,8 +172,9 @@ async def test_a_tenant_over_its_rate_gets_429_with_when_to_retry(
 async def test_one_tenants_limit_does_not_hold_back_another(slow_tenants: httpx.AsyncClient) -> None:
     for n in range(3):
         await post(slow_tenants, *signed({"job_type": "noop"}, SECRET, f"msg_{n}"))
-    answers = [await post(slow_tenants, *signed({"job_type": "noop"}, SECRET, f"g_{n}", tenant="globex"))
-               for n in range(5)]  # fmt: skip
+    answers = [
+        await post(slow_tenants, *signed({"job_type": "noop"}, SECRET, f"g_{n}", tenant="globex")) for n in range(5)
+    ]
     assert {answer.status_code for answer in answers} == {202}  # globex's own burst of 5 applies
 
 
@@ -201,8 +220,9 @@ async def test_an_api_token_over_its_read_rate_gets_429(publisher: FakePublisher
     reader_token = Principal("token", "tok_1", Role.VIEWER, "acme")
     tokens = FakeTokens({"zx_one": reader_token, "zx_two": Principal("token", "tok_2", Role.VIEWER, "acme")})
     async with _client(settings, publisher, reader, FakeTenants({"acme": (SECRET,)}), tokens) as client:
-        answers = [await client.get(f"/webhook/jobs/{job_id}", headers={"Authorization": "Bearer zx_one"})
-                   for _ in range(3)]  # fmt: skip
+        answers = [
+            await client.get(f"/webhook/jobs/{job_id}", headers={"Authorization": "Bearer zx_one"}) for _ in range(3)
+        ]
         other = await client.get(f"/webhook/jobs/{job_id}", headers={"Authorization": "Bearer zx_two"})
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert answers[2].json()["error"] == "rate_limited"

@@ -31,13 +31,23 @@ async def client(publisher: FakePublisher) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def signed(body: dict[str, Any], secret: str = NEW, webhook_id: str = "msg_1", age: timedelta = timedelta(0),
-           tenant: str = "acme") -> tuple[bytes, dict[str, str]]:  # fmt: skip
+def signed(
+    body: dict[str, Any],
+    secret: str = NEW,
+    webhook_id: str = "msg_1",
+    age: timedelta = timedelta(0),
+    tenant: str = "acme",
+) -> tuple[bytes, dict[str, str]]:
     data = json.dumps(body)
     timestamp = datetime.now(UTC) - age
     signature = Webhook(secret).sign(webhook_id, timestamp, data)
-    headers = {"Content-Type": "application/json", "X-Tenant-ID": tenant, "webhook-id": webhook_id,
-               "webhook-timestamp": str(int(timestamp.timestamp())), "webhook-signature": signature}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        "X-Tenant-ID": tenant,
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signature,
+    }
     return data.encode(), headers
 
 

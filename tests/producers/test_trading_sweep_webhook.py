@@ -189,10 +189,12 @@ async def test_a_range_too_wide_to_count_is_refused_naming_the_field_not_answere
     # Found by the fuzzer: (stop - start) / step overflows to infinity, which has no whole number of values.
     body = sweep(
         strategies=[
-            {"type": "sma_crossover",
-             "parameters": {"fast": {"start": -2e257, "stop": 6e16, "step": 6e-161}, "slow": [600]}}
+            {
+                "type": "sma_crossover",
+                "parameters": {"fast": {"start": -2e257, "stop": 6e16, "step": 6e-161}, "slow": [600]},
+            }
         ]
-    )  # fmt: skip
+    )
     error = await error_of(client, body)
     detail = error["details"][0]
     assert detail["loc"][:4] == ["strategies", 0, "parameters", "fast"]

@@ -48,9 +48,17 @@ def test_the_envelope_carries_every_field_the_design_asks_for() -> None:
 
     envelope = json.loads(value)
     assert set(envelope) == {
-        "event_id", "event_type", "schema_version", "occurred_at", "tenant_id", "job_id",
-        "correlation_id", "causation_id", "producer", "payload",
-    }  # fmt: skip
+        "event_id",
+        "event_type",
+        "schema_version",
+        "occurred_at",
+        "tenant_id",
+        "job_id",
+        "correlation_id",
+        "causation_id",
+        "producer",
+        "payload",
+    }
     assert envelope["occurred_at"].endswith("Z")
 
 

@@ -10,8 +10,13 @@ from schemas.upcasting import split_worker, upcast
 
 
 def a_version_1_start(worker: str) -> bytes:
-    event = superseded.JobStarted(tenant_id="acme", job_id=uuid.uuid4(), correlation_id="c", producer="processor",
-                                  payload=superseded.JobStartedPayload(attempt=2, worker=worker))  # fmt: skip
+    event = superseded.JobStarted(
+        tenant_id="acme",
+        job_id=uuid.uuid4(),
+        correlation_id="c",
+        producer="processor",
+        payload=superseded.JobStartedPayload(attempt=2, worker=worker),
+    )
     return event.model_dump_json().encode()
 
 
@@ -19,16 +24,23 @@ def test_a_version_1_start_is_read_as_version_2_with_host_and_process_split() ->
     event = decode(a_version_1_start("worker-7:4242"))
     assert isinstance(event, JobStarted)
     assert (event.schema_version, event.payload.host, event.payload.process_id, event.payload.attempt) == (
-        2, "worker-7", 4242, 2)  # fmt: skip
+        2,
+        "worker-7",
+        4242,
+        2,
+    )
 
 
-@pytest.mark.parametrize(("worker", "expected"), [
-    ("legacy-worker", ("legacy-worker", None)),
-    ("host:with:colons:12", ("host:with:colons", 12)),
-    ("host:pid", ("host:pid", None)),
-    (":12", (":12", None)),
-    ("host:0", ("host:0", None)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("worker", "expected"),
+    [
+        ("legacy-worker", ("legacy-worker", None)),
+        ("host:with:colons:12", ("host:with:colons", 12)),
+        ("host:pid", ("host:pid", None)),
+        (":12", (":12", None)),
+        ("host:0", ("host:0", None)),
+    ],
+)
 def test_a_worker_name_without_a_positive_numeric_pid_is_all_host(
     worker: str, expected: tuple[str, int | None]
 ) -> None:

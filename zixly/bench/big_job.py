@@ -77,10 +77,18 @@ class Sweep:
         return uuid.uuid5(uuid.NAMESPACE_URL, f"zixly-bench-big-job/{self.name}/{self.fast}x{self.slow}")
 
     def parameters(self) -> dict[str, object]:
-        windows = {"fast": {"start": 2, "stop": 1 + self.fast, "step": 1},
-                   "slow": {"start": 210, "stop": 209 + self.slow, "step": 1}}  # fmt: skip
-        return {"tickers": list(TICKERS), "data_source": "synthetic", "rank_by": "sharpe", "start": "2015-01-01",
-                "end": "2024-12-31", "strategies": [{"type": "sma_crossover", "parameters": windows}]}  # fmt: skip
+        windows = {
+            "fast": {"start": 2, "stop": 1 + self.fast, "step": 1},
+            "slow": {"start": 210, "stop": 209 + self.slow, "step": 1},
+        }
+        return {
+            "tickers": list(TICKERS),
+            "data_source": "synthetic",
+            "rank_by": "sharpe",
+            "start": "2015-01-01",
+            "end": "2024-12-31",
+            "strategies": [{"type": "sma_crossover", "parameters": windows}],
+        }
 
 
 def _rows(sweep: Sweep, chunk: int) -> list[SweepResultRow]:
@@ -90,13 +98,26 @@ def _rows(sweep: Sweep, chunk: int) -> list[SweepResultRow]:
         ticker, pair = divmod(index, per_ticker)
         fast, slow = 2 + pair // sweep.slow, 210 + pair % sweep.slow
         score = ((fast * 7919 + slow * 104729 + ticker * 31) % 2000) / 1000 - 1  # spread, repeatable
-        rows.append(SweepResultRow.model_construct(
-            ticker=TICKERS[ticker], strategy_type=StrategyType.SMA_CROSSOVER,
-            parameters={"fast": fast, "slow": slow}, score=score,
-            metrics={"sharpe": score, "sortino": score * 1.2, "calmar": score / 2, "total_return": score / 3,
-                     "cagr": score / 30, "volatility": 0.2, "max_drawdown": -0.1 - abs(score) / 10,
-                     "win_rate": 0.5, "trades": 12, "exposure": 0.6},
-        ))  # fmt: skip
+        rows.append(
+            SweepResultRow.model_construct(
+                ticker=TICKERS[ticker],
+                strategy_type=StrategyType.SMA_CROSSOVER,
+                parameters={"fast": fast, "slow": slow},
+                score=score,
+                metrics={
+                    "sharpe": score,
+                    "sortino": score * 1.2,
+                    "calmar": score / 2,
+                    "total_return": score / 3,
+                    "cagr": score / 30,
+                    "volatility": 0.2,
+                    "max_drawdown": -0.1 - abs(score) / 10,
+                    "win_rate": 0.5,
+                    "trades": 12,
+                    "exposure": 0.6,
+                },
+            )
+        )
     return rows
 
 
@@ -104,14 +125,27 @@ def _events(sweep: Sweep) -> Iterator[list[Event]]:
     """The sweep's events in log order, a few chunks' worth at a time."""
     began = datetime.now(UTC) - timedelta(minutes=5)
     request = JobRequested(
-        tenant_id=TENANT, job_id=sweep.job_id, correlation_id=f"bench-{sweep.name}", producer="bench",
-        occurred_at=began, payload=JobRequestedPayload(job_type="trading.sweep", parameters=sweep.parameters()),
-    )  # fmt: skip
+        tenant_id=TENANT,
+        job_id=sweep.job_id,
+        correlation_id=f"bench-{sweep.name}",
+        producer="bench",
+        occurred_at=began,
+        payload=JobRequestedPayload(job_type="trading.sweep", parameters=sweep.parameters()),
+    )
     started = follow_up(request, JobStarted, producer="bench", payload=JobStartedPayload(attempt=1, host="bench"))
     chunks = -(-sweep.backtests // CHUNK)
-    data = [DataFingerprint(ticker=ticker, source=DataSource.SYNTHETIC, sha256="0" * 64, bars=2_516,
-                            first=date(2015, 1, 2), last=date(2024, 12, 31), periods_per_year=252.0)
-            for ticker in TICKERS]  # fmt: skip
+    data = [
+        DataFingerprint(
+            ticker=ticker,
+            source=DataSource.SYNTHETIC,
+            sha256="0" * 64,
+            bars=2_516,
+            first=date(2015, 1, 2),
+            last=date(2024, 12, 31),
+            periods_per_year=252.0,
+        )
+        for ticker in TICKERS
+    ]
     planned = follow_up(
         started,
         SweepPlanned,
@@ -122,11 +156,15 @@ def _events(sweep: Sweep) -> Iterator[list[Event]]:
     )
     batch: list[Event] = [request, started, planned]
     for chunk in range(chunks):
-        recorded = follow_up(planned, SweepResultsRecorded, producer="bench",
-                             event_id=derived_event_id(sweep.job_id, f"results:{chunk}"),
-                             payload=SweepResultsRecordedPayload(chunk_index=chunk, chunk_count=chunks,
-                                                                 rows=_rows(sweep, chunk), worker="bench",
-                                                                 duration_ms=8.0))  # fmt: skip
+        recorded = follow_up(
+            planned,
+            SweepResultsRecorded,
+            producer="bench",
+            event_id=derived_event_id(sweep.job_id, f"results:{chunk}"),
+            payload=SweepResultsRecordedPayload(
+                chunk_index=chunk, chunk_count=chunks, rows=_rows(sweep, chunk), worker="bench", duration_ms=8.0
+            ),
+        )
         progress = follow_up(
             recorded,
             JobProgressed,
@@ -139,12 +177,31 @@ def _events(sweep: Sweep) -> Iterator[list[Event]]:
         if len(batch) >= 40:
             yield batch
             batch = []
-    best = [{"rank": 1, "strategy_type": "sma_crossover", "parameters": {"fast": 2, "slow": 210}, "score": 0.999,
-             "out_of_sample": None}]  # fmt: skip
-    result = {"rank_by": "sharpe", "backtests": sweep.backtests, "chunks": chunks, "elapsed_seconds": 60.0,
-              "tickers": [{"ticker": ticker, "best": best, "strategies": []} for ticker in TICKERS]}  # fmt: skip
-    yield [*batch, follow_up(started, JobCompleted, producer="bench",
-                             payload=JobCompletedPayload(attempt=1, result=result, duration_ms=60_000.0))]  # fmt: skip
+    best = [
+        {
+            "rank": 1,
+            "strategy_type": "sma_crossover",
+            "parameters": {"fast": 2, "slow": 210},
+            "score": 0.999,
+            "out_of_sample": None,
+        }
+    ]
+    result = {
+        "rank_by": "sharpe",
+        "backtests": sweep.backtests,
+        "chunks": chunks,
+        "elapsed_seconds": 60.0,
+        "tickers": [{"ticker": ticker, "best": best, "strategies": []} for ticker in TICKERS],
+    }
+    yield [
+        *batch,
+        follow_up(
+            started,
+            JobCompleted,
+            producer="bench",
+            payload=JobCompletedPayload(attempt=1, result=result, duration_ms=60_000.0),
+        ),
+    ]
 
 
 def seed(settings: Settings, bench: Settings, sweeps: list[Sweep], console: Console) -> list[str]:
@@ -155,9 +212,11 @@ def seed(settings: Settings, bench: Settings, sweeps: list[Sweep], console: Cons
     with psycopg.connect(bench.database, autocommit=True) as connection:
         connection.execute("INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING", (TENANT, TENANT))
         for sweep in sweeps:
-            count = connection.execute("SELECT count(*) FROM trading_sweep_results WHERE job_id = %s AND EXISTS "
-                                       "(SELECT 1 FROM pipeline_jobs WHERE id = %s AND status = 'COMPLETED')",
-                                       (sweep.job_id, sweep.job_id)).fetchone()  # fmt: skip
+            count = connection.execute(
+                "SELECT count(*) FROM trading_sweep_results WHERE job_id = %s AND EXISTS "
+                "(SELECT 1 FROM pipeline_jobs WHERE id = %s AND status = 'COMPLETED')",
+                (sweep.job_id, sweep.job_id),
+            ).fetchone()
             if count is not None and count[0] == sweep.backtests:
                 continue
             asyncio.run(_project(bench, sweep, console))
@@ -232,7 +291,7 @@ async def _measure(bench: Settings, sweeps: list[Sweep], rounds: int) -> Timings
                 timings.explorer_ms[sweep.name] = [
                     await _drawn(context, f"{url}/sweeps?job={sweep.job_id}", "#sweep-heatmap .heatmaplayer image")
                     for _ in range(rounds)
-                ]  # fmt: skip
+                ]
         finally:
             await browser.close()
     return timings
@@ -253,12 +312,16 @@ def _report(console: Console, big: Sweep, small: Sweep, timings: Timings) -> Non
     def cells(times: list[float]) -> tuple[str, str]:
         return f"{median(times):,.0f}", f"{p95(times):,.0f}"
 
-    table = Table(title=f"One big sweep's pages in Chromium ({big.backtests:,} backtests) next to a small one's "
-                        f"({small.backtests:,}): navigation to chart drawn, ms")  # fmt: skip
+    table = Table(
+        title=f"One big sweep's pages in Chromium ({big.backtests:,} backtests) next to a small one's "
+        f"({small.backtests:,}): navigation to chart drawn, ms"
+    )
     for column in ("page", "small p50", "small p95", "big p50", "big p95", "big / small"):
         table.add_column(column, justify="left" if column == "page" else "right")
-    for page, measured in (("job page: timeline drawn", timings.job_page_ms),
-                           ("sweep explorer: heatmap drawn", timings.explorer_ms)):  # fmt: skip
+    for page, measured in (
+        ("job page: timeline drawn", timings.job_page_ms),
+        ("sweep explorer: heatmap drawn", timings.explorer_ms),
+    ):
         ratio = median(measured["big"]) / median(measured["small"])
         table.add_row(page, *cells(measured["small"]), *cells(measured["big"]), f"{ratio:.1f}x")
     console.print(table)

@@ -39,8 +39,13 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's; no browser is downloaded
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
 # The API's query parameters and the jobs page's filter inputs that take the same values.
-_PAGE_INPUTS = {"job_type": "jobs-type", "tenant_id": "jobs-tenant", "created_from": "jobs-from",
-                "created_to": "jobs-to", "q": "jobs-q"}  # fmt: skip
+_PAGE_INPUTS = {
+    "job_type": "jobs-type",
+    "tenant_id": "jobs-tenant",
+    "created_from": "jobs-from",
+    "created_to": "jobs-to",
+    "q": "jobs-q",
+}
 
 # Detects a value arriving in a grid cell: a MutationObserver, then the next frame (when it is painted).
 _WATCH_CELL = """
@@ -102,8 +107,9 @@ def _with_filters(request: dict[str, Any], inputs: dict[str, Any]) -> dict[str, 
 
 async def _grid_request(browser: BrowserContext, url: str) -> dict[str, Any]:
     page = await browser.new_page()
-    async with page.expect_request(lambda r: "_dash-update-component" in r.url and "jobs-grid" in (r.post_data or ""))\
-            as captured:  # fmt: skip
+    async with page.expect_request(
+        lambda r: "_dash-update-component" in r.url and "jobs-grid" in (r.post_data or "")
+    ) as captured:
         await page.goto(f"{url}/jobs")
     request = await captured.value
     await page.close()
@@ -145,8 +151,9 @@ async def _commit_to_screen(browser: BrowserContext, url: str, bench: Settings, 
     job_id = uuid.UUID(await first.get_attribute("row-id") or "")
     times = []
     async with await psycopg.AsyncConnection.connect(bench.database, autocommit=True) as connection:
-        before = await (await connection.execute("SELECT progress_message FROM pipeline_jobs WHERE id = %s",
-                                                 (job_id,))).fetchone()  # fmt: skip
+        before = await (
+            await connection.execute("SELECT progress_message FROM pipeline_jobs WHERE id = %s", (job_id,))
+        ).fetchone()
         try:
             for round_ in range(rounds):
                 token = f"bench {round_} {uuid.uuid4().hex[:6]}"
@@ -154,15 +161,18 @@ async def _commit_to_screen(browser: BrowserContext, url: str, bench: Settings, 
                 await page.wait_for_function("window.__watching === true")
                 await page.evaluate("window.__watching = false")
                 async with connection.transaction():
-                    await connection.execute("UPDATE pipeline_jobs SET progress_message = %s, updated_at = now() "
-                                             "WHERE id = %s", (token, job_id))  # fmt: skip
+                    await connection.execute(
+                        "UPDATE pipeline_jobs SET progress_message = %s, updated_at = now() WHERE id = %s",
+                        (token, job_id),
+                    )
                     await connection.execute("SELECT pg_notify('zixly_job_changes', %s)", (str(job_id),))
                 committed_ms = time.time() * 1000
                 shown_ms = await asyncio.wait_for(seen, 10)
                 times.append(float(shown_ms) - committed_ms)
         finally:
-            await connection.execute("UPDATE pipeline_jobs SET progress_message = %s WHERE id = %s",
-                                     (before[0] if before else None, job_id))  # fmt: skip
+            await connection.execute(
+                "UPDATE pipeline_jobs SET progress_message = %s WHERE id = %s", (before[0] if before else None, job_id)
+            )
     await page.close()
     return times
 

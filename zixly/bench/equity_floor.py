@@ -14,9 +14,14 @@ from processors.backtest.indicators import sma
 
 @njit(cache=True, nogil=True)
 def _final_equity(
-    averages: NDArray[np.float64], close: NDArray[np.float64], fast_rows: NDArray[np.intp],
-    slow_rows: NDArray[np.intp], fee: float, slippage: float, out: NDArray[np.float64],
-) -> None:  # fmt: skip
+    averages: NDArray[np.float64],
+    close: NDArray[np.float64],
+    fast_rows: NDArray[np.intp],
+    slow_rows: NDArray[np.intp],
+    fee: float,
+    slippage: float,
+    out: NDArray[np.float64],
+) -> None:
     buy = (1.0 + slippage) * (1.0 + fee)
     sell = (1.0 - slippage) * (1.0 - fee)
     for i in range(fast_rows.shape[0]):
@@ -36,9 +41,13 @@ def _final_equity(
 
 
 def total_returns(
-    close: NDArray[np.float64], windows: NDArray[np.int64], fast: NDArray[np.float64], slow: NDArray[np.float64],
-    fee: float, slippage: float,
-) -> NDArray[np.float64]:  # fmt: skip
+    close: NDArray[np.float64],
+    windows: NDArray[np.int64],
+    fast: NDArray[np.float64],
+    slow: NDArray[np.float64],
+    fee: float,
+    slippage: float,
+) -> NDArray[np.float64]:
     """Each (fast, slow) pair's total return; the pairs' windows must be among ``windows``."""
     averages = sma(close, windows)
     row_of = {int(w): row for row, w in enumerate(windows)}

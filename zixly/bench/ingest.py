@@ -100,19 +100,44 @@ def run_ingest_benchmark(settings: Settings, console: Console, seconds: int, rou
     try:
         with console.status("starting the servers"):
             servers["bare"] = start_server(
-                [python, "-m", "uvicorn", "zixly.bench.bare_app:create_app", "--factory", "--port", str(bare_port),
-                 "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-                f"http://127.0.0.1:{bare_port}/docs", logs / "bare.log", {},
-            )  # fmt: skip
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "zixly.bench.bare_app:create_app",
+                    "--factory",
+                    "--port",
+                    str(bare_port),
+                    "--workers",
+                    str(workers),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                f"http://127.0.0.1:{bare_port}/docs",
+                logs / "bare.log",
+                {},
+            )
             servers["receiver"] = start_server(
                 [python, "-m", "zixly", "receiver", "--workers", str(workers)],
-                f"http://127.0.0.1:{receiver_port}/health", logs / "receiver.log",
-                {"ZIXLY_RECEIVER_PORT": str(receiver_port), "ZIXLY_JOB_EVENTS_TOPIC": topic,
-                 "ZIXLY_LOG_LEVEL": "WARNING", **UNLIMITED_TENANT},
-            )  # fmt: skip
-        meter = CpuMeter({"bare": tree_of(servers["bare"]), "receiver": tree_of(servers["receiver"]),
-                          "benchmark": lambda process: process.pid == os.getpid(),
-                          "broker": command_contains("kafka.Kafka"), "Postgres": named("postgres")})  # fmt: skip
+                f"http://127.0.0.1:{receiver_port}/health",
+                logs / "receiver.log",
+                {
+                    "ZIXLY_RECEIVER_PORT": str(receiver_port),
+                    "ZIXLY_JOB_EVENTS_TOPIC": topic,
+                    "ZIXLY_LOG_LEVEL": "WARNING",
+                    **UNLIMITED_TENANT,
+                },
+            )
+        meter = CpuMeter(
+            {
+                "bare": tree_of(servers["bare"]),
+                "receiver": tree_of(servers["receiver"]),
+                "benchmark": lambda process: process.pid == os.getpid(),
+                "broker": command_contains("kafka.Kafka"),
+                "Postgres": named("postgres"),
+            }
+        )
         bare_url = f"http://127.0.0.1:{bare_port}/webhook/generic-job"
         url = f"http://127.0.0.1:{receiver_port}/webhook/generic-job"
         prepared = logs / "signed-requests.tsv"
@@ -187,8 +212,10 @@ def _prepare_signed(path: Path, secret: str, count: int) -> None:
 
 def _report(console: Console, samples: dict[Scenario, Samples], workers: int, seconds: int, rounds: int) -> None:
     base = samples[BARE].median("ok_per_second")
-    table = Table(title=f"Webhook ingest — medians of {rounds} rounds of {seconds}s, {workers} uvicorn workers, "
-                        f"{os.cpu_count()} cores; CPU in cores busy")  # fmt: skip
+    table = Table(
+        title=f"Webhook ingest — medians of {rounds} rounds of {seconds}s, {workers} uvicorn workers, "
+        f"{os.cpu_count()} cores; CPU in cores busy"
+    )
     for column in ("scenario", "accepted/s", "ratio to bare", "p50 ms", "p99 ms", "non-2xx"):
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for column in ("CPU: server", "broker", "Postgres", "wrk"):
@@ -196,11 +223,14 @@ def _report(console: Console, samples: dict[Scenario, Samples], workers: int, se
     for scenario, sample in samples.items():
         latency = scenario not in (RAW, RAW_LIBRDKAFKA)
         table.add_row(
-            scenario.name, f"{sample.median('ok_per_second'):,.0f}", f"{sample.median('ok_per_second') / base:.2f}",
-            f"{sample.median('p50_ms'):.1f}" if latency else "", f"{sample.median('p99_ms'):.1f}" if latency else "",
+            scenario.name,
+            f"{sample.median('ok_per_second'):,.0f}",
+            f"{sample.median('ok_per_second') / base:.2f}",
+            f"{sample.median('p50_ms'):.1f}" if latency else "",
+            f"{sample.median('p99_ms'):.1f}" if latency else "",
             str(sum(r.failed for r in sample.results)) if latency else "",
             *(f"{sample.cpu(group):.2f}" for group in (scenario.server, "broker", "Postgres", LOAD_GENERATOR)),
-        )  # fmt: skip
+        )
     console.print(table)
     signed = samples[SIGNED].median("ok_per_second") / base
     unsigned = samples[UNSIGNED].median("ok_per_second") / base

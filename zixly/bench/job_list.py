@@ -122,8 +122,13 @@ async def _timed(client: httpx.AsyncClient, scenario: Scenario, rounds: int, sco
         response = await client.get("/api/pipelines/jobs", params=timed)
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.text
-    return {"scenario": scenario, "times": times, "params": timed, "items": len(response.json()["items"]),
-            "scope": scope}  # fmt: skip
+    return {
+        "scenario": scenario,
+        "times": times,
+        "params": timed,
+        "items": len(response.json()["items"]),
+        "scope": scope,
+    }
 
 
 async def _measure(bench: Settings, rounds: int) -> list[dict[str, Any]]:
@@ -142,9 +147,15 @@ async def _measure(bench: Settings, rounds: int) -> list[dict[str, Any]]:
         await log_in(viewer, *bench_viewer(bench, VIEWER_TENANT))
         for scenario in VIEWER_SCENARIOS:
             rows.append(await _timed(viewer, scenario, rounds, TenantScope.of(VIEWER_TENANT)))
-        rows.append({"scenario": Scenario("live update: commit to subscriber", {}),
-                     "times": await _commit_to_subscriber(bench, app.state.listener, rounds), "params": None,
-                     "items": 1, "scope": EVERY_TENANT})  # fmt: skip
+        rows.append(
+            {
+                "scenario": Scenario("live update: commit to subscriber", {}),
+                "times": await _commit_to_subscriber(bench, app.state.listener, rounds),
+                "params": None,
+                "items": 1,
+                "scope": EVERY_TENANT,
+            }
+        )
     return rows
 
 
@@ -180,12 +191,17 @@ def _explain(
     statuses = [params["status"]] if "status" in params else []
     from datetime import datetime
 
-    where = JobFilter(statuses, params.get("job_type"), params.get("tenant_id"),
-                      datetime.fromisoformat(params["created_from"]) if "created_from" in params else None,
-                      datetime.fromisoformat(params["created_to"]) if "created_to" in params else None,
-                      params.get("q"))  # fmt: skip
-    query = list_query(scope, where, params.get("sort", "created_at"), params.get("order", "desc") == "desc", 50,
-                       params.get("cursor"))  # fmt: skip
+    where = JobFilter(
+        statuses,
+        params.get("job_type"),
+        params.get("tenant_id"),
+        datetime.fromisoformat(params["created_from"]) if "created_from" in params else None,
+        datetime.fromisoformat(params["created_to"]) if "created_to" in params else None,
+        params.get("q"),
+    )
+    query = list_query(
+        scope, where, params.get("sort", "created_at"), params.get("order", "desc") == "desc", 50, params.get("cursor")
+    )
     if offset is not None:
         query = query.offset(offset)
     dialect = create_engine("postgresql+psycopg://").dialect  # compiles only; connects to nothing
@@ -233,8 +249,15 @@ def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, roun
         if row["scenario"].pages > 1:
             no_cursor = {k: v for k, v in row["params"].items() if k != "cursor"}
             offset_ms = f"{_explain(bench, no_cursor, row['scope'], offset=50 * (row['scenario'].pages - 1))[0]:.1f}"
-        table.add_row(row["scenario"].name, str(row["items"]), f"{median(times):.1f}", f"{p95(times):.1f}",
-                      f"{plan_ms:.1f}", index, offset_ms)  # fmt: skip
+        table.add_row(
+            row["scenario"].name,
+            str(row["items"]),
+            f"{median(times):.1f}",
+            f"{p95(times):.1f}",
+            f"{plan_ms:.1f}",
+            index,
+            offset_ms,
+        )
     console.print(table)
     with console.status("the dashboard in Chromium: page callbacks, overview, commit to screen"):
         # The API's own scenarios, with the times it resolved, on the first page (the page pages by its buttons).
@@ -245,19 +268,30 @@ def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, roun
         }
         pages = measure_pages(bench, free_port(), scenarios, rounds)
     api = {row["scenario"].name: row["times"] for row in measured}
-    pages_table = Table(title=f"The dashboard's jobs page over {jobs:,} jobs: its grid callback per filter change "
-                        f"(POST /_dash-update-component), {rounds} requests each; baseline: the API above")  # fmt: skip
+    pages_table = Table(
+        title=f"The dashboard's jobs page over {jobs:,} jobs: its grid callback per filter change "
+        f"(POST /_dash-update-component), {rounds} requests each; baseline: the API above"
+    )
     for column in ("what", "p50 ms", "p95 ms", "baseline p50 ms", "vs baseline (p50)"):
         pages_table.add_column(column, justify="left" if column == "what" else "right")
     worst_page = 0.0
     for name, times in pages.callbacks.items():
         worst_page = max(worst_page, p95(times))
-        pages_table.add_row(name, f"{median(times):.1f}", f"{p95(times):.1f}", f"{median(api[name]):.1f}",
-                            f"{median(times) / median(api[name]):.2f}x")  # fmt: skip
+        pages_table.add_row(
+            name,
+            f"{median(times):.1f}",
+            f"{p95(times):.1f}",
+            f"{median(api[name]):.1f}",
+            f"{median(times) / median(api[name]):.2f}x",
+        )
     for name, (rollups, exact) in pages.overview_ms.items():
-        pages_table.add_row(f"overview, last {name}, from the hourly rollups (baseline: exact over pipeline_jobs)",
-                            f"{median(rollups):.1f}", f"{p95(rollups):.1f}", f"{median(exact):.1f}",
-                            f"{median(rollups) / median(exact):.2f}x")  # fmt: skip
+        pages_table.add_row(
+            f"overview, last {name}, from the hourly rollups (baseline: exact over pipeline_jobs)",
+            f"{median(rollups):.1f}",
+            f"{p95(rollups):.1f}",
+            f"{median(exact):.1f}",
+            f"{median(rollups) / median(exact):.2f}x",
+        )
     pages_table.add_row(
         "live update: commit to screen (Chromium, grid cell painted)",
         f"{median(pages.commit_to_screen_ms):.1f}",
@@ -266,8 +300,17 @@ def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, roun
         "",
     )
     console.print(pages_table)
-    console.print(f"targets (DESIGN.md): filter + page p95 < 200 ms over 1,000,000 jobs; worst p95 here: API "
-                  f"{worst:.1f} ms, page callback {worst_page:.1f} ms; live change on screen < 1 s after commit: p95 "
-                  f"{p95(pages.commit_to_screen_ms):.1f} ms")  # fmt: skip
-    console.print(json.dumps({"worst_api_p95_ms": round(worst, 1), "worst_page_callback_p95_ms": round(worst_page, 1),
-                              "commit_to_screen_p95_ms": round(p95(pages.commit_to_screen_ms), 1)}))  # fmt: skip
+    console.print(
+        f"targets (DESIGN.md): filter + page p95 < 200 ms over 1,000,000 jobs; worst p95 here: API "
+        f"{worst:.1f} ms, page callback {worst_page:.1f} ms; live change on screen < 1 s after commit: p95 "
+        f"{p95(pages.commit_to_screen_ms):.1f} ms"
+    )
+    console.print(
+        json.dumps(
+            {
+                "worst_api_p95_ms": round(worst, 1),
+                "worst_page_callback_p95_ms": round(worst_page, 1),
+                "commit_to_screen_p95_ms": round(p95(pages.commit_to_screen_ms), 1),
+            }
+        )
+    )

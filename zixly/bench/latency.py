@@ -179,17 +179,32 @@ def run_latency_benchmark(settings: Settings, console: Console, rates: list[int]
 
 def _report(console: Console, settings: Settings, runs: list[tuple[Run, list[float]]], seconds: float) -> None:
     table = Table(title=f"Webhook → read model latency, noop jobs, {seconds:g} s per rate, one worker (ms)")
-    for column in ("rate/s", "sent rate", "accepted", "refused", "202 p50/p99", "projected p50/p95/p99",
-                   "completed p50/p95/p99", "not completed", "log round trip p50/p99"):  # fmt: skip
+    for column in (
+        "rate/s",
+        "sent rate",
+        "accepted",
+        "refused",
+        "202 p50/p99",
+        "projected p50/p95/p99",
+        "completed p50/p95/p99",
+        "not completed",
+        "log round trip p50/p99",
+    ):
         table.add_column(column, justify="right")
     for run, floor in runs:
         projected, completed = run.after_202(run.projected), run.after_202(run.completed)
         sending = run.finished_sending - run.started
         table.add_row(
-            f"{run.rate:,}", f"{run.sent / sending:,.0f}" if sending > 0 else "", f"{len(run.answered):,}",
-            f"{run.refused:,}", _ms(run.answer_ms, 0.5, 0.99), _ms(projected, 0.5, 0.95, 0.99),
-            _ms(completed, 0.5, 0.95, 0.99), f"{len(run.answered) - len(completed):,}", _ms(floor, 0.5, 0.99),
-        )  # fmt: skip
+            f"{run.rate:,}",
+            f"{run.sent / sending:,.0f}" if sending > 0 else "",
+            f"{len(run.answered):,}",
+            f"{run.refused:,}",
+            _ms(run.answer_ms, 0.5, 0.99),
+            _ms(projected, 0.5, 0.95, 0.99),
+            _ms(completed, 0.5, 0.95, 0.99),
+            f"{len(run.answered) - len(completed):,}",
+            _ms(floor, 0.5, 0.99),
+        )
     console.print(table)
     console.print(
         f"projector: batches of up to {settings.projector_batch_size:,} records, as many as one fetch returns (no "

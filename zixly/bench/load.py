@@ -46,8 +46,11 @@ def wrk(
     try:
         output = subprocess.run(
             [require("wrk"), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name, url],
-            capture_output=True, text=True, check=True, timeout=seconds + 120,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 120,
+        ).stdout
     finally:
         Path(lua.name).unlink()
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
@@ -106,10 +109,29 @@ def _parse_duration(text: str) -> float:
 def hey_fixed_rate(url: str, seconds: int, rate: int, workers: int = 20) -> LoadResult:
     """``rate`` requests per second, spread over ``workers`` connections, for ``seconds``."""
     output = subprocess.run(
-        [require("hey"), "-z", f"{seconds}s", "-c", str(workers), "-q", str(rate // workers), "-m", "POST",
-         "-T", "application/json", "-H", f"X-Tenant-ID: {TENANT}", "-d", BODY, url],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
-    ).stdout  # fmt: skip
+        [
+            require("hey"),
+            "-z",
+            f"{seconds}s",
+            "-c",
+            str(workers),
+            "-q",
+            str(rate // workers),
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-H",
+            f"X-Tenant-ID: {TENANT}",
+            "-d",
+            BODY,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
     percentiles = dict(re.findall(r"(50|99)% in ([\d.]+) secs", output))
     statuses = {int(code): int(count) for code, count in re.findall(r"\[(\d{3})\]\s+(\d+) responses", output)}
     ok = sum(count for code, count in statuses.items() if 200 <= code < 300)

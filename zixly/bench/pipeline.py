@@ -67,13 +67,17 @@ def run_pipeline_benchmark(
                 system_under_test(settings, settings.home / "logs" / "bench", workers=workers, notifier=True)
             )
         pids = system.pids
-        meter = CpuMeter({
-            "receiver": tree_of(pids["receiver"]),
-            "workers": _any_of(*(tree_of(pid) for name, pid in pids.items() if name.startswith("worker"))),
-            "projector": tree_of(pids["projector"]), "notifier": tree_of(pids["notifier"]),
-            "broker": command_contains("kafka.Kafka"), "Postgres": named("postgres"),
-            "benchmark": lambda process: process.pid == os.getpid(),
-        })  # fmt: skip
+        meter = CpuMeter(
+            {
+                "receiver": tree_of(pids["receiver"]),
+                "workers": _any_of(*(tree_of(pid) for name, pid in pids.items() if name.startswith("worker"))),
+                "projector": tree_of(pids["projector"]),
+                "notifier": tree_of(pids["notifier"]),
+                "broker": command_contains("kafka.Kafka"),
+                "Postgres": named("postgres"),
+                "benchmark": lambda process: process.pid == os.getpid(),
+            }
+        )
         with console.status("warming up"):
             asyncio.run(measure_rate(system.settings, system.url, 50, 2))
         with console.status("the log's own append rate (raw aiokafka, 64 in flight)"):
@@ -92,16 +96,22 @@ def run_pipeline_benchmark(
 
 
 def _report(console: Console, steps: list[Step], raw_appends: float, workers: int, seconds: float) -> None:
-    table = Table(title=f"noop jobs through the running system, {workers} worker(s), {seconds:g} s a step, "
-                        f"{os.cpu_count()} cores; CPU in cores busy")  # fmt: skip
+    table = Table(
+        title=f"noop jobs through the running system, {workers} worker(s), {seconds:g} s a step, "
+        f"{os.cpu_count()} cores; CPU in cores busy"
+    )
     for column in ("offered/s", "accepted", "completed/s", "drained in", "sustained", *GROUPS):
         table.add_column(column, justify="right")
     for step in steps:
         drained = f"{step.drained_in:.1f} s" if step.drained_in is not None else "never"
         table.add_row(
-            f"{step.run.rate:,}", f"{len(step.run.answered):,}", f"{step.completed_per_second:,.0f}", drained,
-            "yes" if step.sustained else "no", *(f"{step.cpu.cores.get(group, 0.0):.2f}" for group in GROUPS),
-        )  # fmt: skip
+            f"{step.run.rate:,}",
+            f"{len(step.run.answered):,}",
+            f"{step.completed_per_second:,.0f}",
+            drained,
+            "yes" if step.sustained else "no",
+            *(f"{step.cpu.cores.get(group, 0.0):.2f}" for group in GROUPS),
+        )
     console.print(table)
     best = max((step.run.rate for step in steps if step.sustained), default=0)
     console.print(

@@ -51,8 +51,15 @@ async def produce_for_librdkafka(
 
     if settings.kafka_security_protocol != "PLAINTEXT":
         raise RuntimeError("the librdkafka baseline runs against the local stack's plaintext listener only")
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all", "enable.idempotence": True,
-                         "linger.ms": 0, "batch.size": 256 * 1024})  # fmt: skip
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 0,
+            "batch.size": 256 * 1024,
+        }
+    )
     loop = asyncio.get_running_loop()
     polling = True
 

@@ -43,8 +43,9 @@ class Round:
 
 
 def _bench_settings(settings: Settings, events: int, seed: int, database: str) -> Settings:
-    return settings.replaced(database_url=settings.database_named(database),
-                             job_events_topic=f"zixly.bench-replay-{events}-{seed}")  # fmt: skip
+    return settings.replaced(
+        database_url=settings.database_named(database), job_events_topic=f"zixly.bench-replay-{events}-{seed}"
+    )
 
 
 async def _events_in(settings: Settings) -> int:
@@ -59,8 +60,10 @@ async def _raw_copy(settings: Settings, tables: list[str]) -> tuple[float, float
         rows: dict[str, list[tuple[Any, ...]]] = {}
         for table in tables:
             cursor = await connection.execute(f"SELECT * FROM {LIVE}.{table}")
-            rows[table] = [tuple(orjson.dumps(v).decode() if isinstance(v, dict | list) else v for v in row)
-                           for row in await cursor.fetchall()]  # fmt: skip
+            rows[table] = [
+                tuple(orjson.dumps(v).decode() if isinstance(v, dict | list) else v for v in row)
+                for row in await cursor.fetchall()
+            ]
         await connection.execute(f"DROP SCHEMA IF EXISTS {BASELINE_SCHEMA} CASCADE")
         await connection.execute(f"CREATE SCHEMA {BASELINE_SCHEMA}")
         for table in tables:
@@ -86,8 +89,9 @@ async def _raw_copy(settings: Settings, tables: list[str]) -> tuple[float, float
         return copied, indexed, sum(len(r) for r in rows.values())
 
 
-def run_replay_benchmark(settings: Settings, console: Console, events: int, rounds: int, seed: int,
-                         processes: int | None) -> None:  # fmt: skip
+def run_replay_benchmark(
+    settings: Settings, console: Console, events: int, rounds: int, seed: int, processes: int | None
+) -> None:
     with console.status("starting the stack"):
         LocalStack(settings).up()
     database = f"zixly_bench_{uuid.uuid4().hex[:8]}"
@@ -98,8 +102,13 @@ def run_replay_benchmark(settings: Settings, console: Console, events: int, roun
         upgrade(bench)
         asyncio.run(ensure_topics(bench, [TopicSpec(bench.job_events_topic, bench.topic_partitions)]))
         if asyncio.run(_events_in(bench)) < events:
-            with Progress(TextColumn("generating the log"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=console) as progress:  # fmt: skip
+            with Progress(
+                TextColumn("generating the log"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
                 task = progress.add_task("generating", total=events)
                 asyncio.run(append_synthetic(bench, events, seed, lambda n: progress.update(task, completed=n)))
         logged = asyncio.run(_events_in(bench))
@@ -111,10 +120,15 @@ def run_replay_benchmark(settings: Settings, console: Console, events: int, roun
             with console.status(f"round {number}/{rounds}: raw COPY of the same rows"):
                 copied, indexed, rows = asyncio.run(_raw_copy(bench, tables))
             results.append(Round(report, copied, indexed, rows))
-            verified = "matches" if report.comparable and all(c.matches for c in report.checks) else (
-                "differs" if report.comparable else "not comparable (first round)")  # fmt: skip
-            console.print(f"round {number}: replay {report.seconds:.1f} s ({report.phases_text}), raw COPY "
-                          f"{copied:.1f} s + indexes {indexed:.1f} s; verification {verified}")  # fmt: skip
+            verified = (
+                "matches"
+                if report.comparable and all(c.matches for c in report.checks)
+                else ("differs" if report.comparable else "not comparable (first round)")
+            )
+            console.print(
+                f"round {number}: replay {report.seconds:.1f} s ({report.phases_text}), raw COPY "
+                f"{copied:.1f} s + indexes {indexed:.1f} s; verification {verified}"
+            )
         _print_table(console, results, logged)
     finally:
         with psycopg.connect(settings.database, autocommit=True) as connection:
@@ -129,11 +143,23 @@ def _print_table(console: Console, results: list[Round], events: int) -> None:
     table = Table(title=f"replay of {events:,} events into {rows:,} rows; medians of {len(results)} round(s)")
     for column in ("what", "seconds", "events/s", "rows/s", "speed vs raw COPY"):
         table.add_column(column, justify="left" if column == "what" else "right")
-    table.add_row("zixly replay (read, decode, fold, COPY, index, verify, swap)", f"{replay:.1f}",
-                  f"{events / replay:,.0f}", f"{rows / replay:,.0f}", f"{copy / replay:.2f}x")  # fmt: skip
+    table.add_row(
+        "zixly replay (read, decode, fold, COPY, index, verify, swap)",
+        f"{replay:.1f}",
+        f"{events / replay:,.0f}",
+        f"{rows / replay:,.0f}",
+        f"{copy / replay:.2f}x",
+    )
     table.add_row("raw COPY of the same rows (baseline)", f"{copy:.1f}", "", f"{rows / copy:,.0f}", "1.00x")
-    table.add_row("raw COPY + the same indexes", f"{copy_indexed:.1f}", "", f"{rows / copy_indexed:,.0f}",
-                  f"{copy / copy_indexed:.2f}x")  # fmt: skip
+    table.add_row(
+        "raw COPY + the same indexes",
+        f"{copy_indexed:.1f}",
+        "",
+        f"{rows / copy_indexed:,.0f}",
+        f"{copy / copy_indexed:.2f}x",
+    )
     console.print(table)
-    console.print(f"target (DESIGN.md): 1,000,000 events in < 25 s and >= 0.40x a raw COPY; this run: "
-                  f"{replay:.1f} s for {events:,} events, {copy / replay:.2f}x")  # fmt: skip
+    console.print(
+        f"target (DESIGN.md): 1,000,000 events in < 25 s and >= 0.40x a raw COPY; this run: "
+        f"{replay:.1f} s for {events:,} events, {copy / replay:.2f}x"
+    )

@@ -38,19 +38,32 @@ class Kind:
     per_job: int = 1  # units of work in one job: a sweep's backtests
 
 
-SWEEP = TradingSweepWebhook.model_validate({
-    "tickers": ["AAPL", "MSFT", "GOOG", "AMZN"],
-    "strategies": [{"type": "sma_crossover",
-                    "parameters": {"fast": {"start": 2, "stop": 60, "step": 1},
-                                   "slow": {"start": 20, "stop": 200, "step": 2}}}],
-    "data_source": "bundled",
-})  # fmt: skip
+SWEEP = TradingSweepWebhook.model_validate(
+    {
+        "tickers": ["AAPL", "MSFT", "GOOG", "AMZN"],
+        "strategies": [
+            {
+                "type": "sma_crossover",
+                "parameters": {
+                    "fast": {"start": 2, "stop": 60, "step": 1},
+                    "slow": {"start": 20, "stop": 200, "step": 2},
+                },
+            }
+        ],
+        "data_source": "bundled",
+    }
+)
 KINDS: dict[str, Kind] = {
     "noop": Kind("noop", {}),
     "sleep 0.05 s": Kind("sleep", {"seconds": 0.05, "progress_steps": 0}),
-    "sweep": Kind(SWEEP_JOB_TYPE, SWEEP.job_parameters(), jobs=1, unit="backtests/s",
-                  per_job=SWEEP.combination_count() * len(SWEEP.tickers)),
-}  # fmt: skip
+    "sweep": Kind(
+        SWEEP_JOB_TYPE,
+        SWEEP.job_parameters(),
+        jobs=1,
+        unit="backtests/s",
+        per_job=SWEEP.combination_count() * len(SWEEP.tickers),
+    ),
+}
 
 
 @dataclass
@@ -74,15 +87,24 @@ class Cell:
 def _run(
     settings: Settings, topic: str, jobs: int, workers: int, concurrency: int, log: Path
 ) -> tuple[float, list[int]]:
-    env = os.environ | {"ZIXLY_JOB_EVENTS_TOPIC": topic, "ZIXLY_LOG_LEVEL": "WARNING",
-                        "ZIXLY_WORKER_CONCURRENCY": str(concurrency)}  # fmt: skip
+    env = os.environ | {
+        "ZIXLY_JOB_EVENTS_TOPIC": topic,
+        "ZIXLY_LOG_LEVEL": "WARNING",
+        "ZIXLY_WORKER_CONCURRENCY": str(concurrency),
+    }
     log.parent.mkdir(parents=True, exist_ok=True)
     processes = []
     with open(log, "ab") as out:
         for _ in range(workers):
-            processes.append(subprocess.Popen([sys.executable, "-m", "zixly", "worker", "--metrics-port", "0"],
-                                              stdout=out, stderr=subprocess.STDOUT, env=env,
-                                              start_new_session=True))  # fmt: skip
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "zixly", "worker", "--metrics-port", "0"],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
     waiting: list[int] = []
     try:
         rate = asyncio.run(measure(settings, topic, jobs, timeout=600, waiting=waiting))
@@ -121,8 +143,10 @@ def run_scale_benchmark(
                 console.print(f"round {round_}/{rounds}: {kind}, {n} worker(s): {rate * spec.per_job:,.0f} {spec.unit}")
             finally:
                 asyncio.run(delete_topic(settings, topic))
-    title = (f"{jobs:,} jobs a round, {settings.topic_partitions} partitions (the cap on useful workers), "
-             f"{concurrency} slots a worker, {os.cpu_count()} cores: medians of {rounds} rounds")  # fmt: skip
+    title = (
+        f"{jobs:,} jobs a round, {settings.topic_partitions} partitions (the cap on useful workers), "
+        f"{concurrency} slots a worker, {os.cpu_count()} cores: medians of {rounds} rounds"
+    )
     table = Table(title=title)
     for column in ("jobs", "workers", "rate", "vs 1 worker", "backlog over the run (jobs waiting)", "rounds"):
         table.add_column(
@@ -132,7 +156,12 @@ def run_scale_benchmark(
         one = cells.get((kind, min(workers)), Cell()).median or 1.0
         for n in workers:
             cell = cells[(kind, n)]
-            table.add_row(kind, str(n), f"{cell.median:,.0f} {KINDS[kind].unit}", f"{cell.median / one:.2f}x",
-                          cell.course(),
-                          ", ".join(f"{rate:,.0f}" for rate in cell.rates))  # fmt: skip
+            table.add_row(
+                kind,
+                str(n),
+                f"{cell.median:,.0f} {KINDS[kind].unit}",
+                f"{cell.median / one:.2f}x",
+                cell.course(),
+                ", ".join(f"{rate:,.0f}" for rate in cell.rates),
+            )
     console.print(table)

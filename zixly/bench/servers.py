@@ -9,8 +9,11 @@ from zixly.stack.processes import spawn
 
 # A benchmark measures what a receiver can take, so its tenant is not held to a tenant's rate or quota (the
 # limiter's own cost, a dictionary lookup and a count a second, is still paid).
-UNLIMITED_TENANT = {"ZIXLY_TENANT_RATE_PER_SECOND": "1e9", "ZIXLY_TENANT_RATE_BURST": "1000000000",
-                    "ZIXLY_TENANT_MAX_IN_FLIGHT": "1000000000"}  # fmt: skip
+UNLIMITED_TENANT = {
+    "ZIXLY_TENANT_RATE_PER_SECOND": "1e9",
+    "ZIXLY_TENANT_RATE_BURST": "1000000000",
+    "ZIXLY_TENANT_MAX_IN_FLIGHT": "1000000000",
+}
 
 
 def wait_http(url: str, timeout: float = 60) -> None:

@@ -31,8 +31,9 @@ from zixly.bench.equity_floor import total_returns
 
 WINDOWS = np.arange(2, 156)
 BARS = 2_500
-CONFIG = BacktestConfig(Costs(fee=0.001, slippage=0.0005), initial_capital=10_000.0, periods_per_year=252.0,
-                        long_short=False)  # fmt: skip
+CONFIG = BacktestConfig(
+    Costs(fee=0.001, slippage=0.0005), initial_capital=10_000.0, periods_per_year=252.0, long_short=False
+)
 
 
 def bench_prices() -> NDArray[np.float64]:
@@ -49,8 +50,9 @@ def _engine_part(close: NDArray[np.float64], fast: NDArray[np.float64], slow: ND
     return run_grid(close, StrategyType.SMA_CROSSOVER, {"fast": fast, "slow": slow}, CONFIG)
 
 
-def _engine_pool(pool: ProcessPoolExecutor, processes: int, close: NDArray[np.float64],
-                 grid: dict[str, NDArray[np.float64]]) -> dict[str, NDArray[np.float64]]:  # fmt: skip
+def _engine_pool(
+    pool: ProcessPoolExecutor, processes: int, close: NDArray[np.float64], grid: dict[str, NDArray[np.float64]]
+) -> dict[str, NDArray[np.float64]]:
     parts = np.array_split(np.arange(len(grid["fast"])), processes * 2)
     futures = [pool.submit(_engine_part, close, grid["fast"][p], grid["slow"][p]) for p in parts]
     results = [f.result() for f in futures]
@@ -67,9 +69,15 @@ def _vectorbt(close: NDArray[np.float64], windows: NDArray[np.int64]) -> dict[st
     above = fast.ma_above(slow)
     before = above.shift(1, fill_value=False)
     portfolio = vbt.Portfolio.from_signals(
-        series, above & ~before, ~above & before, fees=CONFIG.costs.fee, slippage=CONFIG.costs.slippage,
-        init_cash=CONFIG.initial_capital, freq="1D", lock_cash=True,
-    )  # fmt: skip
+        series,
+        above & ~before,
+        ~above & before,
+        fees=CONFIG.costs.fee,
+        slippage=CONFIG.costs.slippage,
+        init_cash=CONFIG.initial_capital,
+        freq="1D",
+        lock_cash=True,
+    )
     return {
         "total_return": portfolio.total_return().to_numpy(),
         "sharpe": portfolio.sharpe_ratio().to_numpy(),
@@ -99,8 +107,10 @@ def run_sweep_benchmark(console: Console, rounds: int, reference_rounds: int, pr
     grid = sma_pairs(WINDOWS)
     count = len(grid["fast"])
     processes = processes or os.cpu_count() or 1
-    console.print(f"grid: {count:,} SMA pairs of {len(WINDOWS)} windows x {close.size:,} bars; "
-                  f"{processes} processes for the pool; {os.cpu_count()} cores")  # fmt: skip
+    console.print(
+        f"grid: {count:,} SMA pairs of {len(WINDOWS)} windows x {close.size:,} bars; "
+        f"{processes} processes for the pool; {os.cpu_count()} cores"
+    )
 
     outputs: dict[str, dict[str, NDArray[np.float64]]] = {}
     with console.status("warming up (pool processes, vectorbt's JIT)"), ProcessPoolExecutor(processes) as pool:
@@ -110,18 +120,27 @@ def run_sweep_benchmark(console: Console, rounds: int, reference_rounds: int, pr
         total_returns(close, WINDOWS[:20], small["fast"], small["slow"], CONFIG.costs.fee, CONFIG.costs.slippage)
         floor = Scenario(
             "floor: a numba loop, equity only, 1 process",
-            lambda: {"total_return": total_returns(close, WINDOWS, grid["fast"], grid["slow"], CONFIG.costs.fee,
-                                                   CONFIG.costs.slippage)},
-            rounds, [],
-        )  # fmt: skip
+            lambda: {
+                "total_return": total_returns(
+                    close, WINDOWS, grid["fast"], grid["slow"], CONFIG.costs.fee, CONFIG.costs.slippage
+                )
+            },
+            rounds,
+            [],
+        )
         scenarios = [
-            Scenario("zixly engine, 1 process", lambda: run_grid(close, StrategyType.SMA_CROSSOVER, grid,
-                                                                     CONFIG).metrics, rounds, []),
-            Scenario(f"zixly engine, pool of {processes}", lambda: _engine_pool(pool, processes, close, grid),
-                     rounds, []),
+            Scenario(
+                "zixly engine, 1 process",
+                lambda: run_grid(close, StrategyType.SMA_CROSSOVER, grid, CONFIG).metrics,
+                rounds,
+                [],
+            ),
+            Scenario(
+                f"zixly engine, pool of {processes}", lambda: _engine_pool(pool, processes, close, grid), rounds, []
+            ),
             floor,
             Scenario("vectorbt 1.x (reference)", lambda: _vectorbt(close, WINDOWS), reference_rounds, []),
-        ]  # fmt: skip
+        ]
         for round_index in range(max(s.rounds for s in scenarios)):
             for scenario in scenarios:
                 if round_index >= scenario.rounds:
@@ -136,9 +155,14 @@ def run_sweep_benchmark(console: Console, rounds: int, reference_rounds: int, pr
     for column in ("scenario", "rounds", "median s", "backtests/s", "x vectorbt", "x floor"):
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for scenario in scenarios:
-        table.add_row(scenario.name, str(len(scenario.seconds)), f"{scenario.median():.2f}",
-                      f"{count / scenario.median():,.0f}", f"{reference.median() / scenario.median():.1f}",
-                      f"{floor.median() / scenario.median():.2f}")  # fmt: skip
+        table.add_row(
+            scenario.name,
+            str(len(scenario.seconds)),
+            f"{scenario.median():.2f}",
+            f"{count / scenario.median():,.0f}",
+            f"{reference.median() / scenario.median():.1f}",
+            f"{floor.median() / scenario.median():.2f}",
+        )
     console.print(table)
     # The floor is only a floor if it computes the same thing: its total returns are the engine's.
     difference = np.nanmax(np.abs(outputs[floor.name]["total_return"] - outputs[scenarios[0].name]["total_return"]))
@@ -149,5 +173,7 @@ def run_sweep_benchmark(console: Console, rounds: int, reference_rounds: int, pr
         a, b = ours[name], np.where(np.isinf(theirs[name]), np.nan, theirs[name])
         both = np.isfinite(a) & np.isfinite(b)
         undefined = int((~np.isfinite(a) & ~np.isfinite(b)).sum())
-        console.print(f"{name:>13}: max |zixly - vectorbt| = {np.max(np.abs(a[both] - b[both])):.2e} "
-                      f"over {both.sum():,} backtests; undefined in both: {undefined}")  # fmt: skip
+        console.print(
+            f"{name:>13}: max |zixly - vectorbt| = {np.max(np.abs(a[both] - b[both])):.2e} "
+            f"over {both.sum():,} backtests; undefined in both: {undefined}"
+        )

@@ -42,8 +42,14 @@ START, END = "2015-01-01", "2024-12-31"
 
 def sweep_body(fast: int, slow: int) -> dict[str, object]:
     windows = {"fast": {"start": 2, "stop": 1 + fast, "step": 1}, "slow": {"start": 210, "stop": 209 + slow, "step": 1}}
-    return {"tickers": list(TICKERS), "data_source": "synthetic", "start": START, "end": END, "rank_by": "sharpe",
-            "strategies": [{"type": "sma_crossover", "parameters": windows}]}  # fmt: skip
+    return {
+        "tickers": list(TICKERS),
+        "data_source": "synthetic",
+        "start": START,
+        "end": END,
+        "rank_by": "sharpe",
+        "strategies": [{"type": "sma_crossover", "parameters": windows}],
+    }
 
 
 @dataclass(frozen=True)
@@ -67,12 +73,18 @@ def run_sweep_e2e_benchmark(settings: Settings, console: Console, fast: int, slo
             system = stack.enter_context(system_under_test(settings, settings.home / "logs" / "bench"))
         url = system.url.replace("/webhook/generic-job", "/webhook/trading-sweep")
         worker = system.pids["worker-1"]
-        meter = CpuMeter({
-            "receiver": tree_of(system.pids["receiver"]), "worker": lambda process: process.pid == worker,
-            "worker's process pool": descendants_of(worker), "projector": tree_of(system.pids["projector"]),
-            "broker": command_contains("kafka.Kafka"), "Postgres": named("postgres"),
-            "object store": command_contains("gofakes3"), "benchmark": lambda process: process.pid == os.getpid(),
-        })  # fmt: skip
+        meter = CpuMeter(
+            {
+                "receiver": tree_of(system.pids["receiver"]),
+                "worker": lambda process: process.pid == worker,
+                "worker's process pool": descendants_of(worker),
+                "projector": tree_of(system.pids["projector"]),
+                "broker": command_contains("kafka.Kafka"),
+                "Postgres": named("postgres"),
+                "object store": command_contains("gofakes3"),
+                "benchmark": lambda process: process.pid == os.getpid(),
+            }
+        )
         with meter.measure() as cpu:
             posted = time.perf_counter()
             answer = httpx.post(url, json=body, headers={"X-Tenant-ID": TENANT}, timeout=120)
@@ -86,10 +98,16 @@ def run_sweep_e2e_benchmark(settings: Settings, console: Console, fast: int, slo
 
 
 def _wait_for_completion(settings: Settings, job_id: str, posted: float, console: Console) -> float:
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn())  # fmt: skip
-    with psycopg.connect(settings.database, autocommit=True) as connection, \
-            Progress(*columns, console=console, transient=True) as progress:  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with (
+        psycopg.connect(settings.database, autocommit=True) as connection,
+        Progress(*columns, console=console, transient=True) as progress,
+    ):
         task = progress.add_task("the sweep, webhook to COMPLETED", total=1.0)
         while True:
             row = connection.execute("SELECT status, progress FROM pipeline_jobs WHERE id = %s", (job_id,)).fetchone()
@@ -104,19 +122,25 @@ def _wait_for_completion(settings: Settings, job_id: str, posted: float, console
 
 def _measured(settings: Settings, job_id: str, seconds: float, fast: int, slow: int, cpu: CpuShares) -> SweepRun:
     with psycopg.connect(settings.database, autocommit=True) as connection:
-        moments: dict[str, datetime] = dict(connection.execute(
-            "SELECT event_type, min(occurred_at) FROM job_events WHERE job_id = %s GROUP BY event_type", (job_id,),
-        ).fetchall())  # fmt: skip
+        moments: dict[str, datetime] = dict(
+            connection.execute(
+                "SELECT event_type, min(occurred_at) FROM job_events WHERE job_id = %s GROUP BY event_type",
+                (job_id,),
+            ).fetchall()
+        )
         [(last_results, chunks, compute_ms)] = connection.execute(
             "SELECT max(occurred_at), count(*), sum((payload ->> 'duration_ms')::float8) FROM job_events "
-            "WHERE job_id = %s AND event_type = 'SweepResultsRecorded'", (job_id,),
-        ).fetchall()  # fmt: skip
+            "WHERE job_id = %s AND event_type = 'SweepResultsRecorded'",
+            (job_id,),
+        ).fetchall()
         [(backtests,)] = connection.execute(
             "SELECT (payload ->> 'backtest_count')::int FROM job_events WHERE job_id = %s AND event_type = "
-            "'SweepPlanned'", (job_id,),
-        ).fetchall()  # fmt: skip
-        [(rows,)] = connection.execute("SELECT count(*) FROM trading_sweep_results WHERE job_id = %s",
-                                       (job_id,)).fetchall()  # fmt: skip
+            "'SweepPlanned'",
+            (job_id,),
+        ).fetchall()
+        [(rows,)] = connection.execute(
+            "SELECT count(*) FROM trading_sweep_results WHERE job_id = %s", (job_id,)
+        ).fetchall()
     objects, stored = ObjectStore(settings).usage(f"{tenant_prefix(TENANT)}jobs/{job_id}/")
 
     def between(start: datetime, end: datetime) -> float:
@@ -128,8 +152,18 @@ def _measured(settings: Settings, job_id: str, seconds: float, fast: int, slow: 
         "chunks (first → last results)": between(moments["SweepResultsRecorded"], last_results),
         "last results → COMPLETED (out of sample, curves, summary)": between(last_results, moments["JobCompleted"]),
     }
-    return SweepRun(backtests, chunks, seconds, rows, objects, stored, phases, compute_ms / 1000, cpu,
-                    _engine_per_second(fast, slow))  # fmt: skip
+    return SweepRun(
+        backtests,
+        chunks,
+        seconds,
+        rows,
+        objects,
+        stored,
+        phases,
+        compute_ms / 1000,
+        cpu,
+        _engine_per_second(fast, slow),
+    )
 
 
 def _engine_per_second(fast: int, slow: int) -> float:
@@ -147,8 +181,9 @@ def _engine_per_second(fast: int, slow: int) -> float:
 
 
 def _report(console: Console, run: SweepRun) -> None:
-    table = Table(title=f"One sweep of {run.backtests:,} backtests ({run.chunks:,} chunks), webhook to COMPLETED, "
-                        "one worker")  # fmt: skip
+    table = Table(
+        title=f"One sweep of {run.backtests:,} backtests ({run.chunks:,} chunks), webhook to COMPLETED, one worker"
+    )
     table.add_column("what")
     table.add_column("value", justify="right")
     rate = run.backtests / run.seconds

@@ -68,21 +68,32 @@ def system_under_test(
     asyncio.run(ensure_topics(settings, [TopicSpec(name, settings.topic_partitions) for name in (topic, scratch)]))
     try:
         with bench_database(settings.replaced(job_events_topic=topic)) as own:
-            env = {"ZIXLY_JOB_EVENTS_TOPIC": topic, "ZIXLY_DATABASE_URL": own.database, "ZIXLY_LOG_LEVEL": "WARNING",
-                   "ZIXLY_RECEIVER_PORT": str(RECEIVER_PORT), **UNLIMITED_TENANT}  # fmt: skip
+            env = {
+                "ZIXLY_JOB_EVENTS_TOPIC": topic,
+                "ZIXLY_DATABASE_URL": own.database,
+                "ZIXLY_LOG_LEVEL": "WARNING",
+                "ZIXLY_RECEIVER_PORT": str(RECEIVER_PORT),
+                **UNLIMITED_TENANT,
+            }
             zixly = [sys.executable, "-m", "zixly"]
             services = {
                 "receiver": (["receiver"], f"http://127.0.0.1:{RECEIVER_PORT}/health"),
-                "projector": (["projector", "--metrics-port", str(PROJECTOR_PORT)],
-                              f"http://127.0.0.1:{PROJECTOR_PORT}/metrics"),
-            }  # fmt: skip
+                "projector": (
+                    ["projector", "--metrics-port", str(PROJECTOR_PORT)],
+                    f"http://127.0.0.1:{PROJECTOR_PORT}/metrics",
+                ),
+            }
             for index in range(workers):
                 port = FIRST_WORKER_PORT + index
-                services[f"worker-{index + 1}"] = (["worker", "--metrics-port", str(port)],
-                                                   f"http://127.0.0.1:{port}/metrics")  # fmt: skip
+                services[f"worker-{index + 1}"] = (
+                    ["worker", "--metrics-port", str(port)],
+                    f"http://127.0.0.1:{port}/metrics",
+                )
             if notifier:
-                services["notifier"] = (["notifier", "--metrics-port", str(NOTIFIER_PORT)],
-                                        f"http://127.0.0.1:{NOTIFIER_PORT}/metrics")  # fmt: skip
+                services["notifier"] = (
+                    ["notifier", "--metrics-port", str(NOTIFIER_PORT)],
+                    f"http://127.0.0.1:{NOTIFIER_PORT}/metrics",
+                )
             pids: dict[str, int] = {}
             try:
                 for name, (args, ready) in services.items():

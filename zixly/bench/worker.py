@@ -58,8 +58,9 @@ async def append_requests(
         for _ in range(jobs):
             job_id = uuid.uuid4()
             payload = JobRequestedPayload(job_type=job_type, parameters=parameters or {})
-            request = JobRequested(tenant_id=TENANT, job_id=job_id, correlation_id=str(job_id), producer="bench",
-                                   payload=payload)  # fmt: skip
+            request = JobRequested(
+                tenant_id=TENANT, job_id=job_id, correlation_id=str(job_id), producer="bench", payload=payload
+            )
             key, value, headers = encode(request)
             pending.append(await producer.send(topic, value=value, key=key, headers=headers))
         await asyncio.gather(*pending)
@@ -100,8 +101,9 @@ async def measure(settings: Settings, topic: str, jobs: int, timeout: float, wai
 async def _relay(settings: Settings, topic: str, jobs: int) -> None:
     """The baseline: what any worker must do per request, with plain aiokafka: read it, append a started and a
     completed record (same sizes of envelope), and commit."""
-    consumer = make_consumer(settings, group_id=f"bench-relay-{uuid.uuid4().hex[:8]}", enable_auto_commit=True,
-                             auto_offset_reset="earliest")  # fmt: skip
+    consumer = make_consumer(
+        settings, group_id=f"bench-relay-{uuid.uuid4().hex[:8]}", enable_auto_commit=True, auto_offset_reset="earliest"
+    )
     producer = make_producer(settings)
     await consumer.start()
     await producer.start()
@@ -129,20 +131,35 @@ async def _relay(settings: Settings, topic: str, jobs: int) -> None:
 def _lifecycle(request: JobRequested) -> tuple[JobStarted, JobCompleted]:
     from schemas.events import JobCompletedPayload, JobStartedPayload, follow_up
 
-    started = follow_up(request, JobStarted, producer="bench",
-                        payload=JobStartedPayload(attempt=1, host="bench", process_id=os.getpid()))  # fmt: skip
-    completed = follow_up(started, JobCompleted, producer="bench",
-                          payload=JobCompletedPayload(attempt=1, result={}, duration_ms=0.0))  # fmt: skip
+    started = follow_up(
+        request,
+        JobStarted,
+        producer="bench",
+        payload=JobStartedPayload(attempt=1, host="bench", process_id=os.getpid()),
+    )
+    completed = follow_up(
+        started, JobCompleted, producer="bench", payload=JobCompletedPayload(attempt=1, result={}, duration_ms=0.0)
+    )
     return started, completed
 
 
 def _run_worker(settings: Settings, topic: str, *, jobs: int, code: Path, log: Path, concurrency: int) -> float:
-    env = os.environ | {"ZIXLY_JOB_EVENTS_TOPIC": topic, "ZIXLY_LOG_LEVEL": "WARNING",
-                        "ZIXLY_WORKER_CONCURRENCY": str(concurrency), "PYTHONPATH": str(code)}  # fmt: skip
+    env = os.environ | {
+        "ZIXLY_JOB_EVENTS_TOPIC": topic,
+        "ZIXLY_LOG_LEVEL": "WARNING",
+        "ZIXLY_WORKER_CONCURRENCY": str(concurrency),
+        "PYTHONPATH": str(code),
+    }
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "zixly", "worker", "--metrics-port", "0"], cwd=code,
-                                   stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zixly", "worker", "--metrics-port", "0"],
+            cwd=code,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     try:
         return asyncio.run(measure(settings, topic, jobs, timeout=300))
     finally:
@@ -173,8 +190,9 @@ def run_worker_benchmark(
     for code in checkouts:
         name = "worker" if code == here else f"worker at {code}"
         log = settings.home / "logs" / "bench" / f"worker-{len(contenders)}.log"
-        contenders.append((Contender(name), partial(_run_worker, settings, jobs=jobs, code=code, log=log,
-                                                    concurrency=concurrency)))  # fmt: skip
+        contenders.append(
+            (Contender(name), partial(_run_worker, settings, jobs=jobs, code=code, log=log, concurrency=concurrency))
+        )
     for round_ in range(1, rounds + 1):
         for contender, run in contenders:
             topic = f"bench.worker.{uuid.uuid4().hex[:8]}"
@@ -187,11 +205,17 @@ def run_worker_benchmark(
             finally:
                 asyncio.run(delete_topic(settings, topic))
     baseline = contenders[0][0].median
-    table = Table(title=f"{jobs:,} noop jobs, {settings.topic_partitions} partitions, worker concurrency "
-                        f"{concurrency}: medians of {rounds} rounds")  # fmt: skip
+    table = Table(
+        title=f"{jobs:,} noop jobs, {settings.topic_partitions} partitions, worker concurrency "
+        f"{concurrency}: medians of {rounds} rounds"
+    )
     for column in ("contender", "jobs/s", "vs baseline", "rounds (jobs/s)"):
         table.add_column(column, justify="left" if column == "contender" else "right")
     for contender, _ in contenders:
-        table.add_row(contender.name, f"{contender.median:,.0f}", f"{contender.median / baseline:.2f}x",
-                      ", ".join(f"{rate:,.0f}" for rate in contender.rates))  # fmt: skip
+        table.add_row(
+            contender.name,
+            f"{contender.median:,.0f}",
+            f"{contender.median / baseline:.2f}x",
+            ", ".join(f"{rate:,.0f}" for rate in contender.rates),
+        )
     console.print(table)

@@ -78,12 +78,19 @@ class KafkaBroker:
         self.libs.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
-                "mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
-                "-DincludeScope=runtime", f"-DoutputDirectory={self.libs}", f"-Dkafka.version={self.version}",
+                "mvn",
+                "-B",
+                "-q",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={self.libs}",
+                f"-Dkafka.version={self.version}",
                 *(["-Dkafka4"] if self.log4j2 else []),
             ],
             check=True,
-        )  # fmt: skip
+        )
         marker.touch()
         return True
 
@@ -185,14 +192,15 @@ class KafkaBroker:
         if s.kafka_uses_sasl:
             username, password = self._scram_user()
             mechanism = s.kafka_sasl_mechanism.lower()
+            login = "org.apache.kafka.common.security.scram.ScramLoginModule required"
             properties |= {
                 "sasl.enabled.mechanisms": s.kafka_sasl_mechanism,
                 "sasl.mechanism.inter.broker.protocol": s.kafka_sasl_mechanism,
                 # The broker logs in to itself as the same user: one credential for the whole local stack.
-                f"listener.name.client.{mechanism}.sasl.jaas.config":
-                    "org.apache.kafka.common.security.scram.ScramLoginModule required "
-                    f'username="{username}" password="{password}";',
-            }  # fmt: skip
+                f"listener.name.client.{mechanism}.sasl.jaas.config": (
+                    f'{login} username="{username}" password="{password}";'
+                ),
+            }
         return properties
 
     def _scram_user(self) -> tuple[str, str]:
@@ -312,14 +320,21 @@ class KafkaBroker:
         heap = self.settings.kafka_heap
         process = spawn(
             [
-                "java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+                "java",
+                f"-Xms{heap}",
+                f"-Xmx{heap}",
+                "-XX:+UseG1GC",
+                "-XX:+ExitOnOutOfMemoryError",
                 self._logging_option,
                 f"-Dkafka.logs.dir={self.settings.home / 'logs'}",
-                "-cp", f"{self.libs}/*", "kafka.Kafka", str(config),
+                "-cp",
+                f"{self.libs}/*",
+                "kafka.Kafka",
+                str(config),
             ],
             self.log_path,
             dies_with_parent=signal.SIGTERM if dies_with_parent else None,
-        )  # fmt: skip
+        )
         self.pidfile.write(process.pid)
         self.process = process
         return True

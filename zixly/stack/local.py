@@ -122,27 +122,38 @@ class LocalStack:
                 kafka = broker.status()
                 rows.append(
                     ComponentStatus(
-                        broker.name, "running" if kafka.running else "stopped", kafka.address,
+                        broker.name,
+                        "running" if kafka.running else "stopped",
+                        kafka.address,
                         f"pid {kafka.pid}, data {kafka.data_dir}" if kafka.running else f"data {kafka.data_dir}",
                     )
-                )  # fmt: skip
+                )
         else:
             rows.append(ComponentStatus("kafka", "external", self.settings.kafka_bootstrap, ""))
         if self.settings.runs_own_postgres:
             pg = self.postgres.status()
             rows.append(
                 ComponentStatus(
-                    "postgres", "running" if pg.running else "stopped", pg.address,
+                    "postgres",
+                    "running" if pg.running else "stopped",
+                    pg.address,
                     f"pid {pg.pid}, v{pg.version}, data {pg.data_dir}" if pg.running else f"data {pg.data_dir}",
                 )
-            )  # fmt: skip
+            )
         else:
             rows.append(ComponentStatus("postgres", "external", _redact(self.settings.database), ""))
         if self.settings.runs_own_s3:
             s3 = self.s3.status()
-            rows.append(ComponentStatus("s3", "running" if s3.running else "stopped", s3.address,
-                                        f"pid {s3.pid}, bucket {self.settings.s3_bucket}, data {s3.data}"
-                                        if s3.running else f"data {s3.data}"))  # fmt: skip
+            rows.append(
+                ComponentStatus(
+                    "s3",
+                    "running" if s3.running else "stopped",
+                    s3.address,
+                    f"pid {s3.pid}, bucket {self.settings.s3_bucket}, data {s3.data}"
+                    if s3.running
+                    else f"data {s3.data}",
+                )
+            )
         else:
             rows.append(ComponentStatus("s3", "external", self.settings.s3_endpoint or "AWS", self.settings.s3_bucket))
         return rows

@@ -120,9 +120,17 @@ class PostgresServer:
             os.chown(password_file, postgres.pw_uid, postgres.pw_gid)
         try:
             self._run(
-                str(bindir / "initdb"), "-D", str(self.data_dir), "-U", DB_USER, f"--pwfile={password_file}",
-                "--auth-host=scram-sha-256", "--auth-local=peer", "--encoding=UTF8", "--no-locale",
-            )  # fmt: skip
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                DB_USER,
+                f"--pwfile={password_file}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=peer",
+                "--encoding=UTF8",
+                "--no-locale",
+            )
         finally:
             password_file.unlink(missing_ok=True)
         with open(self.data_dir / "postgresql.conf", "a") as conf:
@@ -154,12 +162,19 @@ class PostgresServer:
         # A postmaster.pid naming a pid that runs something else now (after a reboot) makes Postgres refuse to start.
         self.pidfile.remove()
         process = spawn(
-            [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.settings.postgres_port),
-             "-k", str(self.socket_dir)],
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.settings.postgres_port),
+                "-k",
+                str(self.socket_dir),
+            ],
             self.log_path,
             dies_with_parent=signal.SIGINT if dies_with_parent else None,
             user="postgres" if os.geteuid() == 0 else None,
-        )  # fmt: skip
+        )
         self._ensure_database(process)
         return True
 

@@ -65,12 +65,19 @@ class S3Server:
         self.data.parent.mkdir(parents=True, exist_ok=True)
         process = spawn(
             [
-                str(self.binary), "-backend", "bolt", "-bolt.db", str(self.data),
-                "-host", f"127.0.0.1:{self.settings.s3_port}", "-initialbucket", self.settings.s3_bucket,
+                str(self.binary),
+                "-backend",
+                "bolt",
+                "-bolt.db",
+                str(self.data),
+                "-host",
+                f"127.0.0.1:{self.settings.s3_port}",
+                "-initialbucket",
+                self.settings.s3_bucket,
             ],
             self.log_path,
             dies_with_parent=signal.SIGTERM if dies_with_parent else None,
-        )  # fmt: skip
+        )
         self.pidfile.write(process.pid)
         try:
             self._wait(timeout)

@@ -37,14 +37,20 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("job_id", "ticker", "strategy_type", "parameters_key"),
     )
-    op.create_index("ix_sweep_results_job_score", "trading_sweep_results",
-                    ["job_id", sa.text("score DESC NULLS LAST")])  # fmt: skip
-    op.create_index("ix_sweep_results_job_ticker_score", "trading_sweep_results",
-                    ["job_id", "ticker", sa.text("score DESC NULLS LAST")])  # fmt: skip
-    op.create_index("ix_sweep_results_job_ticker_strategy_score", "trading_sweep_results",
-                    ["job_id", "ticker", "strategy_type", sa.text("score DESC NULLS LAST")])  # fmt: skip
-    op.create_index("ix_sweep_results_tenant_recorded", "trading_sweep_results",
-                    ["tenant_id", sa.text("recorded_at DESC")])  # fmt: skip
+    op.create_index("ix_sweep_results_job_score", "trading_sweep_results", ["job_id", sa.text("score DESC NULLS LAST")])
+    op.create_index(
+        "ix_sweep_results_job_ticker_score",
+        "trading_sweep_results",
+        ["job_id", "ticker", sa.text("score DESC NULLS LAST")],
+    )
+    op.create_index(
+        "ix_sweep_results_job_ticker_strategy_score",
+        "trading_sweep_results",
+        ["job_id", "ticker", "strategy_type", sa.text("score DESC NULLS LAST")],
+    )
+    op.create_index(
+        "ix_sweep_results_tenant_recorded", "trading_sweep_results", ["tenant_id", sa.text("recorded_at DESC")]
+    )
 
 
 def downgrade() -> None:

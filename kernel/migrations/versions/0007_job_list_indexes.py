@@ -26,8 +26,11 @@ def upgrade() -> None:
     op.create_index("ix_pipeline_jobs_created", "pipeline_jobs", [sa.text("created_at DESC"), sa.text("id DESC")])
     op.create_index("ix_pipeline_jobs_updated", "pipeline_jobs", [sa.text("updated_at DESC"), sa.text("id DESC")])
     for column in ("tenant_id", "status", "job_type"):
-        op.create_index(f"ix_pipeline_jobs_{column}_created", "pipeline_jobs",
-                        [column, sa.text("created_at DESC"), sa.text("id DESC")])  # fmt: skip
+        op.create_index(
+            f"ix_pipeline_jobs_{column}_created",
+            "pipeline_jobs",
+            [column, sa.text("created_at DESC"), sa.text("id DESC")],
+        )
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     op.execute(f"CREATE INDEX ix_pipeline_jobs_search ON pipeline_jobs USING gin ({SEARCH_TEXT} gin_trgm_ops)")
 

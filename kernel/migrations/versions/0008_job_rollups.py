@@ -43,8 +43,9 @@ def upgrade() -> None:
     )
     # Counts that fall to zero are deleted in the projector's batch; these find them without a scan.
     op.create_index("ix_job_counts_hourly_empty", "job_counts_hourly", ["hour"], postgresql_where=sa.text("jobs = 0"))
-    op.create_index("ix_job_durations_hourly_empty", "job_durations_hourly", ["hour"],
-                    postgresql_where=sa.text("jobs = 0"))  # fmt: skip
+    op.create_index(
+        "ix_job_durations_hourly_empty", "job_durations_hourly", ["hour"], postgresql_where=sa.text("jobs = 0")
+    )
     op.execute(f"""INSERT INTO job_counts_hourly (hour, job_type, status, error_type, jobs, retried)
                    SELECT {HOUR}, job_type, status, coalesce(error_type, ''), count(*), sum((attempts > 1)::int)
                    FROM pipeline_jobs GROUP BY 1, 2, 3, 4""")

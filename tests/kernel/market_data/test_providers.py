@@ -24,8 +24,12 @@ def api() -> Iterator[MarketDataApi]:
 
 
 def providers(tmp_path: Path, url: str | None = None, **http: float) -> MarketData:
-    return MarketData(files_folder=tmp_path, http_base_url=url, http_timeout_seconds=http.get("timeout", 2.0),
-                      http_attempts=int(http.get("attempts", 3)))  # fmt: skip
+    return MarketData(
+        files_folder=tmp_path,
+        http_base_url=url,
+        http_timeout_seconds=http.get("timeout", 2.0),
+        http_attempts=int(http.get("attempts", 3)),
+    )
 
 
 def test_bundled_prices_are_real_weekly_closes_that_ship_with_plotly(tmp_path: Path) -> None:

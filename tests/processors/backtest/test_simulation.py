@@ -86,5 +86,6 @@ def test_the_compiled_kernel_agrees_with_the_vectorised_reference(fee: float, sl
     simulate_block(close, held, fee, slippage, 1000.0, 252.0, out, curve)
     np.testing.assert_allclose(curve, simulate(close, held, costs, 1000.0).equity, rtol=1e-12)
     for column, name in enumerate(METRIC_NAMES):
-        np.testing.assert_allclose(out[:, column], reference.column(name), rtol=1e-10, atol=1e-12, equal_nan=True,
-                                   err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(
+            out[:, column], reference.column(name), rtol=1e-10, atol=1e-12, equal_nan=True, err_msg=name
+        )

@@ -64,15 +64,23 @@ def send(smtp: SmtpRelay) -> None:
     async def run() -> None:
         async with httpx.AsyncClient() as http:
             channels = Channels(http, smtp, timeout_seconds=10)
-            await channels.deliver(Target("email", "ops@example.com"), "Job completed", "noop finished", "acme",
-                                   "0b7c1f9e-2f0a-5d51-9d55-7c4b8e0f1a23")  # fmt: skip
+            await channels.deliver(
+                Target("email", "ops@example.com"),
+                "Job completed",
+                "noop finished",
+                "acme",
+                "0b7c1f9e-2f0a-5d51-9d55-7c4b8e0f1a23",
+            )
 
     asyncio.run(run())
 
 
 def test_mail_goes_over_starttls_after_a_login_the_relay_accepts(starttls_relay: Relay) -> None:
-    send(SmtpRelay("127.0.0.1", starttls_relay.port, "zixly@example.com", "starttls", starttls_relay.ca_file,
-                   "zixly", "s3cret"))  # fmt: skip
+    send(
+        SmtpRelay(
+            "127.0.0.1", starttls_relay.port, "zixly@example.com", "starttls", starttls_relay.ca_file, "zixly", "s3cret"
+        )
+    )
     assert starttls_relay.mailbox.over_tls == [True]
     assert starttls_relay.mailbox.messages[0]["Subject"] == "Job completed"
     # The same notification delivered again carries the same Message-ID, which mail systems drop as a repeat.
@@ -88,8 +96,9 @@ def test_a_relay_that_does_not_offer_starttls_gets_no_mail(plain_relay: Relay) -
 def test_a_relay_whose_certificate_is_not_trusted_gets_no_mail(starttls_relay: Relay, tmp_path: Path) -> None:
     _, another_ca = server_tls(tmp_path / "another")
     with pytest.raises(DeliveryFailed, match="CERTIFICATE_VERIFY_FAILED"):
-        send(SmtpRelay("127.0.0.1", starttls_relay.port, "zixly@example.com", "starttls", another_ca,
-                       "zixly", "s3cret"))  # fmt: skip
+        send(
+            SmtpRelay("127.0.0.1", starttls_relay.port, "zixly@example.com", "starttls", another_ca, "zixly", "s3cret")
+        )
     assert starttls_relay.mailbox.messages == []
 
 

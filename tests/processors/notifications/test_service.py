@@ -9,8 +9,13 @@ from schemas.events import Event, JobCompleted, JobCompletedPayload
 
 
 def completed(job_id: uuid.UUID) -> JobCompleted:
-    return JobCompleted(tenant_id="acme", job_id=job_id, correlation_id="c", producer="test",
-                        payload=JobCompletedPayload(attempt=1, result={}, duration_ms=1))  # fmt: skip
+    return JobCompleted(
+        tenant_id="acme",
+        job_id=job_id,
+        correlation_id="c",
+        producer="test",
+        payload=JobCompletedPayload(attempt=1, result={}, duration_ms=1),
+    )
 
 
 class SlowNotifier:

@@ -11,15 +11,34 @@ ENVELOPE = {"tenant_id": "acme", "job_id": JOB, "correlation_id": "c", "producer
 
 
 def planned(chunks: int = 2) -> SweepPlanned:
-    return SweepPlanned(**ENVELOPE, payload=SweepPlannedPayload(  # type: ignore[arg-type]
-        attempt=1, chunk_count=chunks, backtest_count=4, data=[], parameters={"split": None}))  # fmt: skip
+    return SweepPlanned(
+        **ENVELOPE,
+        payload=SweepPlannedPayload(  # type: ignore[arg-type]
+            attempt=1, chunk_count=chunks, backtest_count=4, data=[], parameters={"split": None}
+        ),
+    )
 
 
 def results(chunk: int, scores: list[float | None]) -> SweepResultsRecorded:
-    rows = [SweepResultRow(ticker="AAPL", strategy_type="momentum", parameters={"window": chunk * 10 + i,  # type: ignore[arg-type]
-                           "threshold": 0.0}, score=s, metrics={}) for i, s in enumerate(scores)]  # fmt: skip
-    return SweepResultsRecorded(**ENVELOPE, payload=SweepResultsRecordedPayload(  # type: ignore[arg-type]
-        chunk_index=chunk, chunk_count=2, rows=rows, worker="w", duration_ms=1.0))  # fmt: skip
+    rows = [
+        SweepResultRow(
+            ticker="AAPL",
+            strategy_type="momentum",
+            parameters={
+                "window": chunk * 10 + i,  # type: ignore[arg-type]
+                "threshold": 0.0,
+            },
+            score=s,
+            metrics={},
+        )
+        for i, s in enumerate(scores)
+    ]
+    return SweepResultsRecorded(
+        **ENVELOPE,
+        payload=SweepResultsRecordedPayload(  # type: ignore[arg-type]
+            chunk_index=chunk, chunk_count=2, rows=rows, worker="w", duration_ms=1.0
+        ),
+    )
 
 
 def test_a_sweep_completes_when_its_last_chunk_is_in_whatever_the_order() -> None:
@@ -41,8 +60,11 @@ def test_a_redelivered_chunk_is_not_counted_twice() -> None:
 
 
 def test_undefined_scores_rank_last_and_ties_break_on_parameters() -> None:
-    rows = [{"score": None, "parameters": {"a": 1}}, {"score": 1.0, "parameters": {"a": 3}},
-            {"score": 1.0, "parameters": {"a": 2}}]  # fmt: skip
+    rows = [
+        {"score": None, "parameters": {"a": 1}},
+        {"score": 1.0, "parameters": {"a": 3}},
+        {"score": 1.0, "parameters": {"a": 2}},
+    ]
     assert [r["parameters"]["a"] for r in sorted(rows, key=rank_key)] == [2, 3, 1]
     assert merge_top(rows[:1], rows[1:], keep=2) == [rows[2], rows[1]]
 
@@ -66,7 +88,10 @@ def test_chunks_collected_keep_the_same_top_and_stats_as_ranking_every_row() -> 
     state = planned_state(planned(chunks=4))
     for index, scores in enumerate(chunks):
         state = add_results(state, results(index, scores), keep=5).state
-    every_row = [row.model_dump(mode="json") for index, scores in enumerate(chunks)
-                 for row in results(index, scores).payload.rows]  # fmt: skip
+    every_row = [
+        row.model_dump(mode="json")
+        for index, scores in enumerate(chunks)
+        for row in results(index, scores).payload.rows
+    ]
     assert state["top"]["AAPL|momentum"] == sorted(every_row, key=rank_key)[:5]
     assert state["stats"]["AAPL|momentum"] == add_stats(empty_stats(), [row["score"] for row in every_row])

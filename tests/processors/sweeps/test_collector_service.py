@@ -44,8 +44,9 @@ class Outcomes:
 
 
 def collector(outcomes: Outcomes) -> SweepCollector:
-    return SweepCollector(report=outcomes.report, finish=outcomes.finish, relay=outcomes.relay,
-                          cancel=outcomes.cancel, top_cells=3)  # fmt: skip
+    return SweepCollector(
+        report=outcomes.report, finish=outcomes.finish, relay=outcomes.relay, cancel=outcomes.cancel, top_cells=3
+    )
 
 
 async def feed(target: SweepCollector, log: list[Event], start: int = 0) -> None:
@@ -87,8 +88,14 @@ async def test_a_sweep_failed_elsewhere_is_dropped_and_no_longer_holds_commits_b
     outcomes = Outcomes()
     target = collector(outcomes)
     plan = planned()
-    failed = follow_up(plan, JobFailed, producer="w", payload=JobFailedPayload(
-        attempt=1, error_type="DataChanged", error_message="x", retryable=False, duration_ms=1))  # fmt: skip
+    failed = follow_up(
+        plan,
+        JobFailed,
+        producer="w",
+        payload=JobFailedPayload(
+            attempt=1, error_type="DataChanged", error_message="x", retryable=False, duration_ms=1
+        ),
+    )
     await feed(target, [plan, failed, results(0, [1.0])])
     assert target.running(0) == 0
     assert outcomes.progress == []
@@ -101,8 +108,9 @@ async def test_a_collector_that_crashed_after_finishing_a_sweep_does_not_finish_
     log: list[Event] = [plan, results(0, [1.0]), results(1, [2.0])]
     crashed = collector(first)
     await feed(crashed, log)
-    completed = follow_up(plan, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={},
-                                                                                     duration_ms=1))  # fmt: skip
+    completed = follow_up(
+        plan, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={}, duration_ms=1)
+    )
     log.append(completed)  # appended, but the collector died before committing past the plan
     successor = collector(second)
     successor.ended_ahead(0, {plan.job_id: len(log) - 1})
@@ -132,14 +140,30 @@ async def test_a_plan_seen_twice_keeps_its_first_position() -> None:
 
 def dispatched(reference: str = "ext-1") -> SweepDispatched:
     plan = planned()
-    return follow_up(plan, SweepDispatched, producer="w", payload=SweepDispatchedPayload(
-        attempt=1, service_url="http://svc", external_reference=reference, backtest_count=2, data=[],
-        parameters={"split": None}))  # fmt: skip
+    return follow_up(
+        plan,
+        SweepDispatched,
+        producer="w",
+        payload=SweepDispatchedPayload(
+            attempt=1,
+            service_url="http://svc",
+            external_reference=reference,
+            backtest_count=2,
+            data=[],
+            parameters={"split": None},
+        ),
+    )
 
 
 def called_back(reference: str, part: int = 0, parts: int = 1) -> SweepCallbackReceived:
-    return follow_up(planned(), SweepCallbackReceived, producer="receiver", payload=SweepCallbackReceivedPayload(
-        external_reference=reference, status="completed", part_index=part, part_count=parts))  # fmt: skip
+    return follow_up(
+        planned(),
+        SweepCallbackReceived,
+        producer="receiver",
+        payload=SweepCallbackReceivedPayload(
+            external_reference=reference, status="completed", part_index=part, part_count=parts
+        ),
+    )
 
 
 async def test_a_callback_for_the_dispatched_reference_is_relayed_and_another_is_not() -> None:
@@ -154,8 +178,10 @@ async def test_an_external_sweep_completes_when_all_parts_of_its_callback_are_in
     part = results(0, [1.0])
     later = results(1, [2.0])
     # The relayed parts say how many there are; the dispatch could not know.
-    parts = [part.model_copy(update={"payload": part.payload.model_copy(update={"chunk_count": 2})}),
-             later.model_copy(update={"payload": later.payload.model_copy(update={"chunk_count": 2})})]  # fmt: skip
+    parts = [
+        part.model_copy(update={"payload": part.payload.model_copy(update={"chunk_count": 2})}),
+        later.model_copy(update={"payload": later.payload.model_copy(update={"chunk_count": 2})}),
+    ]
     await feed(target, [dispatched(), parts[0]])
     assert outcomes.finished == []
     await target.apply(0, 2, parts[1])
@@ -170,8 +196,12 @@ class RebalancingConsumer:
     coordinator does in the background while the collector is awaiting something."""
 
     def __init__(self, log: list[Event]) -> None:
-        self.batches = [[SimpleNamespace(offset=offset, value=value, headers=headers)
-                         for offset, (_, value, headers) in enumerate(map(encode, log))]]  # fmt: skip
+        self.batches = [
+            [
+                SimpleNamespace(offset=offset, value=value, headers=headers)
+                for offset, (_, value, headers) in enumerate(map(encode, log))
+            ]
+        ]
         self.commits: list[int] = []
         self.seeks: list[int] = []
         self.listener: Any = None
@@ -227,8 +257,13 @@ async def test_a_rebalance_in_the_middle_of_a_batch_never_commits_past_a_running
             rebalances.append(asyncio.ensure_future(consumer.rebalance()))
             await asyncio.sleep(0.01)
 
-    target = SweepCollector(report=report_during_a_rebalance, finish=outcomes.finish, relay=outcomes.relay,
-                            cancel=outcomes.cancel, top_cells=3)  # fmt: skip
+    target = SweepCollector(
+        report=report_during_a_rebalance,
+        finish=outcomes.finish,
+        relay=outcomes.relay,
+        cancel=outcomes.cancel,
+        top_cells=3,
+    )
     service = SweepCollectorService(consumer, target, TP.topic)  # type: ignore[arg-type]
     consumer.service = service
     await service.run()
@@ -256,8 +291,9 @@ async def test_a_revocation_waits_for_the_event_being_applied_so_a_finished_swee
 
 async def test_records_fetched_while_the_assignment_is_learnt_wait_for_it() -> None:
     plan = planned(chunks=2)
-    completed = follow_up(plan, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={},
-                                                                                     duration_ms=1))  # fmt: skip
+    completed = follow_up(
+        plan, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={}, duration_ms=1)
+    )
     consumer = RebalancingConsumer([plan, results(0, [1.0]), results(1, [2.0]), completed])
     outcomes = Outcomes()
 
@@ -265,8 +301,12 @@ async def test_records_fetched_while_the_assignment_is_learnt_wait_for_it() -> N
         await asyncio.sleep(0.05)
         return {0: {plan.job_id: 3}}
 
-    service = SweepCollectorService(consumer, collector(outcomes), TP.topic,  # type: ignore[arg-type]
-                                    ended_ahead=slowly_read_ended_ahead)  # fmt: skip
+    service = SweepCollectorService(
+        consumer,
+        collector(outcomes),
+        TP.topic,  # type: ignore[arg-type]
+        ended_ahead=slowly_read_ended_ahead,
+    )
     consumer.service = service
     await service.run()
     assert outcomes.finished == [], "the log already held the sweep's JobCompleted"

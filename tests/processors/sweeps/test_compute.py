@@ -22,18 +22,35 @@ def config(tmp_path: Path) -> MarketDataConfig:
 
 
 def parameters(**overrides: object) -> TradingSweepParameters:
-    return TradingSweepParameters.model_validate({
-        "tickers": ["ACME"], "data_source": "synthetic", "start": "2018-01-01", "end": "2020-12-31",
-        "strategies": [{"type": "sma_crossover", "parameters": {"fast": [5, 10, 20], "slow": [50, 100]}}],
-        "rank_by": "sharpe",
-    } | overrides)  # fmt: skip
+    return TradingSweepParameters.model_validate(
+        {
+            "tickers": ["ACME"],
+            "data_source": "synthetic",
+            "start": "2018-01-01",
+            "end": "2020-12-31",
+            "strategies": [{"type": "sma_crossover", "parameters": {"fast": [5, 10, 20], "slow": [50, 100]}}],
+            "rank_by": "sharpe",
+        }
+        | overrides
+    )
 
 
 def chunk(config: MarketDataConfig, sweep: TradingSweepParameters, start: int = 0, stop: int = 6) -> SweepChunk:
     [data] = fingerprints(config, sweep)
-    return SweepChunk(job_id=uuid.uuid4(), tenant_id="acme", correlation_id="c", causation_id=uuid.uuid4(),
-                      chunk_index=0, chunk_count=1, ticker="ACME", strategy_index=0, start=start, stop=stop,
-                      data=data, parameters=sweep)  # fmt: skip
+    return SweepChunk(
+        job_id=uuid.uuid4(),
+        tenant_id="acme",
+        correlation_id="c",
+        causation_id=uuid.uuid4(),
+        chunk_index=0,
+        chunk_count=1,
+        ticker="ACME",
+        strategy_index=0,
+        start=start,
+        stop=stop,
+        data=data,
+        parameters=sweep,
+    )
 
 
 def test_a_chunk_yields_one_row_per_combination_scored_by_the_ranking_metric(config: MarketDataConfig) -> None:
@@ -52,8 +69,12 @@ def test_running_a_chunk_again_gives_identical_results(config: MarketDataConfig)
 
 def test_a_chunk_whose_prices_changed_since_planning_refuses_to_run(config: MarketDataConfig, tmp_path: Path) -> None:
     (tmp_path / "ACME.csv").write_text("date,close\n" + "".join(f"2020-01-{d:02d},{10 + d}\n" for d in range(1, 29)))
-    sweep = parameters(data_source="files", start=None, end=None,
-                       strategies=[{"type": "momentum", "parameters": {"window": [2], "threshold": [0]}}])  # fmt: skip
+    sweep = parameters(
+        data_source="files",
+        start=None,
+        end=None,
+        strategies=[{"type": "momentum", "parameters": {"window": [2], "threshold": [0]}}],
+    )
     work = chunk(config, sweep, stop=1)
     (tmp_path / "ACME.csv").write_text("date,close\n" + "".join(f"2020-01-{d:02d},{20 + d}\n" for d in range(1, 29)))
     with pytest.raises(DataChanged, match="changed since the sweep was planned"):
@@ -63,8 +84,14 @@ def test_a_chunk_whose_prices_changed_since_planning_refuses_to_run(config: Mark
 def test_out_of_sample_metrics_cover_only_the_bars_after_the_split(config: MarketDataConfig) -> None:
     sweep = parameters(split={"in_sample_fraction": 0.5, "top_n": 2})
     [data] = fingerprints(config, sweep)
-    [report] = evaluate_cells(sweep.model_dump_json(), "ACME", data.sha256, data.periods_per_year,
-                              [("sma_crossover", {"fast": 5, "slow": 50}, True)], config)  # fmt: skip
+    [report] = evaluate_cells(
+        sweep.model_dump_json(),
+        "ACME",
+        data.sha256,
+        data.periods_per_year,
+        [("sma_crossover", {"fast": 5, "slow": 50}, True)],
+        config,
+    )
     assert report.out_of_sample is not None
     assert report.out_of_sample["exposure"] is not None
     curve = pq.read_table(pa.BufferReader(report.curve or b""))
@@ -72,8 +99,9 @@ def test_out_of_sample_metrics_cover_only_the_bars_after_the_split(config: Marke
 
 
 def test_the_chunks_of_a_grid_cover_its_combinations_once_each_in_order(config: MarketDataConfig) -> None:
-    sweep = parameters(strategies=[{"type": "sma_crossover", "parameters": {"fast": [5, 10, 20, 60],
-                                                                            "slow": [50, 100, 150]}}])  # fmt: skip
+    sweep = parameters(
+        strategies=[{"type": "sma_crossover", "parameters": {"fast": [5, 10, 20, 60], "slow": [50, 100, 150]}}]
+    )
     # fast 60 is not below slow 50: 11 valid pairs, in chunks of 4, from the grid kept between chunks
     covered = [
         row["parameters"]

@@ -3,13 +3,19 @@ from schemas.sweeps import StrategyGrid, TradingSweepParameters, ValueRange
 
 
 def sweep(**overrides: object) -> TradingSweepParameters:
-    return TradingSweepParameters.model_validate({
-        "tickers": ["AAPL", "MSFT"],
-        "strategies": [
-            {"type": "sma_crossover", "parameters": {"fast": {"start": 2, "stop": 11, "step": 1}, "slow": [20, 30]}},
-            {"type": "momentum", "parameters": {"window": [5, 10, 20], "threshold": [0.0]}},
-        ],
-    } | overrides)  # fmt: skip
+    return TradingSweepParameters.model_validate(
+        {
+            "tickers": ["AAPL", "MSFT"],
+            "strategies": [
+                {
+                    "type": "sma_crossover",
+                    "parameters": {"fast": {"start": 2, "stop": 11, "step": 1}, "slow": [20, 30]},
+                },
+                {"type": "momentum", "parameters": {"window": [5, 10, 20], "threshold": [0.0]}},
+            ],
+        }
+        | overrides
+    )
 
 
 def test_an_inclusive_range_keeps_its_last_value_despite_float_steps() -> None:
@@ -20,8 +26,12 @@ def test_an_inclusive_range_keeps_its_last_value_despite_float_steps() -> None:
 
 def test_combinations_leave_out_the_ones_breaking_an_ordering_rule_and_keep_windows_whole() -> None:
     grid = StrategyGrid.model_validate({"type": "sma_crossover", "parameters": {"fast": [5, 10, 20], "slow": [10, 30]}})
-    assert grid.combinations() == [{"fast": 5, "slow": 10}, {"fast": 5, "slow": 30}, {"fast": 10, "slow": 30},
-                                   {"fast": 20, "slow": 30}]  # fmt: skip
+    assert grid.combinations() == [
+        {"fast": 5, "slow": 10},
+        {"fast": 5, "slow": 30},
+        {"fast": 10, "slow": 30},
+        {"fast": 20, "slow": 30},
+    ]
     assert all(isinstance(v, int) for c in grid.combinations() for v in c.values())
     assert grid.product_size() == 6
 

@@ -34,8 +34,12 @@ def test_a_plaintext_stack_serves_one_plaintext_listener_on_loopback(tmp_path: P
 
 
 def test_a_sasl_ssl_stack_serves_tls_with_its_own_ca_and_scram_with_the_settings_user(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, kafka_security_protocol="SASL_SSL", kafka_sasl_username="zixly",
-                        kafka_sasl_password=SecretStr("s3cret-pw"))  # fmt: skip
+    settings = Settings(
+        home=tmp_path,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="zixly",
+        kafka_sasl_password=SecretStr("s3cret-pw"),
+    )
     properties = broker_properties(settings)
     assert properties["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,CLIENT:SASL_SSL"
     assert properties["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
@@ -60,8 +64,12 @@ def test_the_broker_certificate_is_signed_by_the_stacks_ca_for_loopback_and_kept
 
 @pytest.mark.parametrize("password", ["has space", 'quo"te', "semi;colon", "brack]et"])
 def test_a_local_scram_password_that_the_broker_config_cannot_quote_is_refused(tmp_path: Path, password: str) -> None:
-    settings = Settings(home=tmp_path, kafka_security_protocol="SASL_SSL", kafka_sasl_username="zixly",
-                        kafka_sasl_password=SecretStr(password))  # fmt: skip
+    settings = Settings(
+        home=tmp_path,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="zixly",
+        kafka_sasl_password=SecretStr(password),
+    )
     with pytest.raises(RuntimeError, match="ZIXLY_KAFKA_SASL_PASSWORD"):
         broker_properties(settings)
 
@@ -93,10 +101,13 @@ def test_a_single_broker_keeps_one_replica_of_everything(tmp_path: Path) -> None
     assert properties["offsets.topic.replication.factor"] == "1"
 
 
-@pytest.mark.parametrize(("version", "config", "option"), [
-    ("3.9.1", "log4j.properties", "-Dlog4j.configuration="),
-    ("4.4.0", "log4j2.properties", "-Dlog4j2.configurationFile="),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("version", "config", "option"),
+    [
+        ("3.9.1", "log4j.properties", "-Dlog4j.configuration="),
+        ("4.4.0", "log4j2.properties", "-Dlog4j2.configurationFile="),
+    ],
+)
 def test_the_broker_logs_with_the_logging_library_of_its_release(
     tmp_path: Path, version: str, config: str, option: str
 ) -> None:
