@@ -26,6 +26,7 @@ from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import EventPublisher
 from kernel.redaction import redact_text
 from processors.cancellations import CancelRegistry
+from processors.emit import emit
 from processors.jobs.context import Cancelled, Deferred, JobContext, JobError
 from processors.jobs.registry import JobRegistry
 from processors.jobs.retry_policy import RetryPolicy
@@ -49,13 +50,10 @@ from schemas.events import (
     JobRetryScheduledPayload,
     JobStarted,
     JobStartedPayload,
-    derived_event_id,
-    follow_up,
 )
 from schemas.retries import RetryRequest
 from schemas.upcasting import split_worker
 
-PRODUCER = "processor"
 log = get_logger(__name__)
 
 ContextFactory = Callable[..., JobContext]
@@ -120,11 +118,10 @@ class JobRunner:
             attempt=attempt,
         ):
             started = await self._emit(
-                follow_up(
+                emit(
                     request,
                     JobStarted,
-                    producer=PRODUCER,
-                    event_id=derived_event_id(request.job_id, f"started:{attempt}"),
+                    fact=f"started:{attempt}",
                     payload=JobStartedPayload(attempt=attempt, host=self._host, process_id=self._process_id),
                 )
             )
@@ -136,11 +133,10 @@ class JobRunner:
                     raise Cancelled(f"job {request.job_id} was cancelled before attempt {attempt}")
                 result = await asyncio.wait_for(self._call_handler(request, started, attempt), policy.timeout_seconds)
             except Cancelled as exc:
-                cancelled = follow_up(
+                cancelled = emit(
                     started,
                     JobCancelled,
-                    producer=PRODUCER,
-                    event_id=derived_event_id(request.job_id, "cancelled"),
+                    fact="cancelled",
                     payload=JobCancelledPayload(attempt=attempt, reason=str(exc)),
                 )
                 return await self._finish(cancelled, job_type, t0)
@@ -156,10 +152,9 @@ class JobRunner:
                 if isinstance(result, Deferred):
                     log.info("job continues elsewhere", job_type=job_type, duration_ms=round(_ms_since(t0), 2))
                     return None
-                outcome: Outcome = follow_up(
+                outcome: Outcome = emit(
                     started,
                     JobCompleted,
-                    producer=PRODUCER,
                     payload=JobCompletedPayload(attempt=attempt, result=result, duration_ms=_ms_since(t0)),
                 )
                 return await self._finish(outcome, job_type, t0)
@@ -201,11 +196,10 @@ class JobRunner:
             await self._retries.schedule(
                 RetryRequest(request=request, attempt=attempt + 1, due_at=due, history=history)
             )
-            return follow_up(
+            return emit(
                 started,
                 JobRetryScheduled,
-                producer=PRODUCER,
-                event_id=derived_event_id(request.job_id, f"retry-scheduled:{attempt}"),
+                fact=f"retry-scheduled:{attempt}",
                 payload=JobRetryScheduledPayload(
                     attempt=attempt,
                     next_attempt=attempt + 1,
@@ -216,10 +210,9 @@ class JobRunner:
                 ),
             )
         if not failure.retryable or failure.error_type in policy.non_retryable:
-            return follow_up(
+            return emit(
                 started,
                 JobFailed,
-                producer=PRODUCER,
                 payload=JobFailedPayload(
                     attempt=attempt,
                     error_type=failure.error_type[:200],
@@ -232,11 +225,10 @@ class JobRunner:
         key, value, headers = encode(request)
         origin = Origin(topic="", partition=-1, offset=-1, key=key, value=value, headers=headers)
         await self._dead_letters.send(origin, failure.error_type, failure.message, stage="attempts_exhausted")
-        return follow_up(
+        return emit(
             started,
             JobDeadLettered,
-            producer=PRODUCER,
-            event_id=derived_event_id(request.job_id, "dead-lettered"),
+            fact="dead-lettered",
             payload=JobDeadLetteredPayload(
                 attempts=attempt,
                 reason=f"{attempt} attempt(s) failed; the last with {failure.error_type}",
@@ -276,10 +268,9 @@ class JobRunner:
 
         async def report_progress(fraction: float, message: str | None = None) -> None:
             await self._emit(
-                follow_up(
+                emit(
                     started,
                     JobProgressed,
-                    producer=PRODUCER,
                     payload=JobProgressedPayload(
                         attempt=attempt, progress=min(max(fraction, 0.0), 1.0), message=message
                     ),

@@ -14,6 +14,7 @@ from kernel.kafka import make_consumer
 from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
 from processors.agents import acked_when_done
+from processors.emit import emit
 from processors.finished_work import FinishedChunks
 from processors.metrics import RECORDS_SKIPPED, SWEEPS_FINISHED
 from processors.runtime import WorkerRuntime
@@ -31,13 +32,10 @@ from schemas.events import (
     SweepCallbackReceived,
     SweepResultsRecorded,
     SweepResultsRecordedPayload,
-    derived_event_id,
-    follow_up,
 )
 from schemas.sweeps import SweepChunk
 
 log = get_logger(__name__)
-PRODUCER = "processor"
 COLLECTOR_GROUP = "zixly-sweep-collector"
 
 
@@ -122,11 +120,10 @@ async def report_progress(runtime: WorkerRuntime, event: SweepResultsRecorded, s
     services = await runtime.services()
     done, total = len(state["done"]), state["chunk_count"]
     await services.publisher.publish(
-        follow_up(
+        emit(
             event,
             JobProgressed,
-            producer=PRODUCER,
-            event_id=derived_event_id(event.job_id, f"sweep-progress:{done}"),
+            fact=f"sweep-progress:{done}",
             payload=JobProgressedPayload(
                 attempt=state["attempt"],
                 progress=done / total,
@@ -147,11 +144,10 @@ async def finish_sweep(runtime: WorkerRuntime, event: SweepResultsRecorded, stat
         outcome: JobCompleted | JobFailed
         try:
             summary = await services.finisher.summary(str(event.job_id), event.tenant_id, state)
-            outcome = follow_up(
+            outcome = emit(
                 event,
                 JobCompleted,
-                producer=PRODUCER,
-                event_id=derived_event_id(event.job_id, "sweep-completed"),
+                fact="sweep-completed",
                 payload=JobCompletedPayload(
                     attempt=state["attempt"], result=summary, duration_ms=summary["elapsed_seconds"] * 1000
                 ),
@@ -159,11 +155,10 @@ async def finish_sweep(runtime: WorkerRuntime, event: SweepResultsRecorded, stat
             log.info("sweep completed", backtests=state["rows"], finish_ms=round(elapsed_ms(), 1))
         except Exception as exc:  # the job fails; the collector goes on with other sweeps
             log.warning("sweep could not be finished", error_type=type(exc).__name__, error=str(exc)[:500])
-            outcome = follow_up(
+            outcome = emit(
                 event,
                 JobFailed,
-                producer=PRODUCER,
-                event_id=derived_event_id(event.job_id, "sweep-failed"),
+                fact="sweep-failed",
                 payload=JobFailedPayload(
                     attempt=state["attempt"],
                     error_type=type(exc).__name__,
@@ -182,11 +177,10 @@ async def relay_callback(runtime: WorkerRuntime, event: SweepCallbackReceived, s
     services = await runtime.services()
     outcome: SweepResultsRecorded | JobFailed
     if event.payload.status == "completed":
-        outcome = follow_up(
+        outcome = emit(
             event,
             SweepResultsRecorded,
-            producer=PRODUCER,
-            event_id=derived_event_id(event.job_id, f"sweep-results:{event.payload.part_index}"),
+            fact=f"sweep-results:{event.payload.part_index}",
             payload=SweepResultsRecordedPayload(
                 chunk_index=event.payload.part_index,
                 chunk_count=event.payload.part_count,
@@ -196,11 +190,10 @@ async def relay_callback(runtime: WorkerRuntime, event: SweepCallbackReceived, s
             ),
         )
     else:
-        outcome = follow_up(
+        outcome = emit(
             event,
             JobFailed,
-            producer=PRODUCER,
-            event_id=derived_event_id(event.job_id, "sweep-failed"),
+            fact="sweep-failed",
             payload=JobFailedPayload(
                 attempt=state["attempt"],
                 error_type="ExternalSweepFailed",
@@ -216,11 +209,10 @@ async def cancel_sweep(runtime: WorkerRuntime, event: JobCancelRequested, state:
     services = await runtime.services()
     done, total = len(state["done"]), state["chunk_count"]
     await services.publisher.publish(
-        follow_up(
+        emit(
             event,
             JobCancelled,
-            producer=PRODUCER,
-            event_id=derived_event_id(event.job_id, "cancelled"),
+            fact="cancelled",
             payload=JobCancelledPayload(
                 attempt=state["attempt"], reason=event.payload.reason or f"cancelled after {done}/{total} chunks"
             ),

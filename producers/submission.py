@@ -15,6 +15,7 @@ from schemas.sweeps import SweepCallbackWebhook, TradingSweepWebhook
 from schemas.webhooks import ErrorDetail, GenericJobWebhook
 
 PRODUCER = "receiver"
+"""What the receiver's events name as their producer."""
 M = TypeVar("M", bound=BaseModel)
 
 

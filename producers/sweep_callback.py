@@ -12,12 +12,11 @@ from typing import Any
 from kernel.callback_tokens import token_valid
 from producers.errors import ApiError
 from producers.job_status import JobReader
+from producers.submission import PRODUCER
 from schemas.events import SweepCallbackReceived, SweepCallbackReceivedPayload, derived_event_id
 from schemas.job_status import TERMINAL_STATUSES
 from schemas.sweeps import SweepCallbackWebhook, SweepResultRow
 from schemas.webhooks import ErrorDetail, JobStatusView
-
-PRODUCER = "receiver"
 
 
 async def checked_job(

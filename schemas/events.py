@@ -6,6 +6,7 @@ upcaster.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -42,7 +43,18 @@ class Event(BaseModel):
     payload: Payload
 
     TYPE: ClassVar[str]
+    """The event's name on the log. An event declares its name and version once, as the defaults of its
+    ``event_type`` and ``schema_version`` literal fields (the discriminators that decoding needs); these two
+    class attributes are read from them."""
     VERSION: ClassVar[int]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        event_type, version = cls.model_fields["event_type"].default, cls.model_fields["schema_version"].default
+        if not isinstance(event_type, str) or not isinstance(version, int):
+            raise TypeError(f"{cls.__name__} declares no event_type and schema_version literals with their defaults")
+        cls.TYPE, cls.VERSION = event_type, version
 
 
 E = TypeVar("E", bound=Event)
@@ -68,6 +80,24 @@ def follow_up(
     )
 
 
+@dataclass(frozen=True)
+class Emitter:
+    """Makes the events that one service appends as consequences of others: the service is named once, where it is
+    wired, instead of in every event it makes."""
+
+    producer: str
+
+    def __call__(self, cause: Event, event_type: type[E], payload: Payload, *, fact: str | None = None) -> E:
+        """An event of ``event_type`` caused by ``cause`` (see ``follow_up``).
+
+        ``fact`` names what the event records about the job (``"cancelled"``, ``"sweep-results:7"``). The event's id
+        is derived from the job and the fact, so that a redelivery that records the fact again makes the very same
+        event; without one, the event gets a fresh id.
+        """
+        event_id = derived_event_id(cause.job_id, fact) if fact is not None else None
+        return follow_up(cause, event_type, producer=self.producer, payload=payload, event_id=event_id)
+
+
 def derived_event_id(job_id: uuid.UUID, fact: str) -> uuid.UUID:
     """The same id for the same fact about a job, however many times it is produced."""
     return uuid.uuid5(job_id, fact)
@@ -81,8 +111,6 @@ class JobRequestedPayload(Payload):
 
 
 class JobRequested(Event):
-    TYPE = "JobRequested"
-    VERSION = 1
     event_type: Literal["JobRequested"] = "JobRequested"
     schema_version: Literal[1] = 1
     payload: JobRequestedPayload
@@ -97,8 +125,6 @@ class JobStartedPayload(Payload):
 
 
 class JobStarted(Event):
-    TYPE = "JobStarted"
-    VERSION = 2
     event_type: Literal["JobStarted"] = "JobStarted"
     schema_version: Literal[2] = 2
     payload: JobStartedPayload
@@ -111,8 +137,6 @@ class JobProgressedPayload(Payload):
 
 
 class JobProgressed(Event):
-    TYPE = "JobProgressed"
-    VERSION = 1
     event_type: Literal["JobProgressed"] = "JobProgressed"
     schema_version: Literal[1] = 1
     payload: JobProgressedPayload
@@ -125,8 +149,6 @@ class JobCompletedPayload(Payload):
 
 
 class JobCompleted(Event):
-    TYPE = "JobCompleted"
-    VERSION = 1
     event_type: Literal["JobCompleted"] = "JobCompleted"
     schema_version: Literal[1] = 1
     payload: JobCompletedPayload
@@ -142,8 +164,6 @@ class JobFailedPayload(Payload):
 
 
 class JobFailed(Event):
-    TYPE = "JobFailed"
-    VERSION = 1
     event_type: Literal["JobFailed"] = "JobFailed"
     schema_version: Literal[1] = 1
     payload: JobFailedPayload
@@ -160,8 +180,6 @@ class SweepPlannedPayload(Payload):
 class SweepPlanned(Event):
     """A sweep's grid was split into chunks on the work topic; the job completes when all are recorded."""
 
-    TYPE = "SweepPlanned"
-    VERSION = 1
     event_type: Literal["SweepPlanned"] = "SweepPlanned"
     schema_version: Literal[1] = 1
     payload: SweepPlannedPayload
@@ -179,8 +197,6 @@ class SweepResultsRecordedPayload(Payload):
 class SweepResultsRecorded(Event):
     """One chunk of a sweep is done: its backtests and their metrics."""
 
-    TYPE = "SweepResultsRecorded"
-    VERSION = 1
     event_type: Literal["SweepResultsRecorded"] = "SweepResultsRecorded"
     schema_version: Literal[1] = 1
     payload: SweepResultsRecordedPayload
@@ -198,8 +214,6 @@ class SweepDispatchedPayload(Payload):
 class SweepDispatched(Event):
     """The sweep was handed to the tenant's external backtest service, which will call back with results."""
 
-    TYPE = "SweepDispatched"
-    VERSION = 1
     event_type: Literal["SweepDispatched"] = "SweepDispatched"
     schema_version: Literal[1] = 1
     payload: SweepDispatchedPayload
@@ -217,8 +231,6 @@ class SweepCallbackReceivedPayload(Payload):
 class SweepCallbackReceived(Event):
     """The external backtest service called back: its results, or why it failed."""
 
-    TYPE = "SweepCallbackReceived"
-    VERSION = 1
     event_type: Literal["SweepCallbackReceived"] = "SweepCallbackReceived"
     schema_version: Literal[1] = 1
     payload: SweepCallbackReceivedPayload
@@ -245,8 +257,6 @@ class JobRetryScheduledPayload(Payload):
 class JobRetryScheduled(Event):
     """An attempt failed in a way that trying again could help; the next one is due at ``due_at``."""
 
-    TYPE = "JobRetryScheduled"
-    VERSION = 1
     event_type: Literal["JobRetryScheduled"] = "JobRetryScheduled"
     schema_version: Literal[1] = 1
     payload: JobRetryScheduledPayload
@@ -262,8 +272,6 @@ class JobDeadLetteredPayload(Payload):
 class JobDeadLettered(Event):
     """The job gave up: its attempts are spent (or it cannot run at all); its request is on the dead-letter topic."""
 
-    TYPE = "JobDeadLettered"
-    VERSION = 1
     event_type: Literal["JobDeadLettered"] = "JobDeadLettered"
     schema_version: Literal[1] = 1
     payload: JobDeadLetteredPayload
@@ -279,8 +287,6 @@ class DeadLetterResubmittedPayload(Payload):
 class DeadLetterResubmitted(Event):
     """An operator sent a dead-lettered job back: it runs again as a new job."""
 
-    TYPE = "DeadLetterResubmitted"
-    VERSION = 1
     event_type: Literal["DeadLetterResubmitted"] = "DeadLetterResubmitted"
     schema_version: Literal[1] = 1
     payload: DeadLetterResubmittedPayload
@@ -294,8 +300,6 @@ class JobCancelRequestedPayload(Payload):
 class JobCancelRequested(Event):
     """Someone asked for the job to stop; workers honour it at their next checkpoint (between steps or chunks)."""
 
-    TYPE = "JobCancelRequested"
-    VERSION = 1
     event_type: Literal["JobCancelRequested"] = "JobCancelRequested"
     schema_version: Literal[1] = 1
     payload: JobCancelRequestedPayload
@@ -307,8 +311,6 @@ class JobCancelledPayload(Payload):
 
 
 class JobCancelled(Event):
-    TYPE = "JobCancelled"
-    VERSION = 1
     event_type: Literal["JobCancelled"] = "JobCancelled"
     schema_version: Literal[1] = 1
     payload: JobCancelledPayload
@@ -322,8 +324,6 @@ class NotificationSentPayload(Payload):
 
 
 class NotificationSent(Event):
-    TYPE = "NotificationSent"
-    VERSION = 1
     event_type: Literal["NotificationSent"] = "NotificationSent"
     schema_version: Literal[1] = 1
     payload: NotificationSentPayload
@@ -340,8 +340,6 @@ class NotificationFailedPayload(Payload):
 class NotificationFailed(Event):
     """A notification could not be delivered; the job it was about is not affected."""
 
-    TYPE = "NotificationFailed"
-    VERSION = 1
     event_type: Literal["NotificationFailed"] = "NotificationFailed"
     schema_version: Literal[1] = 1
     payload: NotificationFailedPayload

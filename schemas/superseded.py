@@ -16,8 +16,6 @@ class JobStartedPayload(Payload):
 
 
 class JobStarted(Event):
-    TYPE = "JobStarted"
-    VERSION = 1
     event_type: Literal["JobStarted"] = "JobStarted"
     schema_version: Literal[1] = 1
     payload: JobStartedPayload

@@ -23,18 +23,18 @@ from processors.notifications.delivered import DeliveredNotifications
 from processors.notifications.targets import OUTCOMES, TenantNotifications, targets_for
 from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
 from schemas.events import (
+    Emitter,
     Event,
     NotificationFailed,
     NotificationFailedPayload,
     NotificationSent,
     NotificationSentPayload,
     derived_event_id,
-    follow_up,
 )
 from schemas.identifiers import side_effect_key
 
 log = get_logger(__name__)
-PRODUCER = "notifier"
+emit = Emitter("notifier")
 LEARN_PATIENCE_SECONDS = 120.0  # a tail not read by then fails the notifier loudly rather than notify twice
 
 
@@ -116,11 +116,10 @@ class Notifier:
                 except DeliveryFailed as exc:
                     log.warning("notification failed", channel=target.channel, error=str(exc)[:300])
                     await self._publisher.publish(
-                        follow_up(
+                        emit(
                             event,
                             NotificationFailed,
-                            producer=PRODUCER,
-                            event_id=derived_event_id(event.job_id, fact),
+                            fact=fact,
                             payload=NotificationFailedPayload(
                                 channel=target.channel,
                                 target=redacted(target),
@@ -132,11 +131,10 @@ class Notifier:
                     )
                     continue
                 await self._publisher.publish(
-                    follow_up(
+                    emit(
                         event,
                         NotificationSent,
-                        producer=PRODUCER,
-                        event_id=derived_event_id(event.job_id, fact),
+                        fact=fact,
                         payload=NotificationSentPayload(
                             channel=target.channel, target=redacted(target), outcome=event.event_type, attempts=attempts
                         ),

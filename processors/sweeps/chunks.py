@@ -10,6 +10,7 @@ from kernel.logging import bound_contextvars, get_logger
 from kernel.market_data.series import MarketDataError
 from kernel.object_store import ObjectStore, tenant_prefix
 from kernel.publisher import EventPublisher
+from processors.emit import emit
 from processors.metrics import SWEEP_BACKTESTS, SWEEP_CHUNK_SECONDS, SWEEP_CHUNKS
 from processors.sweeps.compute import DataChanged, MarketDataConfig, run_chunk
 from schemas.events import (
@@ -23,7 +24,6 @@ from schemas.sweeps import SweepChunk, SweepResultRow
 
 log = get_logger(__name__)
 _Outcome = TypeVar("_Outcome", SweepResultsRecorded, JobFailed)
-PRODUCER = "processor"
 
 
 def results_prefix(tenant_id: str, job_id: str) -> str:
@@ -109,6 +109,6 @@ class ChunkWorker:
             job_id=chunk.job_id,
             correlation_id=chunk.correlation_id,
             causation_id=chunk.causation_id,
-            producer=PRODUCER,
+            producer=emit.producer,
             payload=payload,
         )

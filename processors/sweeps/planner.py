@@ -10,6 +10,7 @@ from typing import Any
 from kernel.logging import get_logger
 from kernel.market_data.series import MarketDataError
 from kernel.publisher import KafkaRecordSender
+from processors.emit import emit
 from processors.jobs.context import DEFERRED, Deferred, JobContext, JobError
 from processors.sweeps.compute import MarketDataConfig, fingerprints
 from processors.sweeps.external import ExternalDispatcher
@@ -22,12 +23,10 @@ from schemas.events import (
     SweepPlanned,
     SweepPlannedPayload,
     derived_event_id,
-    follow_up,
 )
 from schemas.sweeps import DataFingerprint, SweepChunk, TradingSweepParameters, chunk_record_key
 
 log = get_logger(__name__)
-PRODUCER = "processor"
 
 
 class SweepPlanner:
@@ -57,11 +56,10 @@ class SweepPlanner:
             return await self._dispatch(parameters, data, context)
         plans = plan_chunks(parameters, self._chunk_size)
         started = context.started
-        planned = follow_up(
+        planned = emit(
             started,
             SweepPlanned,
-            producer=PRODUCER,
-            event_id=derived_event_id(started.job_id, f"sweep-planned:{context.attempt}"),
+            fact=f"sweep-planned:{context.attempt}",
             payload=SweepPlannedPayload(
                 attempt=context.attempt,
                 chunk_count=len(plans),
@@ -135,11 +133,10 @@ class SweepPlanner:
         service, reference = await self._external.dispatch(parameters, data, context)
         started = context.started
         await context.publish(
-            follow_up(
+            emit(
                 started,
                 SweepDispatched,
-                producer=PRODUCER,
-                event_id=derived_event_id(started.job_id, f"sweep-dispatched:{context.attempt}"),
+                fact=f"sweep-dispatched:{context.attempt}",
                 payload=SweepDispatchedPayload(
                     attempt=context.attempt,
                     service_url=service,

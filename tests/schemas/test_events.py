@@ -5,12 +5,18 @@ from pydantic import ValidationError
 
 from schemas.codec import EVENT_TYPE_HEADER, SCHEMA_VERSION_HEADER, UndecodableEvent, decode, encode, header
 from schemas.events import (
+    Emitter,
+    Event,
+    JobCancelled,
+    JobCancelledPayload,
     JobCompleted,
     JobCompletedPayload,
     JobRequested,
     JobRequestedPayload,
     JobStarted,
     JobStartedPayload,
+    Payload,
+    derived_event_id,
     follow_up,
 )
 from schemas.identifiers import job_id_for_idempotency_key
@@ -114,3 +120,32 @@ def test_a_completed_event_requires_a_non_negative_duration() -> None:
         follow_up(
             request, JobCompleted, producer="w", payload=JobCompletedPayload(attempt=1, result={}, duration_ms=-1)
         )
+
+
+def test_an_emitter_names_its_service_and_derives_the_id_of_a_named_fact() -> None:
+    request = a_request()
+    emit = Emitter("worker")
+    cancelled = emit(request, JobCancelled, JobCancelledPayload(attempt=1, reason="asked"), fact="cancelled")
+    again = emit(request, JobCancelled, JobCancelledPayload(attempt=1, reason="asked"), fact="cancelled")
+    assert cancelled.producer == "worker"
+    assert cancelled.causation_id == request.event_id
+    assert cancelled.event_id == again.event_id == derived_event_id(request.job_id, "cancelled")
+
+
+def test_an_event_emitted_without_a_fact_gets_a_fresh_id_each_time() -> None:
+    request = a_request()
+    emit = Emitter("worker")
+    payload = JobStartedPayload(attempt=1, host="w1")
+    assert emit(request, JobStarted, payload).event_id != emit(request, JobStarted, payload).event_id
+
+
+def test_an_event_declares_its_type_and_version_once_as_its_literal_fields() -> None:
+    assert (JobStarted.TYPE, JobStarted.VERSION) == ("JobStarted", 2)
+    assert a_request().event_type == JobRequested.TYPE
+
+
+def test_an_event_without_its_type_and_version_literals_is_refused_when_declared() -> None:
+    with pytest.raises(TypeError, match="declares no event_type"):
+
+        class Nameless(Event):
+            payload: Payload
