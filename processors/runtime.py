@@ -4,7 +4,7 @@ import asyncio
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -69,7 +69,7 @@ class WorkerRuntime:
         self.cancellations = CancelRegistry()
         self._services: WorkerServices | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
-        self._pools: tuple[ThreadPoolExecutor, ProcessPoolExecutor] | None = None
+        self._processes: ProcessPoolExecutor | None = None
         self._events: KafkaEventPublisher | None = None
 
     async def services(self) -> WorkerServices:
@@ -94,7 +94,6 @@ class WorkerRuntime:
         services_http = httpx.AsyncClient(
             transport=GuardedTransport(OutboundPolicy.only(*settings.sweep_external_services.values()))
         )
-        threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blocking-job")
         pool_size = max(1, os.cpu_count() or 1)
         processes = cpu_pool(pool_size)
         for _ in range(pool_size):
@@ -103,7 +102,7 @@ class WorkerRuntime:
         database = make_async_engine(settings, pool_size=2, service="worker")
         secrets = TenantSecretStore(database, SecretBox.from_text(settings.master_keys.get_secret_value()))
         self._closers = [kafka.stop, http.aclose, services_http.aclose, database.dispose]
-        self._pools = (threads, processes)
+        self._processes = processes
         self._events = KafkaEventPublisher(kafka, settings.job_events_topic, settings.publish_timeout_seconds)
         publisher = PatientPublisher(self._events, settings.worker_publish_patience_seconds)
         sender = KafkaRecordSender(kafka, settings.publish_timeout_seconds)
@@ -131,8 +130,6 @@ class WorkerRuntime:
         make_context = partial(
             JobContext,
             http=http,
-            blocking_executor=threads,
-            cpu_executor=processes,
             development=settings.development,
             secrets=secrets,
         )
@@ -163,9 +160,8 @@ class WorkerRuntime:
     async def close(self) -> None:
         for close in self._closers:
             await close()
-        if self._pools is not None:
-            for pool in self._pools:
-                # Idle by now: waiting lets the pool's processes exit before the worker does.
-                pool.shutdown(wait=True, cancel_futures=True)
+        if self._processes is not None:
+            # Idle by now: waiting lets the pool's processes exit before the worker does.
+            self._processes.shutdown(wait=True, cancel_futures=True)
         self._services = None
         self._events = None

@@ -22,7 +22,7 @@ from zixly import access_cli, events_cli, logs_cli, projections_cli
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from processors.dead_letter_desk import DeadLetter
+    from zixly.dead_letter_desk import DeadLetter
 
 app = typer.Typer(help="Zixly Pipeline: an event-sourced job pipeline on Kafka.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack alone: Kafka, Postgres, topics, migrations.", no_args_is_help=True)
@@ -321,7 +321,7 @@ def dead_letters_list(
     error_type: Annotated[str | None, typer.Option(help="only this error type")] = None,
 ) -> None:
     """The dead-letter topic as a table: where each record came from, and why it failed."""
-    from processors.dead_letter_desk import read_dead_letters
+    from zixly.dead_letter_desk import read_dead_letters
 
     letters = _choose(asyncio.run(read_dead_letters(_settings())), job_id, error_type)
     table = Table(title=f"{len(letters)} dead letter(s)")
@@ -350,7 +350,7 @@ def dead_letters_resubmit(
     dry_run: Annotated[bool, typer.Option(help="say what would be sent, send nothing")] = False,
 ) -> None:
     """Send chosen dead letters back: a dead-lettered job runs again as a new job, audited in the log."""
-    from processors.dead_letter_desk import read_dead_letters, resubmit
+    from zixly.dead_letter_desk import read_dead_letters, resubmit
 
     if not (job_id or error_type or all_letters):
         raise typer.BadParameter("choose with --job-id, --error-type or --all")

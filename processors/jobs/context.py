@@ -1,16 +1,12 @@
-"""What a job handler may do besides computing: report progress, and run blocking work off the event loop."""
+"""What a job handler may do besides computing: report progress, read its tenant's secrets, stop when cancelled."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 import httpx
 
 from schemas.events import Event
-
-T = TypeVar("T")
 
 
 class Deferred:
@@ -51,8 +47,6 @@ class JobContext:
     publish: Callable[[Event], Awaitable[object]]
     http: httpx.AsyncClient
     """The tenants' client: every request goes through the outbound policy (kernel/outbound.py)."""
-    blocking_executor: Executor | None = None
-    cpu_executor: Executor | None = None
     cancel_requested: Callable[[], bool] = lambda: False
     development: bool = False
     """Whether test-only options (a sleep's crash, failures, hour-long waits) are honoured."""
@@ -77,13 +71,3 @@ class JobContext:
         """Where a handler may stop: raises Cancelled when the job's cancellation was requested."""
         if self.cancel_requested():
             raise Cancelled(f"job {self.job_id} was cancelled")
-
-    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """Blocking I/O in a thread, so that heartbeats and other jobs keep going."""
-        return await asyncio.get_running_loop().run_in_executor(self.blocking_executor, fn, *args)
-
-    async def run_cpu_bound(self, fn: Callable[..., T], *args: Any) -> T:
-        """CPU-heavy work in a worker process: a thread would still hold the GIL the event loop needs."""
-        if self.cpu_executor is None:
-            raise RuntimeError("this worker has no process pool for CPU-bound work")
-        return await asyncio.get_running_loop().run_in_executor(self.cpu_executor, fn, *args)

@@ -22,11 +22,11 @@ from aiokafka.partitioner import murmur2
 from kernel.dead_letters import ERROR_TYPE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC, STAGE
 from kernel.kafka import make_consumer, make_producer
 from kernel.settings import Settings
-from processors.dead_letter_desk import read_dead_letters, resubmit
 from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
 from schemas.identifiers import job_id_for_idempotency_key
 from tests.integration.conftest import Service, free_port, start_service, wait_until_shared
+from zixly.dead_letter_desk import read_dead_letters, resubmit
 from zixly.stack.kafka_broker import KafkaBroker
 from zixly.stack.postgres_server import PostgresServer
 

@@ -2,10 +2,10 @@ import pytest
 
 from projections.projector import Projector
 from projections.records import LogRecord
-from projections.store import InMemoryProjectionStore
 from schemas.codec import encode
 from schemas.events import Event
 from tests.builders import job_lifecycle, sweep_results
+from tests.projections.in_memory_store import InMemoryProjectionStore
 
 TOPIC = "events"
 
