@@ -15,6 +15,7 @@ from kernel.dead_letters import DeadLetterSender
 from kernel.kafka import make_producer
 from kernel.object_store import ObjectStore
 from kernel.outbound import GuardedTransport, OutboundPolicy, policy_from_settings
+from kernel.patient_publisher import PatientDeadLetters, PatientPublisher
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
 from kernel.secret_box import SecretBox
@@ -24,7 +25,6 @@ from processors.cancellations import CancelRegistry
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry
 from processors.jobs.retry_policy import RetryPolicy
-from processors.patient_publisher import PatientDeadLetters, PatientPublisher
 from processors.pools import cpu_pool
 from processors.retries import KafkaRetryScheduler
 from processors.runner import JobRunner

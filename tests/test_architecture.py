@@ -1,5 +1,5 @@
 """The import rules between the packages, as pyproject.toml's import-linter contracts state them: the CLI above the
-four services, no service importing another, the kernel under them and the contracts (``schemas``) under all, with
+five services, no service importing another, the kernel under them and the contracts (``schemas``) under all, with
 no I/O library in the contracts."""
 
 import os
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("schemas", "kernel", "producers", "processors", "projections", "dashboard", "zixly")
+PACKAGES = ("schemas", "kernel", "producers", "processors", "projections", "notifier", "dashboard", "zixly")
 
 
 def lint_imports(folder: Path) -> subprocess.CompletedProcess[str]:

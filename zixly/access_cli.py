@@ -114,7 +114,7 @@ def tenants_notify(
     """Where a tenant's job outcomes are sent: a Slack incoming webhook, e-mail addresses (through the relay)."""
     if slack_webhook_url:
         from kernel.outbound import internal_hosts
-        from processors.notifications.targets import slack_policy, slack_url_refusal
+        from notifier.targets import slack_policy, slack_url_refusal
 
         policy = slack_policy(internal_hosts(checked_settings().outbound_internal_hosts))
         if refusal := slack_url_refusal(slack_webhook_url, policy, tenant_id):

@@ -304,7 +304,7 @@ def bench_scale(
 @app.command("notifier")
 def notifier(metrics_port: Annotated[int | None, typer.Option(help="Prometheus port (0: none)")] = None) -> None:
     """Run the notifier (Slack and e-mail about finished jobs)."""
-    from processors.notifications.main import run_notifier
+    from notifier.main import run_notifier
 
     run_notifier(_settings(), metrics_port)
 

@@ -1,7 +1,7 @@
 import pytest
 
+from kernel.patient_publisher import PatientPublisher
 from kernel.publisher import Appended, LogUnavailable
-from processors.patient_publisher import PatientPublisher
 from schemas.events import Event
 from tests.builders import job_lifecycle
 from tests.fakes import FakePublisher

@@ -3,8 +3,8 @@ import uuid
 
 import pytest
 
-from processors.notifications.service import Notifier, NotifierService
-from processors.notifications.targets import TenantNotifications
+from notifier.service import Notifier, NotifierService
+from notifier.targets import TenantNotifications
 from schemas.events import Event, JobCompleted, JobCompletedPayload
 
 

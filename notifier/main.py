@@ -10,15 +10,15 @@ from kernel.database import make_async_engine
 from kernel.kafka import make_consumer, make_producer
 from kernel.logging import configure_logging, get_logger
 from kernel.outbound import GuardedTransport, internal_hosts
+from kernel.patient_publisher import PatientPublisher
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
-from processors.notifications.channels import Channels, SmtpRelay
-from processors.notifications.directory import SqlJobDirectory
-from processors.notifications.service import Notifier, NotifierService
-from processors.notifications.targets import slack_policy
-from processors.patient_publisher import PatientPublisher
+from notifier.channels import Channels, SmtpRelay
+from notifier.directory import SqlJobDirectory
+from notifier.service import Notifier, NotifierService
+from notifier.targets import slack_policy
 
 log = get_logger(__name__)
 GROUP = "zixly-notifier"

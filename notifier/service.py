@@ -3,7 +3,7 @@
 It is a consumer group of its own, so a slow mail server never holds up a job. Each delivery is retried a few
 times with backoff; a delivery that still fails is recorded as NotificationFailed and the job is untouched. Events
 it appends have ids derived from job, outcome, channel and address; a batch read again after a crash skips the
-deliveries whose event is already in the log (processors/notifications/delivered.py), and each delivery carries
+deliveries whose event is already in the log (notifier/delivered.py), and each delivery carries
 that id as its key (Idempotency-Key, Message-ID) for the one in flight at the crash.
 """
 
@@ -18,9 +18,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import EventPublisher
-from processors.notifications.channels import Channels, DeliveryFailed, redacted
-from processors.notifications.delivered import DeliveredNotifications
-from processors.notifications.targets import OUTCOMES, TenantNotifications, targets_for
+from notifier.channels import Channels, DeliveryFailed, redacted
+from notifier.delivered import DeliveredNotifications
+from notifier.targets import OUTCOMES, TenantNotifications, targets_for
 from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
 from schemas.events import (
     Emitter,

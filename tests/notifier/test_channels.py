@@ -11,8 +11,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from processors.notifications.channels import Channels, DeliveryFailed, SmtpRelay
-from processors.notifications.targets import Target
+from notifier.channels import Channels, DeliveryFailed, SmtpRelay
+from notifier.targets import Target
 from tests.local_smtp import Mailbox
 from tests.local_tls import server_tls
 from zixly.stack.processes import free_port

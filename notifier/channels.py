@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from kernel.outbound import OutboundRefused
-from processors.notifications.targets import Target
+from notifier.targets import Target
 from schemas.identifiers import IDEMPOTENCY_KEY_HEADER
 
 

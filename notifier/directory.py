@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.secret_box import SecretBox
 from kernel.tenants import slack_context
-from processors.notifications.targets import TenantNotifications
+from notifier.targets import TenantNotifications
 from schemas.read_model import pipeline_jobs, tenants
 
 
