@@ -98,6 +98,12 @@ def test_the_image_installs_only_hashed_locked_packages_and_runs_as_a_numeric_no
     assert user != "0"
 
 
+def test_the_image_copies_every_package_the_project_ships() -> None:
+    shipped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = re.findall(r"^COPY\s+(\w+)\s+\./\1$", (ROOT / "deploy/Dockerfile").read_text(), flags=re.MULTILINE)
+    assert sorted(copied) == sorted(pattern.rstrip("*") for pattern in shipped)
+
+
 def locked(lock: str) -> dict[str, str]:
     """name -> version of every pin in a lock file; each pin must carry hashes."""
     text = (ROOT / lock).read_text()
