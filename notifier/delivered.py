@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from kernel.log_reader import LogReader
 from kernel.logging import get_logger
 from kernel.settings import Settings
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.codec import UndecodableEvent, decode, event_type_of
 from schemas.events import NotificationFailed, NotificationSent
 
 log = get_logger(__name__)
@@ -39,8 +39,7 @@ class DeliveredNotifications:
             starts, ends = await reader.uncommitted(group, partitions, MAX_TAIL)
             async for batch in reader.read(starts, ends):
                 for record in batch:
-                    event_type = dict(record.headers).get(EVENT_TYPE_HEADER, b"").decode()
-                    if event_type in RECORDED and record.value is not None:
+                    if event_type_of(record.headers) in RECORDED and record.value is not None:
                         try:
                             self.remember(decode(record.value).event_id)
                         except UndecodableEvent:

@@ -21,7 +21,7 @@ from kernel.publisher import EventPublisher
 from notifier.channels import Channels, DeliveryFailed, redacted
 from notifier.delivered import DeliveredNotifications
 from notifier.targets import OUTCOMES, TenantNotifications, targets_for
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.codec import UndecodableEvent, decode, event_type_of
 from schemas.events import (
     Emitter,
     Event,
@@ -212,8 +212,7 @@ class NotifierService:
                 outcomes: dict[uuid.UUID, list[Event]] = {}
                 for records in fetched.values():
                     for record in records:
-                        event_type = dict(record.headers or ()).get(EVENT_TYPE_HEADER, b"").decode()
-                        if event_type not in OUTCOMES:
+                        if event_type_of(record.headers) not in OUTCOMES:
                             continue
                         try:
                             event = decode(record.value)

@@ -19,7 +19,7 @@ from processors.finished_work import FinishedRetries, retry_key
 from processors.metrics import JOBS_WAITING, RECORDS_SKIPPED
 from processors.runner import JobRunner
 from processors.runtime import WorkerRuntime
-from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, decode
+from schemas.codec import TENANT_HEADER, UndecodableEvent, decode, event_type_of, header
 from schemas.events import JobCancelRequested, JobRequested
 from schemas.retries import RetryRequest
 
@@ -31,16 +31,6 @@ REVOKE_PATIENCE_SECONDS = 5.0
 # killed leader holds appends until the controller fences it (broker.session.timeout.ms, 9 s), and a longer wait
 # must stay well inside the group's rebalance timeout (Faust's 60 s).
 APPENDS_PATIENCE_SECONDS = 20.0
-
-
-def header_value(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None, name: str) -> str | None:
-    if headers is None:
-        return None
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    for key, value in items:
-        if key == name:
-            return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-    return None
 
 
 def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings: Settings) -> None:
@@ -63,9 +53,9 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
         try:
             async for event, done in acked_when_done(stream):
                 # Lifecycle events share the topic; the header tells them apart without decoding.
-                event_type = header_value(event.headers, EVENT_TYPE_HEADER)
+                event_type = event_type_of(event.headers)
                 if event_type == JobRequested.TYPE:
-                    tenant = header_value(event.headers, TENANT_HEADER) or ""
+                    tenant = header(event.headers, TENANT_HEADER) or ""
                     await waiting.put(tenant, (event, done))  # acknowledged once its job has run
                     JOBS_WAITING.set(len(waiting))
                     continue
@@ -135,7 +125,7 @@ def register_agents(app: faust.App, topic: Any, runtime: WorkerRuntime, settings
 
 
 def wanted_by_the_job_agent(message: Any) -> bool:
-    return header_value(message.headers, EVENT_TYPE_HEADER) in (JobRequested.TYPE, JobCancelRequested.TYPE)
+    return event_type_of(message.headers) in (JobRequested.TYPE, JobCancelRequested.TYPE)
 
 
 async def acked_when_done(stream: Any) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:

@@ -25,7 +25,7 @@ from typing import Literal
 from kernel.log_reader import LogReader
 from kernel.logging import get_logger
 from kernel.settings import Settings
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.codec import UndecodableEvent, decode, event_type_of
 from schemas.events import (
     JobCancelled,
     JobCompleted,
@@ -147,7 +147,7 @@ class FinishedRequests:
                 self.plans[partition] = {}
             async for batch in reader.read(starts, ends):
                 for record in batch:
-                    event_type = next((v for k, v in record.headers if k == EVENT_TYPE_HEADER), b"").decode()
+                    event_type = event_type_of(record.headers)
                     if record.key is None:
                         continue
                     plans = self.plans[record.partition]

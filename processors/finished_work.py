@@ -18,7 +18,7 @@ from kernel.log_reader import LogReader, LogRecord, Offsets
 from kernel.logging import get_logger
 from kernel.settings import Settings
 from processors.finished_requests import ATTEMPT_ENDS, JOB_ENDS, MAX_TAIL, FinishedRequests, Verdict
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode, header
+from schemas.codec import UndecodableEvent, decode, event_type_of
 from schemas.events import Event, JobDeadLettered, SweepResultsRecorded
 from schemas.sweeps import chunk_record_key
 
@@ -89,7 +89,7 @@ class FinishedWork(FinishedRequests):
         return found
 
     def _outcome(self, record: LogRecord, waiting: Mapping[bytes, int]) -> Event | None:
-        if record.key not in waiting or header(record.headers, EVENT_TYPE_HEADER) not in self.event_types:
+        if record.key not in waiting or event_type_of(record.headers) not in self.event_types:
             return None
         try:
             return decode(record.value)

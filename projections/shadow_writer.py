@@ -19,7 +19,7 @@ from projections.shadow import SHADOW, Connection, write_positions
 from projections.store import EventRow
 from projections.sweep_results import COLUMNS as RESULT_COLUMNS
 from projections.sweep_results import ResultRow, result_rows
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode
+from schemas.codec import UndecodableEvent, decode, event_type_of
 from schemas.events import SweepResultsRecorded
 
 _RESULT_KEY = slice(0, 5)  # job, tenant, ticker, strategy, parameters: the results table's key (tenant follows job)
@@ -82,10 +82,8 @@ class ShadowWriter:
         self._since_flush += len(records)
         for record in records:
             self.offsets[record.partition] = record.offset + 1
-            if not self._jobs_wanted:
-                event_type = next((v for k, v in record.headers if k == EVENT_TYPE_HEADER), None)
-                if event_type != b"SweepResultsRecorded":
-                    continue
+            if not self._jobs_wanted and event_type_of(record.headers) != SweepResultsRecorded.TYPE:
+                continue
             try:
                 event = decode(record.value)
             except UndecodableEvent:

@@ -4,7 +4,7 @@ The headers let a consumer skip events it does not handle without decoding the v
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -35,11 +35,22 @@ def encode(event: Event) -> tuple[bytes, bytes, Headers]:
     return str(event.job_id).encode(), event.model_dump_json().encode(), headers
 
 
-def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None:
-    for key, value in headers or ():
+RecordHeaders = Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None
+"""A record's headers as the clients hand them over: pairs (aiokafka), or a mapping (Faust)."""
+
+
+def header(headers: RecordHeaders, name: str) -> str | None:
+    items = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for key, value in items:
         if key == name:
-            return value.decode(errors="replace")
+            return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
     return None
+
+
+def event_type_of(headers: RecordHeaders) -> str | None:
+    """The type of the event a record carries, from its headers: a consumer skips what it does not handle by it,
+    without decoding the value."""
+    return header(headers, EVENT_TYPE_HEADER)
 
 
 def decode_envelope(envelope: dict[str, Any]) -> Event:

@@ -18,7 +18,7 @@ from kernel.environment import checked_settings
 from kernel.job_state import JobRow
 from kernel.log_reader import LogReader, LogRecord
 from kernel.time_travel import AsOf, fold_job, parse_as_of
-from schemas.codec import EVENT_TYPE_HEADER, TENANT_HEADER, UndecodableEvent, decode, header
+from schemas.codec import TENANT_HEADER, UndecodableEvent, decode, event_type_of, header
 from schemas.events import Event
 
 console = Console()
@@ -33,7 +33,7 @@ def _wanted(record: LogRecord, tenant: str | None, job: str | None, types: list[
         return False
     if job is not None and (record.key or b"").decode(errors="replace") != job:
         return False
-    return not types or header(headers, EVENT_TYPE_HEADER) in types
+    return not types or event_type_of(headers) in types
 
 
 @events_app.command("tail")

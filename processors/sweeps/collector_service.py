@@ -21,7 +21,7 @@ from kernel.settings import Settings
 from processors.finished_requests import JOB_ENDS, MAX_TAIL
 from processors.metrics import SWEEP_STEPS_SKIPPED
 from processors.sweeps.collector import State, add_results, dispatched_state, keep_per_cell, planned_state
-from schemas.codec import EVENT_TYPE_HEADER, UndecodableEvent, decode, header
+from schemas.codec import RecordHeaders, UndecodableEvent, decode, event_type_of
 from schemas.events import (
     Event,
     JobCancelled,
@@ -268,9 +268,8 @@ class SweepCollectorService:
                     "sweep collector commit skipped after a rebalance", partition=tp.partition, error=type(exc).__name__
                 )
 
-    async def _apply(self, partition: int, offset: int, value: bytes, headers: object) -> None:
-        event_type = next((v.decode() for k, v in (headers or ()) if k == EVENT_TYPE_HEADER), None)  # type: ignore[attr-defined]
-        if event_type not in COLLECTED_TYPES:
+    async def _apply(self, partition: int, offset: int, value: bytes, headers: RecordHeaders) -> None:
+        if event_type_of(headers) not in COLLECTED_TYPES:
             return
         try:
             event = decode(value)
@@ -286,7 +285,7 @@ async def read_ended_ahead(settings: Settings, group: str, partitions: list[int]
         starts, ends = await reader.uncommitted(group, partitions, MAX_TAIL)
         async for batch in reader.read(starts, ends):
             for record in batch:
-                if record.key is None or header(record.headers, EVENT_TYPE_HEADER) not in JOB_ENDS:
+                if record.key is None or event_type_of(record.headers) not in JOB_ENDS:
                     continue
                 try:
                     ended[record.partition][uuid.UUID(record.key.decode())] = record.offset

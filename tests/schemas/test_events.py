@@ -3,7 +3,15 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from schemas.codec import EVENT_TYPE_HEADER, SCHEMA_VERSION_HEADER, UndecodableEvent, decode, encode, header
+from schemas.codec import (
+    EVENT_TYPE_HEADER,
+    SCHEMA_VERSION_HEADER,
+    UndecodableEvent,
+    decode,
+    encode,
+    event_type_of,
+    header,
+)
 from schemas.events import (
     Emitter,
     Event,
@@ -149,3 +157,11 @@ def test_an_event_without_its_type_and_version_literals_is_refused_when_declared
 
         class Nameless(Event):
             payload: Payload
+
+
+def test_the_event_type_is_read_from_headers_as_pairs_or_as_a_mapping() -> None:
+    _, _, headers = encode(a_request())
+    assert event_type_of(headers) == "JobRequested"
+    assert event_type_of(dict(headers)) == "JobRequested"
+    assert event_type_of(None) is None
+    assert event_type_of([("tenant_id", b"acme")]) is None

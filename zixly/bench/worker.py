@@ -30,7 +30,7 @@ from kernel.kafka import delete_topic, ensure_topics, make_consumer, make_produc
 from kernel.log_reader import LogReader
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
-from schemas.codec import EVENT_TYPE_HEADER, encode, header
+from schemas.codec import encode, event_type_of
 from schemas.events import JobCompleted, JobRequested, JobRequestedPayload, JobStarted
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import terminate
@@ -84,7 +84,7 @@ async def measure(settings: Settings, topic: str, jobs: int, timeout: float, wai
             ends = await reader.end_offsets()
             async for batch in reader.read(positions, ends):
                 for record in batch:
-                    event_type = header(record.headers, EVENT_TYPE_HEADER)
+                    event_type = event_type_of(record.headers)
                     if event_type == JobStarted.TYPE and first_started is None:
                         first_started = record.timestamp_ms
                     elif event_type == JobCompleted.TYPE:
@@ -115,7 +115,7 @@ async def _relay(settings: Settings, topic: str, jobs: int) -> None:
             sends = []
             for records in batches.values():
                 for record in records:
-                    if header(record.headers, EVENT_TYPE_HEADER) != JobRequested.TYPE:
+                    if event_type_of(record.headers) != JobRequested.TYPE:
                         continue
                     request = JobRequested.model_validate_json(record.value)
                     for event in _lifecycle(request):
