@@ -15,14 +15,16 @@ from kernel.settings import Settings
 
 
 class LogRecord(NamedTuple):
-    """A record as read (a named tuple: a replay makes a million of them, and a frozen dataclass costs 1.5 µs each)."""
+    """A record as read from the log, whichever consumer read it (a named tuple: a replay makes a million of them,
+    and a frozen dataclass costs 1.5 µs each)."""
 
+    topic: str
     partition: int
     offset: int
-    key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-    timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+    key: bytes | None = None
+    timestamp_ms: int = -1
 
 
 Offsets = dict[int, int]
@@ -130,7 +132,9 @@ class LogReader:
                 for r in records:
                     if limit is not None and r.offset >= limit:
                         break
-                    batch.append(LogRecord(tp.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp))
+                    batch.append(
+                        LogRecord(tp.topic, tp.partition, r.offset, r.value, tuple(r.headers or ()), r.key, r.timestamp)
+                    )
                 if limit is not None:
                     position = await self._consumer.position(tp)
                     if position >= limit:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kernel.job_state import JobRow, already_applied, apply_event
+from kernel.log_reader import LogRecord
 from kernel.logging import get_logger
 from projections.metrics import EVENTS_APPLIED, LAST_EVENT_TIME, RECORDS_SKIPPED
-from projections.records import LogRecord
 from projections.store import EventRow, ProjectionStore
 from projections.sweep_results import result_rows
 from schemas.codec import UndecodableEvent, decode

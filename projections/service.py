@@ -8,10 +8,10 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential, wait_random
 
+from kernel.log_reader import LogRecord
 from kernel.logging import get_logger
 from projections.metrics import BATCH_SECONDS, BATCH_SIZE, CHECKPOINT, LAG, STORE_RETRIES
 from projections.projector import Projector
-from projections.records import LogRecord
 
 log = get_logger(__name__)
 
@@ -59,7 +59,7 @@ class ProjectorService:
             while not self._stopping.is_set():
                 fetched = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
                 records = [
-                    LogRecord(r.topic, r.partition, r.offset, r.value, tuple(r.headers or ()))
+                    LogRecord(r.topic, r.partition, r.offset, r.value, tuple(r.headers or ()), r.key, r.timestamp)
                     for batch in fetched.values()
                     for r in batch
                 ]

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from kernel.kafka import ensure_topics, make_consumer, make_producer
+from kernel.log_reader import LogRecord
 from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.settings import Settings
@@ -15,7 +16,6 @@ from kernel.topics import TopicSpec
 from projections.main import build_service
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
-from projections.records import LogRecord
 from schemas.events import Event
 from tests.builders import job_lifecycle
 

@@ -1,7 +1,7 @@
 import pytest
 
+from kernel.log_reader import LogRecord
 from projections.projector import Projector
-from projections.records import LogRecord
 from schemas.codec import encode
 from schemas.events import Event
 from tests.builders import job_lifecycle, sweep_results

@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from kernel.log_reader import LogRecord
 from kernel.settings import Settings
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
-from projections.records import LogRecord
 from schemas.codec import encode
 from schemas.events import (
     Event,
