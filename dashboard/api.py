@@ -30,9 +30,9 @@ from dashboard.users import UserDirectory
 from kernel.api_tokens import ApiTokens
 from kernel.database import TenantScope, make_async_engine, make_engine, scoped
 from kernel.http_metrics import NO_FASTAPI_TELEMETRY
-from kernel.projection_lag import projection_lag
 from kernel.settings import Settings
-from kernel.time_travel import AsOf, event_from_timeline, fold_job, parse_as_of
+from read_model.projection_lag import projection_lag
+from read_model.time_travel import AsOf, event_from_timeline, fold_job, parse_as_of
 from schemas.read_model import job_events, pipeline_jobs
 
 

@@ -32,11 +32,11 @@ from dashboard.job_queries import (
     timeline_queries,
 )
 from kernel.database import TenantScope, make_engine, scoped_sync
-from kernel.market_data.providers import MarketData
 from kernel.object_store import ObjectStore, tenant_prefix
-from kernel.projection_lag import ProjectionLag, projection_lag
 from kernel.redaction import redact
 from kernel.settings import Settings
+from market_data.providers import MarketData
+from read_model.projection_lag import ProjectionLag, projection_lag
 from schemas.read_model import job_counts_hourly, pipeline_jobs, trading_sweep_results
 from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters
 

@@ -12,7 +12,6 @@ from kernel.environment import checked_settings
 from kernel.http_metrics import NO_FASTAPI_TELEMETRY, HttpMetricsMiddleware
 from kernel.kafka import make_producer
 from kernel.logging import configure_logging, get_logger
-from kernel.market_data.providers import MarketData
 from kernel.outbound import policy_from_settings
 from kernel.parent_death import die_with_parent, in_a_child_process
 from kernel.producer_connection import ProducerConnection
@@ -20,6 +19,7 @@ from kernel.publisher import KafkaEventPublisher
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings, load_settings
 from kernel.tenants import TenantDirectory
+from market_data.providers import MarketData
 from producers.acceptance import JobAcceptance
 from producers.backpressure import BoundedPublisher
 from producers.callers import ReadCallers

@@ -3,10 +3,10 @@
 from dataclasses import dataclass, field
 
 from kernel.audit import AuditTrail
-from kernel.market_data.providers import MarketData
 from kernel.outbound import OutboundPolicy
 from kernel.publisher import EventPublisher
 from kernel.settings import Settings
+from market_data.providers import MarketData
 from producers.acceptance import JobAcceptance
 from producers.callers import ReadCallers
 from producers.health import Probe

@@ -5,7 +5,7 @@ A model alone cannot say these: the limit is configuration and the tickers and d
 
 from starlette.concurrency import run_in_threadpool
 
-from kernel.market_data.providers import MarketData
+from market_data.providers import MarketData
 from producers.errors import ApiError
 from schemas.strategies import STRATEGIES
 from schemas.sweeps import StrategyGrid, TradingSweepParameters

@@ -15,12 +15,12 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
-from kernel.job_state import COLUMNS, JobRow
 from projections import job_stats
 from projections.shadow import SWAP_LOCK
 from projections.store import EventRow, ProjectionUnitOfWork
 from projections.sweep_results import COLUMNS as RESULT_COLUMNS
 from projections.sweep_results import ResultRow, timeline_payload
+from read_model.job_state import COLUMNS, JobRow
 
 _JSON_COLUMNS = {"parameters", "metadata", "result", "metrics"}
 EVENT_COLUMNS = (

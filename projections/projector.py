@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from kernel.job_state import JobRow, already_applied, apply_event
 from kernel.log_reader import LogRecord
 from kernel.logging import get_logger
 from projections.metrics import EVENTS_APPLIED, LAST_EVENT_TIME, RECORDS_SKIPPED
 from projections.store import EventRow, ProjectionStore
 from projections.sweep_results import result_rows
+from read_model.job_state import JobRow, already_applied, apply_event
 from schemas.codec import UndecodableEvent, decode
 from schemas.events import SweepResultsRecorded
 

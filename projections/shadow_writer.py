@@ -11,14 +11,14 @@ from typing import Any
 
 from psycopg import sql
 
-from kernel.job_state import COLUMNS as JOB_COLUMNS
-from kernel.job_state import JobRow, already_applied, apply_event
 from kernel.log_reader import LogRecord
 from projections.postgres_store import EVENT_COLUMNS, event_copy_row, job_copy_row
 from projections.shadow import SHADOW, Connection, write_positions
 from projections.store import EventRow
 from projections.sweep_results import COLUMNS as RESULT_COLUMNS
 from projections.sweep_results import ResultRow, result_rows
+from read_model.job_state import COLUMNS as JOB_COLUMNS
+from read_model.job_state import JobRow, already_applied, apply_event
 from schemas.codec import UndecodableEvent, decode, event_type_of
 from schemas.events import SweepResultsRecorded
 

@@ -6,8 +6,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from kernel.job_state import JobRow
 from projections.sweep_results import ResultRow
+from read_model.job_state import JobRow
 from schemas.events import Event
 
 

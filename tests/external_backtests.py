@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from kernel.market_data.providers import MarketData
+from market_data.providers import MarketData
 from processors.backtest.engine import run_grid
 from processors.sweeps.compute import backtest_config
 from processors.sweeps.grid import grid_arrays

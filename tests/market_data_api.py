@@ -1,4 +1,4 @@
-"""A real market-data HTTP API on loopback, speaking the contract of ``kernel.market_data.http_api``.
+"""A real market-data HTTP API on loopback, speaking the contract of ``market_data.http_api``.
 
 It serves seeded prices for any ticker except ``NOPE``, and can be told to fail its next requests or to hang.
 """

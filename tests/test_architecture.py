@@ -8,7 +8,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("schemas", "kernel", "producers", "processors", "projections", "notifier", "dashboard", "zixly")
+PACKAGES = (
+    "schemas",
+    "kernel",
+    "read_model",
+    "market_data",
+    "producers",
+    "processors",
+    "projections",
+    "notifier",
+    "dashboard",
+    "zixly",
+)
 
 
 def lint_imports(folder: Path) -> subprocess.CompletedProcess[str]:
@@ -43,6 +54,12 @@ def test_the_kernel_importing_a_service_breaks_the_rules(tmp_path: Path) -> None
     linted = lint_imports(layout_where(tmp_path, "kernel", imports="processors"))
     assert linted.returncode != 0
     assert "kernel.leak -> processors" in linted.stdout
+
+
+def test_the_read_model_importing_a_service_breaks_the_rules(tmp_path: Path) -> None:
+    linted = lint_imports(layout_where(tmp_path, "read_model", imports="projections"))
+    assert linted.returncode != 0
+    assert "read_model.leak -> projections" in linted.stdout
 
 
 def test_contracts_that_reach_for_the_broker_break_the_rules(tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kernel.environment import checked_settings
-from kernel.job_state import JobRow
 from kernel.log_reader import LogReader, LogRecord
-from kernel.time_travel import AsOf, fold_job, parse_as_of
+from read_model.job_state import JobRow
+from read_model.time_travel import AsOf, fold_job, parse_as_of
 from schemas.codec import TENANT_HEADER, UndecodableEvent, decode, event_type_of, header
 from schemas.events import Event
 

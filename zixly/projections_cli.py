@@ -195,7 +195,7 @@ def lag(
 
     from rich.live import Live
 
-    from kernel.projection_lag import ProjectionLag, projection_lag
+    from read_model.projection_lag import ProjectionLag, projection_lag
 
     settings = checked_settings()
 

@@ -7,9 +7,9 @@ from concurrent.futures import Executor
 from typing import TypeVar
 
 from kernel.logging import bound_contextvars, get_logger
-from kernel.market_data.series import MarketDataError
 from kernel.object_store import ObjectStore, tenant_prefix
 from kernel.publisher import EventPublisher
+from market_data.series import MarketDataError
 from processors.emit import emit
 from processors.metrics import SWEEP_BACKTESTS, SWEEP_CHUNK_SECONDS, SWEEP_CHUNKS
 from processors.sweeps.compute import DataChanged, MarketDataConfig, run_chunk

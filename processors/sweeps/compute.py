@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from kernel.market_data.providers import MarketData
-from kernel.market_data.series import PriceSeries
+from market_data.providers import MarketData
+from market_data.series import PriceSeries
 from processors.backtest.engine import BacktestConfig, equity_curve, run_grid
 from processors.backtest.metrics import METRIC_NAMES
 from processors.backtest.simulation import Costs

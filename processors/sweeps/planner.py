@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from kernel.logging import get_logger
-from kernel.market_data.series import MarketDataError
 from kernel.publisher import KafkaRecordSender
+from market_data.series import MarketDataError
 from processors.emit import emit
 from processors.jobs.context import DEFERRED, Deferred, JobContext, JobError
 from processors.sweeps.compute import MarketDataConfig, fingerprints

@@ -105,7 +105,7 @@ def live(stack: Settings) -> Iterator[Live]:
 
 
 def wait_for_checkpoints_at_end(settings: Settings, timeout: float = 60) -> None:
-    from kernel.projection_lag import projection_lag
+    from read_model.projection_lag import projection_lag
 
     deadline = time.monotonic() + timeout
     while (lag := asyncio.run(projection_lag(settings)).lag) and time.monotonic() < deadline:

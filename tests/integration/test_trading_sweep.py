@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from kernel.kafka import make_producer
-from kernel.market_data.providers import MarketData
 from kernel.object_store import ObjectStore
 from kernel.settings import Settings
+from market_data.providers import MarketData
 from processors.runtime import market_data_config
 from processors.sweeps.compute import fingerprints
 from processors.sweeps.grid import plan_chunks

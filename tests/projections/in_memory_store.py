@@ -6,9 +6,9 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from kernel.job_state import JobRow
 from projections.store import EventRow, ProjectionUnitOfWork
 from projections.sweep_results import ResultRow
+from read_model.job_state import JobRow
 
 
 class InMemoryProjectionStore:

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
 
-from kernel.market_data.synthetic import SyntheticProvider
+from market_data.synthetic import SyntheticProvider
 from processors.backtest.engine import BacktestConfig, GridResult, run_grid
 from processors.backtest.simulation import Costs
 from schemas.strategies import StrategyType

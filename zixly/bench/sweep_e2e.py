@@ -26,9 +26,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kernel.market_data.synthetic import SyntheticProvider
 from kernel.object_store import ObjectStore, tenant_prefix
 from kernel.settings import Settings
+from market_data.synthetic import SyntheticProvider
 from processors.backtest.engine import run_grid
 from schemas.strategies import StrategyType
 from zixly.bench.cpu import CpuMeter, CpuShares, command_contains, descendants_of, named, tree_of

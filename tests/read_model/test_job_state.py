@@ -1,6 +1,6 @@
 import uuid
 
-from kernel.job_state import already_applied, apply_event
+from read_model.job_state import already_applied, apply_event
 from schemas.events import (
     JobCompleted,
     JobCompletedPayload,

@@ -9,8 +9,8 @@ from datetime import date
 
 import numpy as np
 
-from kernel.market_data.bounded_cache import BoundedCache
-from kernel.market_data.series import OutsideData, PriceSeries
+from market_data.bounded_cache import BoundedCache
+from market_data.series import OutsideData, PriceSeries
 from schemas.sweeps import DataSource
 
 EPOCH = date(2000, 1, 3)

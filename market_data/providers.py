@@ -5,12 +5,12 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
-from kernel.market_data.bundled import BundledProvider
-from kernel.market_data.files import FilesProvider
-from kernel.market_data.http_api import HttpApiProvider
-from kernel.market_data.series import MarketDataError, MarketDataUnavailable, PriceSeries
-from kernel.market_data.synthetic import SyntheticProvider
 from kernel.settings import Settings
+from market_data.bundled import BundledProvider
+from market_data.files import FilesProvider
+from market_data.http_api import HttpApiProvider
+from market_data.series import MarketDataError, MarketDataUnavailable, PriceSeries
+from market_data.synthetic import SyntheticProvider
 from schemas.sweeps import DataSource
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kernel.market_data.bounded_cache import BoundedCache
-from kernel.market_data.series import MarketDataUnavailable, PriceSeries, UnknownTicker
+from market_data.bounded_cache import BoundedCache
+from market_data.series import MarketDataUnavailable, PriceSeries, UnknownTicker
 from schemas.sweeps import DataSource
 
 _DATE_COLUMNS = ("date", "datetime", "timestamp", "time")

@@ -11,9 +11,9 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from kernel.market_data.bounded_cache import BoundedCache
-from kernel.market_data.series import MarketDataUnavailable, PriceSeries, UnknownTicker
 from kernel.outbound import GuardedSyncTransport, OutboundPolicy, OutboundRefused
+from market_data.bounded_cache import BoundedCache
+from market_data.series import MarketDataUnavailable, PriceSeries, UnknownTicker
 from schemas.sweeps import DataSource
 
 

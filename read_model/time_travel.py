@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kernel.job_state import JobRow, already_applied, apply_event
+from read_model.job_state import JobRow, already_applied, apply_event
 from schemas.codec import decode_envelope
 from schemas.events import Event
 

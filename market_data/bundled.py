@@ -7,7 +7,7 @@ from importlib import resources
 
 import numpy as np
 
-from kernel.market_data.series import PriceSeries, UnknownTicker
+from market_data.series import PriceSeries, UnknownTicker
 from schemas.sweeps import DataSource
 
 

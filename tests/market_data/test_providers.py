@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kernel.market_data.bounded_cache import SERIES_KEPT
-from kernel.market_data.providers import MarketData
-from kernel.market_data.series import MarketDataUnavailable, OutsideData, UnknownTicker
-from kernel.market_data.synthetic import SyntheticProvider
+from market_data.bounded_cache import SERIES_KEPT
+from market_data.providers import MarketData
+from market_data.series import MarketDataUnavailable, OutsideData, UnknownTicker
+from market_data.synthetic import SyntheticProvider
 from schemas.sweeps import DataSource
 from tests.market_data_api import MarketDataApi, market_data_api
 

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from kernel.time_travel import AsOf, fold_job, parse_as_of
+from read_model.time_travel import AsOf, fold_job, parse_as_of
 from schemas.events import Event
 from tests.builders import job_lifecycle
 
