@@ -124,23 +124,55 @@ def replication(settings: Settings, brokers: int) -> tuple[int, str]:
 
 
 async def wait_for_brokers(settings: Settings, count: int, timeout: float = 90.0) -> None:
-    """Wait until ``count`` brokers have joined the cluster (a replicated topic needs them all to be created)."""
+    """Wait until ``count`` brokers have joined the cluster and each of them answers (a replicated topic needs them
+    all to be created).
+
+    The cluster's list is not enough: after the whole cluster restarts, it still names the brokers registered before,
+    until their sessions time out, whether they serve yet or not. A ``stack up`` in CI sent its first request to a
+    node so named that was still starting, and failed.
+    """
     deadline = asyncio.get_running_loop().time() + timeout
     await wait_for_kafka(settings, timeout)
-    joined = 0
+    joined, answering = 0, 0
     while asyncio.get_running_loop().time() < deadline:
         admin = make_admin(settings)
         try:
             await admin.start()
-            joined = len((await admin.describe_cluster())["brokers"])
+            brokers = (await admin.describe_cluster())["brokers"]
+            joined = len(brokers)
             if joined >= count:
-                return
+                answering = await brokers_answering(settings, [f"{b['host']}:{b['port']}" for b in brokers])
+                if answering >= joined:
+                    return
         except KafkaError:
             pass
         finally:
             await admin.close()
         await asyncio.sleep(0.5)
-    raise TimeoutError(f"{joined} of {count} brokers joined the cluster at {settings.kafka_bootstrap} in time")
+    raise TimeoutError(
+        f"{joined} of {count} brokers joined the cluster at {settings.kafka_bootstrap} in time, {answering} answering"
+    )
+
+
+async def brokers_answering(settings: Settings, addresses: list[str]) -> int:
+    """How many of the brokers at ``addresses`` answer a metadata request of their own."""
+    client_log = logging.getLogger("aiokafka")
+    previous_level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # a broker that is still starting refuses connections: expected here
+    try:
+        answered = 0
+        for address in addresses:
+            admin = make_admin(settings.replaced(kafka_bootstrap_servers=address))
+            try:
+                await asyncio.wait_for(admin.start(), 5)  # its bootstrap asks this broker, and only it, for metadata
+                answered += 1
+            except Exception:  # any failure means "not yet"
+                pass
+            finally:
+                await admin.close()
+        return answered
+    finally:
+        client_log.setLevel(previous_level)
 
 
 async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:
