@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.database import TenantScope, scoped
 from kernel.secret_box import SecretBox
 from schemas.identity_tables import tenant_secrets
-from schemas.read_model import tenants
+from schemas.operational_tables import tenants
 
 MAX_VALUE_CHARS = 16_384
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.database import EVERY_TENANT, TenantScope, scoped
 from kernel.secret_box import SecretBox
-from schemas.read_model import tenant_webhook_secrets, tenants
+from schemas.operational_tables import tenant_webhook_secrets, tenants
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.secret_box import SecretBox
 from kernel.tenants import slack_context
 from notifier.targets import TenantNotifications
-from schemas.read_model import pipeline_jobs, tenants
+from schemas.operational_tables import tenants
+from schemas.read_model import pipeline_jobs
 
 
 class SqlJobDirectory:

@@ -117,7 +117,7 @@ class JobRunner:
             correlation_id=request.correlation_id,
             attempt=attempt,
         ):
-            started = await self._emit(
+            started = await self._append(
                 emit(
                     request,
                     JobStarted,
@@ -238,7 +238,7 @@ class JobRunner:
         )
 
     async def _finish(self, outcome: Outcome, job_type: str, t0: float) -> Outcome:
-        await self._emit(outcome)
+        await self._append(outcome)
         kind = {
             JobCompleted: "completed",
             JobFailed: "failed",
@@ -267,7 +267,7 @@ class JobRunner:
             raise JobError(f"invalid parameters: {exc.errors(include_url=False)}", retryable=False) from exc
 
         async def report_progress(fraction: float, message: str | None = None) -> None:
-            await self._emit(
+            await self._append(
                 emit(
                     started,
                     JobProgressed,
@@ -288,7 +288,7 @@ class JobRunner:
         )
         return await job_type.handler(parameters, context)
 
-    async def _emit(self, event: E) -> E:
+    async def _append(self, event: E) -> E:
         await self._publisher.publish(event)
         return event
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.database import TenantScope, scoped
 from kernel.group_commit import GroupCommit, Outcomes
 from producers.receipts import Receipt, SqlReceiptStore
-from schemas.read_model import webhook_receipts
+from schemas.operational_tables import webhook_receipts
 
 # A group small enough that one slow write does not hold hundreds of requests.
 MAX_GROUP = 256

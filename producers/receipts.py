@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.database import TenantScope, scoped
 from schemas.events import JobRequested
-from schemas.read_model import webhook_receipts
+from schemas.operational_tables import webhook_receipts
 
 
 @dataclass(frozen=True)

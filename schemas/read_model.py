@@ -1,6 +1,8 @@
 """Tables of the read model (Postgres). The projector writes them; nothing else does.
 
-They are projections of the log: dropping them and replaying the log gives them back row for row.
+They are projections of the log: dropping them and replaying the log gives them back row for row. The tables that
+are not projections, and that a replay does not rebuild, are in ``schemas.operational_tables`` (tenants, receipts)
+and ``schemas.identity_tables`` (users, tokens, audit); all share this module's ``metadata``.
 """
 
 from sqlalchemy import (
@@ -166,53 +168,4 @@ trading_sweep_results = Table(
         "ix_sweep_results_job_ticker_strategy_score", "job_id", "ticker", "strategy_type", text("score DESC NULLS LAST")
     ),
     Index("ix_sweep_results_tenant_recorded", "tenant_id", text("recorded_at DESC")),
-)
-
-# Owned by the receiver, not a projection: which (tenant, idempotency key) became which job, so that a redelivered
-# webhook is answered without appending anything.
-webhook_receipts = Table(
-    "webhook_receipts",
-    metadata,
-    Column("tenant_id", String(64), nullable=False),
-    Column("idempotency_key", String(255), nullable=False),
-    Column("request_sha256", String(64), nullable=False),
-    Column("job_id", UUID(as_uuid=True), nullable=False),
-    Column("event_id", UUID(as_uuid=True), nullable=False),
-    Column("correlation_id", String(128), nullable=False),
-    Column("state", String(16), nullable=False),  # pending | appended
-    Column("log_partition", Integer),
-    Column("log_offset", BigInteger),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
-    PrimaryKeyConstraint("tenant_id", "idempotency_key"),
-)
-
-# Written by operators (`zixly tenants`), read by the receiver: who may send webhooks, and the secrets that sign them.
-tenants = Table(
-    "tenants",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
-    Column("notify_slack_webhook_url", Text),  # sealed (kernel/secret_box.py)
-    Column("notify_emails", Text),
-    Column("notify_on", Text),
-    # Per-tenant limits; None: the deployment's default (ZIXLY_TENANT_*).
-    Column("rate_per_second", Float),
-    Column("rate_burst", Integer),
-    Column("max_in_flight", Integer),
-    Column("max_sweep_backtests", BigInteger),
-)
-
-tenant_webhook_secrets = Table(
-    "tenant_webhook_secrets",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
-    # Sealed with a master key from the environment (kernel/secret_box.py), never stored in plain text.
-    Column("secret_sealed", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
-    # A rotated-out secret keeps working until then, so senders can switch without a gap.
-    Column("expires_at", DateTime(timezone=True)),
-    Index("ix_tenant_webhook_secrets_tenant", "tenant_id"),
 )

@@ -23,7 +23,7 @@ from kernel.database import EVERY_TENANT, TenantScope, run_with_engine, scoped_s
 from kernel.secret_box import SecretBox
 from kernel.tenants import TenantDirectory
 from schemas.access import TOKEN_ROLES, Permission, Principal, Role
-from schemas.read_model import tenants
+from schemas.operational_tables import tenants
 
 PERMISSION = Permission.MANAGE_TOKENS
 _ROLE_OPTIONS = [{"label": role.value, "value": role.value} for role in TOKEN_ROLES]

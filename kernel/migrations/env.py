@@ -1,6 +1,8 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+# Imported for their tables, which join the one metadata that migrations compare against.
+from schemas import identity_tables, operational_tables  # noqa: F401
 from schemas.read_model import metadata
 
 config = context.config

@@ -26,7 +26,7 @@ from kernel.secret_box import SecretBox
 from kernel.settings import Settings
 from kernel.tenants import TenantDirectory
 from kernel.topics import TopicSpec
-from schemas.read_model import webhook_receipts
+from schemas.operational_tables import webhook_receipts
 from zixly.bench.cpu import LOAD_GENERATOR, CpuMeter, CpuShares, command_contains, named, tree_of
 from zixly.bench.load import BODY, LoadResult, wrk
 from zixly.bench.raw_producer import produce_for, produce_for_librdkafka
