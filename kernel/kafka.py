@@ -6,7 +6,8 @@ built with explicit settings.
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -156,11 +157,8 @@ async def wait_for_brokers(settings: Settings, count: int, timeout: float = 90.0
 
 async def brokers_answering(settings: Settings, addresses: list[str]) -> int:
     """How many of the brokers at ``addresses`` answer a metadata request of their own."""
-    client_log = logging.getLogger("aiokafka")
-    previous_level = client_log.level
-    client_log.setLevel(logging.CRITICAL)  # a broker that is still starting refuses connections: expected here
-    try:
-        answered = 0
+    answered = 0
+    with _refusals_expected():
         for address in addresses:
             admin = make_admin(settings.replaced(kafka_bootstrap_servers=address))
             try:
@@ -170,20 +168,24 @@ async def brokers_answering(settings: Settings, addresses: list[str]) -> int:
                 pass
             finally:
                 await admin.close()
-        return answered
-    finally:
-        client_log.setLevel(previous_level)
+    return answered
 
 
 async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:
     """Wait until an admin client can list topics: an open port is not a ready broker."""
     deadline = asyncio.get_running_loop().time() + timeout
-    # While the broker starts, every refused connection is expected; aiokafka would log each as an error.
+    with _refusals_expected():
+        await _poll_until_ready(settings, deadline)
+
+
+@contextmanager
+def _refusals_expected() -> Iterator[None]:
+    """While a broker starts, every refused connection is expected; aiokafka would log each as an error."""
     client_log = logging.getLogger("aiokafka")
     previous_level = client_log.level
     client_log.setLevel(logging.CRITICAL)
     try:
-        await _poll_until_ready(settings, deadline)
+        yield
     finally:
         client_log.setLevel(previous_level)
 

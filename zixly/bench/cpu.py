@@ -15,18 +15,6 @@ import psutil
 Matcher = Callable[[psutil.Process], bool]
 
 
-def tree_of(root_pid: int) -> Matcher:
-    """The process and its descendants (a uvicorn supervisor and its workers)."""
-
-    def matches(process: psutil.Process) -> bool:
-        try:
-            return process.pid == root_pid or any(parent.pid == root_pid for parent in process.parents())
-        except psutil.Error:
-            return False
-
-    return matches
-
-
 def descendants_of(root_pid: int) -> Matcher:
     """The process's descendants without it (a worker's process pool)."""
 
@@ -37,6 +25,12 @@ def descendants_of(root_pid: int) -> Matcher:
             return False
 
     return matches
+
+
+def tree_of(root_pid: int) -> Matcher:
+    """The process and its descendants (a uvicorn supervisor and its workers)."""
+    descendant = descendants_of(root_pid)
+    return lambda process: process.pid == root_pid or descendant(process)
 
 
 def named(*names: str) -> Matcher:
