@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from schemas.events import Event, SweepCallbackReceived, SweepResultsRecorded
+from schemas.sweeps import parameters_key
 
 METRIC_COLUMNS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate")
 COLUMNS = (
@@ -30,10 +31,6 @@ ResultRow = tuple[Any, ...]
 
 # json.dumps(..., sort_keys=True) builds an encoder on every call; this one gives the very same text.
 _parameters_json = json.JSONEncoder(sort_keys=True).encode
-
-
-def parameters_key(parameters: dict[str, float]) -> str:
-    return ",".join(f"{name}={value:g}" for name, value in sorted(parameters.items()))
 
 
 def result_rows(event: SweepResultsRecorded) -> list[ResultRow]:

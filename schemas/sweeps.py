@@ -9,6 +9,7 @@ import bisect
 import itertools
 import math
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -282,6 +283,11 @@ class DataFingerprint(BaseModel):
     first: date
     last: date
     periods_per_year: float
+
+
+def parameters_key(parameters: Mapping[str, float]) -> str:
+    """A combination as text, ``fast=10,slow=50``: the results table's key, and what breaks ties in a ranking."""
+    return ",".join(f"{name}={value:g}" for name, value in sorted(parameters.items()))
 
 
 class SweepResultRow(BaseModel):

@@ -8,12 +8,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from schemas.sweeps import parameters_key
+
 Row = dict[str, Any]
 
 
 def rank_key(row: Row) -> tuple[bool, float, str]:
     """Sorts best first; ties go to the smaller parameters' text, so the order never depends on chunk arrival."""
-    return (*_score_key(row.get("score")), _parameters_text(row))
+    return (*_score_key(row.get("score")), parameters_key(row["parameters"]))
 
 
 def _score_key(score: float | None) -> tuple[bool, float]:
@@ -69,7 +71,3 @@ def robustness(stats: dict[str, float], best_score: float | None) -> dict[str, f
         "score_std": std,
         "best_z": (best_score - mean) / std if best_score is not None and mean is not None and std else None,
     }
-
-
-def _parameters_text(row: Row) -> str:
-    return ",".join(f"{k}={v:g}" for k, v in sorted(row["parameters"].items()))
