@@ -17,7 +17,7 @@ from kernel.secret_box import SecretBox
 from kernel.settings import Settings
 from notifier.channels import Channels, SmtpRelay
 from notifier.directory import SqlJobDirectory
-from notifier.service import Notifier, NotifierService
+from notifier.service import Notifier, notifier_loop
 from notifier.targets import slack_policy
 
 log = get_logger(__name__)
@@ -56,7 +56,7 @@ async def serve(settings: Settings) -> None:
         async def learn(partitions: list[int]) -> int:
             return await notifier.delivered.learn(settings, GROUP, settings.job_events_topic, partitions)
 
-        service = NotifierService(
+        service = notifier_loop(
             make_consumer(settings, group_id=GROUP),
             notifier,
             settings.job_events_topic,

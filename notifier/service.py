@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from kernel.consumer_loop import Batch, Commits, ConsumerLoop, Positions
 from kernel.logging import bound_contextvars, get_logger
 from kernel.publisher import EventPublisher
 from notifier.channels import Channels, DeliveryFailed, redacted
@@ -35,7 +36,7 @@ from schemas.identifiers import side_effect_key
 
 log = get_logger(__name__)
 emit = Emitter("notifier")
-LEARN_PATIENCE_SECONDS = 120.0  # a tail not read by then fails the notifier loudly rather than notify twice
+LEARN_PATIENCE_SECONDS = 120.0
 
 
 class JobDirectory(Protocol):
@@ -156,74 +157,46 @@ def _describe(event: Event) -> str:
     return f"{event.event_type} at {event.occurred_at.isoformat()} (tenant {event.tenant_id}). {detail}".strip()
 
 
-class _LearnOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's base is untyped
-    """Reads the notifications already recorded in newly assigned partitions; ``ready`` is set once it has.
+class NotifierHandler:
+    """The notifier as a handler of the consumer loop: on assignment it learns which notifications the log already
+    records; a batch is committed once every outcome in it has been told."""
 
-    aiokafka may return a new partition's first records from ``getmany`` before this listener has finished (seen:
-    a notification delivered again 90 ms before the tail was read), so the service waits for ``ready``."""
-
-    def __init__(self, learn: Callable[[list[int]], Awaitable[object]]) -> None:
-        self._learn = learn
-        self.ready = asyncio.Event()
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.ready.clear()
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        try:
-            await self._learn(sorted(tp.partition for tp in assigned))
-        except Exception as exc:  # without it a repeated batch may notify twice, which at-least-once allows
-            log.warning("could not learn the notifications already recorded", error=repr(exc)[:300])
-        finally:
-            self.ready.set()
-
-
-class NotifierService:
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
         notifier: Notifier,
-        topic: str,
         learn: Callable[[list[int]], Awaitable[object]] | None = None,
         concurrency: int = 32,
     ) -> None:
         self._concurrency = concurrency
-        self._consumer = consumer
         self._notifier = notifier
-        self._topic = topic
         self._learn = learn
-        self._stopping = asyncio.Event()
 
-    def stop(self) -> None:
-        self._stopping.set()
+    async def assigned(self, partitions: list[int]) -> Positions:
+        if self._learn is not None:
+            try:
+                await self._learn(partitions)
+            except Exception as exc:  # without it a repeated batch may notify twice, which at-least-once allows
+                log.warning("could not learn the notifications already recorded", error=repr(exc)[:300])
+        return {}
 
-    async def run(self) -> None:
-        listener = _LearnOnAssignment(self._learn) if self._learn is not None else None
-        if listener is not None:
-            self._consumer.subscribe([self._topic], listener=listener)
-        else:
-            self._consumer.subscribe([self._topic])
-        await self._consumer.start()
-        try:
-            while not self._stopping.is_set():
-                fetched = await self._consumer.getmany(timeout_ms=500, max_records=500)
-                if fetched and listener is not None:
-                    await asyncio.wait_for(listener.ready.wait(), LEARN_PATIENCE_SECONDS)
-                outcomes: dict[uuid.UUID, list[Event]] = {}
-                for records in fetched.values():
-                    for record in records:
-                        if event_type_of(record.headers) not in OUTCOMES:
-                            continue
-                        try:
-                            event = decode(record.value)
-                        except UndecodableEvent:
-                            continue
-                        outcomes.setdefault(event.job_id, []).append(event)
-                await self._notify(list(outcomes.values()))
-                if fetched:
-                    await self._consumer.commit()
-        finally:
-            await self._consumer.stop()
+    async def revoked(self, partitions: list[int]) -> None:
+        return None
+
+    async def rewind(self, partitions: list[int]) -> Positions:
+        return {}  # what was delivered is in the log and in ``delivered``: the commits are where to start
+
+    async def handle(self, batch: Batch) -> Commits:
+        outcomes: dict[uuid.UUID, list[Event]] = {}
+        for record in batch.records():
+            if event_type_of(record.headers) not in OUTCOMES or record.value is None:
+                continue
+            try:
+                event = decode(record.value)
+            except UndecodableEvent:
+                continue
+            outcomes.setdefault(event.job_id, []).append(event)
+        await self._notify(list(outcomes.values()))
+        return batch.ends()
 
     async def _notify(self, per_job: list[list[Event]]) -> None:
         """Notifies about many jobs at once (one after another, a notifier fell behind 40 outcomes a second in the
@@ -242,3 +215,15 @@ class NotifierService:
                     group.create_task(one_job(events))
         except ExceptionGroup as failures:
             raise failures.exceptions[0] from failures
+
+
+def notifier_loop(
+    consumer: AIOKafkaConsumer,
+    notifier: Notifier,
+    topic: str,
+    learn: Callable[[list[int]], Awaitable[object]] | None = None,
+    concurrency: int = 32,
+) -> ConsumerLoop:
+    # A tail not learnt by the patience is read again rather than notified twice.
+    handler = NotifierHandler(notifier, learn, concurrency)
+    return ConsumerLoop("notifier", consumer, topic, handler, max_records=500, settle_patience=LEARN_PATIENCE_SECONDS)

@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from kernel.consumer_loop import ConsumerLoop
 from kernel.kafka import make_consumer
 from kernel.logging import bound_contextvars, get_logger
 from kernel.settings import Settings
@@ -18,7 +19,7 @@ from processors.emit import emit
 from processors.finished_work import FinishedChunks
 from processors.metrics import RECORDS_SKIPPED, SWEEPS_FINISHED
 from processors.runtime import WorkerRuntime
-from processors.sweeps.collector_service import SweepCollector, SweepCollectorService, read_ended_ahead
+from processors.sweeps.collector_service import SweepCollector, collector_loop, read_ended_ahead
 from schemas.events import (
     JobCancelled,
     JobCancelledPayload,
@@ -85,12 +86,12 @@ def register_sweep_agents(app: faust.App, runtime: WorkerRuntime, settings: Sett
         cancel=lambda event, state: cancel_sweep(runtime, event, state),
         top_cells=settings.sweep_top_cells,
     )
-    services: list[SweepCollectorService] = []
+    services: list[ConsumerLoop] = []
 
     @app.task
     async def collect_sweeps() -> None:
         # The consumer is made here, in the worker's running loop, not when the app is built.
-        service = SweepCollectorService(
+        service = collector_loop(
             make_consumer(settings, group_id=COLLECTOR_GROUP),
             collector,
             settings.job_events_topic,

@@ -6,6 +6,7 @@ import time
 
 from prometheus_client import start_http_server
 
+from kernel.consumer_loop import ConsumerLoop
 from kernel.kafka import make_consumer
 from kernel.log_health import LogHealth
 from kernel.logging import configure_logging, get_logger
@@ -14,20 +15,20 @@ from kernel.topics import project_topics
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
 from projections.replay import Replay, ReplayProgress
-from projections.service import ProjectorService
+from projections.service import projector_loop
 from projections.versions import record_versions_if_empty, stale_projections
 
 log = get_logger(__name__)
 
 
-def build_service(settings: Settings) -> tuple[ProjectorService, PostgresProjectionStore]:
+def build_service(settings: Settings) -> tuple[ConsumerLoop, PostgresProjectionStore]:
     store = PostgresProjectionStore(settings.database, settings.projector_name)
     consumer = make_consumer(
         settings,
         group_id=f"zixly-projector-{settings.projector_name}",
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    service = ProjectorService(consumer, Projector(store), settings.job_events_topic, settings.projector_batch_size)
+    service = projector_loop(consumer, Projector(store), settings.job_events_topic, settings.projector_batch_size)
     return service, store
 
 

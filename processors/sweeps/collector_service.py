@@ -11,17 +11,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaConsumer
 
-from kernel.log_reader import LogReader
+from kernel.consumer_loop import Batch, Commits, ConsumerLoop, Positions
+from kernel.log_reader import LogReader, LogRecord
 from kernel.logging import get_logger
 from kernel.settings import Settings
 from processors.finished_requests import JOB_ENDS, MAX_TAIL
 from processors.metrics import SWEEP_STEPS_SKIPPED
 from processors.sweeps.collector import State, add_results, dispatched_state, keep_per_cell, planned_state
-from schemas.codec import RecordHeaders, UndecodableEvent, decode, event_type_of
+from schemas.codec import UndecodableEvent, decode, event_type_of
 from schemas.events import (
     Event,
     JobCancelled,
@@ -142,36 +141,29 @@ class SweepCollector:
                 self._partitions[partition] = _Partition(ended=dropped.ended)
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Forgets revoked partitions, and counts rebalances so that a batch fetched before one is not applied after it."""
+class CollectorHandler:
+    """The collector as a handler of the consumer loop: its fold is rebuilt from the group's commits, which it keeps
+    behind the oldest running sweep of each partition."""
 
     def __init__(self, collector: SweepCollector, ended_ahead: "EndedAhead | None") -> None:
         self._collector = collector
         self._ended_ahead = ended_ahead
-        self.generation = 0
         # Held while an event is applied, which may append a sweep's outcome.
         self.applying = asyncio.Lock()
-        # Set once an assignment has been learnt; records fetched before wait for it.
-        self.settled = asyncio.Event()
 
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # Whoever gets these partitions (this worker again, perhaps) rebuilds their sweeps from the committed offsets.
-        self.generation += 1
-        self.settled.clear()
+    async def revoked(self, partitions: list[int]) -> None:
         # A sweep being finished now has its outcome in the log before the group moves on, so that the partition's
         # next reader knows it ended (the chaos loop caught a sweep finished twice: once during a rebalance, once
-        # after it).
+        # after it). Whoever gets these partitions (this worker again, perhaps) rebuilds their sweeps from the
+        # committed offsets.
         try:
             async with asyncio.timeout(REVOKE_PATIENCE_SECONDS), self.applying:
                 pass
         except TimeoutError:
             log.warning("a sweep step outlasted the rebalance; the sweep may finish twice")
-        self._collector.forget({tp.partition for tp in revoked})
+        self._collector.forget(set(partitions))
 
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.generation += 1
-        self.settled.clear()
-        partitions = sorted(tp.partition for tp in assigned)
+    async def assigned(self, partitions: list[int]) -> Positions:
         log.info("sweep collector assigned", partitions=partitions)
         try:
             if self._ended_ahead is not None and partitions:
@@ -179,103 +171,50 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                     self._collector.ended_ahead(partition, ended)
         except Exception as exc:  # without it a sweep finished just before a crash may be finished twice
             log.warning("could not read the ended sweeps of assigned partitions", error=repr(exc)[:300])
-        finally:
-            self.settled.set()
+        return {}
 
-
-class SweepCollectorService:
-    def __init__(
-        self, consumer: AIOKafkaConsumer, collector: SweepCollector, topic: str, ended_ahead: "EndedAhead | None" = None
-    ) -> None:
-        self._consumer = consumer
-        self._collector = collector
-        self._topic = topic
-        self._stopping = asyncio.Event()
-        self._rebalance = _Rebalance(collector, ended_ahead)
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        self._consumer.subscribe([self._topic], listener=self._rebalance)
-        await self._consumer.start()
-        try:
-            while not self._stopping.is_set():
-                try:
-                    await self._step()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a failed step must not take the worker's other agents down
-                    log.warning(
-                        "sweep collector step failed; re-reading from the last commit",
-                        error_type=type(exc).__name__,
-                        error=str(exc)[:500],
-                    )
-                    await asyncio.sleep(1.0)
-                    await self._rewind()
-        finally:
-            await self._consumer.stop()
-
-    async def _rewind(self) -> None:
+    async def rewind(self, partitions: list[int]) -> Positions:
         """Forget every sweep and read again from the committed offsets: the fold arrives where it was."""
-        self._collector.forget({tp.partition for tp in self._consumer.assignment()}, keep_ended=True)
-        await self._seek_to_commits()
+        self._collector.forget(set(partitions), keep_ended=True)
+        return {}
 
-    async def _seek_to_commits(self) -> None:
-        for tp in self._consumer.assignment():
-            try:
-                committed = await self._consumer.committed(tp)
-            except KafkaError as exc:
-                log.warning("cannot read the committed offset yet", partition=tp.partition, error=repr(exc)[:200])
-                continue
-            if committed is None:
-                await self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, committed)
-
-    async def _step(self) -> None:
-        generation = self._rebalance.generation
-        fetched = await self._consumer.getmany(timeout_ms=500, max_records=1000)
-        if not fetched:
-            return
-        # aiokafka assigns the partitions, and may fetch from them, before the listener has learnt which sweeps
-        # ended ahead (the chaos loop caught a sweep finished twice so): records wait for the listener, and a batch
-        # fetched across a rebalance is read again from the commits.
-        try:
-            await asyncio.wait_for(self._rebalance.settled.wait(), REVOKE_PATIENCE_SECONDS)
-        except TimeoutError:
-            await self._seek_to_commits()
-            return
-        if self._rebalance.generation != generation:
-            await self._seek_to_commits()
-            return
-        for tp, records in fetched.items():
+    async def handle(self, batch: Batch) -> Commits:
+        commits: dict[int, int] = {}
+        for partition, records in batch.partitions.items():
             for record in records:
-                if self._rebalance.generation != generation:
+                if not batch.current():
                     # A rebalance while we were busy forgot these partitions' sweeps and sent their positions back
                     # to the commits, even for partitions that stayed ours: applying the rest of this batch to an
                     # empty fold would skip plans and commit past them, losing those sweeps for good.
-                    return
-                async with self._rebalance.applying:
-                    await self._apply(tp.partition, record.offset, record.value, record.headers)
-            if self._rebalance.generation != generation:
-                return
-            commit = self._collector.commit_offset(tp.partition, records[-1].offset + 1)
-            try:
-                await self._consumer.commit({tp: OffsetAndMetadata(commit, "")})
-            except (CommitFailedError, IllegalStateError) as exc:
-                log.info(
-                    "sweep collector commit skipped after a rebalance", partition=tp.partition, error=type(exc).__name__
-                )
+                    return {}
+                async with self.applying:
+                    await self._apply(partition, record)
+            commits[partition] = self._collector.commit_offset(partition, records[-1].offset + 1)
+        return commits
 
-    async def _apply(self, partition: int, offset: int, value: bytes, headers: RecordHeaders) -> None:
-        if event_type_of(headers) not in COLLECTED_TYPES:
+    async def _apply(self, partition: int, record: LogRecord) -> None:
+        if event_type_of(record.headers) not in COLLECTED_TYPES or record.value is None:
             return
         try:
-            event = decode(value)
+            event = decode(record.value)
         except UndecodableEvent:
             return  # the job agent reports undecodable records
-        await self._collector.apply(partition, offset, event)
+        await self._collector.apply(partition, record.offset, event)
+
+
+def collector_loop(
+    consumer: AIOKafkaConsumer, collector: SweepCollector, topic: str, ended_ahead: "EndedAhead | None" = None
+) -> ConsumerLoop:
+    # A failed step must not take the worker's other agents down: the batch is read again from the commits.
+    return ConsumerLoop(
+        "sweep-collector",
+        consumer,
+        topic,
+        CollectorHandler(collector, ended_ahead),
+        max_records=1000,
+        settle_patience=REVOKE_PATIENCE_SECONDS,
+        retry_failed_batches=True,
+    )
 
 
 async def read_ended_ahead(settings: Settings, group: str, partitions: list[int]) -> dict[int, dict[uuid.UUID, int]]:

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from notifier.service import Notifier, NotifierService
+from notifier.service import Notifier, NotifierHandler
 from notifier.targets import TenantNotifications
 from schemas.events import Event, JobCompleted, JobCompletedPayload
 
@@ -37,7 +37,7 @@ class SlowNotifier:
 
 async def test_many_jobs_are_notified_about_at_once_and_each_jobs_outcomes_in_log_order() -> None:
     notifier = SlowNotifier()
-    service = NotifierService(None, notifier, "topic", concurrency=4)  # type: ignore[arg-type]
+    service = NotifierHandler(notifier, concurrency=4)  # type: ignore[arg-type]
     jobs = [uuid.uuid4() for _ in range(10)]
     per_job = [[completed(job), completed(job)] for job in jobs]
     await service._notify(per_job)
@@ -52,7 +52,7 @@ async def test_a_failed_notification_stops_the_batch_with_its_own_error() -> Non
         async def handle(self, event: Event, tenants: object = None) -> None:
             raise ConnectionError("the broker went away")
 
-    service = NotifierService(None, Failing(), "topic")  # type: ignore[arg-type]
+    service = NotifierHandler(Failing())  # type: ignore[arg-type]
     with pytest.raises(ConnectionError, match="went away"):
         await service._notify([[completed(uuid.uuid4())]])
 
@@ -72,7 +72,7 @@ async def test_a_batch_reads_each_tenants_settings_once_however_many_of_its_outc
 
     directory = Directory()
     notifier = Notifier(directory, None, None, attempts=1, wait_for_projection=0)  # type: ignore[arg-type]
-    service = NotifierService(None, notifier, "topic", concurrency=8)  # type: ignore[arg-type]
+    service = NotifierHandler(notifier, concurrency=8)  # type: ignore[arg-type]
     await service._notify([[completed(uuid.uuid4())] for _ in range(20)])
     assert directory.reads == ["acme"]
     await service._notify([[completed(uuid.uuid4())]])

@@ -4,7 +4,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from processors.sweeps.collector_service import SweepCollector, SweepCollectorService, _Rebalance
+from kernel.consumer_loop import ConsumerLoop
+from processors.sweeps.collector_service import CollectorHandler, SweepCollector, collector_loop
 from schemas.codec import encode
 from schemas.events import (
     Event,
@@ -198,7 +199,15 @@ class RebalancingConsumer:
     def __init__(self, log: list[Event]) -> None:
         self.batches = [
             [
-                SimpleNamespace(offset=offset, value=value, headers=headers)
+                SimpleNamespace(
+                    topic=TP.topic,
+                    partition=TP.partition,
+                    offset=offset,
+                    value=value,
+                    headers=headers,
+                    key=None,
+                    timestamp=0,
+                )
                 for offset, (_, value, headers) in enumerate(map(encode, log))
             ]
         ]
@@ -206,7 +215,7 @@ class RebalancingConsumer:
         self.seeks: list[int] = []
         self.listener: Any = None
         self.assigning: asyncio.Future[None] | None = None
-        self.service: SweepCollectorService | None = None
+        self.service: ConsumerLoop | None = None
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         self.listener = listener
@@ -228,6 +237,9 @@ class RebalancingConsumer:
 
     def assignment(self) -> set[TopicPartition]:
         return {TP}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
         if self.batches:
@@ -264,7 +276,7 @@ async def test_a_rebalance_in_the_middle_of_a_batch_never_commits_past_a_running
         cancel=outcomes.cancel,
         top_cells=3,
     )
-    service = SweepCollectorService(consumer, target, TP.topic)  # type: ignore[arg-type]
+    service = collector_loop(consumer, target, TP.topic)  # type: ignore[arg-type]
     consumer.service = service
     await service.run()
     await asyncio.gather(*rebalances)
@@ -273,7 +285,7 @@ async def test_a_rebalance_in_the_middle_of_a_batch_never_commits_past_a_running
 
 
 async def test_a_revocation_waits_for_the_event_being_applied_so_a_finished_sweep_is_in_the_log_first() -> None:
-    rebalance = _Rebalance(collector(Outcomes()), ended_ahead=None)
+    rebalance = CollectorHandler(collector(Outcomes()), ended_ahead=None)
     order: list[str] = []
 
     async def finishing() -> None:
@@ -283,7 +295,7 @@ async def test_a_revocation_waits_for_the_event_being_applied_so_a_finished_swee
 
     step = asyncio.ensure_future(finishing())
     await asyncio.sleep(0)
-    await rebalance.on_partitions_revoked({TP})
+    await rebalance.revoked([TP.partition])
     order.append("partitions given up")
     await step
     assert order == ["sweep finished", "partitions given up"]
@@ -301,7 +313,7 @@ async def test_records_fetched_while_the_assignment_is_learnt_wait_for_it() -> N
         await asyncio.sleep(0.05)
         return {0: {plan.job_id: 3}}
 
-    service = SweepCollectorService(
+    service = collector_loop(
         consumer,
         collector(outcomes),
         TP.topic,  # type: ignore[arg-type]
