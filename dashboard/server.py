@@ -1,13 +1,12 @@
 """One server for the operators: the read-only API (ASGI) and the Dash pages (WSGI) beside it."""
 
-import uvicorn
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
-from prometheus_client import start_http_server
 
 from dashboard.api import create_api
 from dashboard.app import create_app
 from kernel.http_metrics import HttpMetricsMiddleware
+from kernel.listening import run_uvicorn, serve_metrics
 from kernel.settings import Settings
 
 
@@ -22,13 +21,15 @@ def create_server(settings: Settings) -> FastAPI:
 
 def run_dashboard(settings: Settings, metrics_port: int | None = None) -> None:
     # Metrics on a port of their own, as the workers' are: the dashboard's port faces users, this one Prometheus.
-    port = settings.dashboard_metrics_port if metrics_port is None else metrics_port
-    if port:
-        start_http_server(port, addr=settings.metrics_bind_host)
-    uvicorn.run(
-        create_server(settings),
-        host=settings.dashboard_host,
-        port=settings.dashboard_port,
+    serve_metrics(
+        settings, "dashboard-metrics", settings.dashboard_metrics_port if metrics_port is None else metrics_port
+    )
+    run_uvicorn(
+        settings,
+        "dashboard",
+        create_server,
+        "dashboard_port",
+        settings.dashboard_host,
         log_level="warning",
         access_log=False,
     )

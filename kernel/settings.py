@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         description="Data, logs and run files of the local stack.",
     )
     cache_dir: Path | None = Field(default=None, description="Downloaded jars; defaults to <home>/cache.")
+    # Each listener a process opens appends {"listener", "port", "pid"} to this file once bound: a port set to 0 is
+    # chosen by the system, and whoever started the process learns it here rather than racing for a free one.
+    ready_file: Path | None = None
 
     # Unset means: the local stack runs its own server on the port below.
     kafka_bootstrap_servers: str | None = Field(

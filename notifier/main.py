@@ -4,10 +4,10 @@ import asyncio
 import signal
 
 import httpx
-from prometheus_client import start_http_server
 
 from kernel.database import make_async_engine
 from kernel.kafka import make_consumer, make_producer
+from kernel.listening import serve_metrics
 from kernel.logging import configure_logging, get_logger
 from kernel.outbound import GuardedTransport, internal_hosts
 from kernel.patient_publisher import PatientPublisher
@@ -79,6 +79,5 @@ async def serve(settings: Settings) -> None:
 def run_notifier(settings: Settings, metrics_port: int | None = None) -> None:
     configure_logging("notifier", settings.log_level, settings.log_format)
     port = settings.notifier_metrics_port if metrics_port is None else metrics_port
-    if port:
-        start_http_server(port, addr=settings.metrics_bind_host)
+    port = serve_metrics(settings, "notifier-metrics", port)
     asyncio.run(serve(settings))

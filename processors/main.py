@@ -3,8 +3,8 @@
 from typing import Any
 
 import faust
-from prometheus_client import start_http_server
 
+from kernel.listening import serve_metrics
 from kernel.logging import configure_logging, get_logger
 from kernel.settings import Settings
 from processors.agents import register_agents
@@ -36,8 +36,7 @@ def build_worker_app(settings: Settings) -> tuple[faust.App, WorkerRuntime]:
 def run_worker(settings: Settings, metrics_port: int | None = None) -> None:
     configure_logging("processor", settings.log_level, settings.log_format)
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
-    if port:
-        start_http_server(port, addr=settings.metrics_bind_host)
+    port = serve_metrics(settings, "worker-metrics", port)
     app, _ = build_worker_app(settings)
     log.info(
         "worker starting", topic=settings.job_events_topic, metrics_port=port, concurrency=settings.worker_concurrency

@@ -4,10 +4,9 @@ import asyncio
 import signal
 import time
 
-from prometheus_client import start_http_server
-
 from kernel.consumer_loop import ConsumerLoop
 from kernel.kafka import make_consumer
+from kernel.listening import serve_metrics
 from kernel.log_health import LogHealth
 from kernel.logging import configure_logging, get_logger
 from kernel.settings import Settings
@@ -103,6 +102,5 @@ async def serve(settings: Settings) -> None:
 def run_projector(settings: Settings, metrics_port: int | None = None) -> None:
     configure_logging("projector", settings.log_level, settings.log_format)
     port = settings.projector_metrics_port if metrics_port is None else metrics_port
-    if port:
-        start_http_server(port, addr=settings.metrics_bind_host)
+    port = serve_metrics(settings, "projector-metrics", port)
     asyncio.run(serve(settings))

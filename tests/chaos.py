@@ -31,7 +31,7 @@ from kernel.topics import project_topics
 from processors.finished_requests import JOB_ENDS
 from schemas.codec import EVENT_TYPE_HEADER, decode, header
 from schemas.events import SweepPlanned
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import METRICS_READY, Service, start_service
 from tests.integration.isolated import records_in_the_log
 from tests.producers.test_signed_webhooks import signed
 
@@ -175,10 +175,7 @@ def service_starter(settings: Settings, env: Mapping[str, str]) -> Callable[[str
     """Starts a service by name and arguments, ready once its metrics answer."""
 
     def start(name: str, args: list[str]) -> Service:
-        port = free_port()
-        return start_service(
-            settings, name, [*args, "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", dict(env)
-        )
+        return start_service(settings, name, [*args, "--metrics-port", "0"], METRICS_READY, env)
 
     return start
 

@@ -18,7 +18,7 @@ TEST_ENVIRONMENT = {
     "ZIXLY_POSTGRES_PORT": "15432",
     "ZIXLY_S3_PORT": "19000",
     "ZIXLY_JOB_EVENTS_TOPIC": "zixly.job-events",
-    # Several dashboards run at once in the suite; a test that scrapes one gives it a port.
+    # Several dashboards run at once in the suite: each takes a port the system picks.
     "ZIXLY_DASHBOARD_METRICS_PORT": "0",
     "ZIXLY_HTTP_ALLOWED_HOSTS": "127.0.0.1,localhost",
     # The tests' own servers (a client system, Slack, a market-data API) listen on loopback: named as internal.

@@ -12,19 +12,11 @@ from pathlib import Path
 
 from kernel.settings import Settings, load_settings
 from tests.conftest import ROOT
+from tests.ports import reserve_ports
 from zixly.stack.kafka_broker import KafkaBroker
-from zixly.stack.ports import in_use
-from zixly.stack.processes import PidFile, free_port, pid_alive
+from zixly.stack.processes import PidFile, pid_alive
 
 NODES = 3
-
-
-def free_port_run() -> int:
-    """A port P with P+2 and P+4 free too (the ports of nodes 2 and 3)."""
-    while True:
-        port = free_port()
-        if port + 4 < 65535 and not any(in_use("127.0.0.1", port + step) for step in (2, 4)):
-            return port
 
 
 def cluster_environment(home: Path, stack: Settings, topic: str, version: str | None) -> dict[str, str]:
@@ -33,8 +25,9 @@ def cluster_environment(home: Path, stack: Settings, topic: str, version: str | 
         | ({"ZIXLY_KAFKA_VERSION": version} if version else {})
         | {
             "ZIXLY_HOME": str(home),
-            "ZIXLY_KAFKA_PORT": str(free_port_run()),
-            "ZIXLY_KAFKA_CONTROLLER_PORT": str(free_port_run()),
+            # Node n listens on the port plus 2(n - 1).
+            "ZIXLY_KAFKA_PORT": str(reserve_ports(NODES, step=2)),
+            "ZIXLY_KAFKA_CONTROLLER_PORT": str(reserve_ports(NODES, step=2)),
             "ZIXLY_KAFKA_BROKERS": str(NODES),
             "ZIXLY_KAFKA_HEAP": "384m",
             "ZIXLY_DATABASE_URL": stack.database,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernel.settings import Settings
-from zixly.stack.processes import free_port, spawn, terminate
+from tests.listening import listening_port
+from zixly.stack.processes import spawn, terminate
 
 VERSION = "2.1.10"
 POM = Path(__file__).resolve().parents[1] / "deploy" / "oidc" / "pom.xml"
@@ -52,6 +53,10 @@ CONFIG = {
 @dataclass(frozen=True)
 class Provider:
     base_url: str
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
 
     @property
     def issuer(self) -> str:
@@ -106,18 +111,25 @@ def signing_key() -> str:
 
 @contextmanager
 def oidc_provider(settings: Settings, port: int | None = None, key: str | None = None) -> Iterator[Provider]:
-    """The provider on ``port`` (a free one by default), signing with ``key`` (a JWK; its own by default)."""
+    """The provider on ``port`` (by default one the system picks, read from the process's listening socket: the
+    provider does not report it), signing with ``key`` (a JWK; its own by default)."""
     libs = fetch_jars(settings)
-    port = port or free_port()
     config = CONFIG | ({"tokenProvider": {"keyProvider": {"initialKeys": key, "algorithm": "RS256"}}} if key else {})
-    env = os.environ | {"SERVER_PORT": str(port), "SERVER_HOSTNAME": "127.0.0.1", "JSON_CONFIG": json.dumps(config)}
+    env = os.environ | {
+        "SERVER_PORT": str(port or 0),
+        "SERVER_HOSTNAME": "127.0.0.1",
+        "JSON_CONFIG": json.dumps(config),
+    }
     log_path = settings.home / "logs" / "tests" / f"oidc-{time.time_ns()}.log"
     process = spawn(["java", "-Xmx256m", "-cp", f"{libs}/*", MAIN], log_path, env=env)
-    provider = Provider(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
+                port = port or listening_port(process.pid)
+                if port is None:
+                    raise ConnectionRefusedError("not listening yet")
+                provider = Provider(f"http://127.0.0.1:{port}")
                 with urllib.request.urlopen(f"{provider.issuer}/.well-known/openid-configuration", timeout=1):
                     break
             except OSError:

@@ -160,7 +160,9 @@ def receiver(workers: Annotated[int | None, typer.Option(help="uvicorn worker pr
 
 @app.command("worker")
 def worker(
-    metrics_port: Annotated[int | None, typer.Option(help="Prometheus port; 0 disables it")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port; 0: any free one, reported in the log")
+    ] = None,
 ) -> None:
     """Run a processor worker (Faust agents)."""
     from processors.main import run_worker
@@ -170,7 +172,9 @@ def worker(
 
 @app.command("projector")
 def projector(
-    metrics_port: Annotated[int | None, typer.Option(help="Prometheus port; 0 disables it")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port; 0: any free one, reported in the log")
+    ] = None,
 ) -> None:
     """Run the projector that maintains the read model."""
     from projections.main import run_projector
@@ -180,7 +184,9 @@ def projector(
 
 @app.command("dashboard")
 def dashboard(
-    metrics_port: Annotated[int | None, typer.Option(help="Prometheus port; 0 disables it")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port; 0: any free one, reported in the log")
+    ] = None,
 ) -> None:
     """Run the dashboard (Dash)."""
     from dashboard.server import run_dashboard
@@ -302,7 +308,11 @@ def bench_scale(
 
 
 @app.command("notifier")
-def notifier(metrics_port: Annotated[int | None, typer.Option(help="Prometheus port (0: none)")] = None) -> None:
+def notifier(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port; 0: any free one, reported in the log")
+    ] = None,
+) -> None:
     """Run the notifier (Slack and e-mail about finished jobs)."""
     from notifier.main import run_notifier
 

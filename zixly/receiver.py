@@ -2,9 +2,9 @@
 
 import os
 import shutil
+import tempfile
 
-import uvicorn
-
+from kernel.listening import run_uvicorn
 from kernel.logging import configure_logging
 from kernel.settings import Settings
 
@@ -12,19 +12,26 @@ from kernel.settings import Settings
 def run_receiver(settings: Settings, workers: int | None = None) -> None:
     configure_logging("receiver", settings.log_level, settings.log_format)
     workers = workers or settings.receiver_workers
+    metrics_dir = None
     if workers > 1:
-        # Each worker process counts on its own; prometheus-client adds them up from files in this folder.
-        metrics_dir = settings.home / "run" / f"prometheus-receiver-{settings.receiver_port}"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    uvicorn.run(
-        "producers.app:create_app_from_env",
-        factory=True,
-        host=settings.receiver_host,
-        port=settings.receiver_port,
-        workers=workers,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+        # Each worker process counts on its own; prometheus-client adds them up from files in this folder, one per
+        # receiver (two on port 0 would otherwise share, and clear, each other's).
+        (settings.home / "run").mkdir(parents=True, exist_ok=True)
+        metrics_dir = tempfile.mkdtemp(prefix="prometheus-receiver-", dir=settings.home / "run")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        run_uvicorn(
+            settings,
+            "receiver",
+            "producers.app:create_app_from_env",
+            "receiver_port",
+            settings.receiver_host,
+            factory=True,
+            workers=workers,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -6,17 +6,18 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kernel.listening import read_ready_file
 from kernel.settings import Settings, load_settings
 from zixly.stack.local import LocalStack
-from zixly.stack.processes import free_port, spawn, terminate
+from zixly.stack.processes import spawn, terminate
 from zixly.supervisor import http_ok
 
 
@@ -41,12 +42,27 @@ def stack(settings: Settings) -> Iterator[Settings]:
         local.down()
 
 
+RECEIVER_READY = "http://127.0.0.1:{port}/health"
+METRICS_READY = "http://127.0.0.1:{port}/metrics"
+DASHBOARD_READY = "http://127.0.0.1:{port}/api/health"
+# The listener whose port a service's ready URL names, by the service's command.
+MAIN_LISTENER = {
+    "receiver": "receiver",
+    "worker": "worker-metrics",
+    "projector": "projector-metrics",
+    "notifier": "notifier-metrics",
+    "dashboard": "dashboard",
+}
+
+
 @dataclass
 class Service:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
     url: str
+    ports: dict[str, int] = field(default_factory=dict)
+    port: int = 0
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
@@ -61,13 +77,18 @@ def start_service(
     name: str,
     args: list[str],
     ready_url: str,
-    env: dict[str, str],
+    env: Mapping[str, str],
     wait_ok: bool = True,
     memory_limit: int | None = None,
+    listener: str | None = None,
 ) -> Service:
     """`python -m zixly <args>` as a real process, waited on until ``ready_url`` answers; with ``memory_limit``
-    (bytes of address space) a process under attack fails alone instead of taking the machine with it."""
+    (bytes of address space) a process under attack fails alone instead of taking the machine with it.
+
+    Ports set to 0 are chosen by the system: the service reports each listener's port in its ready file, and
+    ``{port}`` in ``ready_url`` is its main listener's (``listener``, or the one of its command)."""
     log_path = settings.home / "logs" / "tests" / f"{name}-{time.time_ns()}.log"
+    ready_file = log_path.with_suffix(".ready")
     command = [sys.executable, "-m", "zixly", *args]
     if memory_limit is not None:
         limited = (
@@ -77,26 +98,40 @@ def start_service(
         command = [sys.executable, "-c", limited, str(memory_limit), *command]
     # Stopped with the suite however it ends: a service orphaned by an interrupted run stayed in the workers' group
     # on the shared chunk and retry topics, and took their partitions from the next run's workers.
-    process = spawn(command, log_path, env=os.environ | env, dies_with_parent=signal.SIGTERM)
+    process = spawn(
+        command,
+        log_path,
+        env=os.environ | dict(env) | {"ZIXLY_READY_FILE": str(ready_file)},
+        dies_with_parent=signal.SIGTERM,
+    )
     service = Service(name, process, log_path, ready_url)
+    main = listener or MAIN_LISTENER.get(args[0], args[0])
     deadline = time.monotonic() + 60
     while True:
-        if wait_ok and http_ok(ready_url):
+        service.ports = read_ready_file(ready_file)
+        service.port = service.ports.get(main, 0)
+        service.url = ready_url.replace("{port}", str(service.port))
+        if (service.port or "{port}" not in ready_url) and answers(service.url, wait_ok):
             return service
-        if not wait_ok:
-            try:
-                urllib.request.urlopen(ready_url, timeout=1)
-                return service
-            except urllib.error.HTTPError:
-                return service
-            except Exception:  # connection refused: not up yet
-                pass
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{service.log()}")
         if time.monotonic() > deadline:
             service.stop()
-            raise RuntimeError(f"{name} not ready at {ready_url}:\n{service.log()}")
-        time.sleep(0.2)
+            raise RuntimeError(f"{name} not ready at {service.url}:\n{service.log()}")
+        time.sleep(0.1)
+
+
+def answers(url: str, wait_ok: bool) -> bool:
+    """Whether ``url`` answers 2xx (or, unless ``wait_ok``, answers at all)."""
+    if wait_ok:
+        return http_ok(url)
+    try:
+        urllib.request.urlopen(url, timeout=1)
+    except urllib.error.HTTPError:
+        return True
+    except Exception:  # connection refused: not up yet
+        return False
+    return True
 
 
 def metric_value(metrics_url: str, name: str, labels: dict[str, str] | None = None) -> float | None:
@@ -136,30 +171,16 @@ class RunningPipeline:
 @pytest.fixture(scope="module")
 def pipeline(stack: Settings) -> Iterator[RunningPipeline]:
     """Receiver, one worker and the projector as separate processes, as `zixly up` runs them."""
-    receiver_port, worker_port, projector_port = free_port(), free_port(), free_port()
-    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port)}
-    services = [
-        start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
-        start_service(
-            stack,
-            "worker",
-            ["worker", "--metrics-port", str(worker_port)],
-            f"http://127.0.0.1:{worker_port}/metrics",
-            env,
-        ),
-        start_service(
-            stack,
-            "projector",
-            ["projector", "--metrics-port", str(projector_port)],
-            f"http://127.0.0.1:{projector_port}/metrics",
-            env,
-        ),
-    ]
+    receiver = start_service(stack, "receiver", ["receiver"], RECEIVER_READY, {"ZIXLY_RECEIVER_PORT": "0"})
+    env = {"ZIXLY_RECEIVER_PORT": str(receiver.port)}
+    worker = start_service(stack, "worker", ["worker", "--metrics-port", "0"], METRICS_READY, env)
+    projector = start_service(stack, "projector", ["projector", "--metrics-port", "0"], METRICS_READY, env)
+    services = [receiver, worker, projector]
     try:
         yield RunningPipeline(
-            receiver_url=f"http://127.0.0.1:{receiver_port}",
-            worker_metrics_url=f"http://127.0.0.1:{worker_port}/metrics",
-            projector_metrics_url=f"http://127.0.0.1:{projector_port}/metrics",
+            receiver_url=f"http://127.0.0.1:{receiver.port}",
+            worker_metrics_url=worker.url,
+            projector_metrics_url=projector.url,
         )
     finally:
         for service in services:

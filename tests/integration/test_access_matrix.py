@@ -372,18 +372,17 @@ def test_every_receiver_route_has_a_way_to_authenticate(golden: Settings) -> Non
 @pytest.fixture(scope="module")
 def receiver(golden: Settings, world: World) -> Iterator[httpx.Client]:
     """A receiver process on the golden read model (its log is golden's own topic; no projector follows it)."""
-    from tests.integration.conftest import free_port, start_service
+    from tests.integration.conftest import RECEIVER_READY, start_service
 
-    port = free_port()
     env = {
         "DATABASE_URL": golden.database,
         "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
-        "ZIXLY_RECEIVER_PORT": str(port),
+        "ZIXLY_RECEIVER_PORT": "0",
         "ZIXLY_CALLBACK_WAIT_SECONDS": "0.2",
     }
-    service = start_service(golden, "receiver-matrix", ["receiver"], f"http://127.0.0.1:{port}/health", env)
+    service = start_service(golden, "receiver-matrix", ["receiver"], RECEIVER_READY, env)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{service.port}", timeout=30) as client:
             yield client
     finally:
         service.stop()

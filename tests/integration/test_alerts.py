@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from kernel.settings import Settings
-from tests.integration.conftest import Service, start_service
-from zixly.stack.processes import free_port, terminate
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, start_service
+from tests.listening import listening_port
+from zixly.stack.processes import terminate
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules" / "zixly.yml"
 SERVICES = ("receiver", "worker", "projector", "notifier", "dashboard")
@@ -38,21 +39,14 @@ def rules_with_short_waits(folder: Path) -> Path:
 
 @pytest.fixture
 def services(stack: Settings) -> Iterator[dict[str, Service]]:
-    ports = {name: free_port() for name in SERVICES}
-    env = {
-        "ZIXLY_RECEIVER_PORT": str(ports["receiver"]),
-        "ZIXLY_DASHBOARD_PORT": str(free_port()),
-        "ZIXLY_LOG_HEALTH_SECONDS": "1",
-    }
+    env = {"ZIXLY_RECEIVER_PORT": "0", "ZIXLY_DASHBOARD_PORT": "0", "ZIXLY_LOG_HEALTH_SECONDS": "1"}
     started: dict[str, Service] = {}
     try:
-        started["receiver"] = start_service(
-            stack, "receiver", ["receiver"], f"http://127.0.0.1:{ports['receiver']}/health", env
-        )
+        started["receiver"] = start_service(stack, "receiver", ["receiver"], RECEIVER_READY, env)
+        env["ZIXLY_RECEIVER_PORT"] = str(started["receiver"].port)
         for name in ("worker", "projector", "notifier", "dashboard"):
-            port = ports[name]
             started[name] = start_service(
-                stack, name, [name, "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
+                stack, name, [name, "--metrics-port", "0"], METRICS_READY, env, listener=f"{name}-metrics"
             )
         yield started
     finally:
@@ -76,7 +70,6 @@ def prometheus(tmp_path: Path, services: dict[str, Service]) -> Iterator[str]:
         ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
     log = tmp_path / "prometheus.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -84,13 +77,14 @@ def prometheus(tmp_path: Path, services: dict[str, Service]) -> Iterator[str]:
                 binary,
                 f"--config.file={tmp_path / 'prometheus.yml'}",
                 f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.listen-address=127.0.0.1:0",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
     try:
+        wait_until(lambda: listening_port(process.pid) is not None, 60, f"prometheus: {log}")
+        url = f"http://127.0.0.1:{listening_port(process.pid)}"
         wait_until(lambda: httpx.get(f"{url}/-/ready", timeout=1).status_code == 200, 60, f"prometheus: {log}")
         yield url
     finally:

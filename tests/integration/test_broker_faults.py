@@ -26,7 +26,7 @@ from kernel.settings import Settings
 from processors.finished_requests import JOB_ENDS
 from tests.chaos import Load, finished_ids, pipeline_env, service_starter
 from tests.identities import create_tenant
-from tests.integration.conftest import free_port, start_service
+from tests.integration.conftest import RECEIVER_READY, start_service
 from tests.integration.isolated import isolated_read_model, project_live, records_in_the_log, table_contents
 from tests.kafka_cluster import replicated_cluster, settings_of, start_node, stop_node
 from tests.measurements import report
@@ -155,14 +155,15 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
     base = settings_of(cluster)
     with isolated_read_model(base, partitions=6) as settings:
         tenant = create_tenant(settings, f"faults-{uuid.uuid4().hex[:6]}")
-        receiver_port = free_port()
         kafka = {key: value for key, value in cluster.items() if key.startswith("ZIXLY_KAFKA")}
         # An append the brokers cannot acknowledge is refused after this long, not held for the default.
-        env = pipeline_env(settings, receiver_port, kafka | {"ZIXLY_PUBLISH_TIMEOUT_SECONDS": "5"})
+        env = pipeline_env(settings, 0, kafka | {"ZIXLY_PUBLISH_TIMEOUT_SECONDS": "5"})
+        receiver = start_service(settings, "faults-receiver", ["receiver"], RECEIVER_READY, env)
+        env["ZIXLY_RECEIVER_PORT"] = str(receiver.port)
         service = service_starter(settings, env)
 
         services = [
-            start_service(settings, "faults-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
+            receiver,
             service("faults-worker-a", ["worker"]),
             service("faults-worker-b", ["worker"]),
             service("faults-projector", ["projector"]),
@@ -206,7 +207,7 @@ def test_broker_faults_under_load_lose_nothing_accepted_and_repeat_nothing(
                 wait_for_full_replicas(settings)
                 # Several senders, as integrators are: one waiting out a slow answer does not hold the others back.
                 loads = [
-                    Load(f"http://127.0.0.1:{receiver_port}", tenant.id, tenant.secret, RATE / SENDERS)
+                    Load(f"http://127.0.0.1:{receiver.port}", tenant.id, tenant.secret, RATE / SENDERS)
                     for _ in range(SENDERS)
                 ]
                 seconds = under_load(loads, fault)

@@ -36,7 +36,7 @@ from tests.chaos import (
     with_own_work_topics,
 )
 from tests.identities import create_tenant
-from tests.integration.conftest import free_port, start_service
+from tests.integration.conftest import RECEIVER_READY, start_service
 from tests.integration.isolated import isolated_read_model
 from tests.local_http import send_json
 from tests.measurements import report
@@ -85,13 +85,10 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
             await TenantDirectory(engine, box).set_notifications(tenant.id, slack_url, None, "completed")
 
         run_with_engine(settings, notify)
-        receiver_port = free_port()
-        env = pipeline_env(settings, receiver_port, {"ZIXLY_SWEEP_CHUNK_SIZE": "100"})
+        env = pipeline_env(settings, 0, {"ZIXLY_SWEEP_CHUNK_SIZE": "100"})
+        receiver = start_service(settings, "chaos-receiver", ["receiver"], RECEIVER_READY, env)
+        env["ZIXLY_RECEIVER_PORT"] = str(receiver.port)  # the workers hand out callback URLs to it
         service = service_starter(settings, env)
-
-        receiver = start_service(
-            settings, "chaos-receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env
-        )
         services = {
             "worker": [service("chaos-worker-a", ["worker"]), service("chaos-worker-b", ["worker"])],
             "projector": [service("chaos-projector", ["projector"])],
@@ -99,7 +96,7 @@ def test_a_minute_of_load_with_a_worker_killed_every_five_seconds_loses_and_repe
         }
         try:
             load = Load(
-                f"http://127.0.0.1:{receiver_port}",
+                f"http://127.0.0.1:{receiver.port}",
                 tenant.id,
                 tenant.secret,
                 JOBS_PER_SECOND,

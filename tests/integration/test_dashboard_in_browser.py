@@ -20,7 +20,7 @@ from kernel.settings import Settings
 from kernel.tenants import TenantLimits
 from schemas.access import Role
 from tests.identities import PASSWORD, create_tenant, create_token, create_user, set_limits
-from tests.integration.conftest import RunningPipeline, Service, free_port, start_service
+from tests.integration.conftest import DASHBOARD_READY, RunningPipeline, Service, start_service
 from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS
 
 # Stands in for the browser's notification service, which a headless browser does not have: it records instead.
@@ -39,10 +39,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 
 @pytest.fixture(scope="module")
 def dashboard(stack: Settings, pipeline: RunningPipeline) -> Iterator[Service]:
-    port = free_port()
-    server = start_service(
-        stack, "dashboard", ["dashboard"], f"http://127.0.0.1:{port}/api/health", {"ZIXLY_DASHBOARD_PORT": str(port)}
-    )
+    server = start_service(stack, "dashboard", ["dashboard"], DASHBOARD_READY, {"ZIXLY_DASHBOARD_PORT": "0"})
     yield server
     server.stop()
 

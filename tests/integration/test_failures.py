@@ -25,7 +25,7 @@ from kernel.settings import Settings
 from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
 from schemas.identifiers import job_id_for_idempotency_key
-from tests.integration.conftest import Service, free_port, start_service, wait_until_shared
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, start_service, wait_until_shared
 from zixly.dead_letter_desk import read_dead_letters, resubmit
 from zixly.stack.kafka_broker import KafkaBroker
 from zixly.stack.postgres_server import PostgresServer
@@ -41,10 +41,7 @@ class Pipeline:
         self.env: dict[str, str] = {}
 
     def add_worker(self, name: str) -> Service:
-        port = free_port()
-        worker = start_service(
-            self.stack, name, ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", self.env
-        )
+        worker = start_service(self.stack, name, ["worker", "--metrics-port", "0"], METRICS_READY, self.env)
         self.workers.append(worker)
         return worker
 
@@ -52,20 +49,15 @@ class Pipeline:
 @pytest.fixture(scope="module")
 def pipeline(stack: Settings) -> Iterator[Pipeline]:
     """Receiver, projector and two workers whose retries wait RETRY_DELAY seconds (with jitter) and more."""
-    receiver_port = free_port()
     env = {
-        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_RECEIVER_PORT": "0",
         "ZIXLY_RETRY_BASE_DELAY_SECONDS": str(RETRY_DELAY),
         "ZIXLY_RETRY_MAX_ATTEMPTS": "3",
     }
-    services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
-    port = free_port()
-    services.append(
-        start_service(
-            stack, "projector", ["projector", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
-        )
-    )
-    running = Pipeline(stack, f"http://127.0.0.1:{receiver_port}", [])
+    receiver = start_service(stack, "receiver", ["receiver"], RECEIVER_READY, env)
+    env["ZIXLY_RECEIVER_PORT"] = str(receiver.port)
+    services = [receiver, start_service(stack, "projector", ["projector", "--metrics-port", "0"], METRICS_READY, env)]
+    running = Pipeline(stack, f"http://127.0.0.1:{receiver.port}", [])
     running.env = env
     running.add_worker("worker-a")
     running.add_worker("worker-b")
@@ -353,10 +345,7 @@ def test_postgres_stopped_for_10_s_under_load_loses_nothing_and_matches_a_fresh_
     subprocess.run(
         [sys.executable, "-m", "zixly", "db", "upgrade"], env=os.environ | env, check=True, capture_output=True
     )
-    port = free_port()
-    replay = start_service(
-        stack, "projector-replay", ["projector", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
-    )
+    replay = start_service(stack, "projector-replay", ["projector", "--metrics-port", "0"], METRICS_READY, env)
     try:
         wait_projected(fresh, tenant, {"COMPLETED"}, set(load.accepted), timeout=120)
     finally:

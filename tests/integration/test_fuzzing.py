@@ -22,7 +22,7 @@ from kernel.settings import Settings
 from kernel.topics import TopicSpec
 from schemas.access import Role
 from tests.identities import create_tenant, create_token
-from tests.integration.conftest import free_port, start_service
+from tests.integration.conftest import DASHBOARD_READY, RECEIVER_READY, start_service
 from tests.integration.production import production
 from tests.signing_proxy import signing_proxy
 
@@ -36,14 +36,14 @@ def receiver(stack: Settings) -> Iterator[tuple[str, str]]:
     with production(stack) as prod:
         tenant = create_tenant(prod.settings, f"fuzz-{uuid.uuid4().hex[:8]}")
         token = create_token(prod.settings, tenant.id, Role.VIEWER)
-        port = free_port()
         # No projector follows the fuzz topic: status reads that wait for an offset wait this long, not up to 30 s.
         env = prod.env | {
-            "ZIXLY_RECEIVER_PORT": str(port),
+            "ZIXLY_RECEIVER_PORT": "0",
             "ZIXLY_JOB_EVENTS_TOPIC": FUZZ_TOPIC,
             "ZIXLY_STATUS_MAX_WAIT_SECONDS": "0.2",
         }
-        receiver = start_service(stack, "receiver-fuzzed", ["receiver"], f"http://127.0.0.1:{port}/health", env)
+        receiver = start_service(stack, "receiver-fuzzed", ["receiver"], RECEIVER_READY, env)
+        port = receiver.port
         try:
             with signing_proxy(f"http://127.0.0.1:{port}", tenant.id, tenant.secret) as proxied:
                 yield proxied, token
@@ -97,13 +97,13 @@ def test_the_receiver_survives_schemathesis_without_5xx_or_accepted_invalid_inpu
 
 @pytest.fixture(scope="module")
 def dashboard_url(golden: Settings) -> Iterator[str]:
-    port = free_port()
     env = {
         "DATABASE_URL": golden.database,
         "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
-        "ZIXLY_DASHBOARD_PORT": str(port),
+        "ZIXLY_DASHBOARD_PORT": "0",
     }
-    server = start_service(golden, "dashboard-fuzzed", ["dashboard"], f"http://127.0.0.1:{port}/api/health", env)
+    server = start_service(golden, "dashboard-fuzzed", ["dashboard"], DASHBOARD_READY, env)
+    port = server.port
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from kernel.settings import Settings
-from tests.integration.conftest import free_port, start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, start_service
 from tests.local_http import send_json
 from tests.measurements import report as measured
 
@@ -83,40 +83,34 @@ def deployment(stack: Settings, counter: Listener, redirector: Listener) -> Iter
     """A receiver under a memory limit and a worker, whose only internal host is the redirector (as an operator
     would name a client's internal system); the counter's port is allowed so that what refuses it is its address."""
     counter_port, redirector_port = httpx.URL(counter.url).port, httpx.URL(redirector.url).port
-    receiver_port, worker_port, projector_port = free_port(), free_port(), free_port()
     env = {
-        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_RECEIVER_PORT": "0",
         "ZIXLY_HTTP_ALLOWED_HOSTS": "localhost,127.0.0.1",
         "ZIXLY_OUTBOUND_INTERNAL_HOSTS": f"127.0.0.1:{redirector_port}",
         "ZIXLY_OUTBOUND_PORTS": f"80,443,{counter_port},{redirector_port}",
         "ZIXLY_CALLBACK_WAIT_SECONDS": "0.2",
     }
+    receiver = start_service(stack, "receiver-attacked", ["receiver"], RECEIVER_READY, env, memory_limit=MEMORY_LIMIT)
+    env["ZIXLY_RECEIVER_PORT"] = str(receiver.port)
     services = [
-        start_service(
-            stack,
-            "receiver-attacked",
-            ["receiver"],
-            f"http://127.0.0.1:{receiver_port}/health",
-            env,
-            memory_limit=MEMORY_LIMIT,
-        ),
+        receiver,
         start_service(
             stack,
             "worker-probed",
-            ["worker", "--metrics-port", str(worker_port)],
-            f"http://127.0.0.1:{worker_port}/metrics",
+            ["worker", "--metrics-port", "0"],
+            METRICS_READY,
             env,
         ),
         start_service(
             stack,
             "projector-probed",
-            ["projector", "--metrics-port", str(projector_port)],
-            f"http://127.0.0.1:{projector_port}/metrics",
+            ["projector", "--metrics-port", "0"],
+            METRICS_READY,
             env,
         ),
     ]
     try:
-        yield Deployment(f"http://127.0.0.1:{receiver_port}", services[0].process.pid)
+        yield Deployment(f"http://127.0.0.1:{receiver.port}", receiver.process.pid)
     finally:
         for service in services:
             service.stop()

@@ -17,12 +17,12 @@ from pydantic import SecretStr
 from kernel.kafka import ensure_topics, make_admin
 from kernel.settings import Settings
 from kernel.topics import project_topics
-from tests.integration.conftest import start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, start_service
 from tests.integration.isolated import isolated_read_model
 from tests.integration.test_pipeline_end_to_end import wait_for_status
+from tests.ports import reserve_port
 from zixly.stack.kafka_broker import KafkaBroker
 from zixly.stack.kafka_tls import ensure_broker_tls
-from zixly.stack.processes import free_port
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,8 @@ def secure(stack: Settings) -> Iterator[Settings]:
         home=home,
         cache_dir=stack.cache,
         kafka_bootstrap_servers=None,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
+        kafka_port=reserve_port(),
+        kafka_controller_port=reserve_port(),
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",
         kafka_sasl_username="zixly-test",
@@ -82,34 +82,28 @@ def test_a_job_runs_end_to_end_over_sasl_ssl_with_scram(secure: Settings) -> Non
     with isolated_read_model(secure) as settings:
         asyncio.run(ensure_topics(settings, project_topics(settings)))
         env = service_environment(settings)
-        receiver_port, worker_port, projector_port = free_port(), free_port(), free_port()
+        receiver = start_service(settings, "receiver", ["receiver"], RECEIVER_READY, env | {"ZIXLY_RECEIVER_PORT": "0"})
         services = [
-            start_service(
-                settings,
-                "receiver",
-                ["receiver"],
-                f"http://127.0.0.1:{receiver_port}/health",
-                env | {"ZIXLY_RECEIVER_PORT": str(receiver_port)},
-            ),
+            receiver,
             start_service(
                 settings,
                 "worker",
-                ["worker", "--metrics-port", str(worker_port)],
-                f"http://127.0.0.1:{worker_port}/metrics",
+                ["worker", "--metrics-port", "0"],
+                METRICS_READY,
                 env,
             ),
             start_service(
                 settings,
                 "projector",
-                ["projector", "--metrics-port", str(projector_port)],
-                f"http://127.0.0.1:{projector_port}/metrics",
+                ["projector", "--metrics-port", "0"],
+                METRICS_READY,
                 env,
             ),
         ]
         try:
             tenant = f"t-{uuid.uuid4().hex[:12]}"
             accepted = httpx.post(
-                f"http://127.0.0.1:{receiver_port}/webhook/generic-job",
+                f"http://127.0.0.1:{receiver.port}/webhook/generic-job",
                 json={"job_type": "sleep", "parameters": {"seconds": 0.1}},
                 headers={"X-Tenant-ID": tenant},
                 timeout=30,

@@ -27,7 +27,7 @@ from kernel.database import EVERY_TENANT, make_engine
 from kernel.settings import Settings
 from schemas.access import Role
 from tests.identities import PASSWORD, bearer, create_tenant, create_user, log_in, login_form_token
-from tests.integration.conftest import free_port, start_service
+from tests.integration.conftest import DASHBOARD_READY, start_service
 from tests.integration.isolated import isolated_read_model
 from tests.oidc_provider import CLIENT_ID, Provider, oidc_provider, signing_key
 from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS
@@ -242,9 +242,9 @@ def hs256(claims: dict[str, Any], secret: bytes) -> str:
 
 
 async def test_a_provider_that_rotates_its_key_is_followed(read_model: Settings) -> None:
-    port = free_port()
     with ExitStack() as providers:
-        before = providers.enter_context(oidc_provider(read_model, port=port, key=signing_key()))
+        before = providers.enter_context(oidc_provider(read_model, key=signing_key()))
+        port = before.port
         async for client in client_of(with_oidc(read_model, before)):
             old_token = before.token("good")
             assert (await client.get("/api/pipelines/jobs", headers=bearer(old_token))).status_code == 200
@@ -259,13 +259,13 @@ async def test_a_provider_that_rotates_its_key_is_followed(read_model: Settings)
 async def test_signing_in_through_the_provider_in_chromium_opens_a_session_of_the_claimed_tenant_and_role(
     read_model: Settings, provider: Provider
 ) -> None:
-    port = free_port()
     env = provider.settings_env() | {
         "DATABASE_URL": read_model.database,
-        "ZIXLY_DASHBOARD_PORT": str(port),
+        "ZIXLY_DASHBOARD_PORT": "0",
         "ZIXLY_JOB_EVENTS_TOPIC": read_model.job_events_topic,
     }
-    dashboard = start_service(read_model, "dashboard-oidc", ["dashboard"], f"http://127.0.0.1:{port}/api/health", env)
+    dashboard = start_service(read_model, "dashboard-oidc", ["dashboard"], DASHBOARD_READY, env)
+    port = dashboard.port
     email = f"sso-{uuid.uuid4().hex[:6]}@acme.test"
     try:
         async with async_playwright() as playwright:
@@ -289,14 +289,14 @@ async def test_signing_in_through_the_provider_in_chromium_opens_a_session_of_th
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test`")
 async def test_a_wrong_password_in_chromium_says_so_and_locks_the_account(read_model: Settings) -> None:
-    port = free_port()
     env = {
         "DATABASE_URL": read_model.database,
-        "ZIXLY_DASHBOARD_PORT": str(port),
+        "ZIXLY_DASHBOARD_PORT": "0",
         "ZIXLY_LOGIN_MAX_FAILURES": "2",
         "ZIXLY_JOB_EVENTS_TOPIC": read_model.job_events_topic,
     }
-    dashboard = start_service(read_model, "dashboard-login", ["dashboard"], f"http://127.0.0.1:{port}/api/health", env)
+    dashboard = start_service(read_model, "dashboard-login", ["dashboard"], DASHBOARD_READY, env)
+    port = dashboard.port
     email = a_user(read_model)
     try:
         async with async_playwright() as playwright:

@@ -20,7 +20,7 @@ from kernel.database import EVERY_TENANT, make_engine, scoped_sync
 from kernel.settings import Settings
 from schemas.read_model import pipeline_jobs
 from tests.identities import Tenant, bearer, create_tenant, create_token
-from tests.integration.conftest import Service, free_port, metric_value, start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, metric_value, start_service
 from tests.integration.test_notifications import zixly
 from tests.measurements import report
 from tests.producers.test_signed_webhooks import signed
@@ -33,30 +33,27 @@ WORKER_ENV = {"ZIXLY_WORKER_CONCURRENCY": "16"}
 @pytest.fixture(scope="module")
 def receiver(stack: Settings) -> Iterator[str]:
     """The receiver and the projector; the fairness test starts the worker itself."""
-    receiver_port, projector_port = free_port(), free_port()
-    env = {"ZIXLY_RECEIVER_PORT": str(receiver_port)}
+    receiver = start_service(stack, "receiver-fair", ["receiver"], RECEIVER_READY, {"ZIXLY_RECEIVER_PORT": "0"})
+    env = {"ZIXLY_RECEIVER_PORT": str(receiver.port)}
     services = [
-        start_service(stack, "receiver-fair", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
+        receiver,
         start_service(
             stack,
             "projector-fair",
-            ["projector", "--metrics-port", str(projector_port)],
-            f"http://127.0.0.1:{projector_port}/metrics",
+            ["projector", "--metrics-port", "0"],
+            METRICS_READY,
             env,
         ),
     ]
     try:
-        yield f"http://127.0.0.1:{receiver_port}"
+        yield f"http://127.0.0.1:{receiver.port}"
     finally:
         for service in services:
             service.stop()
 
 
 def _start_worker(stack: Settings) -> Service:
-    port = free_port()
-    return start_service(
-        stack, "worker-fair", ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", WORKER_ENV
-    )
+    return start_service(stack, "worker-fair", ["worker", "--metrics-port", "0"], METRICS_READY, WORKER_ENV)
 
 
 def _wait_until_queued(worker: Service, at_least: int, timeout: float = 90) -> int:

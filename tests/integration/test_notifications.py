@@ -22,15 +22,14 @@ import psycopg
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
-from aiosmtpd.controller import Controller
 
 from kernel.kafka import make_admin, make_consumer
 from kernel.settings import Settings
 from schemas.identifiers import side_effect_key
 from tests.identities import Tenant, create_tenant, create_token
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, start_service
 from tests.local_http import send_json
-from tests.local_smtp import Mailbox
+from tests.local_smtp import LoopbackRelay, Mailbox
 from tests.local_tls import server_tls
 from tests.producers.test_signed_webhooks import signed
 
@@ -50,11 +49,11 @@ def relay_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext,
 
 @pytest.fixture(scope="module")
 def mailbox(relay_tls: tuple[ssl.SSLContext, Path]) -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port, tls_context=relay_tls[0], require_starttls=True)
+    box = Mailbox()
+    controller = LoopbackRelay(box, tls_context=relay_tls[0], require_starttls=True)
     controller.start()
     try:
-        yield box, port
+        yield box, controller.port
     finally:
         controller.stop()
 
@@ -89,24 +88,23 @@ def receiver_url(
     stack: Settings, mailbox: tuple[Mailbox, int], relay_tls: tuple[ssl.SSLContext, Path]
 ) -> Iterator[str]:
     """The receiver's URL; the module's services (the notifier last) are in SERVICES, for the crash test."""
-    receiver_port = free_port()
     env = {
-        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_RECEIVER_PORT": "0",
         "ZIXLY_SMTP_PORT": str(mailbox[1]),
         "ZIXLY_SMTP_SECURITY": "starttls",
         "ZIXLY_SMTP_CA_FILE": str(relay_tls[1]),
         "ZIXLY_NOTIFICATION_ATTEMPTS": "2",
     }
-    services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
-    for name, args in (("worker", ["worker"]), ("projector", ["projector"]), ("notifier", ["notifier"])):
-        port = free_port()
-        services.append(
-            start_service(stack, name, [*args, "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env)
-        )
+    receiver = start_service(stack, "receiver", ["receiver"], RECEIVER_READY, env)
+    env["ZIXLY_RECEIVER_PORT"] = str(receiver.port)
+    services = [receiver] + [
+        start_service(stack, name, [name, "--metrics-port", "0"], METRICS_READY, env)
+        for name in ("worker", "projector", "notifier")
+    ]
     SERVICES[:] = services
     ENVIRONMENT.update(env)
     try:
-        yield f"http://127.0.0.1:{receiver_port}"
+        yield f"http://127.0.0.1:{receiver.port}"
     finally:
         for service in SERVICES:
             if service.process.poll() is None:
@@ -271,16 +269,7 @@ def test_a_notifier_killed_before_its_commit_does_not_notify_twice(
     os.kill(notifier.process.pid, signal.SIGKILL)
     notifier.process.wait()
     asyncio.run(rewind_notifier(stack, partition, offset))  # its JobCompleted is read again by the next notifier
-    port = free_port()
-    SERVICES.append(
-        start_service(
-            stack,
-            "notifier",
-            ["notifier", "--metrics-port", str(port)],
-            f"http://127.0.0.1:{port}/metrics",
-            ENVIRONMENT,
-        )
-    )
+    SERVICES.append(start_service(stack, "notifier", ["notifier", "--metrics-port", "0"], METRICS_READY, ENVIRONMENT))
     deadline = time.monotonic() + 60
     while asyncio.run(committed(stack, partition)) <= offset and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from standardwebhooks.webhooks import Webhook
 
 from kernel.kafka import make_consumer
 from kernel.settings import Settings
-from tests.integration.conftest import RunningPipeline, free_port, start_service
+from tests.integration.conftest import RunningPipeline, start_service
 from tests.local_http import local_http_server
 
 
@@ -245,18 +246,20 @@ def test_kcat_reading_the_topic_shows_the_full_envelope_keyed_by_job_id(
 @pytest.fixture
 def receiver_without_broker(stack: Settings) -> Iterator[str]:
     """A receiver whose broker address answers nothing: as when Kafka is down."""
-    port = free_port()
-    env = {
-        "ZIXLY_RECEIVER_PORT": str(port),
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-        "DATABASE_URL": stack.database,
-        "ZIXLY_PUBLISH_TIMEOUT_SECONDS": "1",
-    }
-    service = start_service(stack, "receiver-no-broker", ["receiver"], f"http://127.0.0.1:{port}/health/live", env)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
+    # A port bound and never listened on refuses every connection, and no one else can take it meanwhile.
+    with socket.socket() as nothing:
+        nothing.bind(("127.0.0.1", 0))
+        env = {
+            "ZIXLY_RECEIVER_PORT": "0",
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{nothing.getsockname()[1]}",
+            "DATABASE_URL": stack.database,
+            "ZIXLY_PUBLISH_TIMEOUT_SECONDS": "1",
+        }
+        service = start_service(stack, "receiver-no-broker", ["receiver"], "http://127.0.0.1:{port}/health/live", env)
+        try:
+            yield f"http://127.0.0.1:{service.port}"
+        finally:
+            service.stop()
 
 
 def test_without_a_broker_the_receiver_answers_503_and_says_why(receiver_without_broker: str) -> None:

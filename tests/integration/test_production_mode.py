@@ -15,7 +15,7 @@ import pytest
 from kernel.settings import Settings
 from schemas.access import Role
 from tests.identities import Tenant, bearer, create_tenant, create_token
-from tests.integration.conftest import free_port, start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, start_service
 from tests.integration.production import Production, production
 from tests.producers.test_signed_webhooks import signed
 
@@ -60,25 +60,21 @@ def tenant(prod: Production) -> Tenant:
 
 @pytest.fixture(scope="module")
 def receiver(stack: Settings, prod: Production) -> Iterator[str]:
-    port, projector_port = free_port(), free_port()
+    receiver = start_service(
+        stack, "receiver-production", ["receiver"], RECEIVER_READY, prod.env | {"ZIXLY_RECEIVER_PORT": "0"}
+    )
     services = [
-        start_service(
-            stack,
-            "receiver-production",
-            ["receiver"],
-            f"http://127.0.0.1:{port}/health",
-            prod.env | {"ZIXLY_RECEIVER_PORT": str(port)},
-        ),
+        receiver,
         start_service(
             stack,
             "projector-production",
-            ["projector", "--metrics-port", str(projector_port)],
-            f"http://127.0.0.1:{projector_port}/metrics",
+            ["projector", "--metrics-port", "0"],
+            METRICS_READY,
             prod.env,
         ),
     ]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{receiver.port}"
     finally:
         for service in services:
             service.stop()

@@ -23,7 +23,7 @@ from kernel.settings import Settings
 from schemas.codec import encode
 from schemas.events import JobRequested, JobRequestedPayload
 from tests.identities import bearer, create_tenant, create_token
-from tests.integration.conftest import free_port, start_service
+from tests.integration.conftest import DASHBOARD_READY, start_service
 from tests.integration.isolated import project_live
 
 SWEEP_JOB = "00000000-0000-4000-8000-000000000019"
@@ -138,13 +138,13 @@ async def test_service_metrics_count_jobs_by_type_with_success_rates(api: httpx.
 def test_a_subscriber_is_pushed_its_tenants_new_job_right_after_the_projector_commit_and_nothing_of_others(
     golden: Settings,
 ) -> None:
-    port = free_port()
     env = {
         "DATABASE_URL": golden.database,
         "ZIXLY_JOB_EVENTS_TOPIC": golden.job_events_topic,
-        "ZIXLY_DASHBOARD_PORT": str(port),
+        "ZIXLY_DASHBOARD_PORT": "0",
     }
-    server = start_service(golden, "dashboard-api", ["dashboard"], f"http://127.0.0.1:{port}/api/health", env)
+    server = start_service(golden, "dashboard-api", ["dashboard"], DASHBOARD_READY, env)
+    port = server.port
     tenant, other = (create_tenant(golden, f"{name}-{uuid.uuid4().hex[:6]}").id for name in ("watcher", "other"))
     token = create_token(golden, tenant)
     try:

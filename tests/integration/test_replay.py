@@ -21,7 +21,7 @@ from kernel.migrate import upgrade
 from kernel.settings import Settings
 from projections.previous_version import rollback
 from projections.replay import Replay
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, start_service
 from tests.integration.isolated import isolated_read_model, table_contents
 from zixly.synthetic_events import append_synthetic
 
@@ -76,23 +76,13 @@ def live(stack: Settings) -> Iterator[Live]:
     with isolated_read_model(stack) as settings:
         asyncio.run(append_synthetic(settings, 20_000, seed=5))
         env = service_env(settings)
-        port = free_port()
         projector = start_service(
-            settings,
-            "projector-replayed",
-            ["projector", "--metrics-port", str(port)],
-            f"http://127.0.0.1:{port}/metrics",
-            env,
+            settings, "projector-replayed", ["projector", "--metrics-port", "0"], METRICS_READY, env
         )
-        receiver_port = free_port()
         receiver = start_service(
-            settings,
-            "receiver-replayed",
-            ["receiver"],
-            f"http://127.0.0.1:{receiver_port}/health",
-            env | {"ZIXLY_RECEIVER_PORT": str(receiver_port)},
+            settings, "receiver-replayed", ["receiver"], RECEIVER_READY, env | {"ZIXLY_RECEIVER_PORT": "0"}
         )
-        state = Live(settings, f"http://127.0.0.1:{receiver_port}", projector)
+        state = Live(settings, f"http://127.0.0.1:{receiver.port}", projector)
         try:
             state.post(5)
             state.wait_until_projected()
@@ -255,9 +245,8 @@ def test_a_projector_rebuilds_tables_another_version_built_or_refuses_when_told_
         with psycopg.connect(settings.database, autocommit=True) as connection:
             connection.execute("UPDATE projection_versions SET version = 1 WHERE projection = 'jobs'")
 
-        port = free_port()
         refusing = subprocess.run(
-            [sys.executable, "-m", "zixly", "projector", "--metrics-port", str(port)],
+            [sys.executable, "-m", "zixly", "projector", "--metrics-port", "0"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -278,14 +267,7 @@ def test_a_projector_rebuilds_tables_another_version_built_or_refuses_when_told_
 
 
 def start_projector(settings: Settings, env: dict[str, str]) -> Service:
-    port = free_port()
-    return start_service(
-        settings,
-        "projector-versioned",
-        ["projector", "--metrics-port", str(port)],
-        f"http://127.0.0.1:{port}/metrics",
-        env,
-    )
+    return start_service(settings, "projector-versioned", ["projector", "--metrics-port", "0"], METRICS_READY, env)
 
 
 def versions(settings: Settings) -> dict[str, int]:

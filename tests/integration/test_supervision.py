@@ -20,14 +20,15 @@ import pytest
 
 from kernel.settings import Settings
 from tests.conftest import ROOT
-from zixly.stack.processes import command_line, free_port, pid_alive
+from tests.ports import reserve_port
+from zixly.stack.processes import command_line, pid_alive
 
 UP_TIMEOUT = 240  # a first start builds nothing (jars and S3 binary are cached) but starts three servers and five
 
 
 def own_stack_environment(home: Path) -> dict[str, str]:
     ports = {
-        name: str(free_port())
+        name: str(reserve_port())
         for name in (
             "ZIXLY_KAFKA_PORT",
             "ZIXLY_KAFKA_CONTROLLER_PORT",

@@ -19,7 +19,7 @@ from kernel.database import EVERY_TENANT, make_engine, scoped_sync
 from kernel.settings import Settings
 from schemas.read_model import job_events, pipeline_jobs
 from tests.identities import Tenant, bearer, create_tenant, create_token
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, start_service
 from tests.integration.test_notifications import zixly
 from tests.local_http import send_json
 from tests.producers.test_signed_webhooks import signed
@@ -64,30 +64,31 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(stack: Settings, client_system: ClientSystem) -> Iterator[Pipeline]:
-    receiver_port, worker_port, projector_port = free_port(), free_port(), free_port()
     env = {
-        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_RECEIVER_PORT": "0",
         "ZIXLY_OUTBOUND_PORTS": f"80,443,{httpx.URL(client_system.url).port}",
     }
+    receiver = start_service(stack, "receiver-secrets", ["receiver"], RECEIVER_READY, env)
+    env["ZIXLY_RECEIVER_PORT"] = str(receiver.port)
     services = [
-        start_service(stack, "receiver-secrets", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env),
+        receiver,
         start_service(
             stack,
             "worker-secrets",
-            ["worker", "--metrics-port", str(worker_port)],
-            f"http://127.0.0.1:{worker_port}/metrics",
+            ["worker", "--metrics-port", "0"],
+            METRICS_READY,
             env,
         ),
         start_service(
             stack,
             "projector-secrets",
-            ["projector", "--metrics-port", str(projector_port)],
-            f"http://127.0.0.1:{projector_port}/metrics",
+            ["projector", "--metrics-port", "0"],
+            METRICS_READY,
             env,
         ),
     ]
     try:
-        yield Pipeline(f"http://127.0.0.1:{receiver_port}", services[1])
+        yield Pipeline(f"http://127.0.0.1:{receiver.port}", services[1])
     finally:
         for service in services:
             service.stop()

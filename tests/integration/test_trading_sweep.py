@@ -38,7 +38,7 @@ from schemas.sweeps import SWEEP_JOB_TYPE, DataSource, TradingSweepParameters, T
 from schemas.webhooks import GenericJobWebhook
 from tests.chaos import finished_ids, pipeline_env, service_starter, with_own_work_topics
 from tests.external_backtests import ExternalBacktests, external_backtests
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, start_service
 from tests.integration.isolated import isolated_read_model
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "trading-sweep.json"
@@ -62,27 +62,20 @@ def external() -> Iterator[ExternalBacktests]:
 @pytest.fixture(scope="module")
 def sweeps(stack: Settings, external: ExternalBacktests) -> Iterator[SweepPipeline]:
     """Receiver, projector and two workers of one consumer group, with small chunks so that a sweep spreads."""
-    receiver_port = free_port()
     env = {
-        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_RECEIVER_PORT": "0",
         "ZIXLY_SWEEP_CHUNK_SIZE": "100",
         "ZIXLY_SWEEP_EXTERNAL_SERVICES": f"{EXTERNAL_TENANT}={external.url}",
     }
-    services = [start_service(stack, "receiver", ["receiver"], f"http://127.0.0.1:{receiver_port}/health", env)]
-    workers = []
-    for name in ("worker-a", "worker-b"):
-        port = free_port()
-        workers.append(
-            start_service(stack, name, ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env)
-        )
-    port = free_port()
-    services.append(
-        start_service(
-            stack, "projector", ["projector", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
-        )
-    )
+    receiver = start_service(stack, "receiver", ["receiver"], RECEIVER_READY, env)
+    env["ZIXLY_RECEIVER_PORT"] = str(receiver.port)  # where the workers send the external service's callbacks
+    workers = [
+        start_service(stack, name, ["worker", "--metrics-port", "0"], METRICS_READY, env)
+        for name in ("worker-a", "worker-b")
+    ]
+    services = [receiver, start_service(stack, "projector", ["projector", "--metrics-port", "0"], METRICS_READY, env)]
     try:
-        yield SweepPipeline(f"http://127.0.0.1:{receiver_port}", workers)
+        yield SweepPipeline(f"http://127.0.0.1:{receiver.port}", workers)
     finally:
         for service in [*services, *workers]:
             if service.process.poll() is None:
@@ -253,7 +246,7 @@ def test_a_sweep_whose_planner_died_before_queueing_every_chunk_still_completes(
                 await producer.stop()
 
         asyncio.run(die_while_queueing())
-        start = service_starter(own, pipeline_env(own, free_port(), {"ZIXLY_SWEEP_CHUNK_SIZE": "100"}))
+        start = service_starter(own, pipeline_env(own, 0, {"ZIXLY_SWEEP_CHUNK_SIZE": "100"}))
         services = [start("worker-after-the-planner", ["worker"]), start("projector-after-the-planner", ["projector"])]
         try:
             deadline = time.monotonic() + 120

@@ -22,7 +22,7 @@ from kernel.kafka import ensure_topics
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
 from processors.finished_requests import JOB_ENDS
-from tests.integration.conftest import Service, free_port, start_service
+from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, start_service
 from tests.integration.isolated import isolated_read_model, records_in_the_log
 from tests.measurements import report
 
@@ -38,38 +38,28 @@ def own_log(stack: Settings) -> Iterator[Settings]:
         yield settings
 
 
-def environment(settings: Settings, receiver_port: int) -> dict[str, str]:
+def environment(settings: Settings) -> dict[str, str]:
     return {
         "DATABASE_URL": settings.database,
         "ZIXLY_JOB_EVENTS_TOPIC": settings.job_events_topic,
         "ZIXLY_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "ZIXLY_PROJECTOR_NAME": settings.projector_name,
-        "ZIXLY_RECEIVER_PORT": str(receiver_port),
+        "ZIXLY_RECEIVER_PORT": "0",
         "ZIXLY_WORKER_CONCURRENCY": "16",
     }
 
 
 def start_worker(settings: Settings, env: dict[str, str], name: str) -> Service:
-    port = free_port()
-    return start_service(
-        settings, name, ["worker", "--metrics-port", str(port)], f"http://127.0.0.1:{port}/metrics", env
-    )
+    return start_service(settings, name, ["worker", "--metrics-port", "0"], METRICS_READY, env)
 
 
 @contextmanager
 def pipeline(settings: Settings, env: dict[str, str], name: str) -> Iterator[list[Service]]:
-    """A receiver, a projector and one worker; the list takes the workers started later, and all stop at the end."""
-    receiver = start_service(
-        settings, f"receiver-{name}", ["receiver"], f"http://127.0.0.1:{env['ZIXLY_RECEIVER_PORT']}/health", env
-    )
-    port = free_port()
-    projector = start_service(
-        settings,
-        f"projector-{name}",
-        ["projector", "--metrics-port", str(port)],
-        f"http://127.0.0.1:{port}/metrics",
-        env,
-    )
+    """A receiver, a projector and one worker; the list takes the workers started later, and all stop at the end.
+    ``env`` learns the receiver's port."""
+    receiver = start_service(settings, f"receiver-{name}", ["receiver"], RECEIVER_READY, env)
+    env["ZIXLY_RECEIVER_PORT"] = str(receiver.port)
+    projector = start_service(settings, f"projector-{name}", ["projector", "--metrics-port", "0"], METRICS_READY, env)
     workers = [start_worker(settings, env, f"worker-{name}-1")]
     try:
         yield workers
@@ -99,11 +89,10 @@ def statuses(settings: Settings, job_ids: list[str]) -> Counter[str]:
 def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_outcome_per_job(
     own_log: Settings,
 ) -> None:
-    receiver_port = free_port()
-    env = environment(own_log, receiver_port)
+    env = environment(own_log)
     with pipeline(own_log, env, "crash") as workers:
         tenant = f"t-{uuid.uuid4().hex[:8]}"
-        with httpx.Client(base_url=f"http://127.0.0.1:{receiver_port}", timeout=30) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{env['ZIXLY_RECEIVER_PORT']}", timeout=30) as client:
 
             def submit(n: int) -> str:
                 seconds = LONG_SECONDS if n < LONG_JOBS else SHORT_SECONDS
@@ -153,14 +142,13 @@ def test_a_worker_killed_after_retries_finished_but_before_their_commit_runs_non
     # behind it, as a crash finds them.
     settings = own_log.replaced(retries_topic=f"{own_log.job_events_topic}-retries")
     asyncio.run(ensure_topics(settings, [TopicSpec(settings.retries_topic, 1)]))
-    receiver_port = free_port()
-    env = environment(settings, receiver_port) | {
+    env = environment(settings) | {
         "ZIXLY_RETRIES_TOPIC": settings.retries_topic,
         "ZIXLY_RETRY_BASE_DELAY_SECONDS": "0.2",
     }
     with pipeline(settings, env, "retry-crash") as workers:
         tenant = f"t-{uuid.uuid4().hex[:8]}"
-        with httpx.Client(base_url=f"http://127.0.0.1:{receiver_port}", timeout=30) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{env['ZIXLY_RECEIVER_PORT']}", timeout=30) as client:
 
             def submit(seconds: float) -> str:
                 body = {

@@ -8,14 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from notifier.channels import Channels, DeliveryFailed, SmtpRelay
 from notifier.targets import Target
-from tests.local_smtp import Mailbox
+from tests.local_smtp import LoopbackRelay, Mailbox
 from tests.local_tls import server_tls
-from zixly.stack.processes import free_port
 
 
 def only_zixly(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
@@ -32,15 +30,15 @@ class Relay:
 
 def relay(tmp_path: Path, **options: Any) -> Iterator[Relay]:
     context, ca_file = server_tls(tmp_path / "relay-tls")
-    box, port = Mailbox(), free_port()
+    box = Mailbox()
     if options.pop("implicit_tls", False):
         options["ssl_context"] = context
     elif options.pop("starttls", True):
         options |= {"tls_context": context, "require_starttls": True}
-    controller = Controller(box, hostname="127.0.0.1", port=port, **options)
+    controller = LoopbackRelay(box, **options)
     controller.start()
     try:
-        yield Relay(box, port, ca_file)
+        yield Relay(box, controller.port, ca_file)
     finally:
         controller.stop()
 

@@ -52,7 +52,6 @@ from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS, dashboard
 from zixly.bench.logins import bench_admin, log_in, log_in_browser
 from zixly.bench.stats import median, p95
 from zixly.bench.system import kept_database
-from zixly.stack.processes import free_port
 
 TENANT = "bench-big-job"
 TICKERS = ("SYNA", "SYNB", "SYNC", "SYND")
@@ -266,7 +265,7 @@ async def _drawn(context: BrowserContext, url: str, selector: str) -> float:
 async def _measure(bench: Settings, sweeps: list[Sweep], rounds: int) -> Timings:
     login = bench_admin(bench)
     timings = Timings({}, {}, {}, {})
-    async with dashboard(bench, free_port()) as url, async_playwright() as playwright:
+    async with dashboard(bench) as url, async_playwright() as playwright:
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
             await log_in(client, *login)
             for sweep in sweeps:

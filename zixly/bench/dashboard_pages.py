@@ -29,6 +29,7 @@ from playwright.async_api import BrowserContext, async_playwright
 from dashboard.page_data import PageData
 from dashboard.pages.overview import RANGES
 from kernel.database import EVERY_TENANT
+from kernel.listening import read_ready_file
 from kernel.settings import Settings
 from zixly.bench.logins import bench_admin, log_in, log_in_browser
 from zixly.stack.processes import spawn, terminate
@@ -72,18 +73,27 @@ class PageTimings:
 
 
 @asynccontextmanager
-async def dashboard(bench: Settings, port: int) -> AsyncIterator[str]:
+async def dashboard(bench: Settings) -> AsyncIterator[str]:
+    """A dashboard of the bench's read model, on a port the system picks; yields its URL once it answers."""
     log_path = bench.home / "logs" / "bench-dashboard.log"
-    env = os.environ | {"DATABASE_URL": bench.database, "ZIXLY_DASHBOARD_PORT": str(port)}
+    ready_file = log_path.with_suffix(".ready")
+    ready_file.unlink(missing_ok=True)
+    env = os.environ | {
+        "DATABASE_URL": bench.database,
+        "ZIXLY_DASHBOARD_PORT": "0",
+        "ZIXLY_DASHBOARD_METRICS_PORT": "0",
+        "ZIXLY_READY_FILE": str(ready_file),
+    }
     process = spawn([sys.executable, "-m", "zixly", "dashboard"], log_path, env=env)
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while not http_ok(f"{url}/api/health"):
+        while not (
+            (port := read_ready_file(ready_file).get("dashboard")) and http_ok(f"http://127.0.0.1:{port}/api/health")
+        ):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the dashboard did not start: {log_path.read_text()[-2000:]}")
             await asyncio.sleep(0.2)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         terminate(process.pid, timeout=10)
 
@@ -199,11 +209,9 @@ def _overview(bench: Settings, rounds: int) -> dict[str, tuple[list[float], list
         data.dispose()
 
 
-async def _measure(
-    bench: Settings, port: int, scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int
-) -> PageTimings:
+async def _measure(bench: Settings, scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int) -> PageTimings:
     login = bench_admin(bench)
-    async with dashboard(bench, port) as url, async_playwright() as playwright:
+    async with dashboard(bench) as url, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context()
@@ -216,10 +224,8 @@ async def _measure(
     return PageTimings(callbacks, await asyncio.to_thread(_overview, bench, max(5, rounds // 5)), screen)
 
 
-def measure_pages(
-    bench: Settings, port: int, scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int
-) -> PageTimings:
+def measure_pages(bench: Settings, scenarios: dict[str, tuple[dict[str, Any], int]], rounds: int) -> PageTimings:
     """``scenarios``: name → (the API's query parameters, how many jobs the API answered), the page's baseline."""
     if not CHROMIUM.exists():
         raise RuntimeError("Debian's chromium is needed for the page measurements (make bench-job-list installs it)")
-    return asyncio.run(_measure(bench, port, scenarios, rounds))
+    return asyncio.run(_measure(bench, scenarios, rounds))

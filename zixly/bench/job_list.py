@@ -27,7 +27,6 @@ from zixly.bench.logins import bench_admin, bench_viewer, log_in
 from zixly.bench.stats import median, p95
 from zixly.bench.system import kept_database
 from zixly.stack.local import LocalStack
-from zixly.stack.processes import free_port
 
 _SEED = """
 INSERT INTO pipeline_jobs (id, tenant_id, job_type, status, parameters, metadata, result, metrics, error_type,
@@ -266,7 +265,7 @@ def run_job_list_benchmark(settings: Settings, console: Console, jobs: int, roun
             for row in measured
             if row["params"] is not None and row["scenario"].pages == 1 and row["scope"].all_tenants
         }
-        pages = measure_pages(bench, free_port(), scenarios, rounds)
+        pages = measure_pages(bench, scenarios, rounds)
     api = {row["scenario"].name: row["times"] for row in measured}
     pages_table = Table(
         title=f"The dashboard's jobs page over {jobs:,} jobs: its grid callback per filter change "
