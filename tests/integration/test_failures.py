@@ -103,6 +103,16 @@ def wait_for(pipeline: Pipeline, tenant: str, job_id: str, statuses: set[str], t
     raise AssertionError(f"job {job_id} did not reach {statuses}: {job(pipeline, tenant, job_id)}")
 
 
+def wait_for_any(pipeline: Pipeline, tenant: str, job_ids: list[str], statuses: set[str], timeout: float = 60) -> None:
+    """Until one of ``job_ids`` has one of ``statuses``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(job(pipeline, tenant, job_id).get("status") in statuses for job_id in job_ids):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"none of {len(job_ids)} jobs reached {statuses}")
+
+
 def events_of(settings: Settings, job_id: str) -> list[str]:
     with psycopg.connect(settings.database) as connection:
         rows = connection.execute(
@@ -222,7 +232,7 @@ def test_a_worker_killed_in_the_middle_of_a_job_leaves_it_to_the_others(pipeline
         )
         for n in range(12)
     ]
-    time.sleep(1.5)
+    wait_for_any(pipeline, tenant, job_ids[::2], {"COMPLETED"})  # a short one has finished; the long ones run
     lost = pipeline.workers.pop(0)
     os.kill(lost.process.pid, signal.SIGKILL)
     lost.process.wait()
@@ -420,7 +430,7 @@ def test_a_worker_stopped_with_sigterm_hands_its_jobs_back(pipeline: Pipeline, t
         submit(pipeline, tenant, {"job_type": "sleep", "parameters": {"seconds": 3, "progress_steps": 3}})
         for _ in range(8)
     ]
-    time.sleep(1.0)
+    wait_for_any(pipeline, tenant, job_ids, {"RUNNING"})
     stopping = pipeline.workers.pop(0)
     stopping.stop()  # SIGTERM, then waits for the process to exit
     assert stopping.process.returncode is not None

@@ -104,10 +104,9 @@ def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_
             job_ids = [submit(n) for n in range(LONG_JOBS)]
             with ThreadPoolExecutor(8) as pool:
                 job_ids += list(pool.map(submit, range(LONG_JOBS, JOBS)))
-        # Three seconds in, the short jobs behind a long one on its partition have finished, their outcomes in the
-        # log, but no offset past the long job can be committed while it runs: the jobs a successor used to run
-        # again.
-        time.sleep(3)
+        # Once the short jobs behind a long one on its partition have finished, their outcomes are in the log, but
+        # no offset past the long job can be committed while it runs: the jobs a successor used to run again.
+        wait_for(own_log, job_ids[LONG_JOBS:], "COMPLETED", 60)
         os.kill(workers[0].process.pid, signal.SIGKILL)
         workers[0].process.wait()
         time.sleep(1)

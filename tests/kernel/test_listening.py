@@ -13,7 +13,8 @@ def test_each_listener_reported_is_a_line_of_the_ready_file_and_the_newest_port_
     report_listening(settings, "receiver", "127.0.0.1", 18001)
     assert read_ready_file(tmp_path / "ready") == {"receiver": 18001, "worker-metrics": 19101}
     first = json.loads((tmp_path / "ready").read_text().splitlines()[0])
-    assert first["listener"] == "receiver" and isinstance(first["pid"], int)
+    assert first["listener"] == "receiver"
+    assert isinstance(first["pid"], int)
 
 
 def test_a_ready_file_not_yet_written_or_with_a_line_half_written_reads_as_what_is_whole(tmp_path: Path) -> None:
