@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, s
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.database import TenantScope, scoped
+from schemas.events import ENVELOPE_FIELDS
 from schemas.read_model import JOB_SEARCH_TEXT, job_events, pipeline_jobs, trading_sweep_results
 
 SortField = Literal["created_at", "updated_at"]
@@ -145,15 +146,7 @@ async def count_jobs(engine: AsyncEngine, scope: TenantScope, where: JobFilter) 
 TIMELINE_COLUMNS = [
     job_events.c[name]
     for name in (
-        "event_id",
-        "event_type",
-        "schema_version",
-        "occurred_at",
-        "tenant_id",
-        "job_id",
-        "correlation_id",
-        "causation_id",
-        "producer",
+        *ENVELOPE_FIELDS,
         "payload",
         "log_partition",
         "log_offset",

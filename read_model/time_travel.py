@@ -8,7 +8,7 @@ from typing import Any
 
 from read_model.job_state import JobRow, already_applied, apply_event
 from schemas.codec import decode_envelope
-from schemas.events import Event
+from schemas.events import ENVELOPE_FIELDS, Event
 
 
 @dataclass(frozen=True)
@@ -54,20 +54,7 @@ def event_from_timeline(row: Mapping[str, Any]) -> Event:
     if row["event_type"] in _ROWS_TRIMMED:
         payload.pop("row_count", None)
         payload["rows"] = []
-    envelope = {
-        name: row[name]
-        for name in (
-            "event_id",
-            "event_type",
-            "schema_version",
-            "occurred_at",
-            "tenant_id",
-            "job_id",
-            "correlation_id",
-            "causation_id",
-            "producer",
-        )
-    }
+    envelope = {name: row[name] for name in ENVELOPE_FIELDS}
     return decode_envelope(envelope | {"payload": payload})
 
 

@@ -58,6 +58,8 @@ class Event(BaseModel):
 
 
 E = TypeVar("E", bound=Event)
+# Every field of the envelope but the payload, in their order: the columns a stored event keeps them in.
+ENVELOPE_FIELDS = tuple(name for name in Event.model_fields if name != "payload")
 
 
 def follow_up(

@@ -123,4 +123,3 @@ def terminate(pid: int, timeout: float = 30.0) -> bool:
     except ProcessLookupError:
         return False
     return True
-
