@@ -257,7 +257,9 @@ async def test_a_job_whose_cancel_was_read_stops_at_its_next_checkpoint(http: ht
     )
     job = request("sleep", seconds=2, progress_steps=10)
     running = asyncio.create_task(runner.run(job))
-    await asyncio.sleep(0.5)
+    async with asyncio.timeout(5):  # cancelled while it runs: once it has reported progress
+        while "JobProgressed" not in publisher.types():
+            await asyncio.sleep(0.01)
     cancellations.request(str(job.job_id))
     outcome = await asyncio.wait_for(running, timeout=1)
     assert isinstance(outcome, JobCancelled)
