@@ -6,6 +6,8 @@ window.zixly = (function () {
   let stream = null;
   let streamKey = null;
   let notifier = null;
+  let notifierOpen = null;
+  const OPEN_PATIENCE_MS = 10000;
   const notified = new Set();
 
   function setStatus(text, state) {
@@ -90,9 +92,14 @@ window.zixly = (function () {
     }
   }
 
+  // Resolves with the button's text once the stream is open: a job finishing before then would not be announced,
+  // so "on" is said only when it is true (the browser tests caught a job finished in that gap).
   function startNotifications() {
-    if (notifier) return;
+    if (notifier) return notifierOpen;
     notifier = new EventSource(subscribeUrl({ status: TERMINAL }));
+    const opened = new Promise((resolve) => notifier.addEventListener("open", () => resolve(true), { once: true }));
+    const late = new Promise((resolve) => setTimeout(() => resolve(false), OPEN_PATIENCE_MS));
+    notifierOpen = Promise.race([opened, late]).then((open) => (open ? "Notifications on ✓" : "Notifications on (connecting)"));
     notifier.addEventListener("job", (event) => {
       const row = JSON.parse(event.data);
       if (notified.has(row.id)) return;  // later changes to a finished job (a notification sent) are not news
@@ -102,30 +109,28 @@ window.zixly = (function () {
         tag: row.id,
       });
     });
+    return notifierOpen;
   }
 
   function toggleNotifications(clicks) {
     if (!("Notification" in window)) return "Notifications unavailable";
     const on = localStorage.getItem(NOTIFY_KEY) === "on";
     if (!clicks) {
-      if (on && Notification.permission === "granted") {
-        startNotifications();
-        return "Notifications on ✓";
-      }
+      if (on && Notification.permission === "granted") return startNotifications();
       return "Notify me when jobs finish";
     }
     if (on) {
       localStorage.removeItem(NOTIFY_KEY);
       if (notifier) notifier.close();
       notifier = null;
+      notifierOpen = null;
       return "Notify me when jobs finish";
     }
     // Dash waits for the promise: the button says what the browser answered.
     return Notification.requestPermission().then((permission) => {
       if (permission !== "granted") return "Notifications blocked by the browser";
       localStorage.setItem(NOTIFY_KEY, "on");
-      startNotifications();
-      return "Notifications on ✓";
+      return startNotifications();
     });
   }
 
