@@ -27,7 +27,7 @@ from dashboard.pipelines_api import router as pipelines_router
 from dashboard.route_support import NOT_FOUND, IsoTime, bad_query, engine_of
 from dashboard.sessions import CookieSigner, SessionStore
 from dashboard.users import UserDirectory
-from kernel.api_tokens import ApiTokens
+from identity.api_tokens import ApiTokens
 from kernel.database import TenantScope, make_async_engine, make_engine, scoped
 from kernel.http_metrics import NO_FASTAPI_TELEMETRY
 from kernel.settings import Settings

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from dashboard.oidc import OidcProvider, OidcRefused
 from dashboard.sessions import SESSION_COOKIE, CookieSigner, Session, SessionStore
-from kernel.api_tokens import ApiTokens, TokenRefused, looks_like_token
+from identity.api_tokens import ApiTokens, TokenRefused, looks_like_token
 from kernel.logging import get_logger
 from schemas.access import Principal
 

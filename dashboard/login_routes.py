@@ -17,7 +17,7 @@ from dashboard.login_throttle import AccountThrottle, ClientThrottle
 from dashboard.oidc import OidcProvider, OidcRefused, PendingSignIn
 from dashboard.sessions import CSRF_COOKIE, SESSION_COOKIE, Session
 from dashboard.users import UserDirectory
-from kernel.audit import AuditEntry, record
+from identity.audit import AuditEntry, record
 from kernel.logging import get_logger
 from kernel.settings import Settings
 from schemas.access import Principal

@@ -34,7 +34,7 @@ from dashboard.job_queries import (
 from dashboard.live_updates import JobChangeListener, TooManySubscribers
 from dashboard.route_support import NOT_FOUND, IsoTime, bad_query, engine_of
 from dashboard.sessions import SESSION_COOKIE
-from kernel.audit import AuditEntry, record
+from identity.audit import AuditEntry, record
 from kernel.database import TenantScope, scoped
 from schemas.access import Permission, Principal
 from schemas.job_status import JobStatus

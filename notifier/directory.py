@@ -5,8 +5,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from identity.tenants import slack_context
 from kernel.secret_box import SecretBox
-from kernel.tenants import slack_context
 from notifier.targets import TenantNotifications
 from schemas.operational_tables import tenants
 from schemas.read_model import pipeline_jobs

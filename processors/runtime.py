@@ -10,6 +10,7 @@ from functools import partial
 
 import httpx
 
+from identity.tenant_secrets import TenantSecretStore
 from kernel.database import make_async_engine
 from kernel.dead_letters import DeadLetterSender
 from kernel.kafka import make_producer
@@ -20,7 +21,6 @@ from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher, KafkaRecordSender
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
-from kernel.tenant_secrets import TenantSecretStore
 from processors.cancellations import CancelRegistry
 from processors.jobs.context import JobContext
 from processors.jobs.registry import JobRegistry, default_registry

@@ -5,8 +5,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from kernel.api_tokens import ApiTokens
-from kernel.audit import SqlAuditTrail
+from identity.api_tokens import ApiTokens
+from identity.audit import SqlAuditTrail
+from identity.tenants import TenantDirectory
 from kernel.database import make_async_engine
 from kernel.environment import checked_settings
 from kernel.http_metrics import NO_FASTAPI_TELEMETRY, HttpMetricsMiddleware
@@ -18,7 +19,6 @@ from kernel.producer_connection import ProducerConnection
 from kernel.publisher import KafkaEventPublisher
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings, load_settings
-from kernel.tenants import TenantDirectory
 from market_data.providers import MarketData
 from producers.acceptance import JobAcceptance
 from producers.backpressure import BoundedPublisher

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from kernel.api_tokens import TokenRefused
+from identity.api_tokens import TokenRefused
 from producers.errors import ApiError
 from schemas.access import Principal, Role
 from schemas.webhooks import ErrorDetail

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import cachetools
 
+from identity.tenants import TenantLimits
 from kernel.logging import get_logger
 from kernel.settings import Settings
-from kernel.tenants import TenantLimits
 from producers.errors import ApiError
 
 log = get_logger(__name__)

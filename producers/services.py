@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from kernel.audit import AuditTrail
+from identity.audit import AuditTrail
 from kernel.outbound import OutboundPolicy
 from kernel.publisher import EventPublisher
 from kernel.settings import Settings

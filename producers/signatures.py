@@ -13,8 +13,8 @@ import cachetools
 from sqlalchemy.exc import SQLAlchemyError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from identity.tenants import TenantLimits, TenantSecrets
 from kernel.logging import get_logger
-from kernel.tenants import TenantLimits, TenantSecrets
 from producers.errors import ApiError
 from schemas.webhooks import ErrorDetail
 

@@ -9,7 +9,7 @@ import asyncio
 import time
 from typing import Any
 
-from kernel.callback_tokens import token_valid
+from identity.callback_tokens import token_valid
 from producers.errors import ApiError
 from producers.job_status import JobReader
 from producers.submission import PRODUCER

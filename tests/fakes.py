@@ -3,13 +3,13 @@
 import uuid
 from dataclasses import dataclass, field, replace
 
-from kernel.api_tokens import TokenRefused
-from kernel.audit import AuditEntry
+from identity.api_tokens import TokenRefused
+from identity.audit import AuditEntry
+from identity.tenants import TenantLimits, TenantSecrets
 from kernel.dead_letters import Origin
 from kernel.outbound import policy_from_settings
 from kernel.publisher import Appended, EventPublisher, LogUnavailable
 from kernel.settings import Settings
-from kernel.tenants import TenantLimits, TenantSecrets
 from market_data.providers import MarketData
 from producers.acceptance import JobAcceptance
 from producers.callers import ReadCallers

@@ -9,12 +9,12 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashboard.users import UserDirectory
-from kernel.api_tokens import ApiTokens
+from identity.api_tokens import ApiTokens
+from identity.tenant_secrets import TenantSecretStore
+from identity.tenants import TenantDirectory, TenantLimits
 from kernel.database import make_engine, run_with_engine
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
-from kernel.tenant_secrets import TenantSecretStore
-from kernel.tenants import TenantDirectory, TenantLimits
 from schemas.access import Role
 
 PASSWORD = "correct horse battery staple"

@@ -13,6 +13,7 @@ PACKAGES = (
     "kernel",
     "read_model",
     "market_data",
+    "identity",
     "producers",
     "processors",
     "projections",

@@ -17,14 +17,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel.api_tokens import ApiTokens, parse_duration
-from kernel.audit import AuditEntry, cli_actor, record
+from identity.api_tokens import ApiTokens, parse_duration
+from identity.audit import AuditEntry, cli_actor, record
+from identity.tenant_secrets import TenantSecretStore
+from identity.tenants import TenantDirectory, TenantLimits, limit_text
 from kernel.database import EVERY_TENANT, TenantScope, make_engine, run_with_engine
 from kernel.environment import checked_settings
 from kernel.secret_box import SecretBox, generate_master_key
 from kernel.settings import Settings
-from kernel.tenant_secrets import TenantSecretStore
-from kernel.tenants import TenantDirectory, TenantLimits, limit_text
 from schemas.access import TOKEN_ROLES, Role
 from schemas.jobs import SECRET_NAME_PATTERN
 
@@ -474,7 +474,7 @@ def keys_generate(
 @keys_app.command("status")
 def keys_status() -> None:
     """Which master keys wrap how many sealed values."""
-    from kernel.key_rotation import key_usage
+    from zixly.key_rotation import key_usage
 
     box = _box()
     usage = _with_engine(key_usage)
@@ -487,7 +487,7 @@ def keys_status() -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Re-wrap every sealed value under the first key of ZIXLY_MASTER_KEYS; then the older keys can go."""
-    from kernel.key_rotation import rotate
+    from zixly.key_rotation import rotate
 
     box = _box()
 
@@ -513,7 +513,7 @@ def audit_list(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
 ) -> None:
     """The newest entries of the audit log."""
-    from kernel.audit import recent_entries
+    from identity.audit import recent_entries
 
     engine = make_engine(checked_settings(), pool_size=1)
     try:

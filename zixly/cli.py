@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from identity.audit import AuditEntry, cli_actor, record
 from kernel import dead_letters as dlq
-from kernel.audit import AuditEntry, cli_actor, record
 from kernel.database import run_with_engine
 from kernel.environment import checked_settings
 from kernel.logging import configure_logging
@@ -124,7 +124,7 @@ def _print_status(stack: "object") -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the read model's migrations."""
-    from kernel.migrate import upgrade
+    from read_model.migrate import upgrade
 
     upgrade(_settings(), revision)
     console.print(f"[green]✓[/] migrated to {revision}")
@@ -133,7 +133,7 @@ def db_upgrade(revision: str = "head") -> None:
 @db_app.command("logins")
 def db_logins() -> None:
     """Let the receiver's, the dashboard's and the workers' roles log in with the passwords of their URLs."""
-    from kernel.migrate import provision_service_logins
+    from read_model.migrate import provision_service_logins
 
     roles = provision_service_logins(_settings())
     console.print(f"[green]✓[/] logins set for {', '.join(roles) or 'no role (their URLs name other users)'}")

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from kernel.audit import AuditEntry, Outcome, cli_actor, record
+from identity.audit import AuditEntry, Outcome, cli_actor, record
 from kernel.database import run_with_engine
 from kernel.environment import checked_settings
 from kernel.logging import configure_logging

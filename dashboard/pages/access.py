@@ -17,11 +17,11 @@ from dashboard.authorization import viewer
 from dashboard.page_data import PageData
 from dashboard.sessions import end_sessions_of
 from dashboard.users import UserDirectory
-from kernel.api_tokens import ApiTokens
-from kernel.audit import AuditEntry, record_sync
+from identity.api_tokens import ApiTokens
+from identity.audit import AuditEntry, record_sync
+from identity.tenants import TenantDirectory
 from kernel.database import EVERY_TENANT, TenantScope, run_with_engine, scoped_sync
 from kernel.secret_box import SecretBox
-from kernel.tenants import TenantDirectory
 from schemas.access import TOKEN_ROLES, Permission, Principal, Role
 from schemas.operational_tables import tenants
 

@@ -7,7 +7,7 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboard.authorization import scope_of, viewer
 from dashboard.page_data import PageData
-from kernel.audit import recent_entries
+from identity.audit import recent_entries
 from schemas.access import Permission, Principal
 
 PERMISSION = Permission.READ_AUDIT

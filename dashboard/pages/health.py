@@ -12,7 +12,7 @@ from dashboard.authorization import viewer_scope
 from dashboard.page_data import Health, PageData
 from dashboard.pages.clientside import clientside
 from dashboard.pages.tiles import tile_row
-from kernel.tenants import limit_text
+from identity.tenants import limit_text
 from schemas.access import Permission
 
 PERMISSION = Permission.READ_JOBS

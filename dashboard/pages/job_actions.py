@@ -14,7 +14,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html
 
 from dashboard.authorization import scope_of, viewer
 from dashboard.page_data import PageData
-from kernel.audit import AuditEntry, record_sync
+from identity.audit import AuditEntry, record_sync
 from kernel.kafka import make_producer
 from kernel.settings import Settings
 from schemas.access import Permission, Principal

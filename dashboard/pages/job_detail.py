@@ -14,7 +14,7 @@ from dashboard.authorization import scope_of, viewer
 from dashboard.page_data import PageData
 from dashboard.pages import job_actions
 from dashboard.pages.clientside import clientside
-from kernel.audit import AuditEntry, record_sync
+from identity.audit import AuditEntry, record_sync
 from read_model.time_travel import AsOf, event_from_timeline, fold_job
 from schemas.access import Permission, Principal
 

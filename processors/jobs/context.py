@@ -51,7 +51,7 @@ class JobContext:
     development: bool = False
     """Whether test-only options (a sleep's crash, failures, hour-long waits) are honoured."""
     secrets: SecretSource | None = None
-    """The tenants' named secrets (kernel/tenant_secrets.py); None in a worker without a database."""
+    """The tenants' named secrets (identity/tenant_secrets.py); None in a worker without a database."""
 
     async def secret(self, name: str) -> str:
         """The value of this job's tenant's secret ``name``; JobError (not worth retrying) when it has none."""

@@ -4,7 +4,7 @@ import httpx
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from kernel.callback_tokens import callback_token
+from identity.callback_tokens import callback_token
 from kernel.logging import get_logger
 from processors.jobs.context import JobContext, JobError
 from schemas.sweeps import DataFingerprint, ExternalSweepAccepted, ExternalSweepRequest, TradingSweepParameters

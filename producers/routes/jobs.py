@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kernel.audit import AuditEntry
+from identity.audit import AuditEntry
 from kernel.redaction import redact
 from producers.acceptance import append
 from producers.deps import Caller, Services, Tenant

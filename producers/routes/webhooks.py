@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from kernel.callback_tokens import token_valid
+from identity.callback_tokens import token_valid
+from identity.tenants import TenantLimits
 from kernel.logging import bound_contextvars, get_logger
-from kernel.tenants import TenantLimits
 from producers.acceptance import append
 from producers.callers import bearer, unauthorized
 from producers.deps import IdempotencyKey, Services, Tenant

@@ -17,12 +17,12 @@ from aiokafka import AIOKafkaProducer
 
 from kernel.kafka import ensure_topics, make_producer
 from kernel.log_reader import LogReader, LogRecord
-from kernel.migrate import upgrade
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
 from projections.catalogue import PROJECTIONS
 from projections.postgres_store import PostgresProjectionStore
 from projections.projector import Projector
+from read_model.migrate import upgrade
 from schemas.codec import EVENT_TYPE_HEADER
 
 

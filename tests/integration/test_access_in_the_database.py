@@ -9,16 +9,16 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from identity.tenant_secrets import TenantSecretStore
+from identity.tenants import TenantDirectory
 from kernel.database import TenantScope, psycopg_scope_sql
-from kernel.key_rotation import key_usage, rotate
 from kernel.secret_box import SecretBox, generate_master_key
 from kernel.settings import Settings
-from kernel.tenant_secrets import TenantSecretStore
-from kernel.tenants import TenantDirectory
 from projections.replay import Replay
 from schemas.access import Role
 from tests.identities import PASSWORD, create_tenant, create_token, create_user, set_tenant_secret
 from tests.integration.isolated import isolated_read_model
+from zixly.key_rotation import key_usage, rotate
 from zixly.stack.postgres_server import find_bindir
 
 TENANT_TABLES = ("pipeline_jobs", "job_events", "trading_sweep_results", "job_counts_hourly", "job_durations_hourly")

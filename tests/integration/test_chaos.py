@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from identity.tenants import TenantDirectory
 from kernel.database import run_with_engine
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
-from kernel.tenants import TenantDirectory
 from tests.chaos import (
     ChaosReport,
     Load,

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright, expect
 
+from identity.tenants import TenantLimits
 from kernel.settings import Settings
-from kernel.tenants import TenantLimits
 from schemas.access import Role
 from tests.identities import PASSWORD, create_tenant, create_token, create_user, set_limits
 from tests.integration.conftest import DASHBOARD_READY, RunningPipeline, Service, start_service

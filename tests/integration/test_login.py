@@ -22,7 +22,7 @@ from playwright.async_api import async_playwright, expect
 from dashboard.api import create_api
 from dashboard.sessions import end_sessions_of
 from dashboard.users import UserDirectory
-from kernel.audit import recent_entries
+from identity.audit import recent_entries
 from kernel.database import EVERY_TENANT, make_engine
 from kernel.settings import Settings
 from schemas.access import Role

@@ -17,10 +17,10 @@ import httpx
 import psycopg
 import pytest
 
-from kernel.migrate import upgrade
 from kernel.settings import Settings
 from projections.previous_version import rollback
 from projections.replay import Replay
+from read_model.migrate import upgrade
 from tests.integration.conftest import METRICS_READY, RECEIVER_READY, Service, start_service
 from tests.integration.isolated import isolated_read_model, table_contents
 from zixly.synthetic_events import append_synthetic

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from identity.tenants import TenantLimits, new_secret
 from kernel.settings import Settings
-from kernel.tenants import TenantLimits, new_secret
 from producers.app import create_app
 from producers.errors import ApiError
 from producers.limits import InFlightQuota, Rate, RateLimiter

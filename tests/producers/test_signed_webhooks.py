@@ -7,8 +7,8 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from identity.tenants import TenantSecrets, new_secret
 from kernel.settings import Settings
-from kernel.tenants import TenantSecrets, new_secret
 from producers.app import create_app
 from producers.errors import ApiError
 from producers.signatures import CACHED_TENANTS, WebhookAuthenticator

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kernel.callback_tokens import callback_token
+from identity.callback_tokens import callback_token
 from kernel.settings import Settings
 from producers.app import create_app
 from schemas.events import SweepCallbackReceived

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from identity.tenants import new_secret
 from kernel.secret_box import generate_master_key
 from kernel.settings import Settings
-from kernel.tenants import new_secret
 from producers.app import create_app
 from schemas.access import Principal, Role
 from schemas.webhooks import JobStatusView

@@ -20,11 +20,11 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
+from identity.tenants import TenantDirectory
 from kernel.database import TenantScope, run_with_engine, scoped
 from kernel.kafka import delete_topic, ensure_topics, make_consumer
 from kernel.secret_box import SecretBox
 from kernel.settings import Settings
-from kernel.tenants import TenantDirectory
 from kernel.topics import TopicSpec
 from schemas.operational_tables import webhook_receipts
 from zixly.bench.cpu import LOAD_GENERATOR, CpuMeter, CpuShares, command_contains, named, tree_of

@@ -22,12 +22,12 @@ from rich.table import Table
 
 from kernel.kafka import ensure_topics
 from kernel.log_reader import LogReader
-from kernel.migrate import upgrade
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
 from projections.catalogue import select
 from projections.replay import Replay, ReplayReport
 from projections.shadow import LIVE
+from read_model.migrate import upgrade
 from zixly.stack.local import LocalStack
 from zixly.synthetic_events import append_synthetic
 

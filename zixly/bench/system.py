@@ -12,9 +12,9 @@ from pathlib import Path
 import psycopg
 
 from kernel.kafka import delete_topic, ensure_topics
-from kernel.migrate import upgrade
 from kernel.settings import Settings
 from kernel.topics import TopicSpec
+from read_model.migrate import upgrade
 from zixly.bench.servers import UNLIMITED_TENANT, start_server
 from zixly.stack.local import LocalStack
 from zixly.stack.processes import terminate

@@ -5,9 +5,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kernel.kafka import ensure_topics, wait_for_brokers, wait_for_kafka
-from kernel.migrate import provision_service_logins, upgrade
 from kernel.settings import Settings
 from kernel.topics import project_topics
+from read_model.migrate import provision_service_logins, upgrade
 from zixly.stack.errors import StackError
 from zixly.stack.kafka_broker import KafkaBroker
 from zixly.stack.postgres_server import PostgresServer

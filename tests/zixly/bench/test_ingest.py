@@ -2,7 +2,7 @@ from pathlib import Path
 
 from standardwebhooks.webhooks import Webhook
 
-from kernel.tenants import new_secret
+from identity.tenants import new_secret
 from zixly.bench.ingest import SIGNED_TENANT, _prepare_signed
 from zixly.bench.load import BODY, _script
 
