@@ -114,7 +114,7 @@ async def _run_chunk(runtime: WorkerRuntime, record: Any) -> None:
         log.error("skipping undecodable chunk", error=str(exc)[:500], offset=record.message.offset)
         return
     services = await runtime.services()
-    await services.chunks.run(chunk)
+    await services.chunks.run(chunk, record.value)
 
 
 async def report_progress(runtime: WorkerRuntime, event: SweepResultsRecorded, state: dict[str, Any]) -> None:

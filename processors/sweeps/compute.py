@@ -78,7 +78,7 @@ class ChunkOutput:
     seconds: float
 
 
-def run_chunk(chunk_json: str, config: MarketDataConfig) -> ChunkOutput:
+def run_chunk(chunk_json: str | bytes, config: MarketDataConfig) -> ChunkOutput:
     t0 = time.perf_counter()
     chunk = SweepChunk.model_validate_json(chunk_json)
     parameters = chunk.parameters
