@@ -109,7 +109,6 @@ def test_a_worker_killed_after_jobs_finished_but_before_their_commit_leaves_one_
         wait_for(own_log, job_ids[LONG_JOBS:], "COMPLETED", 60)
         os.kill(workers[0].process.pid, signal.SIGKILL)
         workers[0].process.wait()
-        time.sleep(1)
         workers.append(start_worker(own_log, env, "worker-crash-2"))
 
         wait_for(own_log, job_ids, "COMPLETED", 180)
