@@ -169,10 +169,6 @@ class ConsumerLoop:
         marks = {tp.partition: self._consumer.highwater(tp) for tp in self._consumer.assignment()}
         return {partition: mark for partition, mark in marks.items() if mark is not None}
 
-    @property
-    def topic(self) -> str:
-        return self._topic
-
     async def seek(self, positions: Positions, others_to_commits: bool = True) -> None:
         """Reads the named partitions from the given positions, and (``others_to_commits``) every other assigned
         partition from the group's commit; a fresh assignment does that by itself."""
@@ -203,7 +199,6 @@ class ConsumerLoop:
     async def _step(self) -> None:
         generation = self._listener.generation
         fetched = await self._consumer.getmany(timeout_ms=self._poll_ms, max_records=self._max_records)
-        self._record_lag()
         if self._after_poll is not None:
             self._after_poll(self)
         if not fetched:
@@ -234,6 +229,7 @@ class ConsumerLoop:
         BATCHES.labels(self.name).observe(time.perf_counter() - started)
         RECORDS.labels(self.name).inc(sum(len(records) for records in batch.partitions.values()))
         self._handled.update(batch.ends())
+        self._record_lag()
         if commits and batch.current():
             try:
                 await self._consumer.commit(
@@ -243,8 +239,8 @@ class ConsumerLoop:
                 log.info("commit skipped after a rebalance", consumer=self.name, error=type(exc).__name__)
 
     def _record_lag(self) -> None:
-        for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
-            handled = self._handled.get(tp.partition)
-            if highwater is not None and handled is not None:
-                LAG.labels(self.name, str(tp.partition)).set(max(highwater - handled, 0))
+        """After each handled batch: between batches neither the handled offsets nor (with nothing fetched) the log
+        ends move, so a gauge set on every empty poll set the same values again."""
+        for partition, highwater in self.highwaters().items():
+            if (handled := self._handled.get(partition)) is not None:
+                LAG.labels(self.name, str(partition)).set(max(highwater - handled, 0))

@@ -78,6 +78,7 @@ async def serve(settings: Settings) -> None:
 
 def run_notifier(settings: Settings, metrics_port: int | None = None) -> None:
     configure_logging("notifier", settings.log_level, settings.log_format)
-    port = settings.notifier_metrics_port if metrics_port is None else metrics_port
-    port = serve_metrics(settings, "notifier-metrics", port)
+    serve_metrics(
+        settings, "notifier-metrics", settings.notifier_metrics_port if metrics_port is None else metrics_port
+    )
     asyncio.run(serve(settings))

@@ -101,6 +101,7 @@ async def serve(settings: Settings) -> None:
 
 def run_projector(settings: Settings, metrics_port: int | None = None) -> None:
     configure_logging("projector", settings.log_level, settings.log_format)
-    port = settings.projector_metrics_port if metrics_port is None else metrics_port
-    port = serve_metrics(settings, "projector-metrics", port)
+    serve_metrics(
+        settings, "projector-metrics", settings.projector_metrics_port if metrics_port is None else metrics_port
+    )
     asyncio.run(serve(settings))

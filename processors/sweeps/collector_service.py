@@ -164,7 +164,6 @@ class CollectorHandler:
         self._collector.forget(set(partitions))
 
     async def assigned(self, partitions: list[int]) -> Positions:
-        log.info("sweep collector assigned", partitions=partitions)
         try:
             if self._ended_ahead is not None and partitions:
                 for partition, ended in (await self._ended_ahead(partitions)).items():
