@@ -8,6 +8,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class Signal(StrEnum):
+    """What makes a strategy enter and leave a position: its rule's *state*, or the *crossing* into that state.
+
+    With ``regime`` (the default, and the only behaviour before the choice existed) a crossover is long on every bar
+    on which the fast line is above the slow one, so it enters at the first bar where both exist if the fast line
+    starts above. With ``crossing`` it enters only on the bar the fast line crosses above the slow one and leaves on
+    the bar it crosses below, as vectorbt's ``ma_crossed_above``/``ma_crossed_below`` and backtesting.py's
+    ``crossover`` define it: no position before the first cross. Each strategy's two rules are in
+    ``docs/sweeps.md``.
+    """
+
+    REGIME = "regime"
+    CROSSING = "crossing"
+
+
 class StrategyType(StrEnum):
     SMA_CROSSOVER = "sma_crossover"
     EMA_CROSSOVER = "ema_crossover"

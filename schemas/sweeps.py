@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
 
 from schemas.job_parameters import JobParameters
-from schemas.strategies import STRATEGIES, StrategyType
+from schemas.strategies import STRATEGIES, Signal, StrategyType
 
 SWEEP_JOB_TYPE = "trading.sweep"
 
@@ -87,6 +87,12 @@ class StrategyGrid(BaseModel):
     type: StrategyType
     parameters: dict[str, ParameterValues] = Field(
         description="Every parameter of the strategy, each a list of values or a {start, stop, step} range."
+    )
+    signal: Signal = Field(
+        default=Signal.REGIME,
+        description="`regime`: hold the position while the rule's state lasts (long while fast > slow); "
+        "`crossing`: enter and leave only on the bar that crosses into a state (no position before the first "
+        "cross). The rules of each strategy are in docs/sweeps.md.",
     )
 
     @model_validator(mode="after")
@@ -253,12 +259,25 @@ class TradingSweepParameters(JobParameters):
     def _consistent(self) -> "TradingSweepParameters":
         if len(set(self.tickers)) != len(self.tickers):
             raise ValueError("tickers must not repeat")
+        types = [grid.type for grid in self.strategies]
+        repeated = sorted({t.value for t in types if types.count(t) > 1})
+        if repeated:
+            # A sweep's results and best cells are kept per ticker and strategy type: two grids of one type would
+            # mix their rows (and a regime and a crossing run of one combination would overwrite each other).
+            raise ValueError(
+                f"strategy {', '.join(repeated)} appears more than once; give each type one grid "
+                "(compare two signals or fee levels with two sweeps)"
+            )
         if self.start and self.end and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
 
     def combination_count(self) -> int:
         return sum(grid.combination_count() for grid in self.strategies)
+
+    def grid_of(self, strategy_type: StrategyType | str) -> StrategyGrid:
+        """The sweep's grid of one strategy type (a sweep has at most one of each)."""
+        return next(grid for grid in self.strategies if grid.type == strategy_type)
 
 
 class TradingSweepWebhook(TradingSweepParameters):

@@ -104,6 +104,15 @@ def _strategies(job: dict[str, Any]) -> dict[str, list[str]]:
     return {grid["type"]: list(grid["parameters"]) for grid in job["parameters"].get("strategies", [])}
 
 
+def _strategy_options(job: dict[str, Any]) -> list[dict[str, str]]:
+    """Each strategy of the sweep, labelled with the signal it ran with (a sweep older than the choice ran
+    ``regime``), so that two sweeps' heatmaps are not compared without seeing which rule made each."""
+    return [
+        {"label": f"{grid['type']} ({grid.get('signal', 'regime')})", "value": grid["type"]}
+        for grid in job["parameters"].get("strategies", [])
+    ]
+
+
 def register(app: Dash, data: PageData) -> None:
     @app.callback(
         Output("sweep-ticker", "options"),
@@ -124,7 +133,7 @@ def register(app: Dash, data: PageData) -> None:
         strategies = list(_strategies(job))
         ticker = ticker if ticker in tickers else (tickers[0] if tickers else None)
         strategy = strategy if strategy in strategies else (strategies[0] if strategies else None)
-        return tickers, ticker, strategies, strategy, "?" + urlencode({"job": job_id})
+        return tickers, ticker, _strategy_options(job), strategy, "?" + urlencode({"job": job_id})
 
     @app.callback(Output("sweep-equity-cell", "options"), Input("sweep-job", "value"), Input("sweep-live", "data"))
     def best_cells(job_id: str | None, _live: Any) -> list[dict[str, str]]:

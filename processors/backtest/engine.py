@@ -9,7 +9,7 @@ from processors.backtest.kernel import OUTPUT_COLUMNS, simulate_block
 from processors.backtest.metrics import METRIC_NAMES
 from processors.backtest.simulation import Costs
 from processors.backtest.strategies import STRATEGY_CLASSES, Grid
-from schemas.strategies import StrategyType
+from schemas.strategies import Signal, StrategyType
 
 # Positions are materialised a block at a time (one byte per cell): 4 M cells keep that block a few MB.
 BLOCK_CELLS = 4_000_000
@@ -39,6 +39,7 @@ def run_grid(
     grid: Grid,
     config: BacktestConfig,
     window: slice | None = None,
+    signal: Signal = Signal.REGIME,
 ) -> GridResult:
     """Metrics of every combination of ``grid``.
 
@@ -46,7 +47,7 @@ def run_grid(
     whole series up to each bar, so an out-of-sample period starts with warmed-up indicators and no look-ahead.
     """
     close = np.ascontiguousarray(close, dtype=np.float64)
-    rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short)
+    rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
     window = window or slice(0, close.shape[0])
     traded = np.ascontiguousarray(close[window])
     block = max(1, BLOCK_CELLS // max(1, traded.shape[0]))
@@ -60,12 +61,16 @@ def run_grid(
 
 
 def equity_curve(
-    close: NDArray[np.float64], strategy: StrategyType, parameters: dict[str, float], config: BacktestConfig
+    close: NDArray[np.float64],
+    strategy: StrategyType,
+    parameters: dict[str, float],
+    config: BacktestConfig,
+    signal: Signal = Signal.REGIME,
 ) -> NDArray[np.float64]:
     """The equity curve of one combination (for the artifacts of the best cells)."""
     grid = {name: np.array([value], dtype=np.float64) for name, value in parameters.items()}
     close = np.ascontiguousarray(close, dtype=np.float64)
-    rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short)
+    rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
     curve = np.empty((1, close.shape[0]))
     _simulate(close, rules.positions(0, 1), config, np.empty((1, OUTPUT_COLUMNS)), curve)
     equity: NDArray[np.float64] = curve[0]

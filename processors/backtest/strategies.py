@@ -1,5 +1,10 @@
 """Each strategy of the catalogue as position rules over a grid: indicators are computed once per distinct window,
 then every block of combinations gathers its rows from them.
+
+Every strategy has a long rule and a short (or exit) rule. Under ``Signal.REGIME`` a bar in a rule's state is a
+signal: the crossovers and momentum hold their side while the state lasts, RSI and Bollinger latch the last side
+signalled. Under ``Signal.CROSSING`` only the bar that crosses into a state is a signal, and the side is latched
+from one cross to the next.
 """
 
 from abc import ABC, abstractmethod
@@ -9,9 +14,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from processors.backtest import indicators
-from processors.backtest.kernel import regime_rows
+from processors.backtest.kernel import crossing_block, crossing_rows, regime_rows
 from processors.backtest.positions import Positions, latch, regime
-from schemas.strategies import StrategyType
+from schemas.strategies import Signal, StrategyType
 
 Floats = NDArray[np.float64]
 Grid = Mapping[str, NDArray[np.float64]]
@@ -19,9 +24,10 @@ Grid = Mapping[str, NDArray[np.float64]]
 
 
 class GridStrategy(ABC):
-    def __init__(self, close: Floats, grid: Grid, *, long_short: bool) -> None:
+    def __init__(self, close: Floats, grid: Grid, *, long_short: bool, signal: Signal = Signal.REGIME) -> None:
         self.close = close
         self.long_short = long_short
+        self.signal = signal
         self.size = len(next(iter(grid.values())))
 
     @abstractmethod
@@ -37,8 +43,8 @@ def _rows(values: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.in
 
 
 class _Crossover(GridStrategy):
-    def __init__(self, close: Floats, grid: Grid, *, long_short: bool) -> None:
-        super().__init__(close, grid, long_short=long_short)
+    def __init__(self, close: Floats, grid: Grid, *, long_short: bool, signal: Signal = Signal.REGIME) -> None:
+        super().__init__(close, grid, long_short=long_short, signal=signal)
         windows, rows = _rows(np.concatenate((grid["fast"], grid["slow"])))
         self._averages = self._average(close, windows)
         self._fast, self._slow = rows[: self.size], rows[self.size :]
@@ -47,7 +53,8 @@ class _Crossover(GridStrategy):
 
     def positions(self, start: int, stop: int) -> Positions:
         out = np.empty((stop - start, self.close.shape[0]), dtype=np.int8)
-        regime_rows(self._averages, self._fast[start:stop], self._slow[start:stop], self.long_short, out)
+        rows = crossing_rows if self.signal is Signal.CROSSING else regime_rows
+        rows(self._averages, self._fast[start:stop], self._slow[start:stop], self.long_short, out)
         return out
 
 
@@ -60,22 +67,23 @@ class EmaCrossover(_Crossover):
 
 
 class RsiReversion(GridStrategy):
-    def __init__(self, close: Floats, grid: Grid, *, long_short: bool) -> None:
-        super().__init__(close, grid, long_short=long_short)
+    def __init__(self, close: Floats, grid: Grid, *, long_short: bool, signal: Signal = Signal.REGIME) -> None:
+        super().__init__(close, grid, long_short=long_short, signal=signal)
         windows, self._row = _rows(grid["window"])
         self._rsi = indicators.rsi(close, windows)
         self._lower, self._upper = grid["lower"], grid["upper"]
 
     def positions(self, start: int, stop: int) -> Positions:
         rsi = self._rsi[self._row[start:stop]]
-        go_long = rsi < self._lower[start:stop, None]
-        go_short = rsi > self._upper[start:stop, None]
-        return latch(go_long, go_short, long_short=self.long_short)
+        lower, upper = self._lower[start:stop, None], self._upper[start:stop, None]
+        if self.signal is Signal.CROSSING:
+            return _crossings((lower, rsi), (rsi, upper), self.long_short)
+        return latch(rsi < lower, rsi > upper, long_short=self.long_short)
 
 
 class BollingerBands(GridStrategy):
-    def __init__(self, close: Floats, grid: Grid, *, long_short: bool) -> None:
-        super().__init__(close, grid, long_short=long_short)
+    def __init__(self, close: Floats, grid: Grid, *, long_short: bool, signal: Signal = Signal.REGIME) -> None:
+        super().__init__(close, grid, long_short=long_short, signal=signal)
         windows, self._row = _rows(grid["window"])
         self._mean = indicators.sma(close, windows)
         self._std = indicators.rolling_std(close, windows)
@@ -84,14 +92,15 @@ class BollingerBands(GridStrategy):
     def positions(self, start: int, stop: int) -> Positions:
         rows = self._row[start:stop]
         mean, band = self._mean[rows], self._std[rows] * self._width[start:stop, None]
-        go_long = self.close < mean - band
-        go_short = self.close > mean + band
-        return latch(go_long, go_short, long_short=self.long_short)
+        lower, upper = mean - band, mean + band
+        if self.signal is Signal.CROSSING:
+            return _crossings((lower, self.close), (self.close, upper), self.long_short)
+        return latch(self.close < lower, self.close > upper, long_short=self.long_short)
 
 
 class Momentum(GridStrategy):
-    def __init__(self, close: Floats, grid: Grid, *, long_short: bool) -> None:
-        super().__init__(close, grid, long_short=long_short)
+    def __init__(self, close: Floats, grid: Grid, *, long_short: bool, signal: Signal = Signal.REGIME) -> None:
+        super().__init__(close, grid, long_short=long_short, signal=signal)
         windows, self._row = _rows(grid["window"])
         self._roc = indicators.rate_of_change(close, windows)
         self._threshold = grid["threshold"]
@@ -99,34 +108,48 @@ class Momentum(GridStrategy):
     def positions(self, start: int, stop: int) -> Positions:
         roc = self._roc[self._row[start:stop]]
         threshold = self._threshold[start:stop, None]
+        if self.signal is Signal.CROSSING:
+            return _crossings((roc, threshold), (-threshold, roc), self.long_short)
         return regime(roc > threshold, roc < -threshold, long_short=self.long_short)
 
 
 class Macd(GridStrategy):
-    def __init__(self, close: Floats, grid: Grid, *, long_short: bool) -> None:
-        super().__init__(close, grid, long_short=long_short)
+    def __init__(self, close: Floats, grid: Grid, *, long_short: bool, signal: Signal = Signal.REGIME) -> None:
+        super().__init__(close, grid, long_short=long_short, signal=signal)
         windows, rows = _rows(np.concatenate((grid["fast"], grid["slow"])))
         emas = indicators.ema(close, windows)
         pairs, self._line = np.unique(
             np.stack((rows[: self.size], rows[self.size :]), axis=1), axis=0, return_inverse=True
         )
         lines = emas[pairs[:, 0]] - emas[pairs[:, 1]]
-        signal_pairs, self._signal = np.unique(
+        signal_pairs, self._signal_line = np.unique(
             np.stack((self._line.ravel(), grid["signal"].astype(np.int64)), axis=1), axis=0, return_inverse=True
         )
         self._lines = lines
-        self._signals = indicators.ema_rows(lines[signal_pairs[:, 0]], signal_pairs[:, 1])
+        self._signal_lines = indicators.ema_rows(lines[signal_pairs[:, 0]], signal_pairs[:, 1])
         self._line = self._line.ravel().astype(np.intp)
-        self._signal = self._signal.ravel().astype(np.intp)
-        self._table = np.ascontiguousarray(np.concatenate((self._lines, self._signals)))
+        self._signal_line = self._signal_line.ravel().astype(np.intp)
+        self._table = np.ascontiguousarray(np.concatenate((self._lines, self._signal_lines)))
 
     def positions(self, start: int, stop: int) -> Positions:
         # Lines and signal lines in one table, so that one regime kernel compares row pairs of it.
         out = np.empty((stop - start, self.close.shape[0]), dtype=np.int8)
-        regime_rows(
-            self._table, self._line[start:stop], self._signal[start:stop] + len(self._lines), self.long_short, out
+        rows = crossing_rows if self.signal is Signal.CROSSING else regime_rows
+        rows(
+            self._table, self._line[start:stop], self._signal_line[start:stop] + len(self._lines), self.long_short, out
         )
         return out
+
+
+def _crossings(up: tuple[Floats, Floats], down: tuple[Floats, Floats], long_short: bool) -> Positions:
+    """Long from each cross of up[0] above up[1] until down[0] crosses above down[1] (short then, if shorting).
+
+    Each line is a (rows, bars) block or broadcasts to one, as a per-row level (rows, 1) or the close (bars,) does."""
+    shape = np.broadcast_shapes(*(line.shape for line in (*up, *down)))
+    up_x, up_y, down_x, down_y = (np.broadcast_to(line, shape) for line in (*up, *down))
+    out = np.empty(shape, dtype=np.int8)
+    crossing_block(up_x, up_y, down_x, down_y, long_short, out)
+    return out
 
 
 STRATEGY_CLASSES: dict[StrategyType, type[GridStrategy]] = {

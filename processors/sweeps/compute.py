@@ -93,6 +93,7 @@ def run_chunk(chunk_json: str | bytes, config: MarketDataConfig) -> ChunkOutput:
         grid_arrays(combinations),
         backtest_config(parameters, chunk.data.periods_per_year),
         window=window,
+        signal=grid.signal,
     )
     scores = result.metrics[parameters.rank_by.value]
     rows = [
@@ -151,16 +152,23 @@ def evaluate_cells(
     split_at = in_sample_bars(bars, parameters.split.in_sample_fraction) if parameters.split else None
     reports = []
     for strategy_type, values, with_curve in cells:
-        grid = next(g for g in parameters.strategies if g.type.value == strategy_type)
+        grid = parameters.grid_of(strategy_type)
         oos = None
         if split_at is not None:
             # Positions come from the whole series (only the past is used at each bar); the account starts fresh
             # on the first out-of-sample bar.
-            result = run_grid(prices.close, grid.type, grid_arrays([values]), config_bt, window=slice(split_at, bars))
+            result = run_grid(
+                prices.close,
+                grid.type,
+                grid_arrays([values]),
+                config_bt,
+                window=slice(split_at, bars),
+                signal=grid.signal,
+            )
             oos = _metrics_row(result.metrics, 0)
         curve = None
         if with_curve:
-            equity = equity_curve(prices.close, grid.type, values, config_bt)
+            equity = equity_curve(prices.close, grid.type, values, config_bt, grid.signal)
             curve = _curve_to_parquet(prices.dates, equity)
         reports.append(CellReport(oos, curve))
     return reports

@@ -64,6 +64,7 @@ class SweepFinisher:
                 strategies_out.append(
                     {
                         "strategy_type": strategy_type,
+                        "signal": parameters.grid_of(strategy_type).signal.value,
                         "best": rows[0] if rows else None,
                         "robustness": robustness(stats, rows[0]["score"] if rows else None) if stats else None,
                         "out_of_sample": [

@@ -105,13 +105,16 @@ def test_the_image_copies_every_package_the_project_ships() -> None:
 
 
 def locked(lock: str) -> dict[str, str]:
-    """name -> version of every pin in a lock file; each pin must carry hashes."""
+    """name -> version of every pin in a lock file; each pin must carry hashes.
+
+    A universal lock may pin one package twice, under exclusive Python-version markers (bokeh 3.9 for 3.11, 3.10
+    from 3.12): each line is checked, and the mapping keeps the last."""
     text = (ROOT / lock).read_text()
     lines = [line for line in text.splitlines() if re.match(r"[A-Za-z0-9]", line)]
-    pins = dict(re.findall(r"^([A-Za-z0-9._-]+)==([^ ;]+)(?: ;[^\\]*)? \\$", text, flags=re.MULTILINE))
+    pins = re.findall(r"^([A-Za-z0-9._-]+)==([^ ;]+)(?: ;[^\\]*)? \\$", text, flags=re.MULTILINE)
     assert len(pins) == len(lines), "every requirement is an exact pin"
     assert len(re.findall(r"\\\n    --hash=sha256:[0-9a-f]{64}(?=[ \\\n])", text)) >= len(pins)
-    return {canonicalize_name(name): version for name, version in pins.items()}
+    return {canonicalize_name(name): version for name, version in pins}
 
 
 def declared(extra: str | None = None) -> list[Requirement]:

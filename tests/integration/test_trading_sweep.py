@@ -141,7 +141,11 @@ def test_the_readme_sweep_completes_with_ranked_results_in_postgres_and_artifact
         top = ticker["best"][0]
         assert best[ticker["ticker"]] == ",".join(f"{k}={v:g}" for k, v in sorted(top["parameters"].items()))
         assert top["out_of_sample"] is not None
-        assert {s["strategy_type"] for s in ticker["strategies"]} == {g.type.value for g in sweep.strategies}
+        # Each strategy says which signal it ran: the example asks for crossings of its SMAs, regimes elsewhere.
+        assert {s["strategy_type"]: s["signal"] for s in ticker["strategies"]} == {
+            g.type.value: g.signal.value for g in sweep.strategies
+        }
+        assert {s["signal"] for s in ticker["strategies"]} == {"regime", "crossing"}
 
     # Every job records which data it used.
     market = MarketData(files_folder=stack.market_data_folder, http_base_url=None)

@@ -72,6 +72,33 @@ async def test_a_sweep_is_also_accepted_through_the_generic_job_webhook(
     assert publisher.events == []
 
 
+async def test_each_strategy_runs_with_the_regime_signal_unless_it_asks_for_crossings(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    body = sweep()
+    body["strategies"][1] |= {"signal": "crossing"}
+    response = await client.post("/webhook/trading-sweep", json=body, headers=HEADERS)
+    assert response.status_code == 202, response.text
+    [event] = publisher.events
+    # Recorded in the request either way, so that what ran is on the log, not implied by a default.
+    assert [grid["signal"] for grid in event.payload.parameters["strategies"]] == ["regime", "crossing"]
+
+
+async def test_an_unknown_signal_is_refused_naming_the_two_there_are(client: httpx.AsyncClient) -> None:
+    body = sweep()
+    body["strategies"][0] |= {"signal": "breakout"}
+    error = await error_of(client, body)
+    assert error["details"][0]["loc"] == ["strategies", 0, "signal"]
+    assert "'regime' or 'crossing'" in error["details"][0]["msg"]
+
+
+async def test_a_strategy_type_given_twice_is_refused(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
+    grid = {"type": "sma_crossover", "parameters": {"fast": [5], "slow": [20]}}
+    error = await error_of(client, sweep(strategies=[grid, grid | {"signal": "crossing"}]))
+    assert "strategy sma_crossover appears more than once" in error["details"][0]["msg"]
+    assert publisher.events == []
+
+
 async def test_an_unknown_strategy_is_named_with_the_known_ones(client: httpx.AsyncClient) -> None:
     body = sweep(strategies=[{"type": "turtle", "parameters": {}}])
     error = await error_of(client, body)

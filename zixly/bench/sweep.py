@@ -3,10 +3,11 @@
 The grid is every fast/slow pair of 154 SMA windows (11,781 backtests) over 2,500 bars of seeded synthetic prices,
 with fees and slippage; each backtest yields total return, Sharpe and max drawdown (ours computes all ten metrics).
 The engine runs in one process and, as a sweep does, split over a process pool; vectorbt runs its own pipeline
-(MA.run_combs, signals, Portfolio.from_signals, the three metrics) after a JIT warm-up. The table shows medians and
-ratios, and the largest difference between the two results. Next to them, the floor: a minimal compiled loop that
-computes only each combination's equity path (``equity_floor``), so the table shows what the metrics, the
-positions table and the engine's generality cost per bar.
+(MA.run_combs, signals, Portfolio.from_signals, the three metrics) after a JIT warm-up. The engine also runs the grid
+with the crossing signal, whose positions come from a state machine rather than a comparison. The table shows
+medians and ratios, and the largest difference between the two results. Next to them, the floor: a minimal
+compiled loop that computes only each combination's equity path (``equity_floor``), so the table shows what the
+metrics, the positions table and the engine's generality cost per bar.
 """
 
 import os
@@ -26,7 +27,7 @@ from rich.table import Table
 from market_data.synthetic import SyntheticProvider
 from processors.backtest.engine import BacktestConfig, GridResult, run_grid
 from processors.backtest.simulation import Costs
-from schemas.strategies import StrategyType
+from schemas.strategies import Signal, StrategyType
 from zixly.bench.equity_floor import total_returns
 
 WINDOWS = np.arange(2, 156)
@@ -132,6 +133,12 @@ def run_sweep_benchmark(console: Console, rounds: int, reference_rounds: int, pr
             Scenario(
                 "zixly engine, 1 process",
                 lambda: run_grid(close, StrategyType.SMA_CROSSOVER, grid, CONFIG).metrics,
+                rounds,
+                [],
+            ),
+            Scenario(
+                "zixly engine, crossing signal, 1 process",
+                lambda: run_grid(close, StrategyType.SMA_CROSSOVER, grid, CONFIG, signal=Signal.CROSSING).metrics,
                 rounds,
                 [],
             ),

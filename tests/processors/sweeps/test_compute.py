@@ -62,6 +62,16 @@ def test_a_chunk_yields_one_row_per_combination_scored_by_the_ranking_metric(con
     assert {"ticker", "strategy_type", "parameters", "score", "sharpe", "max_drawdown"} <= set(table.column_names)
 
 
+def test_a_chunk_runs_the_signal_its_strategy_asked_for(config: MarketDataConfig) -> None:
+    grid = {"type": "sma_crossover", "parameters": {"fast": [5, 10, 20], "slow": [50, 100]}}
+    regime = run_chunk(chunk(config, parameters(strategies=[grid])).model_dump_json(), config)
+    crossing = run_chunk(
+        chunk(config, parameters(strategies=[grid | {"signal": "crossing"}])).model_dump_json(), config
+    )
+    assert [row["parameters"] for row in crossing.rows] == [row["parameters"] for row in regime.rows]
+    assert [row["metrics"] for row in crossing.rows] != [row["metrics"] for row in regime.rows]
+
+
 def test_running_a_chunk_again_gives_identical_results(config: MarketDataConfig) -> None:
     work = chunk(config, parameters()).model_dump_json()
     assert run_chunk(work, config).rows == run_chunk(work, config).rows
