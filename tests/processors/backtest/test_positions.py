@@ -1,6 +1,6 @@
 import numpy as np
 
-from processors.backtest.kernel import crossing_rows, regime_rows
+from processors.backtest.kernel import crossing_block, crossing_rows, regime_rows
 from processors.backtest.positions import latch, regime
 
 
@@ -60,3 +60,18 @@ def test_a_missing_value_forgets_which_side_a_line_was_on() -> None:
     assert crossing([1.0, nan, 3.0, 3.0], [2.0] * 4, long_short=False) == [0, 0, 0, 0]
     # A position already taken is kept across a gap (there is no signal in a gap).
     assert crossing([1.0, 3.0, nan, 3.0], [2.0] * 4, long_short=False) == [0, 1, 1, 1]
+
+
+def test_the_crossovers_kernel_agrees_with_two_crossing_machines_on_ties_and_gaps() -> None:
+    # Small whole numbers tie often; a few gaps reset the machines.
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 4, size=(40, 300)).astype(np.float64)
+    values[rng.random(values.shape) < 0.02] = np.nan
+    fast, slow = np.arange(0, 40, 2, dtype=np.intp), np.arange(1, 40, 2, dtype=np.intp)
+    for long_short in (False, True):
+        ours = np.empty((20, 300), dtype=np.int8)
+        crossing_rows(values, fast, slow, long_short, ours)
+        machines = np.empty((20, 300), dtype=np.int8)
+        crossing_block(values[fast], values[slow], values[slow], values[fast], long_short, machines)
+        np.testing.assert_array_equal(ours, machines)
+        assert (ours != 0).any()
