@@ -150,36 +150,31 @@ def crossing_rows(
     """``out[i]``: long from each bar where values[fast_rows[i]] crosses above values[slow_rows[i]] until it crosses
     below (then short, if shorting; else flat). Flat before the first cross. The crossing counterpart of
     ``regime_rows``, reading the indicator table in place for the same reason."""
-    # _latch_crossings(upper, lower, lower, upper) in one state: a cross above needs a bar below since the last
-    # missing value and a previous bar not above; a cross below the mirror. 1.5x the generic form's speed on
-    # `zixly bench sweep` (0.11 against 0.16 s for 11,781 pairs).
+    # _latch_crossings(upper, lower, lower, upper) in one state. A cross above is a bar above after one below (since
+    # the last missing value) and after a bar not above; for the latched side the second condition changes nothing
+    # (another bar above keeps it long), so it is left out, and likewise below. 1.5x the generic form's speed on
+    # `zixly bench sweep` (0.10 against 0.16 s for 11,781 pairs; the regime takes 0.08).
     rows, n = out.shape
     for i in range(rows):
         upper = values[fast_rows[i]]
         lower = values[slow_rows[i]]
         seen_below = False
         seen_above = False
-        previous = 0  # +1 above, -1 below, 0 equal or missing
         side = 0
         for t in range(n):
             a = upper[t]
             b = lower[t]
             if a > b:
-                if seen_below and previous != 1:
+                if seen_below:
                     side = 1
                 seen_above = True
-                previous = 1
             elif a < b:
-                if seen_above and previous != -1:
+                if seen_above:
                     side = -1 if long_short else 0
                 seen_below = True
-                previous = -1
-            elif a == b:
-                previous = 0
-            else:
+            elif a != b:  # a missing value: neither side has been seen since
                 seen_below = False
                 seen_above = False
-                previous = 0
             out[i, t] = side
 
 
