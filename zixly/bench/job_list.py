@@ -20,6 +20,7 @@ from sqlalchemy import create_engine
 
 from dashboard.api import create_api
 from dashboard.job_queries import JobFilter, list_query
+from dashboard.live_updates import JobChangeListener
 from kernel.database import EVERY_TENANT, TenantScope, psycopg_scope_sql
 from kernel.settings import Settings
 from zixly.bench.dashboard_pages import measure_pages
@@ -158,7 +159,7 @@ async def _measure(bench: Settings, rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
-async def _commit_to_subscriber(bench: Settings, listener: Any, rounds: int) -> list[float]:
+async def _commit_to_subscriber(bench: Settings, listener: JobChangeListener, rounds: int) -> list[float]:
     """A job row changes and its commit notifies, as a projector batch does; how long until a subscriber has it."""
     await asyncio.wait_for(listener.listening.wait(), 10)
     # Autocommit, so that each transaction below is a real commit (not a savepoint) and delivers its notification.
@@ -168,7 +169,7 @@ async def _commit_to_subscriber(bench: Settings, listener: Any, rounds: int) -> 
         ).fetchone()
         assert row is not None
         job_id = row[0]
-        subscription = listener.subscribe(lambda changed: changed["id"] == job_id)
+        subscription = listener.subscribe(lambda changed: changed["id"] == job_id, owner="bench")
         times = []
         try:
             for _ in range(rounds):
