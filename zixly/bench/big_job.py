@@ -52,6 +52,7 @@ from zixly.bench.dashboard_pages import CHROMIUM, CHROMIUM_ARGS, dashboard
 from zixly.bench.logins import bench_admin, log_in, log_in_browser
 from zixly.bench.stats import median, p95
 from zixly.bench.system import kept_database
+from zixly.stack.local import LocalStack
 
 TENANT = "bench-big-job"
 TICKERS = ("SYNA", "SYNB", "SYNC", "SYND")
@@ -297,6 +298,8 @@ async def _measure(bench: Settings, sweeps: list[Sweep], rounds: int) -> Timings
 
 
 def run_big_job_benchmark(settings: Settings, console: Console, fast: int, slow: int, rounds: int) -> Timings:
+    with console.status("starting the stack"):
+        LocalStack(settings).up()
     big, small = Sweep("big", fast, slow), Sweep("small", 1, CHUNK // len(TICKERS))
     bench = settings.replaced(database_url=settings.database_named(f"zixly_bench_big_job_{fast}x{slow}"))
     projected = seed(settings, bench, [small, big], console)
