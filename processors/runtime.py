@@ -116,7 +116,14 @@ class WorkerRuntime:
             timeout_seconds=settings.sweep_external_timeout_seconds,
             attempts=settings.sweep_external_attempts,
         )
-        planner = SweepPlanner(sender, settings.sweep_chunks_topic, settings.sweep_chunk_size, market_data, external)
+        planner = SweepPlanner(
+            sender,
+            settings.sweep_chunks_topic,
+            settings.sweep_chunk_size,
+            market_data,
+            external,
+            top_cells=settings.sweep_top_cells,
+        )
         policy = RetryPolicy(
             max_attempts=settings.retry_max_attempts,
             base_delay_seconds=settings.retry_base_delay_seconds,

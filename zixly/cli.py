@@ -17,7 +17,7 @@ from kernel.database import run_with_engine
 from kernel.environment import checked_settings
 from kernel.logging import configure_logging
 from kernel.settings import Settings
-from zixly import access_cli, events_cli, logs_cli, projections_cli
+from zixly import access_cli, events_cli, logs_cli, projections_cli, sweeps_cli
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,6 +39,7 @@ app.add_typer(access_cli.tokens_app, name="tokens")
 app.add_typer(access_cli.users_app, name="users")
 app.add_typer(access_cli.keys_app, name="keys")
 app.add_typer(access_cli.audit_app, name="audit")
+app.add_typer(sweeps_cli.sweeps_app, name="sweeps")
 
 console = Console()
 errors = Console(stderr=True, highlight=False)

@@ -10,6 +10,7 @@ from typing import Any
 from kernel.logging import get_logger
 from kernel.publisher import KafkaRecordSender
 from market_data.series import MarketDataError
+from processors.backtest.version import engine_version
 from processors.emit import emit
 from processors.jobs.context import DEFERRED, Deferred, JobContext, JobError
 from processors.sweeps.compute import MarketDataConfig, fingerprints
@@ -37,7 +38,9 @@ class SweepPlanner:
         chunk_size: int,
         market_data: MarketDataConfig,
         external: ExternalDispatcher,
+        top_cells: int,
     ) -> None:
+        self._top_cells = top_cells
         self._external = external
         self._sender = sender
         self._topic = chunks_topic
@@ -66,6 +69,8 @@ class SweepPlanner:
                 backtest_count=sum(p.size for p in plans),
                 data=data,
                 parameters=parameters.model_dump(mode="json"),
+                engine_version=engine_version(),
+                settings={"sweep_chunk_size": self._chunk_size, "sweep_top_cells": self._top_cells},
             ),
         )
         # The plan goes on the job's own partition before any chunk exists, so the collector always knows how many

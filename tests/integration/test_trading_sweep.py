@@ -5,6 +5,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import psycopg
 import pyarrow.parquet as pq
 import pytest
@@ -343,3 +346,75 @@ def test_external_execution_for_a_tenant_without_a_service_fails_clearly(sweeps:
     job = wait_until_done(sweeps, tenant, submit_sweep(sweeps, tenant, body))
     assert job["status"] == "FAILED"
     assert f"no external backtest service is configured for tenant {tenant!r}" in job["error_message"]
+
+
+def zixly(settings: Settings, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"DATABASE_URL": settings.database, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "zixly", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def write_prices(path: Path, seed: int, *, bump_bar: int | None = None) -> None:
+    rng = np.random.default_rng(seed)
+    closes = 40 * np.exp(np.cumsum(rng.normal(0.0004, 0.02, 300)))
+    if bump_bar is not None:
+        closes[bump_bar] *= 1.01
+    dates = np.arange(np.datetime64("2021-01-04"), np.datetime64("2021-01-04") + 300)
+    path.write_text("Date,Close\n" + "".join(f"{d},{c:.6f}\n" for d, c in zip(dates, closes, strict=True)))
+
+
+def test_a_rerun_reproduces_a_sweep_bit_for_bit_and_names_the_prices_that_changed(
+    sweeps: SweepPipeline, stack: Settings, tenant: str
+) -> None:
+    ticker = f"RR{uuid.uuid4().hex[:6].upper()}"
+    prices = stack.market_data_folder / f"{ticker}.csv"
+    prices.parent.mkdir(parents=True, exist_ok=True)
+    write_prices(prices, seed=3)
+    body = {
+        "tickers": [ticker],
+        "data_source": "files",
+        "strategies": [
+            {
+                "type": "sma_crossover",
+                "parameters": {"fast": [3, 5, 8, 13], "slow": [21, 34, 55]},
+                "signal": "crossing",
+            },
+            {"type": "rsi_reversion", "parameters": {"window": [7, 14], "lower": [25, 30], "upper": [70, 75]}},
+        ],
+        "split": {"in_sample_fraction": 0.7, "top_n": 2},
+    }
+    original = submit_sweep(sweeps, tenant, body)
+    assert wait_until_done(sweeps, tenant, original)["status"] == "COMPLETED"
+
+    same = zixly(stack, "sweeps", "rerun", original)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "✓ reproduced" in same.stdout
+    assert "all 20 result rows bit-identical" in same.stdout
+
+    # One close moves by 1 %: the re-run says which input changed, and that the results moved with it.
+    write_prices(prices, seed=3, bump_bar=100)  # in sample: the result table holds in-sample metrics
+    later = time.time() + 10
+    os.utime(prices, (later, later))  # a worker reads a file again when its modification time changes
+    moved = zixly(stack, "sweeps", "rerun", original)
+    assert moved.returncode == 2, moved.stdout + moved.stderr
+    assert f"{ticker}'s prices: sha256" in moved.stdout
+    assert "rows differ" in moved.stdout
+
+    with psycopg.connect(stack.database) as connection:
+        reruns = connection.execute(
+            "SELECT count(*) FROM pipeline_jobs WHERE metadata->>'rerun_of' = %s AND tenant_id = %s",
+            (original, tenant),
+        ).fetchone()
+        audited = connection.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'sweep.rerun' AND target = %s", (original,)
+        ).fetchone()
+    assert reruns == (2,)
+    assert audited == (2,)
+
+
+def test_a_rerun_of_a_job_that_is_not_a_completed_sweep_is_refused(stack: Settings) -> None:
+    missing = zixly(stack, "sweeps", "rerun", str(uuid.uuid4()))
+    assert missing.returncode == 3
+    assert "no job" in missing.stdout
+    assert zixly(stack, "sweeps", "rerun", "not-a-uuid").returncode == 2  # typer's usage error
