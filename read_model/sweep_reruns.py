@@ -14,26 +14,14 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from schemas.events import JobRequested, JobRequestedPayload, SweepPlanned, derived_event_id
+from schemas.read_model import trading_sweep_results
 from schemas.sweeps import SWEEP_JOB_TYPE
 
 PRODUCER = "cli"
-# Every stored column of a result row but where and when it was recorded: what "bit-identical" compares.
-RESULT_COLUMNS = (
-    "ticker",
-    "strategy_type",
-    "parameters_key",
-    "score",
-    "total_return",
-    "cagr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "win_rate",
-    "trades",
-    "exposure",
-)
+# Every stored value of a result row but whose and where from (job, tenant, the chunk and event that carried it,
+# when it was recorded): what "bit-identical" compares. The parameters are compared as their canonical key.
+_NOT_COMPARED = {"job_id", "tenant_id", "parameters", "chunk_index", "event_id", "recorded_at"}
+RESULT_COLUMNS = tuple(column.name for column in trading_sweep_results.columns if column.name not in _NOT_COMPARED)
 
 
 class NotASweep(Exception):

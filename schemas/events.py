@@ -177,13 +177,18 @@ class SweepPlannedPayload(Payload):
     backtest_count: int = Field(ge=1)
     data: list[DataFingerprint] = Field(description="Exactly which prices each ticker's backtests use.")
     parameters: dict[str, Any] = Field(description="The sweep as requested, for whoever completes it.")
-    # Added after version 1 was first written, with defaults, so that plans logged before still decode: a re-run of
-    # such a sweep reports their engine as unknown rather than as changed.
+    # Added after version 1 was first written, with defaults, so that plans logged before still decode (a re-run of
+    # such a sweep reports their engine as not recorded), and left out of a dump while unset, so that those plans
+    # project to the very rows they did: no table of the read model changes for the same log.
     engine_version: str | None = Field(
-        default=None, description="The backtest engine's code version (a digest of its source and libraries)."
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The backtest engine's code version (a digest of its source and libraries).",
     )
     settings: dict[str, Any] = Field(
-        default_factory=dict, description="The worker settings the sweep ran with (chunk size, best cells kept)."
+        default_factory=dict,
+        exclude_if=lambda value: not value,
+        description="The worker settings the sweep ran with (chunk size, best cells kept).",
     )
 
 

@@ -24,6 +24,7 @@ from schemas.events import (
     JobStarted,
     JobStartedPayload,
     Payload,
+    SweepPlannedPayload,
     derived_event_id,
     follow_up,
 )
@@ -165,3 +166,19 @@ def test_the_event_type_is_read_from_headers_as_pairs_or_as_a_mapping() -> None:
     assert event_type_of(dict(headers)) == "JobRequested"
     assert event_type_of(None) is None
     assert event_type_of([("tenant_id", b"acme")]) is None
+
+
+def test_a_plan_keeps_its_engine_and_settings_and_an_older_plan_dumps_as_it_was_logged() -> None:
+    fingerprint = {
+        "ticker": "AAPL",
+        "source": "bundled",
+        "sha256": "ab" * 32,
+        "bars": 104,
+        "first": "2018-01-01",
+        "last": "2019-12-30",
+        "periods_per_year": 52.0,
+    }
+    older = {"attempt": 1, "chunk_count": 1, "backtest_count": 1, "data": [fingerprint], "parameters": {}}
+    assert SweepPlannedPayload.model_validate(older).model_dump(mode="json") == older
+    newer = older | {"engine_version": "0123456789abcdef (numpy 2, numba 0)", "settings": {"sweep_chunk_size": 10}}
+    assert SweepPlannedPayload.model_validate(newer).model_dump(mode="json") == newer
