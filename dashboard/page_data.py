@@ -37,6 +37,7 @@ from kernel.redaction import redact
 from kernel.settings import Settings
 from market_data.providers import MarketData
 from read_model.projection_lag import ProjectionLag, projection_lag
+from read_model.sweep_reruns import RerunReport, SweepInputs, changed_inputs, compare_results, read_inputs
 from schemas.read_model import job_counts_hourly, pipeline_jobs, trading_sweep_results
 from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters
 
@@ -257,6 +258,17 @@ class PageData:
         with scoped_sync(self._engine, scope) as connection:
             row = connection.execute(job_row_query(job_id, None)).mappings().first()
             return dict(row) if row is not None else None
+
+    def sweep_inputs(self, scope: TenantScope, job_id: uuid.UUID) -> SweepInputs:
+        """A sweep's inputs (request, prices, engine, settings) as its plan recorded them; NotASweep otherwise."""
+        with scoped_sync(self._engine, scope) as connection:
+            return read_inputs(connection, job_id)
+
+    def sweep_rerun_report(self, scope: TenantScope, original: uuid.UUID, again: uuid.UUID) -> RerunReport:
+        """How a re-run compares with its original: the inputs that changed, and the result rows that differ."""
+        with scoped_sync(self._engine, scope) as connection:
+            first, second = read_inputs(connection, original), read_inputs(connection, again)
+            return RerunReport(changed_inputs(first, second), compare_results(connection, original, again), second)
 
     def job(self, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
         """The job's row and its timeline (``job_queries.timeline``: a long one by both ends), with anything that

@@ -55,6 +55,27 @@ class ResultComparison:
         return self.differing == 0 and self.rows == self.rows_again
 
 
+@dataclass(frozen=True)
+class RerunReport:
+    changes: list[str]
+    """The inputs that differ from the original's, one line each."""
+    results: ResultComparison
+    again: SweepInputs
+
+    @property
+    def verdict(self) -> str:
+        rows = f"{self.results.rows:,} rows against {self.results.rows_again:,}"
+        if self.changes:
+            moved = "identical all the same" if self.results.identical else f"{self.results.differing:,} rows differ"
+            return f"inputs changed: {'; '.join(self.changes)}. Results: {rows}, {moved}."
+        if self.results.identical:
+            return (
+                f"reproduced: same request, prices, engine ({self.again.engine_version or 'not recorded'}) and "
+                f"settings; all {self.results.rows:,} result rows bit-identical"
+            )
+        return f"not reproduced: the inputs match, yet {self.results.differing:,} rows differ ({rows})"
+
+
 def read_inputs(connection: Connection, job_id: uuid.UUID) -> SweepInputs:
     """A sweep's inputs from the read model: its row and its (latest) plan."""
     job = (

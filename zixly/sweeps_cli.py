@@ -18,8 +18,7 @@ from kernel.logging import configure_logging
 from kernel.settings import Settings
 from read_model.sweep_reruns import (
     NotASweep,
-    ResultComparison,
-    SweepInputs,
+    RerunReport,
     changed_inputs,
     compare_results,
     read_inputs,
@@ -84,28 +83,21 @@ def _rerun(settings: Settings, engine: Engine, original_id: uuid.UUID, timeout: 
         return DID_NOT_COMPLETE
     with engine.connect() as connection:
         again = read_inputs(connection, request.job_id)
-        comparison = compare_results(connection, original_id, request.job_id)
-    return _report(original, again, comparison)
-
-
-def _report(original: SweepInputs, again: SweepInputs, comparison: ResultComparison) -> int:
-    changes = changed_inputs(original, again)
-    rows = f"{comparison.rows:,} rows against {comparison.rows_again:,}"
-    if changes:
-        console.print("[yellow]inputs changed[/], so identical results were not expected:")
-        for change in changes:
-            console.print(f"  - {change}")
-        moved = "identical all the same" if comparison.identical else f"{comparison.differing:,} rows differ"
-        console.print(f"results: {rows}; {moved}")
-        return INPUTS_CHANGED
-    if comparison.identical:
-        console.print(
-            f"[green]✓ reproduced[/]: same request, prices, engine ({again.engine_version or 'not recorded'}) and "
-            f"settings; all {comparison.rows:,} result rows bit-identical"
+        report = RerunReport(
+            changed_inputs(original, again), compare_results(connection, original_id, again.job_id), again
         )
+    return _report(report)
+
+
+def _report(report: RerunReport) -> int:
+    if report.changes:
+        console.print(f"[yellow]![/] {report.verdict}")
+        return INPUTS_CHANGED
+    if report.results.identical:
+        console.print(f"[green]✓[/] {report.verdict}")
         return REPRODUCED
-    console.print(f"[red]✗ not reproduced[/]: the inputs match, yet {comparison.differing:,} rows differ ({rows}):")
-    for example in comparison.examples:
+    console.print(f"[red]✗[/] {report.verdict}:")
+    for example in report.results.examples:
         console.print(f"  - {example}")
     return NOT_REPRODUCED
 

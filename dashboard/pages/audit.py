@@ -24,6 +24,7 @@ ACTIONS = (
     "results.download",
     "job.cancel",
     "job.resubmit",
+    "sweep.rerun",
     "replay",
     "keys.rotate",
     "tenant.create",

@@ -273,6 +273,26 @@ async def test_a_sweeps_heatmap_ranking_equity_curve_and_out_of_sample_compariso
     await screen.screenshot("sweep-explorer")
 
 
+async def test_an_operator_reruns_a_completed_sweep_and_sees_that_it_reproduced(
+    screen: Screen, pipeline: RunningPipeline, tenant: str
+) -> None:
+    job_id = submit(pipeline, tenant, SWEEP, kind="trading-sweep")
+    wait_for(pipeline, tenant, job_id, {"COMPLETED"}, timeout=120)
+    await screen.open(f"/jobs/{job_id}")
+    await screen.page.click("#job-rerun")
+    link = screen.page.locator("#job-rerun-link")
+    await expect(link).to_contain_text("re-running as job", timeout=15_000)
+    rerun_id = (await link.inner_text()).rsplit(" ", 1)[1]
+    wait_for(pipeline, tenant, rerun_id, {"COMPLETED"}, timeout=120)
+
+    await link.click()
+    await screen.page.wait_for_url(f"**/jobs/{rerun_id}")
+    await screen.page.click("#job-compare")
+    verdict = screen.page.locator("#job-compare-result")
+    await expect(verdict).to_contain_text("reproduced: same request, prices, engine", timeout=15_000)
+    await expect(verdict).to_contain_text("all 180 result rows bit-identical")
+
+
 async def test_the_overview_and_health_pages_show_the_pipeline(
     screen: Screen, pipeline: RunningPipeline, tenant: str, stack: Settings
 ) -> None:
