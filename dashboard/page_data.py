@@ -37,7 +37,7 @@ from kernel.redaction import redact
 from kernel.settings import Settings
 from market_data.providers import MarketData
 from read_model.projection_lag import ProjectionLag, projection_lag
-from read_model.sweep_reruns import RerunReport, SweepInputs, changed_inputs, compare_results, read_inputs
+from read_model.sweep_reruns import RerunReport, SweepInputs, read_inputs, rerun_report
 from schemas.read_model import job_counts_hourly, pipeline_jobs, trading_sweep_results
 from schemas.sweeps import SWEEP_JOB_TYPE, TradingSweepParameters
 
@@ -267,8 +267,7 @@ class PageData:
     def sweep_rerun_report(self, scope: TenantScope, original: uuid.UUID, again: uuid.UUID) -> RerunReport:
         """How a re-run compares with its original: the inputs that changed, and the result rows that differ."""
         with scoped_sync(self._engine, scope) as connection:
-            first, second = read_inputs(connection, original), read_inputs(connection, again)
-            return RerunReport(changed_inputs(first, second), compare_results(connection, original, again), second)
+            return rerun_report(connection, original, again)
 
     def job(self, scope: TenantScope, job_id: uuid.UUID) -> dict[str, Any] | None:
         """The job's row and its timeline (``job_queries.timeline``: a long one by both ends), with anything that

@@ -10,8 +10,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
+from kernel.kafka import make_producer
 from kernel.metrics import EVENTS_PRODUCED
 from kernel.producer_connection import ProducerConnection
+from kernel.settings import Settings
 from schemas.codec import encode
 from schemas.events import Event
 
@@ -119,3 +121,18 @@ class KafkaRecordSender:
         except (TimeoutError, KafkaError) as exc:
             self._connection.replace_if_ended(producer, exc)
             raise LogUnavailable(f"the broker did not acknowledge the records: {exc!r}") from exc
+
+
+async def append_event(settings: Settings, event: Event) -> None:
+    """Appends one event on a producer of its own, for a command or an operator's click, and returns once the broker
+    has acknowledged it (acks=all, idempotent producer), within ``publish_timeout_seconds``."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        key, value, headers = encode(event)
+        await asyncio.wait_for(
+            producer.send_and_wait(settings.job_events_topic, value=value, key=key, headers=headers),
+            settings.publish_timeout_seconds,
+        )
+    finally:
+        await producer.stop()

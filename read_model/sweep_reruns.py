@@ -187,5 +187,11 @@ def compare_results(
     )
 
 
+def rerun_report(connection: Connection, original: uuid.UUID, again: uuid.UUID) -> RerunReport:
+    """How a re-run compares with its original: the inputs that changed, and the result rows that differ."""
+    first, second = read_inputs(connection, original), read_inputs(connection, again)
+    return RerunReport(changed_inputs(first, second), compare_results(connection, original, again), second)
+
+
 def _short(digest: str | None) -> str:
     return f"{digest[:12]}…" if digest else "none"

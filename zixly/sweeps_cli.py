@@ -13,19 +13,10 @@ from sqlalchemy import Engine, text
 from identity.audit import AuditEntry, cli_actor, record_sync
 from kernel.database import make_engine
 from kernel.environment import checked_settings
-from kernel.kafka import make_producer
 from kernel.logging import configure_logging
+from kernel.publisher import append_event
 from kernel.settings import Settings
-from read_model.sweep_reruns import (
-    NotASweep,
-    RerunReport,
-    changed_inputs,
-    compare_results,
-    read_inputs,
-    rerun_request,
-)
-from schemas.codec import encode
-from schemas.events import Event
+from read_model.sweep_reruns import NotASweep, RerunReport, read_inputs, rerun_report, rerun_request
 from schemas.job_status import TERMINAL_STATUSES, JobStatus
 
 console = Console()
@@ -69,7 +60,7 @@ def _rerun(settings: Settings, engine: Engine, original_id: uuid.UUID, timeout: 
         )
         return DID_NOT_COMPLETE
     request = rerun_request(original, uuid.uuid4().hex)
-    asyncio.run(_append(settings, request))
+    asyncio.run(append_event(settings, request))
     record_sync(
         engine,
         AuditEntry(
@@ -82,11 +73,7 @@ def _rerun(settings: Settings, engine: Engine, original_id: uuid.UUID, timeout: 
         console.print(f"[red]✗[/] the re-run {request.job_id} ended {status}, not COMPLETED")
         return DID_NOT_COMPLETE
     with engine.connect() as connection:
-        again = read_inputs(connection, request.job_id)
-        report = RerunReport(
-            changed_inputs(original, again), compare_results(connection, original_id, again.job_id), again
-        )
-    return _report(report)
+        return _report(rerun_report(connection, original_id, request.job_id))
 
 
 def _report(report: RerunReport) -> int:
@@ -123,13 +110,3 @@ def _wait(engine: Engine, job_id: uuid.UUID, timeout: float) -> str:
                     return status
             time.sleep(0.5)
     return status
-
-
-async def _append(settings: Settings, event: Event) -> None:
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        key, value, headers = encode(event)
-        await producer.send_and_wait(settings.job_events_topic, value=value, key=key, headers=headers)
-    finally:
-        await producer.stop()

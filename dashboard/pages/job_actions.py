@@ -17,11 +17,10 @@ from dash import Dash, Input, Output, State, ctx, dcc, html
 from dashboard.authorization import scope_of, viewer
 from dashboard.page_data import PageData
 from identity.audit import AuditEntry, record_sync
-from kernel.kafka import make_producer
+from kernel.publisher import append_event
 from kernel.settings import Settings
 from read_model.sweep_reruns import NotASweep, rerun_request
 from schemas.access import Permission, Principal
-from schemas.codec import encode
 from schemas.events import (
     Event,
     JobCancelRequested,
@@ -89,20 +88,7 @@ def resubmission(job: dict[str, Any], caller: Principal, nonce: str) -> JobReque
 
 def append(settings: Settings, event: Event) -> None:
     """Appends the event and returns once the broker has acknowledged it (acks=all, idempotent producer)."""
-
-    async def send() -> None:
-        producer = make_producer(settings)
-        await producer.start()
-        try:
-            key, value, headers = encode(event)
-            await asyncio.wait_for(
-                producer.send_and_wait(settings.job_events_topic, value=value, key=key, headers=headers),
-                settings.publish_timeout_seconds,
-            )
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
+    asyncio.run(append_event(settings, event))
 
 
 def register(app: Dash, data: PageData) -> None:
