@@ -24,7 +24,12 @@ JOBS = Projection(
     "each job's current state, its timeline of events, and hourly rollups of both for the overview (v2: the worker "
     "of the latest attempt, from JobStarted v2)",
 )
-SWEEP_RESULTS = Projection("sweep_results", 1, ("trading_sweep_results",), "one row per backtest of every sweep")
+SWEEP_RESULTS = Projection(
+    "sweep_results",
+    2,
+    ("trading_sweep_results",),
+    "one row per backtest of every sweep (v2: and per walk-forward fold, in a column of its own)",
+)
 
 PROJECTIONS: dict[str, Projection] = {p.name: p for p in (JOBS, SWEEP_RESULTS)}
 

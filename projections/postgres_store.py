@@ -60,7 +60,7 @@ _result_columns = ", ".join(RESULT_COLUMNS)
 _INSERT_RESULTS = f"""
 INSERT INTO trading_sweep_results ({_result_columns})
 SELECT {_result_columns} FROM staging_trading_sweep_results
-ON CONFLICT (job_id, ticker, strategy_type, parameters_key) DO NOTHING
+ON CONFLICT (job_id, ticker, strategy_type, fold, parameters_key) DO NOTHING
 """
 # The rate is this batch's records over the time since the partition's previous commit: events per second as
 # the projector applies them, near zero after a quiet spell.

@@ -16,13 +16,12 @@ from projections.postgres_store import EVENT_COLUMNS, event_copy_row, job_copy_r
 from projections.shadow import SHADOW, Connection, write_positions
 from projections.store import EventRow
 from projections.sweep_results import COLUMNS as RESULT_COLUMNS
+from projections.sweep_results import KEY as RESULT_KEY
 from projections.sweep_results import ResultRow, result_rows
 from read_model.job_state import COLUMNS as JOB_COLUMNS
 from read_model.job_state import JobRow, already_applied, apply_event
 from schemas.codec import UndecodableEvent, decode, event_type_of
 from schemas.events import SweepResultsRecorded
-
-_RESULT_KEY = slice(0, 5)  # job, tenant, ticker, strategy, parameters: the results table's key (tenant follows job)
 
 
 def _copy(table: str, columns: Iterable[str]) -> sql.Composed:
@@ -74,7 +73,10 @@ class ShadowWriter:
         if self._results_wanted:
             # The results table does not say which partition a row came from; keys of other partitions' jobs are
             # harmless here, as this process never sees those jobs' events. The job id is text, as in result_rows.
-            keys = "SELECT job_id::text, tenant_id, ticker, strategy_type, parameters_key FROM {}.trading_sweep_results"
+            keys = (
+                "SELECT job_id::text, tenant_id, ticker, strategy_type, fold, parameters_key "
+                "FROM {}.trading_sweep_results"
+            )
             cursor = await connection.execute(sql.SQL(keys).format(sql.Identifier(SHADOW)))
             self._result_keys.update(tuple(row) for row in await cursor.fetchall())
 
@@ -103,7 +105,7 @@ class ShadowWriter:
                     self._events.append(EventRow(event, record.partition, record.offset))
             if self._results_wanted and isinstance(event, SweepResultsRecorded):
                 for row in result_rows(event):
-                    key = row[_RESULT_KEY]
+                    key = row[RESULT_KEY]
                     if key not in self._result_keys:
                         self._result_keys.add(key)
                         self._results.append(row)

@@ -15,6 +15,7 @@ COLUMNS = (
     "tenant_id",
     "ticker",
     "strategy_type",
+    "fold",
     "parameters_key",
     "parameters",
     "score",
@@ -25,6 +26,9 @@ COLUMNS = (
     "event_id",
     "recorded_at",
 )
+# A row's identity within the table, as a slice of COLUMNS: job, tenant, ticker, strategy, fold, parameters (the
+# tenant follows the job).
+KEY = slice(0, 6)
 
 ResultRow = tuple[Any, ...]
 
@@ -42,6 +46,7 @@ def result_rows(event: SweepResultsRecorded) -> list[ResultRow]:
     payload = event.payload
     job_id, event_id, chunk_index = str(event.job_id), str(event.event_id), payload.chunk_index
     tenant_id, occurred_at = event.tenant_id, event.occurred_at
+    fold = payload.fold or 0
     rows: list[ResultRow] = []
     for row in payload.rows:
         metrics = row.metrics
@@ -51,6 +56,7 @@ def result_rows(event: SweepResultsRecorded) -> list[ResultRow]:
                 tenant_id,
                 row.ticker,
                 row.strategy_type.value,
+                fold,
                 parameters_key(row.parameters),
                 _parameters_json(row.parameters),
                 row.score,

@@ -207,6 +207,14 @@ class SweepResultsRecordedPayload(Payload):
     artifact_key: str | None = Field(default=None, description="The chunk's rows as Parquet in the object store.")
     worker: str = Field(min_length=1, max_length=128)
     duration_ms: float = Field(ge=0)
+    # Added after version 1, left out of a dump while unset like the plan's additions: chunks logged before project
+    # to the very rows they did.
+    fold: int | None = Field(
+        default=None,
+        ge=0,
+        exclude_if=lambda value: value is None,
+        description="The walk-forward fold whose training window these rows were ranked on.",
+    )
 
 
 class SweepResultsRecorded(Event):

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -160,7 +161,11 @@ trading_sweep_results = Table(
     Column("chunk_index", Integer, nullable=False),
     Column("event_id", UUID(as_uuid=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("job_id", "ticker", "strategy_type", "parameters_key"),
+    # The walk-forward fold whose training window ranked the row; 0 for a sweep ranked on one window.
+    Column("fold", SmallInteger, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint(
+        "job_id", "ticker", "strategy_type", "fold", "parameters_key", name="trading_sweep_results_pkey"
+    ),
     # "Best N of a job", "best N per ticker" and "best N per ticker and strategy" are index scans.
     Index("ix_sweep_results_job_score", "job_id", text("score DESC NULLS LAST")),
     Index("ix_sweep_results_job_ticker_score", "job_id", "ticker", text("score DESC NULLS LAST")),

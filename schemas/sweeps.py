@@ -10,6 +10,7 @@ import itertools
 import math
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -210,6 +211,89 @@ class SampleSplit(BaseModel):
     top_n: int = Field(default=5, ge=1, le=100, description="Candidates per ticker and strategy tested out of sample.")
 
 
+# A walk-forward runs its grid once per fold: this bounds the folds a series may be cut into, whatever its length.
+MAX_FOLDS = 50
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One step of a walk-forward: bars [train_start, train_stop) rank the grid, [test_start, test_stop) trade the
+    best cell of that ranking."""
+
+    index: int
+    train_start: int
+    train_stop: int
+    test_start: int
+    test_stop: int
+
+
+class WalkForward(BaseModel):
+    """Rank on a training window, trade the best cell on the bars after it, move on by ``step_bars``, repeat."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train_bars: int = Field(ge=10, le=1_000_000, description="Bars of each training window.")
+    test_bars: int = Field(ge=2, le=1_000_000, description="Bars of each test window, right after its training.")
+    step_bars: int | None = Field(
+        default=None,
+        ge=2,
+        le=1_000_000,
+        description="How far each fold moves on; the test length when omitted. At least the test length, so that "
+        "no bar is traded out of sample twice.",
+    )
+    anchored: bool = Field(
+        default=False, description="Every training window starts at the first bar (growing) instead of rolling."
+    )
+
+    @model_validator(mode="after")
+    def _no_overlapping_tests(self) -> "WalkForward":
+        if self.step_bars is not None and self.step_bars < self.test_bars:
+            raise ValueError(
+                f"step_bars {self.step_bars} is shorter than test_bars {self.test_bars}: test windows would overlap "
+                "and the stitched out-of-sample curve would trade some bars twice"
+            )
+        return self
+
+    @property
+    def step(self) -> int:
+        return self.step_bars if self.step_bars is not None else self.test_bars
+
+    def fold_count(self, bars: int) -> int:
+        """How many whole folds (training and test window) fit in ``bars``."""
+        spare = bars - self.train_bars - self.test_bars
+        return 0 if spare < 0 else spare // self.step + 1
+
+    def folds(self, bars: int) -> list[Fold]:
+        folds = []
+        for index in range(self.fold_count(bars)):
+            train_stop = self.train_bars + index * self.step
+            train_start = 0 if self.anchored else train_stop - self.train_bars
+            folds.append(Fold(index, train_start, train_stop, train_stop, train_stop + self.test_bars))
+        return folds
+
+
+def walk_forward_problem(walk_forward: WalkForward, ticker: str, bars: int) -> str | None:
+    """Why a ticker's series cannot be walked forward as asked, or None."""
+    folds = walk_forward.fold_count(bars)
+    if folds == 0:
+        return (
+            f"{ticker} has {bars:,} bars; a walk-forward fold needs train_bars + test_bars = "
+            f"{walk_forward.train_bars + walk_forward.test_bars:,}"
+        )
+    if folds > MAX_FOLDS:
+        return (
+            f"{ticker}'s {bars:,} bars make {folds:,} walk-forward folds; at most {MAX_FOLDS} are allowed "
+            "(take a longer step_bars or test_bars)"
+        )
+    return None
+
+
+class Validation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    walk_forward: WalkForward
+
+
 class TradingSweepParameters(JobParameters):
     """A parameter sweep: every combination of every strategy on every ticker, ranked by one metric."""
 
@@ -251,6 +335,9 @@ class TradingSweepParameters(JobParameters):
     direction: Direction = Direction.LONG_ONLY
     rank_by: RankMetric = RankMetric.SHARPE
     split: SampleSplit | None = None
+    validation: Validation | None = Field(
+        default=None, description="Walk-forward optimisation: rank per training window, trade the next test window."
+    )
     execution: Literal["internal", "external"] = Field(
         default="internal", description="`external` dispatches the sweep to the tenant's backtest service."
     )
@@ -270,7 +357,15 @@ class TradingSweepParameters(JobParameters):
             )
         if self.start and self.end and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.validation is not None and self.split is not None:
+            raise ValueError("give either a split or a walk-forward validation, not both")
+        if self.validation is not None and self.execution == "external":
+            raise ValueError("walk-forward validation runs on the pipeline's own workers, not with execution external")
         return self
+
+    @property
+    def walk_forward(self) -> WalkForward | None:
+        return self.validation.walk_forward if self.validation else None
 
     def combination_count(self) -> int:
         return sum(grid.combination_count() for grid in self.strategies)
@@ -381,3 +476,4 @@ class SweepChunk(BaseModel):
     stop: int
     data: DataFingerprint
     parameters: TradingSweepParameters
+    fold: int | None = Field(default=None, description="The walk-forward fold whose training window is ranked.")

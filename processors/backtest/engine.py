@@ -60,6 +60,33 @@ def run_grid(
     return GridResult({name: np.ascontiguousarray(out[:, column]) for column, name in enumerate(METRIC_NAMES)})
 
 
+@dataclass(frozen=True)
+class CellBacktest:
+    metrics: dict[str, float]
+    equity: NDArray[np.float64]
+    """The account at each close of the window."""
+
+
+def backtest_cell(
+    close: NDArray[np.float64],
+    strategy: StrategyType,
+    parameters: dict[str, float],
+    config: BacktestConfig,
+    signal: Signal = Signal.REGIME,
+    window: slice | None = None,
+) -> CellBacktest:
+    """One combination's metrics and equity curve over ``window`` (all bars by default), as ``run_grid`` sees it."""
+    grid = {name: np.array([value], dtype=np.float64) for name, value in parameters.items()}
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
+    window = window or slice(0, close.shape[0])
+    traded = np.ascontiguousarray(close[window])
+    out = np.empty((1, OUTPUT_COLUMNS))
+    curve = np.empty((1, traded.shape[0]))
+    _simulate(traded, np.ascontiguousarray(rules.positions(0, 1)[:, window]), config, out, curve)
+    return CellBacktest({name: float(out[0, column]) for column, name in enumerate(METRIC_NAMES)}, curve[0])
+
+
 def equity_curve(
     close: NDArray[np.float64],
     strategy: StrategyType,
@@ -68,13 +95,7 @@ def equity_curve(
     signal: Signal = Signal.REGIME,
 ) -> NDArray[np.float64]:
     """The equity curve of one combination (for the artifacts of the best cells)."""
-    grid = {name: np.array([value], dtype=np.float64) for name, value in parameters.items()}
-    close = np.ascontiguousarray(close, dtype=np.float64)
-    rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
-    curve = np.empty((1, close.shape[0]))
-    _simulate(close, rules.positions(0, 1), config, np.empty((1, OUTPUT_COLUMNS)), curve)
-    equity: NDArray[np.float64] = curve[0]
-    return equity
+    return backtest_cell(close, strategy, parameters, config, signal).equity
 
 
 def _simulate(

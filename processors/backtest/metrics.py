@@ -53,7 +53,20 @@ class Metrics:
 
 
 def compute(simulation: Simulation, initial_capital: float, periods_per_year: float) -> Metrics:
-    equity = simulation.equity
+    curve = curve_metrics(simulation.equity, initial_capital, periods_per_year)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        closed = simulation.closed_trades
+        win_rate = np.where(closed > 0, simulation.winning_trades / np.maximum(closed, 1), np.nan)
+    return Metrics(
+        **curve,
+        win_rate=win_rate,
+        trades=simulation.trades,
+        exposure=simulation.exposure,
+    )
+
+
+def curve_metrics(equity: Floats, initial_capital: float, periods_per_year: float) -> dict[str, Floats]:
+    """The metrics an equity curve alone decides (all but the trade counts), per row of ``equity``."""
     n = equity.shape[1]
     returns = np.empty_like(equity)
     np.divide(equity[:, 1:], equity[:, :-1], out=returns[:, 1:])
@@ -77,18 +90,13 @@ def compute(simulation: Simulation, initial_capital: float, periods_per_year: fl
         peak = np.maximum.accumulate(equity, axis=1)
         max_drawdown = (equity / peak).min(axis=1) - 1.0
         calmar = np.where(max_drawdown < 0, cagr / np.abs(max_drawdown), np.nan)
-        closed = simulation.closed_trades
-        win_rate = np.where(closed > 0, simulation.winning_trades / np.maximum(closed, 1), np.nan)
 
-    return Metrics(
-        total_return=total_return,
-        cagr=cagr,
-        volatility=std * np.sqrt(periods_per_year),
-        sharpe=sharpe,
-        sortino=sortino,
-        calmar=calmar,
-        max_drawdown=max_drawdown,
-        win_rate=win_rate,
-        trades=simulation.trades,
-        exposure=simulation.exposure,
-    )
+    return {
+        "total_return": total_return,
+        "cagr": cagr,
+        "volatility": std * np.sqrt(periods_per_year),
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "calmar": calmar,
+        "max_drawdown": max_drawdown,
+    }

@@ -74,6 +74,7 @@ class ChunkWorker:
                         artifact_key=key,
                         worker=self._worker_id,
                         duration_ms=(time.perf_counter() - t0) * 1000,
+                        fold=chunk.fold,
                     ),
                 )
                 log.info("sweep chunk done", rows=len(output.rows), compute_ms=round(output.seconds * 1000, 1))

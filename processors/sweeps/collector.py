@@ -16,8 +16,9 @@ from schemas.sweeps import SweepResultRow
 State = dict[str, Any]
 
 
-def cell_key(ticker: str, strategy_type: str) -> str:
-    return f"{ticker}|{strategy_type}"
+def cell_key(ticker: str, strategy_type: str, fold: int | None = None) -> str:
+    """A grid's key in the fold: one per ticker and strategy, and per walk-forward fold when there are folds."""
+    return f"{ticker}|{strategy_type}" if fold is None else f"{ticker}|{strategy_type}|{fold}"
 
 
 def keep_per_cell(parameters: dict[str, Any], top_cells: int) -> int:
@@ -70,7 +71,7 @@ def add_results(state: State, event: SweepResultsRecorded, keep: int) -> Collect
         state = {**state, "chunk_count": payload.chunk_count}
     by_cell: dict[str, list[SweepResultRow]] = {}
     for row in payload.rows:
-        by_cell.setdefault(cell_key(row.ticker, row.strategy_type.value), []).append(row)
+        by_cell.setdefault(cell_key(row.ticker, row.strategy_type.value, payload.fold), []).append(row)
     top = dict(state["top"])
     stats = dict(state["stats"])
     for key, cell_rows in by_cell.items():

@@ -23,6 +23,7 @@ from processors.backtest.engine import BacktestConfig, equity_curve, run_grid
 from processors.backtest.metrics import METRIC_NAMES
 from processors.backtest.simulation import Costs
 from processors.sweeps.grid import grid_arrays, in_sample_bars
+from processors.sweeps.walk_forward import FoldChoice, WalkForwardOutcome, walk_forward
 from schemas.strategies import StrategyType
 from schemas.sweeps import DataFingerprint, Direction, StrategyGrid, SweepChunk, TradingSweepParameters
 
@@ -85,10 +86,9 @@ def run_chunk(chunk_json: str | bytes, config: MarketDataConfig) -> ChunkOutput:
     prices = _verified_prices(config, chunk)
     grid = parameters.strategies[chunk.strategy_index]
     combinations = grid_combinations(grid.model_dump_json())[chunk.start : chunk.stop]
-    split = parameters.split.in_sample_fraction if parameters.split else None
-    window = slice(0, in_sample_bars(len(prices.close), split))
+    close, window = ranked_bars(parameters, prices.close, chunk.fold)
     result = run_grid(
-        prices.close,
+        close,
         grid.type,
         grid_arrays(combinations),
         backtest_config(parameters, chunk.data.periods_per_year),
@@ -106,7 +106,21 @@ def run_chunk(chunk_json: str | bytes, config: MarketDataConfig) -> ChunkOutput:
         }
         for i, combination in enumerate(combinations)
     ]
-    return ChunkOutput(rows, rows_to_parquet(rows), time.perf_counter() - t0)
+    return ChunkOutput(rows, rows_to_parquet(rows, chunk.fold), time.perf_counter() - t0)
+
+
+def ranked_bars(
+    parameters: TradingSweepParameters, close: NDArray[np.float64], fold: int | None
+) -> tuple[NDArray[np.float64], slice]:
+    """The closes a chunk's indicators see and the window its accounts trade: a walk-forward fold's training window
+    after the bars before it (so that the indicators are warm and nothing after the window is read), else the
+    in-sample part of the series."""
+    walk_forward = parameters.walk_forward
+    if walk_forward is not None and fold is not None:
+        chosen = walk_forward.folds(len(close))[fold]
+        return close[: chosen.train_stop], slice(chosen.train_start, chosen.train_stop)
+    split = parameters.split.in_sample_fraction if parameters.split else None
+    return close, slice(0, in_sample_bars(len(close), split))
 
 
 @functools.lru_cache(maxsize=4)
@@ -174,7 +188,41 @@ def evaluate_cells(
     return reports
 
 
-def rows_to_parquet(rows: list[dict[str, Any]]) -> bytes:
+def evaluate_walk_forward(
+    parameters_json: str,
+    ticker: str,
+    sha256: str,
+    periods_per_year: float,
+    choices: dict[str, list[FoldChoice]],
+    config: MarketDataConfig,
+) -> dict[str, WalkForwardOutcome]:
+    """Per strategy type, its walk-forward on ``ticker``: the chosen cell of each fold traded on the fold's test
+    window, stitched."""
+    parameters = TradingSweepParameters.model_validate_json(parameters_json)
+    plan = parameters.walk_forward
+    if plan is None:
+        raise ValueError("not a walk-forward sweep")
+    prices = load_prices(config, parameters, ticker)
+    if prices.sha256() != sha256:
+        raise DataChanged(f"the prices of {ticker} changed while the sweep ran")
+    config_bt = backtest_config(parameters, periods_per_year)
+    return {
+        strategy_type: walk_forward(
+            prices.close,
+            prices.dates,
+            grid.type,
+            grid.signal,
+            plan,
+            fold_choices,
+            config_bt,
+            parameters.rank_by.value,
+        )
+        for strategy_type, fold_choices in choices.items()
+        for grid in [parameters.grid_of(strategy_type)]
+    }
+
+
+def rows_to_parquet(rows: list[dict[str, Any]], fold: int | None = None) -> bytes:
     columns: dict[str, list[Any]] = {
         "ticker": [r["ticker"] for r in rows],
         "strategy_type": [r["strategy_type"] for r in rows],
@@ -183,6 +231,8 @@ def rows_to_parquet(rows: list[dict[str, Any]]) -> bytes:
     }
     for name in METRIC_NAMES:
         columns[name] = [r["metrics"][name] for r in rows]
+    if fold is not None:
+        columns["fold"] = [fold] * len(rows)
     buffer = io.BytesIO()
     pq.write_table(pa.table(columns), buffer, compression="zstd")
     return buffer.getvalue()

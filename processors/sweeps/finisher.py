@@ -10,8 +10,9 @@ from typing import Any
 from kernel.object_store import ObjectStore, tenant_prefix
 from processors.sweeps.chunks import results_prefix
 from processors.sweeps.collector import State, cell_key, planned_at
-from processors.sweeps.compute import CellReport, MarketDataConfig, evaluate_cells
+from processors.sweeps.compute import CellReport, MarketDataConfig, evaluate_cells, evaluate_walk_forward
 from processors.sweeps.ranking import Row, rank_key, robustness
+from processors.sweeps.walk_forward import FoldChoice, WalkForwardOutcome
 from schemas.sweeps import TradingSweepParameters
 
 
@@ -30,6 +31,11 @@ class SweepFinisher:
         curves = []
         loop = asyncio.get_running_loop()
         for fingerprint in state["data"]:
+            if parameters.walk_forward is not None:
+                entry, curve_keys = await self._walk_forward(parameters, fingerprint, state, job_prefix)
+                per_ticker.append(entry)
+                curves.extend(curve_keys)
+                continue
             ticker = fingerprint["ticker"]
             cells = {
                 grid.type.value: state["top"].get(cell_key(ticker, grid.type.value), [])
@@ -88,6 +94,7 @@ class SweepFinisher:
             "elapsed_seconds": round((finished - planned_at(state)).total_seconds(), 3),
             "data": state["data"],
             "split": parameters.split.model_dump() if parameters.split else None,
+            "validation": parameters.validation.model_dump(mode="json") if parameters.validation else None,
             "tickers": per_ticker,
             "artifacts": {
                 "bucket": self._store.bucket,
@@ -100,6 +107,62 @@ class SweepFinisher:
         body = json.dumps(summary, indent=2, sort_keys=True).encode()
         await asyncio.to_thread(self._store.put, summary["artifacts"]["summary"], body, "application/json")
         return summary
+
+    async def _walk_forward(
+        self, parameters: TradingSweepParameters, fingerprint: dict[str, Any], state: State, job_prefix: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """A ticker's walk-forward per strategy: the best cell of each fold's training window, traded on its test
+        window and stitched; the stitched curve goes to the object store."""
+        plan = parameters.walk_forward
+        assert plan is not None
+        ticker = fingerprint["ticker"]
+        fold_count = plan.fold_count(fingerprint["bars"])
+        choices: dict[str, list[FoldChoice]] = {}
+        for grid in parameters.strategies:
+            strategy_type = grid.type.value
+            chosen = []
+            for fold in range(fold_count):
+                best = state["top"][cell_key(ticker, strategy_type, fold)][0]
+                chosen.append(FoldChoice(fold, best["parameters"], best["score"], best["metrics"]))
+            choices[strategy_type] = chosen
+        outcomes: dict[str, WalkForwardOutcome] = await asyncio.get_running_loop().run_in_executor(
+            self._cpu,
+            evaluate_walk_forward,
+            parameters.model_dump_json(),
+            ticker,
+            fingerprint["sha256"],
+            fingerprint["periods_per_year"],
+            choices,
+            self._market_data,
+        )
+        reports, strategies_out, keys = [], [], []
+        for strategy_type, outcome in outcomes.items():
+            key = f"{job_prefix}walk_forward/{ticker}/{strategy_type}.parquet"
+            await asyncio.to_thread(self._store.put, key, outcome.curve, "application/vnd.apache.parquet")
+            keys.append(key)
+            signal = parameters.grid_of(strategy_type).signal.value
+            reports.append({"strategy_type": strategy_type, "signal": signal, "curve_key": key, **outcome.report})
+            # What to trade next is what the latest training window ranked first.
+            last = cell_key(ticker, strategy_type, fold_count - 1)
+            latest = state["top"][last][0]
+            stats = state["stats"].get(last)
+            strategies_out.append(
+                {
+                    "strategy_type": strategy_type,
+                    "signal": signal,
+                    "best": latest,
+                    "robustness": robustness(stats, latest["score"]) if stats else None,
+                    "out_of_sample": [],
+                }
+            )
+        entry = {
+            "ticker": ticker,
+            "data_sha256": fingerprint["sha256"],
+            "best": [],
+            "strategies": strategies_out,
+            "walk_forward": reports,
+        }
+        return entry, keys
 
 
 def _slug(parameters: dict[str, float]) -> str:

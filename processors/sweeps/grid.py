@@ -14,18 +14,22 @@ class ChunkPlan:
     strategy_index: int
     start: int
     stop: int
+    fold: int | None = None
 
     @property
     def size(self) -> int:
         return self.stop - self.start
 
 
-def plan_chunks(parameters: TradingSweepParameters, chunk_size: int) -> list[ChunkPlan]:
-    """Ticker by ticker, strategy by strategy, ``chunk_size`` combinations at a time, in a fixed order."""
+def plan_chunks(parameters: TradingSweepParameters, chunk_size: int, bars: dict[str, int]) -> list[ChunkPlan]:
+    """Ticker by ticker, (walk-forward fold by fold,) strategy by strategy, ``chunk_size`` combinations at a time, in
+    a fixed order. ``bars`` is each ticker's length, which decides how many folds it has."""
     sizes = [grid.combination_count() for grid in parameters.strategies]
+    walk_forward = parameters.walk_forward
     return [
-        ChunkPlan(ticker, index, start, min(start + chunk_size, size))
+        ChunkPlan(ticker, index, start, min(start + chunk_size, size), fold)
         for ticker in parameters.tickers
+        for fold in (range(walk_forward.fold_count(bars[ticker])) if walk_forward else [None])
         for index, size in enumerate(sizes)
         for start in range(0, size, chunk_size)
     ]

@@ -25,9 +25,22 @@ from schemas.events import (
     SweepPlannedPayload,
     derived_event_id,
 )
-from schemas.sweeps import DataFingerprint, SweepChunk, TradingSweepParameters, chunk_record_key
+from schemas.sweeps import DataFingerprint, SweepChunk, TradingSweepParameters, chunk_record_key, walk_forward_problem
 
 log = get_logger(__name__)
+
+
+def _bars_with_folds(parameters: TradingSweepParameters, data: list[DataFingerprint]) -> dict[str, int]:
+    """Each ticker's bar count, once a walk-forward has been checked to fit: at least one fold, at most MAX_FOLDS.
+    The receiver checks the same for the sources it can read quickly; the HTTP source is only read here."""
+    bars = {fingerprint.ticker: fingerprint.bars for fingerprint in data}
+    walk_forward = parameters.walk_forward
+    if walk_forward is not None:
+        for ticker, count in bars.items():
+            problem = walk_forward_problem(walk_forward, ticker, count)
+            if problem:
+                raise JobError(problem, retryable=False)
+    return bars
 
 
 class SweepPlanner:
@@ -57,7 +70,7 @@ class SweepPlanner:
             raise JobError(str(exc), retryable=exc.retryable) from exc
         if parameters.execution == "external":
             return await self._dispatch(parameters, data, context)
-        plans = plan_chunks(parameters, self._chunk_size)
+        plans = plan_chunks(parameters, self._chunk_size, _bars_with_folds(parameters, data))
         started = context.started
         planned = emit(
             started,
@@ -92,7 +105,11 @@ class SweepPlanner:
         except MarketDataError as exc:  # the chunks would fail on it too; the sweep waits as it would have
             log.warning("sweep chunks not queued again: its data cannot be read", error=str(exc)[:300])
             return 0
-        plans = plan_chunks(parameters, self._chunk_size)
+        try:
+            plans = plan_chunks(parameters, self._chunk_size, _bars_with_folds(parameters, data))
+        except JobError as exc:  # the planner refused it as well: the job has failed already
+            log.warning("sweep chunks not queued again", error=str(exc)[:300])
+            return 0
         # A request read again from the job events topic is a first attempt (retries come from the retries topic,
         # whose planner gap is not covered: docs/reliability.md), so its plan is attempt 1's.
         planned_id = derived_event_id(request.job_id, "sweep-planned:1")
@@ -128,6 +145,7 @@ class SweepPlanner:
                 stop=plan.stop,
                 data=by_ticker[plan.ticker],
                 parameters=parameters,
+                fold=plan.fold,
             )
             records.append((chunk_record_key(str(origin.job_id), index), chunk.model_dump_json().encode()))
         return records

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from projections.store import EventRow, ProjectionUnitOfWork
-from projections.sweep_results import ResultRow
+from projections.sweep_results import KEY, ResultRow
 from read_model.job_state import JobRow
 
 
@@ -37,7 +37,7 @@ class InMemoryProjectionStore:
         self.jobs.update(uow.pending_jobs)
         self.checkpoints.update(uow.pending_checkpoints)
         for result in uow.pending_results:
-            self.sweep_results.setdefault(result[:5], result)  # (job, tenant, ticker, strategy, parameters): first wins
+            self.sweep_results.setdefault(result[KEY], result)  # the table's key: the first row wins
         self.commits += 1
 
 

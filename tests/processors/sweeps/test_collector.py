@@ -95,3 +95,16 @@ def test_chunks_collected_keep_the_same_top_and_stats_as_ranking_every_row() -> 
     ]
     assert state["top"]["AAPL|momentum"] == sorted(every_row, key=rank_key)[:5]
     assert state["stats"]["AAPL|momentum"] == add_stats(empty_stats(), [row["score"] for row in every_row])
+
+
+def test_each_walk_forward_fold_keeps_its_own_best_rows_of_the_same_grid() -> None:
+    state = planned_state(planned())
+    for chunk, (fold, scores) in enumerate([(0, [2.0, 1.0]), (1, [0.5, 3.0])]):
+        event = results(0, scores)
+        event = event.model_copy(
+            update={"payload": event.payload.model_copy(update={"chunk_index": chunk, "fold": fold})}
+        )
+        state = add_results(state, event, keep=1).state
+    assert [row["parameters"]["window"] for row in state["top"]["AAPL|momentum|0"]] == [0]
+    assert [row["parameters"]["window"] for row in state["top"]["AAPL|momentum|1"]] == [1]
+    assert "AAPL|momentum" not in state["top"]

@@ -1,6 +1,7 @@
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -11,6 +12,7 @@ from processors.sweeps.compute import (
     evaluate_cells,
     fingerprints,
     grid_combinations,
+    ranked_bars,
     run_chunk,
 )
 from schemas.sweeps import SweepChunk, TradingSweepParameters
@@ -120,3 +122,21 @@ def test_the_chunks_of_a_grid_cover_its_combinations_once_each_in_order(config: 
     ]
     assert covered == sweep.strategies[0].combinations()
     assert grid_combinations.cache_info().hits >= 2
+
+
+def test_a_walk_forward_fold_ranks_its_training_window_and_its_indicators_read_nothing_after_it() -> None:
+    sweep = parameters(validation={"walk_forward": {"train_bars": 100, "test_bars": 50, "anchored": False}})
+    close = np.linspace(10.0, 20.0, 300)
+    seen, window = ranked_bars(sweep, close, 2)
+    assert len(seen) == 200  # the training window of fold 2 ends at bar 200
+    assert window == slice(100, 200)
+    assert ranked_bars(parameters(split={"in_sample_fraction": 0.5}), close, None)[1] == slice(0, 150)
+
+
+def test_the_folds_of_a_walk_forward_rank_the_same_grid_on_different_windows(config: MarketDataConfig) -> None:
+    sweep = parameters(validation={"walk_forward": {"train_bars": 250, "test_bars": 100}})
+    first = run_chunk(chunk(config, sweep).model_copy(update={"fold": 0}).model_dump_json(), config)
+    second = run_chunk(chunk(config, sweep).model_copy(update={"fold": 1}).model_dump_json(), config)
+    assert [row["parameters"] for row in first.rows] == [row["parameters"] for row in second.rows]
+    assert [row["score"] for row in first.rows] != [row["score"] for row in second.rows]
+    assert pq.read_table(pa.BufferReader(second.parquet)).column("fold").to_pylist() == [1] * 6

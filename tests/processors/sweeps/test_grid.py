@@ -38,17 +38,26 @@ def test_combinations_leave_out_the_ones_breaking_an_ordering_rule_and_keep_wind
 
 def test_chunks_cover_every_combination_of_every_ticker_exactly_once() -> None:
     parameters = sweep()
-    chunks = plan_chunks(parameters, chunk_size=7)
+    chunks = plan_chunks(parameters, chunk_size=7, bars={})
     covered = [(c.ticker, c.strategy_index, i) for c in chunks for i in range(c.start, c.stop)]
     assert len(covered) == len(set(covered)) == 2 * (20 + 3)
     assert max(c.size for c in chunks) == 7
 
 
 def test_the_plan_is_the_same_every_time() -> None:
-    assert plan_chunks(sweep(), 5) == plan_chunks(sweep(), 5)
+    assert plan_chunks(sweep(), 5, {}) == plan_chunks(sweep(), 5, {})
 
 
 def test_the_in_sample_part_leaves_room_for_an_out_of_sample_part() -> None:
     assert in_sample_bars(100, None) == 100
     assert in_sample_bars(100, 0.7) == 70
     assert in_sample_bars(10, 0.9) == 8
+
+
+def test_a_walk_forward_plans_every_grid_once_per_fold_of_each_ticker() -> None:
+    parameters = sweep(validation={"walk_forward": {"train_bars": 100, "test_bars": 50}})
+    chunks = plan_chunks(parameters, chunk_size=7, bars={"AAPL": 250, "MSFT": 150})
+    covered = [(c.ticker, c.fold, c.strategy_index, i) for c in chunks for i in range(c.start, c.stop)]
+    assert len(covered) == len(set(covered)) == (3 + 1) * (20 + 3)
+    assert sorted({(c.ticker, c.fold) for c in chunks}) == [("AAPL", 0), ("AAPL", 1), ("AAPL", 2), ("MSFT", 0)]
+    assert {c.fold for c in plan_chunks(sweep(), 7, {})} == {None}
