@@ -2,6 +2,7 @@
 
 import asyncio
 import io
+import itertools
 import json
 import os
 import signal
@@ -165,6 +166,82 @@ def test_the_readme_sweep_completes_with_ranked_results_in_postgres_and_artifact
     curve = pq.read_table(io.BytesIO(store.get(artifacts["equity_curves"][0])))
     assert curve.column_names == ["date", "equity"]
     assert json.loads(store.get(artifacts["summary"]))["backtests"] == rows
+
+
+WALK_FORWARD = {
+    "tickers": ["WALK"],
+    "data_source": "synthetic",
+    "start": "2015-01-01",
+    "end": "2024-12-31",  # ten years of business days: 2,609 bars
+    "strategies": [
+        {"type": "sma_crossover", "parameters": {"fast": [5, 10, 20], "slow": [50, 100, 200]}},
+        {"type": "momentum", "parameters": {"window": [10, 20, 60], "threshold": [0, 0.01]}, "signal": "crossing"},
+    ],
+    "rank_by": "sharpe",
+    "validation": {"walk_forward": {"train_bars": 1000, "test_bars": 300}},
+}
+
+
+def test_a_walk_forward_ranks_each_fold_in_postgres_and_stitches_its_test_windows_in_s3(
+    sweeps: SweepPipeline, stack: Settings, tenant: str
+) -> None:
+    job_id = submit_sweep(sweeps, tenant, WALK_FORWARD)
+    job = wait_until_done(sweeps, tenant, job_id)
+    assert job["status"] == "COMPLETED", job["error_message"]
+    result = job["result"]
+    assert result["backtests"] == 5 * (9 + 6)
+    per_fold = query(
+        stack,
+        "SELECT fold, strategy_type, count(*) FROM trading_sweep_results WHERE job_id = %s GROUP BY 1, 2 ORDER BY 1, 2",
+        job_id,
+    )
+    assert per_fold == [(fold, s, n) for fold in range(5) for s, n in (("momentum", 6), ("sma_crossover", 9))]
+
+    [ticker] = result["tickers"]
+    assert ticker["best"] == []
+    reports = {report["strategy_type"]: report for report in ticker["walk_forward"]}
+    assert {name: report["signal"] for name, report in reports.items()} == {
+        "sma_crossover": "regime",
+        "momentum": "crossing",
+    }
+    store = ObjectStore(stack)
+    for strategy_type, report in reports.items():
+        folds = report["folds"]
+        assert [fold["fold"] for fold in folds] == [0, 1, 2, 3, 4]
+        assert all(fold["train"]["bars"] == 1000 and fold["test"]["bars"] == 300 for fold in folds)
+        # Rolling windows: each test window starts where its training ends, and the next fold is one test later.
+        assert [fold["test"]["start_bar"] for fold in folds] == [1000, 1300, 1600, 1900, 2200]
+        assert [fold["train"]["start_bar"] for fold in folds] == [0, 300, 600, 900, 1200]
+        # Each fold trades what its own training window ranked first in the table.
+        best = dict(
+            query(
+                stack,
+                """SELECT DISTINCT ON (fold) fold, parameters FROM trading_sweep_results
+                   WHERE job_id = %s AND strategy_type = %s ORDER BY fold, score DESC NULLS LAST, parameters_key""",
+                job_id,
+                strategy_type,
+            )
+        )
+        assert [fold["parameters"] for fold in folds] == [best[index] for index in range(5)]
+        changes = sum(a["parameters"] != b["parameters"] for a, b in itertools.pairwise(folds))
+        assert report["parameter_changes"] == changes
+        assert report["out_of_sample"]["total_return"] == pytest.approx(
+            np.prod([1 + fold["out_of_sample"]["total_return"] for fold in folds]) - 1, abs=1e-9
+        )
+        curve = pq.read_table(io.BytesIO(store.get(report["curve_key"])))
+        assert curve.column_names == ["date", "fold", "equity", "buy_and_hold"]
+        assert curve.num_rows == 5 * 300
+        assert report["curve_key"] in result["artifacts"]["equity_curves"]
+        assert report["curve_key"].startswith(f"tenants/{tenant}/jobs/{job_id}/")
+
+
+def test_a_walk_forward_longer_than_the_data_is_refused_with_the_numbers(sweeps: SweepPipeline, tenant: str) -> None:
+    body = {**WALK_FORWARD, "validation": {"walk_forward": {"train_bars": 2500, "test_bars": 200}}}
+    response = httpx.post(f"{sweeps.receiver_url}/webhook/trading-sweep", json=body, headers={"X-Tenant-ID": tenant})
+    assert response.status_code == 422
+    [detail] = response.json()["details"]
+    assert detail["loc"] == ["validation", "walk_forward"]
+    assert detail["msg"] == "WALK has 2,609 bars; a walk-forward fold needs train_bars + test_bars = 2,700"
 
 
 def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
