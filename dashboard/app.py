@@ -17,6 +17,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
+from dashboard import figures
 from dashboard.authorization import dash_principal
 from dashboard.page_data import PageData
 from dashboard.pages import access, audit, health, job_actions, job_detail, jobs, overview, sweeps
@@ -145,6 +146,7 @@ def _registered(app: dash.Dash, permissions: dict[str, Permission], permission: 
 
 def create_app(settings: Settings, data: PageData | None = None) -> dash.Dash:
     data = data or PageData(settings)
+    figures.warm_up()
     app = dash.Dash(
         __name__,
         title="Zixly Pipeline",

@@ -1,7 +1,8 @@
 """The dashboard's charts, built from plain rows: one visual language (colours, fonts, margins) for every page."""
 
+import importlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -37,6 +38,16 @@ def _styled(figure: go.Figure, title: str | None = None, height: int = 320) -> g
         uirevision="keep",
     )
     return figure
+
+
+def warm_up() -> None:
+    """Imports pandas before the server takes requests.
+
+    pyarrow imports pandas the first time it reads or writes a Parquet file, and plotly uses pandas when it finds it
+    in ``sys.modules``, without importing it: while one callback read a stored curve, others building charts found
+    pandas half-imported and failed ("partially initialized module 'pandas'"), on the first page of a fresh server
+    (a browser test of the walk-forward page caught it)."""
+    importlib.import_module("pandas")
 
 
 def empty(message: str, height: int = 320) -> go.Figure:
@@ -218,7 +229,11 @@ def sweep_heatmap(cells: Iterable[dict[str, Any]], x: str, y: str, metric: str) 
 
 
 def equity_curve(
-    dates: Sequence[Any], equity: Sequence[float], buy_and_hold: Sequence[float] | None, label: str
+    dates: Sequence[Any],
+    equity: Sequence[float],
+    buy_and_hold: Sequence[float] | None,
+    label: str,
+    title: str = "Equity curve",
 ) -> go.Figure:
     figure = go.Figure(go.Scatter(x=list(dates), y=list(equity), name=label, line={"color": "#2f6fde"}))
     if buy_and_hold is not None:
@@ -228,7 +243,56 @@ def equity_curve(
             )
         )
     figure.update_layout(yaxis_title="equity")
-    return _styled(figure, "Equity curve", height=360)
+    return _styled(figure, title, height=360)
+
+
+def walk_forward_folds(folds: Sequence[dict[str, Any]]) -> go.Figure:
+    """Each fold on one row of a timeline: its training window, then its test window labelled with the parameters
+    its training chose."""
+    if not folds:
+        return empty("no walk-forward folds", height=300)
+    figure = go.Figure()
+    for part, colour in (("train", "#2f6fde"), ("test", "#e0a100")):
+        xs: list[Any] = []
+        ys: list[Any] = []
+        hover: list[str] = []
+        for fold in folds:
+            window, row = fold[part], f"fold {fold['fold']}"
+            # One segment per fold, cut from the next by a gap (None), drawn thick as a bar.
+            xs += [window["first"], window["last"], None]
+            ys += [row, row, None]
+            text = f"{row} {part}: {window['first']} → {window['last']} ({window['bars']} bars)"
+            hover += [text, text, ""]
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name=f"{part} window",
+                line={"color": colour, "width": 14},
+                hovertext=hover,
+                hoverinfo="text",
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=[fold["test"]["last"] for fold in folds],
+            y=[f"fold {fold['fold']}" for fold in folds],
+            mode="text",
+            text=[_key(fold["parameters"]) for fold in folds],
+            textposition="middle right",
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    # Room on the right for the last fold's parameters, which are written after its test window.
+    first = min(date.fromisoformat(fold["train"]["first"]) for fold in folds)
+    last = max(date.fromisoformat(fold["test"]["last"]) for fold in folds)
+    figure.update_xaxes(range=[first, last + (last - first) * 0.18])
+    figure.update_layout(yaxis={"autorange": "reversed", "title": None}, xaxis_title="date")
+    return _styled(
+        figure, "Walk-forward folds: training, then the chosen parameters tested", height=120 + 36 * len(folds)
+    )
 
 
 def in_vs_out_of_sample(best: Sequence[dict[str, Any]], metric: str) -> go.Figure:

@@ -276,6 +276,7 @@ RESULT_COLUMNS = (
     "win_rate",
     "trades",
     "exposure",
+    "fold",  # which walk-forward fold's training window ranked the row; 0 without a walk-forward
 )
 
 
@@ -291,6 +292,7 @@ def results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | No
         trading_sweep_results.c.score.desc().nulls_last(),
         trading_sweep_results.c.ticker,
         trading_sweep_results.c.strategy_type,
+        trading_sweep_results.c.fold,
         trading_sweep_results.c.parameters_key,
     )
 

@@ -172,7 +172,8 @@ _BEST_BY_BIN = """
 WITH cells AS (
     SELECT (parameters ->> :x)::float8 AS x, (parameters ->> :y)::float8 AS y, {metric} AS value, parameters_key
     FROM trading_sweep_results
-    WHERE job_id = :job_id AND ticker = :ticker AND strategy_type = :strategy_type AND {metric} IS NOT NULL
+    WHERE job_id = :job_id AND ticker = :ticker AND strategy_type = :strategy_type AND fold = :fold
+      AND {metric} IS NOT NULL
       AND parameters ? :x AND parameters ? :y
 ), extent AS (
     SELECT min(x) AS x0, max(x) AS x1, count(DISTINCT x) AS nx, min(y) AS y0, max(y) AS y1, count(DISTINCT y) AS ny
@@ -195,9 +196,15 @@ def _edge(value: float) -> float | int:
     return int(rounded) if rounded.is_integer() else rounded
 
 
-def _one_grid(job_id: uuid.UUID, ticker: str, strategy_type: str) -> list[ColumnElement[bool]]:
+def _one_grid(job_id: uuid.UUID, ticker: str, strategy_type: str, fold: int) -> list[ColumnElement[bool]]:
+    """One ranking of one strategy's grid on one ticker: a walk-forward ranks it once per fold."""
     results = trading_sweep_results.c
-    return [results.job_id == job_id, results.ticker == ticker, results.strategy_type == strategy_type]
+    return [
+        results.job_id == job_id,
+        results.ticker == ticker,
+        results.strategy_type == strategy_type,
+        results.fold == fold,
+    ]
 
 
 def _check_tenants_object(job: dict[str, Any], key: str) -> None:
@@ -393,7 +400,13 @@ class PageData:
         return self._rows(scope, query)
 
     def sweep_cells(
-        self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str, limit: int | None = None
+        self,
+        scope: TenantScope,
+        job_id: uuid.UUID,
+        ticker: str,
+        strategy_type: str,
+        limit: int | None = None,
+        fold: int = 0,
     ) -> list[dict[str, Any]]:
         """The backtests of one ticker and strategy of the sweep as far as it has run, best first (the first
         ``limit``)."""
@@ -414,17 +427,19 @@ class PageData:
         ]
         query = (
             select(*columns)
-            .where(*_one_grid(job_id, ticker, strategy_type))
+            .where(*_one_grid(job_id, ticker, strategy_type, fold))
             .order_by(trading_sweep_results.c.score.desc().nulls_last())
             .limit(limit)
         )
         return self._rows(scope, query)
 
-    def sweep_cell_count(self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str) -> int:
+    def sweep_cell_count(
+        self, scope: TenantScope, job_id: uuid.UUID, ticker: str, strategy_type: str, fold: int = 0
+    ) -> int:
         query = (
             select(func.count().label("count"))
             .select_from(trading_sweep_results)
-            .where(*_one_grid(job_id, ticker, strategy_type))
+            .where(*_one_grid(job_id, ticker, strategy_type, fold))
         )
         return int(self._rows(scope, query)[0]["count"])
 
@@ -438,6 +453,7 @@ class PageData:
         y: str,
         metric: str,
         bins: int = HEATMAP_BINS,
+        fold: int = 0,
     ) -> list[dict[str, Any]]:
         """The best ``metric`` at each (``x``, ``y``) of one ticker and strategy, over the other parameters, reduced
         by Postgres; an axis with more than ``bins`` values is cut into ``bins`` equal ranges, each named by its
@@ -447,7 +463,15 @@ class PageData:
         rows = self._rows(
             scope,
             text(_BEST_BY_BIN.format(metric=metric)),
-            {"job_id": job_id, "ticker": ticker, "strategy_type": strategy_type, "x": x, "y": y, "bins": bins},
+            {
+                "job_id": job_id,
+                "ticker": ticker,
+                "strategy_type": strategy_type,
+                "fold": fold,
+                "x": x,
+                "y": y,
+                "bins": bins,
+            },
         )
         return [
             {
@@ -476,6 +500,17 @@ class PageData:
         except Exception:  # the curve alone is still worth showing when the prices are no longer at hand
             buy_and_hold = None
         return EquityCurve(dates, equity, buy_and_hold)
+
+    def walk_forward_curve(self, job: dict[str, Any], key: str) -> EquityCurve:
+        """A walk-forward's stitched out-of-sample curve (``key`` taken from the job's result, never from the
+        browser), with buying and holding over the same test windows, as the worker stored them."""
+        _check_tenants_object(job, key)
+        table = pq.read_table(io.BytesIO(self._object_store().get(key)))
+        return EquityCurve(
+            table.column("date").to_pylist(),
+            [float(value) for value in table.column("equity").to_pylist()],
+            [float(value) for value in table.column("buy_and_hold").to_pylist()],
+        )
 
     def _object_store(self) -> ObjectStore:
         if self._store is None:

@@ -13,6 +13,7 @@ from dashboard.authorization import viewer_scope
 from dashboard.page_data import SWEEP_METRICS, PageData
 from dashboard.pages.clientside import clientside
 from schemas.access import Permission
+from schemas.sweeps import MAX_FOLDS, WalkForward
 
 PERMISSION = Permission.READ_JOBS
 
@@ -56,6 +57,7 @@ def layout(query: dict[str, list[str]], data: PageData) -> html.Section:
                     picker("x axis", dcc.Dropdown(id="sweep-x", clearable=False)),
                     picker("y axis", dcc.Dropdown(id="sweep-y", clearable=False)),
                     picker("metric", dcc.Dropdown(list(METRICS), "score", id="sweep-metric", clearable=False)),
+                    picker("ranked on", dcc.Dropdown(id="sweep-fold", clearable=False)),
                 ],
                 className="filters",
             ),
@@ -96,6 +98,17 @@ def layout(query: dict[str, list[str]], data: PageData) -> html.Section:
                 className="cards",
             ),
             html.Div([dcc.Graph(id="sweep-oos", config={"displaylogo": False, "responsive": True})], className="card"),
+            html.Div(
+                [
+                    html.H2("Walk-forward"),
+                    html.Div(id="sweep-walk-forward-summary"),
+                    dcc.Graph(id="sweep-folds", config={"displaylogo": False, "responsive": True}),
+                    dcc.Graph(id="sweep-walk-forward-equity", config={"displaylogo": False, "responsive": True}),
+                    html.Div(id="sweep-folds-table"),
+                ],
+                id="sweep-walk-forward",
+                className="card",
+            ),
         ]
     )
 
@@ -135,6 +148,58 @@ def register(app: Dash, data: PageData) -> None:
         strategy = strategy if strategy in strategies else (strategies[0] if strategies else None)
         return tickers, ticker, _strategy_options(job), strategy, "?" + urlencode({"job": job_id})
 
+    @app.callback(
+        Output("sweep-fold", "options"),
+        Output("sweep-fold", "value"),
+        Output("sweep-fold", "disabled"),
+        Input("sweep-job", "value"),
+        Input("sweep-ticker", "value"),
+        State("sweep-fold", "value"),
+    )
+    def choose_fold(job_id: str | None, ticker: str | None, fold: int | None) -> tuple[Any, ...]:
+        """A walk-forward ranks its grid once per fold: the heatmap and ranking show one fold's training window (the
+        latest by default, whose choice is what to trade next). Other sweeps rank once, on fold 0."""
+        job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
+        windows = _training_windows(job, ticker) if job else []
+        if not windows:
+            return [{"label": "the whole sample" if job else "", "value": 0}], 0, True
+        options = [{"label": f"fold {index}: {label}", "value": index} for index, label in enumerate(windows)]
+        return options, fold if fold is not None and 0 <= fold < len(windows) else len(windows) - 1, False
+
+    @app.callback(
+        Output("sweep-walk-forward", "hidden"),
+        Output("sweep-walk-forward-summary", "children"),
+        Output("sweep-folds", "figure"),
+        Output("sweep-walk-forward-equity", "figure"),
+        Output("sweep-folds-table", "children"),
+        Input("sweep-job", "value"),
+        Input("sweep-ticker", "value"),
+        Input("sweep-strategy", "value"),
+        Input("sweep-live", "data"),
+    )
+    def walk_forward(job_id: str | None, ticker: str | None, strategy: str | None, _live: Any) -> tuple[Any, ...]:
+        job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
+        if job is None or not job["parameters"].get("validation"):
+            return True, None, figures.empty(""), figures.empty(""), None
+        report = _walk_forward_report(job, ticker, strategy)
+        if report is None:
+            note = html.P("walk-forward: ranking the folds' training windows", className="muted")
+            waiting = figures.empty("the folds are traded out of sample when the sweep completes", height=300)
+            return False, note, waiting, figures.empty(""), None
+        try:
+            curve = data.walk_forward_curve(job, report["curve_key"])
+            equity = figures.equity_curve(
+                curve.dates,
+                curve.equity,
+                curve.buy_and_hold,
+                "walk-forward",
+                title="Stitched out-of-sample equity against buying and holding",
+            )
+        except Exception as exc:  # a missing artifact is said on the chart, not as a broken page
+            equity = figures.empty(f"curve unavailable: {exc!r}"[:120])
+        table = _folds_table(report["folds"], job["result"].get("rank_by", "score"))
+        return False, _walk_forward_summary(report), figures.walk_forward_folds(report["folds"]), equity, table
+
     @app.callback(Output("sweep-equity-cell", "options"), Input("sweep-job", "value"), Input("sweep-live", "data"))
     def best_cells(job_id: str | None, _live: Any) -> list[dict[str, str]]:
         """The cells whose curves the sweep stored, once it has completed."""
@@ -173,6 +238,7 @@ def register(app: Dash, data: PageData) -> None:
         Input("sweep-x", "value"),
         Input("sweep-y", "value"),
         Input("sweep-metric", "value"),
+        Input("sweep-fold", "value"),
         Input("sweep-live", "data"),
     )
     def heatmap(
@@ -182,16 +248,18 @@ def register(app: Dash, data: PageData) -> None:
         x: str | None,
         y: str | None,
         metric: str,
+        fold: int | None,
         live: dict[str, Any] | None,
     ) -> tuple[Any, ...]:
         if not (job_id and ticker and strategy and x and y):
             return figures.empty("choose a sweep, a ticker and a strategy"), [], ""
         scope = viewer_scope()
         sweep = uuid.UUID(job_id)
+        fold = fold or 0
         # Reduced in Postgres: the best at each point, the first 200, a count; not every backtest of the ticker.
-        best = data.sweep_best_by_point(scope, sweep, ticker, strategy, x, y, metric)
-        ranking = data.sweep_cells(scope, sweep, ticker, strategy, limit=RANKING_ROWS)
-        recorded = data.sweep_cell_count(scope, sweep, ticker, strategy)
+        best = data.sweep_best_by_point(scope, sweep, ticker, strategy, x, y, metric, fold=fold)
+        ranking = data.sweep_cells(scope, sweep, ticker, strategy, limit=RANKING_ROWS, fold=fold)
+        recorded = data.sweep_cell_count(scope, sweep, ticker, strategy, fold=fold)
         job = live if live and live.get("id") == job_id else data.job_row(scope, sweep)
         progress = f"{job['status']} · {float(job['progress']):.0%} · " if job else ""
         return (
@@ -211,6 +279,8 @@ def register(app: Dash, data: PageData) -> None:
         job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
         if job is None or job["result"] is None:
             return figures.empty("the out-of-sample tests run when the sweep completes", height=300)
+        if job["parameters"].get("validation"):
+            return figures.empty("a walk-forward is tested out of sample fold by fold: see Walk-forward", height=300)
         ranked_by = metric if metric != "score" else job["result"].get("rank_by", "sharpe")
         return figures.in_vs_out_of_sample([c for c in _best_cells(job) if c["ticker"] == ticker], ranked_by)
 
@@ -243,6 +313,79 @@ def _best_cells(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {**cell, "ticker": entry["ticker"]} for entry in summary.get("tickers", []) for cell in entry.get("best", [])
     ]
+
+
+def _training_windows(job: dict[str, Any], ticker: str | None) -> list[str]:
+    """A walk-forward's training windows on ``ticker``, by fold: as dates once the sweep has reported them, as bar
+    ranges from the request before."""
+    validation = job["parameters"].get("validation")
+    if not validation:
+        return []
+    for entry in (job["result"] or {}).get("tickers", []):
+        if entry["ticker"] == ticker and entry.get("walk_forward"):
+            folds = entry["walk_forward"][0]["folds"]
+            return [f"trained {fold['train']['first']} → {fold['train']['last']}" for fold in folds]
+    plan = WalkForward.model_validate(validation["walk_forward"])
+    bars = next((d["bars"] for d in (job["result"] or {}).get("data", []) if d["ticker"] == ticker), None)
+    if bars is None:  # not reported yet: the folds that fit the longest series the limit allows
+        bars = plan.train_bars + plan.test_bars + plan.step * (MAX_FOLDS - 1)
+    return [f"trained on bars {f.train_start}-{f.train_stop - 1}" for f in plan.folds(bars)]
+
+
+def _walk_forward_report(job: dict[str, Any], ticker: str | None, strategy: str | None) -> dict[str, Any] | None:
+    for entry in (job["result"] or {}).get("tickers", []):
+        if entry["ticker"] == ticker:
+            return next((r for r in entry.get("walk_forward", []) if r["strategy_type"] == strategy), None)
+    return None
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _walk_forward_summary(report: dict[str, Any]) -> Any:
+    oos, held = report["out_of_sample"], report["buy_and_hold"]
+    folds = len(report["folds"])
+    return html.P(
+        [
+            html.Strong(f"{folds} folds, stitched out of sample: "),
+            f"total return {_percent(oos['total_return'])} (buy and hold {_percent(held['total_return'])}), "
+            f"CAGR {_percent(oos['cagr'])} against {_percent(report['in_sample_cagr'])} in sample, ",
+            "walk-forward efficiency ",
+            html.Span(
+                _number(report["efficiency"]) if report["efficiency"] is not None else "undefined (no in-sample gain)",
+                id="sweep-walk-forward-efficiency",
+            ),
+            f", Sharpe {_number(oos['sharpe'])}, max drawdown {_percent(oos['max_drawdown'])}; "
+            f"the chosen parameters changed {report['parameter_changes']} time(s) in {max(folds - 1, 0)} step(s).",
+        ]
+    )
+
+
+def _folds_table(folds: list[dict[str, Any]], rank_by: str) -> Any:
+    header = ["fold", "trained on", "tested on", "chosen", f"{rank_by} in sample", f"{rank_by} out of sample"]
+    return html.Table(
+        [html.Tr([html.Th(name) for name in header])]
+        + [
+            html.Tr(
+                [
+                    html.Td(str(fold["fold"])),
+                    html.Td(f"{fold['train']['first']} → {fold['train']['last']}"),
+                    html.Td(f"{fold['test']['first']} → {fold['test']['last']}"),
+                    html.Td(_key(fold["parameters"])),
+                    html.Td(_number(fold["in_sample_score"])),
+                    html.Td(_number(fold["out_of_sample_score"])),
+                ],
+                className="fold-row",
+            )
+            for fold in folds
+        ],
+        className="plain",
+    )
 
 
 def _key(parameters: dict[str, Any]) -> str:
