@@ -266,6 +266,19 @@ def bench_sweep(
     run_sweep_benchmark(console, rounds, reference_rounds, processes)
 
 
+@bench_app.command("walk-forward")
+def bench_walk_forward(
+    rounds: Annotated[int, typer.Option(help="interleaved rounds; the table shows medians")] = 5,
+    windows: Annotated[int, typer.Option(help="SMA windows from 2: the grid is every fast/slow pair of them")] = 100,
+) -> None:
+    """A walk-forward of 5 folds over ten years of bars against ranking the same grid once on one fold."""
+    from zixly.bench.walk_forward import run_walk_forward_benchmark
+
+    if rounds < 1 or windows < 2:
+        raise typer.BadParameter("--rounds must be at least 1 and --windows at least 2")
+    run_walk_forward_benchmark(console, rounds, windows)
+
+
 @bench_app.command("worker")
 def bench_worker(
     jobs: Annotated[int, typer.Option(help="noop jobs per round")] = 20_000,

@@ -48,14 +48,14 @@ def run_grid(
     """
     close = np.ascontiguousarray(close, dtype=np.float64)
     rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
-    window = window or slice(0, close.shape[0])
-    traded = np.ascontiguousarray(close[window])
+    first, last, _ = (window or slice(None)).indices(close.shape[0])
+    traded = np.ascontiguousarray(close[first:last])
     block = max(1, BLOCK_CELLS // max(1, traded.shape[0]))
     out = np.empty((rules.size, OUTPUT_COLUMNS))
     no_curve = np.empty((0, 0))
     for start in range(0, rules.size, block):
         stop = min(start + block, rules.size)
-        positions = np.ascontiguousarray(rules.positions(start, stop)[:, window])
+        positions = np.ascontiguousarray(rules.positions(start, stop, first)[:, : last - first])
         _simulate(traded, positions, config, out[start:stop], no_curve)
     return GridResult({name: np.ascontiguousarray(out[:, column]) for column, name in enumerate(METRIC_NAMES)})
 
@@ -79,11 +79,12 @@ def backtest_cell(
     grid = {name: np.array([value], dtype=np.float64) for name, value in parameters.items()}
     close = np.ascontiguousarray(close, dtype=np.float64)
     rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
-    window = window or slice(0, close.shape[0])
-    traded = np.ascontiguousarray(close[window])
+    first, last, _ = (window or slice(None)).indices(close.shape[0])
+    traded = np.ascontiguousarray(close[first:last])
     out = np.empty((1, OUTPUT_COLUMNS))
     curve = np.empty((1, traded.shape[0]))
-    _simulate(traded, np.ascontiguousarray(rules.positions(0, 1)[:, window]), config, out, curve)
+    positions = np.ascontiguousarray(rules.positions(0, 1, first)[:, : last - first])
+    _simulate(traded, positions, config, out, curve)
     return CellBacktest({name: float(out[0, column]) for column, name in enumerate(METRIC_NAMES)}, curve[0])
 
 

@@ -116,10 +116,12 @@ def regime_rows(
     values: NDArray[np.float64],
     fast_rows: NDArray[np.intp],
     slow_rows: NDArray[np.intp],
+    first: int,
     long_short: bool,
     out: NDArray[np.int8],
 ) -> None:
-    """``out[i, t]`` = +1 while values[fast_rows[i], t] > values[slow_rows[i], t], -1 while below (if shorting), else 0.
+    """``out[i, t]`` = +1 while values[fast_rows[i], first + t] > values[slow_rows[i], first + t], -1 while below (if
+    shorting), else 0: the bars from ``first`` on, which a regime decides from each bar alone.
 
     The same as ``positions.regime`` over two gathered blocks, without materialising the gathers: the indicator
     table is small enough to stay in cache, the gathered blocks are not.
@@ -129,8 +131,8 @@ def regime_rows(
         upper = values[fast_rows[i]]
         lower = values[slow_rows[i]]
         for t in range(n):
-            a = upper[t]
-            b = lower[t]
+            a = upper[first + t]
+            b = lower[first + t]
             if a > b:
                 out[i, t] = 1
             elif long_short and a < b:

@@ -31,8 +31,11 @@ class GridStrategy(ABC):
         self.size = len(next(iter(grid.values())))
 
     @abstractmethod
-    def positions(self, start: int, stop: int) -> Positions:
-        """Target positions of combinations [start, stop), shape (stop - start, bars)."""
+    def positions(self, start: int, stop: int, first: int = 0) -> Positions:
+        """Target positions of combinations [start, stop) at the bars from ``first`` on, shape (stop - start,
+        bars - first). Those of a later window depend on the bars before it (a latched side, the last cross), so
+        most rules decide every bar and return the window's part; a regime decides each bar alone and skips the
+        rest, which a walk-forward's later folds, reading years of bars before their window, save."""
 
 
 def _rows(values: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
@@ -51,11 +54,8 @@ class _Crossover(GridStrategy):
 
     _average: Callable[[Floats, NDArray[np.int64]], Floats]
 
-    def positions(self, start: int, stop: int) -> Positions:
-        out = np.empty((stop - start, self.close.shape[0]), dtype=np.int8)
-        rows = crossing_rows if self.signal is Signal.CROSSING else regime_rows
-        rows(self._averages, self._fast[start:stop], self._slow[start:stop], self.long_short, out)
-        return out
+    def positions(self, start: int, stop: int, first: int = 0) -> Positions:
+        return _pairs_of_rows(self._averages, self._fast[start:stop], self._slow[start:stop], self, first)
 
 
 class SmaCrossover(_Crossover):
@@ -73,12 +73,12 @@ class RsiReversion(GridStrategy):
         self._rsi = indicators.rsi(close, windows)
         self._lower, self._upper = grid["lower"], grid["upper"]
 
-    def positions(self, start: int, stop: int) -> Positions:
+    def positions(self, start: int, stop: int, first: int = 0) -> Positions:
         rsi = self._rsi[self._row[start:stop]]
         lower, upper = self._lower[start:stop, None], self._upper[start:stop, None]
         if self.signal is Signal.CROSSING:
-            return _crossings((lower, rsi), (rsi, upper), self.long_short)
-        return latch(rsi < lower, rsi > upper, long_short=self.long_short)
+            return _crossings((lower, rsi), (rsi, upper), self.long_short)[:, first:]
+        return latch(rsi < lower, rsi > upper, long_short=self.long_short)[:, first:]
 
 
 class BollingerBands(GridStrategy):
@@ -89,13 +89,13 @@ class BollingerBands(GridStrategy):
         self._std = indicators.rolling_std(close, windows)
         self._width = grid["num_std"]
 
-    def positions(self, start: int, stop: int) -> Positions:
+    def positions(self, start: int, stop: int, first: int = 0) -> Positions:
         rows = self._row[start:stop]
         mean, band = self._mean[rows], self._std[rows] * self._width[start:stop, None]
         lower, upper = mean - band, mean + band
         if self.signal is Signal.CROSSING:
-            return _crossings((lower, self.close), (self.close, upper), self.long_short)
-        return latch(self.close < lower, self.close > upper, long_short=self.long_short)
+            return _crossings((lower, self.close), (self.close, upper), self.long_short)[:, first:]
+        return latch(self.close < lower, self.close > upper, long_short=self.long_short)[:, first:]
 
 
 class Momentum(GridStrategy):
@@ -105,11 +105,12 @@ class Momentum(GridStrategy):
         self._roc = indicators.rate_of_change(close, windows)
         self._threshold = grid["threshold"]
 
-    def positions(self, start: int, stop: int) -> Positions:
+    def positions(self, start: int, stop: int, first: int = 0) -> Positions:
         roc = self._roc[self._row[start:stop]]
         threshold = self._threshold[start:stop, None]
         if self.signal is Signal.CROSSING:
-            return _crossings((roc, threshold), (-threshold, roc), self.long_short)
+            return _crossings((roc, threshold), (-threshold, roc), self.long_short)[:, first:]
+        roc = roc[:, first:]
         return regime(roc > threshold, roc < -threshold, long_short=self.long_short)
 
 
@@ -131,14 +132,24 @@ class Macd(GridStrategy):
         self._signal_line = self._signal_line.ravel().astype(np.intp)
         self._table = np.ascontiguousarray(np.concatenate((self._lines, self._signal_lines)))
 
-    def positions(self, start: int, stop: int) -> Positions:
+    def positions(self, start: int, stop: int, first: int = 0) -> Positions:
         # Lines and signal lines in one table, so that one regime kernel compares row pairs of it.
-        out = np.empty((stop - start, self.close.shape[0]), dtype=np.int8)
-        rows = crossing_rows if self.signal is Signal.CROSSING else regime_rows
-        rows(
-            self._table, self._line[start:stop], self._signal_line[start:stop] + len(self._lines), self.long_short, out
-        )
-        return out
+        signal_rows = self._signal_line[start:stop] + len(self._lines)
+        return _pairs_of_rows(self._table, self._line[start:stop], signal_rows, self, first)
+
+
+def _pairs_of_rows(
+    table: Floats, above: NDArray[np.intp], below: NDArray[np.intp], strategy: GridStrategy, first: int
+) -> Positions:
+    """Long while (or, crossing, from when) row ``above`` of ``table`` is over row ``below``, from bar ``first``."""
+    bars = table.shape[1]
+    if strategy.signal is Signal.CROSSING:
+        out = np.empty((len(above), bars), dtype=np.int8)
+        crossing_rows(table, above, below, strategy.long_short, out)
+        return out[:, first:]
+    out = np.empty((len(above), bars - first), dtype=np.int8)
+    regime_rows(table, above, below, first, strategy.long_short, out)
+    return out
 
 
 def _crossings(up: tuple[Floats, Floats], down: tuple[Floats, Floats], long_short: bool) -> Positions:

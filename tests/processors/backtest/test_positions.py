@@ -1,7 +1,10 @@
 import numpy as np
+import pytest
 
 from processors.backtest.kernel import crossing_block, crossing_rows, regime_rows
 from processors.backtest.positions import latch, regime
+from processors.backtest.strategies import STRATEGY_CLASSES
+from schemas.strategies import Signal, StrategyType
 
 
 def test_regime_is_long_above_short_below_and_flat_otherwise() -> None:
@@ -35,7 +38,9 @@ def test_a_crossing_waits_for_the_first_cross_where_a_regime_enters_at_once() ->
     fast, slow = [3.0, 3.0, 1.0, 3.0, 3.0], [2.0, 2.0, 2.0, 2.0, 2.0]
     assert crossing(fast, slow, long_short=False) == [0, 0, 0, 1, 1]
     regime_out = np.empty((1, 5), dtype=np.int8)
-    regime_rows(np.array([fast, slow]), np.array([0], dtype=np.intp), np.array([1], dtype=np.intp), False, regime_out)
+    regime_rows(
+        np.array([fast, slow]), np.array([0], dtype=np.intp), np.array([1], dtype=np.intp), 0, False, regime_out
+    )
     assert regime_out.tolist() == [[1, 1, 0, 1, 1]]
 
 
@@ -75,3 +80,29 @@ def test_the_crossovers_kernel_agrees_with_two_crossing_machines_on_ties_and_gap
         crossing_block(values[fast], values[slow], values[slow], values[fast], long_short, machines)
         np.testing.assert_array_equal(ours, machines)
         assert (ours != 0).any()
+
+
+@pytest.mark.parametrize("signal", list(Signal))
+@pytest.mark.parametrize("strategy", list(StrategyType))
+def test_the_positions_of_a_later_window_are_those_of_the_whole_series_from_its_first_bar(
+    strategy: StrategyType, signal: Signal
+) -> None:
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.02, 400)))
+    grid = {
+        name: np.array(values, dtype=np.float64)
+        for name, values in {
+            StrategyType.SMA_CROSSOVER: {"fast": [3, 5, 8], "slow": [20, 20, 40]},
+            StrategyType.EMA_CROSSOVER: {"fast": [3, 5, 8], "slow": [20, 20, 40]},
+            StrategyType.RSI_REVERSION: {"window": [7, 14, 14], "lower": [30, 25, 35], "upper": [70, 75, 65]},
+            StrategyType.BOLLINGER_BANDS: {"window": [10, 20, 20], "num_std": [1.5, 2.0, 1.0]},
+            StrategyType.MOMENTUM: {"window": [5, 10, 20], "threshold": [0.0, 0.01, 0.02]},
+            StrategyType.MACD: {"fast": [5, 8, 12], "slow": [20, 26, 30], "signal": [5, 9, 9]},
+        }[strategy].items()
+    }
+    for long_short in (False, True):
+        rules = STRATEGY_CLASSES[strategy](close, grid, long_short=long_short, signal=signal)
+        whole = rules.positions(0, 3)
+        assert whole.shape == (3, 400)
+        for first in (0, 1, 150, 399):
+            np.testing.assert_array_equal(rules.positions(0, 3, first), whole[:, first:])
+            np.testing.assert_array_equal(rules.positions(1, 3, first), whole[1:, first:])
