@@ -99,7 +99,7 @@ def run_walk_forward_benchmark(console: Console, rounds: int, windows: int) -> N
         walk = Scenario(
             f"walk-forward, {folds} {kind} folds",
             folds,
-            lambda plan=plan: _walk_forward(close, grid, plan),
+            functools.partial(_walk_forward, close, grid, plan),
             plain=plain,
         )
         scenarios += [walk, plain]
