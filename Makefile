@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each does its own set-up first.
-.PHONY: run test test-parallel bootstrap lint audit lock bench bench-pipeline bench-latency bench-sweep bench-replay bench-job-list bench-big-job bench-sweep-e2e bench-worker bench-scale schemas stack-down
+.PHONY: run test test-parallel bootstrap lint audit lock bench bench-pipeline bench-latency bench-sweep bench-replay bench-job-list bench-big-job bench-sweep-e2e bench-walk-forward bench-worker bench-scale schemas stack-down
 
 run: bootstrap
 	.venv/bin/zixly up
@@ -68,6 +68,9 @@ bench-scale: bootstrap
 
 bench-sweep: bootstrap
 	.venv/bin/zixly bench sweep
+
+bench-walk-forward: bootstrap
+	.venv/bin/zixly bench walk-forward
 
 schemas: bootstrap
 	.venv/bin/python -m schemas.json_schema
