@@ -443,6 +443,17 @@ class PageData:
         )
         return int(self._rows(scope, query)[0]["count"])
 
+    def sweep_folds(self, scope: TenantScope, job_id: uuid.UUID, ticker: str) -> list[int]:
+        """The walk-forward folds of one ticker with rankings recorded so far (an index scan of the key)."""
+        results = trading_sweep_results.c
+        query = (
+            select(results.fold)
+            .where(results.job_id == job_id, results.ticker == ticker)
+            .distinct()
+            .order_by(results.fold)
+        )
+        return [int(row["fold"]) for row in self._rows(scope, query)]
+
     def sweep_best_by_point(
         self,
         scope: TenantScope,

@@ -154,17 +154,26 @@ def register(app: Dash, data: PageData) -> None:
         Output("sweep-fold", "disabled"),
         Input("sweep-job", "value"),
         Input("sweep-ticker", "value"),
+        Input("sweep-live", "data"),
         State("sweep-fold", "value"),
+        State("sweep-fold", "options"),
     )
-    def choose_fold(job_id: str | None, ticker: str | None, fold: int | None) -> tuple[Any, ...]:
-        """A walk-forward ranks its grid once per fold: the heatmap and ranking show one fold's training window (the
-        latest by default, whose choice is what to trade next). Other sweeps rank once, on fold 0."""
-        job = data.job_row(viewer_scope(), uuid.UUID(job_id)) if job_id else None
-        windows = _training_windows(job, ticker) if job else []
-        if not windows:
+    def choose_fold(
+        job_id: str | None, ticker: str | None, _live: Any, fold: int | None, shown: list[dict[str, Any]] | None
+    ) -> tuple[Any, ...]:
+        """A walk-forward ranks its grid once per fold: the heatmap and ranking show one fold's training window, the
+        latest so far unless another was chosen (its choice is what to trade next). Other sweeps rank once, on 0."""
+        scope = viewer_scope()
+        job = data.job_row(scope, uuid.UUID(job_id)) if job_id else None
+        if job is None or ticker is None or not job["parameters"].get("validation"):
             return [{"label": "the whole sample" if job else "", "value": 0}], 0, True
-        options = [{"label": f"fold {index}: {label}", "value": index} for index, label in enumerate(windows)]
-        return options, fold if fold is not None and 0 <= fold < len(windows) else len(windows) - 1, False
+        windows = _training_windows(job, ticker, data.sweep_folds(scope, uuid.UUID(job_id), ticker))
+        if not windows:
+            return [{"label": "no fold ranked yet", "value": 0}], 0, True
+        options = [{"label": f"fold {index}: {label}", "value": index} for index, label in windows.items()]
+        # Following the latest fold while it was shown, as a log's tail is followed; a fold chosen stays.
+        latest_shown = max((option["value"] for option in shown or []), default=None)
+        return options, fold if fold in windows and fold != latest_shown else max(windows), False
 
     @app.callback(
         Output("sweep-walk-forward", "hidden"),
@@ -315,21 +324,21 @@ def _best_cells(job: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _training_windows(job: dict[str, Any], ticker: str | None) -> list[str]:
-    """A walk-forward's training windows on ``ticker``, by fold: as dates once the sweep has reported them, as bar
-    ranges from the request before."""
-    validation = job["parameters"].get("validation")
-    if not validation:
-        return []
+def _training_windows(job: dict[str, Any], ticker: str, recorded: list[int]) -> dict[int, str]:
+    """A walk-forward's training windows on ``ticker`` by fold: every fold, as dates, once the sweep has reported
+    them; while it runs, the folds with rankings recorded, as bar ranges."""
     for entry in (job["result"] or {}).get("tickers", []):
         if entry["ticker"] == ticker and entry.get("walk_forward"):
             folds = entry["walk_forward"][0]["folds"]
-            return [f"trained {fold['train']['first']} → {fold['train']['last']}" for fold in folds]
-    plan = WalkForward.model_validate(validation["walk_forward"])
-    bars = next((d["bars"] for d in (job["result"] or {}).get("data", []) if d["ticker"] == ticker), None)
-    if bars is None:  # not reported yet: the folds that fit the longest series the limit allows
-        bars = plan.train_bars + plan.test_bars + plan.step * (MAX_FOLDS - 1)
-    return [f"trained on bars {f.train_start}-{f.train_stop - 1}" for f in plan.folds(bars)]
+            return {fold["fold"]: f"trained {fold['train']['first']} → {fold['train']['last']}" for fold in folds}
+    plan = WalkForward.model_validate(job["parameters"]["validation"]["walk_forward"])
+    # The windows of the first folds do not depend on the series' length: those of the longest series allowed.
+    folds = plan.folds(plan.train_bars + plan.test_bars + plan.step * (MAX_FOLDS - 1))
+    return {
+        index: f"trained on bars {folds[index].train_start:,}-{folds[index].train_stop - 1:,}"
+        for index in recorded
+        if index < len(folds)
+    }
 
 
 def _walk_forward_report(job: dict[str, Any], ticker: str | None, strategy: str | None) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ Every page is saved as a screenshot under ``$ZIXLY_HOME/screenshots`` (a few are
 """
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -273,15 +274,8 @@ async def test_a_sweeps_heatmap_ranking_equity_curve_and_out_of_sample_compariso
     await screen.screenshot("sweep-explorer")
 
 
-WALK_FORWARD = {
-    "tickers": ["WALK"],
-    "strategies": [{"type": "sma_crossover", "parameters": {"fast": [5, 10, 20], "slow": [50, 100]}}],
-    "data_source": "synthetic",
-    "start": "2015-01-01",
-    "end": "2024-12-31",
-    "rank_by": "sharpe",
-    "validation": {"walk_forward": {"train_bars": 1000, "test_bars": 300}},
-}
+# The worked example of docs/sweeps.md, whose figures the page must show.
+WALK_FORWARD = json.loads((Path(__file__).resolve().parents[2] / "examples" / "walk-forward.json").read_text())
 
 
 async def test_a_walk_forwards_folds_show_on_a_timeline_with_the_stitched_curve_against_buy_and_hold(
@@ -296,14 +290,18 @@ async def test_a_walk_forwards_folds_show_on_a_timeline_with_the_stitched_curve_
     # Fold 0 trained on the first 1,000 business days (2015-01-01 to 2018-10-31) and was tested on the next 300.
     await expect(rows.first).to_contain_text("2015-01-01 → 2018-10-31")
     await expect(rows.first).to_contain_text("2018-11-01 → 2019-12-25")
+    await expect(rows.first).to_contain_text("fast=5,slow=20")
+    await expect(rows.nth(4)).to_contain_text("fast=20,slow=140")
     # Training and test windows, and the chosen parameters written beside each test window.
     await expect(page.locator("#sweep-folds .scatterlayer .trace")).to_have_count(3)
     await expect(page.locator("#sweep-folds .scatterlayer .textpoint")).to_have_count(5)
     await expect(page.locator("#sweep-walk-forward-equity .scatterlayer .trace")).to_have_count(2)
-    await expect(page.locator("#sweep-walk-forward-summary")).to_contain_text("5 folds, stitched out of sample")
+    summary = page.locator("#sweep-walk-forward-summary")
+    await expect(summary).to_contain_text("5 folds, stitched out of sample: total return -3.2% (buy and hold -58.8%)")
+    await expect(summary).to_contain_text("changed 3 time(s) in 4 step(s)")
 
     # The heatmap shows the latest fold's training ranking, and any other fold's on asking.
-    await expect(page.locator("#sweep-progress")).to_contain_text("6 backtests of WALK sma_crossover")
+    await expect(page.locator("#sweep-progress")).to_contain_text("90 backtests of WALK sma_crossover")
     await expect(page.locator("#sweep-fold")).to_contain_text("fold 4: trained 2019-08-08")
     await page.click("#sweep-fold")
     await page.get_by_role("option", name=re.compile("^fold 0:")).click()
