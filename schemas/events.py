@@ -215,6 +215,12 @@ class SweepResultsRecordedPayload(Payload):
         exclude_if=lambda value: value is None,
         description="The walk-forward fold whose training window these rows were ranked on.",
     )
+    first_combination: int | None = Field(
+        default=None,
+        ge=0,
+        exclude_if=lambda value: value is None,
+        description="The grid position of the first row (the rows follow the grid's order from there).",
+    )
 
 
 class SweepResultsRecorded(Event):

@@ -334,6 +334,11 @@ class TradingSweepParameters(JobParameters):
     slippage: float = Field(default=0.0005, ge=0, lt=0.5, description="Fraction by which fills are worse.")
     direction: Direction = Direction.LONG_ONLY
     rank_by: RankMetric = RankMetric.SHARPE
+    rank_by_neighbourhood: bool = Field(
+        default=False,
+        description="Choose the best cells by the mean score of their neighbours in the grid (one step away on any "
+        "axis) instead of their own: a plateau over a lone spike.",
+    )
     split: SampleSplit | None = None
     validation: Validation | None = Field(
         default=None, description="Walk-forward optimisation: rank per training window, trade the next test window."
@@ -361,6 +366,10 @@ class TradingSweepParameters(JobParameters):
             raise ValueError("give either a split or a walk-forward validation, not both")
         if self.validation is not None and self.execution == "external":
             raise ValueError("walk-forward validation runs on the pipeline's own workers, not with execution external")
+        if self.rank_by_neighbourhood and self.execution == "external":
+            raise ValueError(
+                "rank_by_neighbourhood needs every cell's place in the grid, which an external run does not report"
+            )
         return self
 
     @property

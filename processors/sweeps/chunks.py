@@ -75,6 +75,7 @@ class ChunkWorker:
                         worker=self._worker_id,
                         duration_ms=(time.perf_counter() - t0) * 1000,
                         fold=chunk.fold,
+                        first_combination=chunk.start,
                     ),
                 )
                 log.info("sweep chunk done", rows=len(output.rows), compute_ms=round(output.seconds * 1000, 1))

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from processors.sweeps.ranking import add_stats, contenders, empty_stats, merge_top
 from schemas.events import SweepDispatched, SweepPlanned, SweepResultsRecorded
-from schemas.sweeps import SweepResultRow
+from schemas.sweeps import SweepResultRow, TradingSweepParameters
 
 State = dict[str, Any]
 
@@ -50,6 +52,9 @@ def _initial_state(event: SweepPlanned | SweepDispatched, chunk_count: int) -> S
         "parts": {},
         "top": {},
         "stats": {},
+        # Every cell's score by its grid position, per ticker and strategy (and fold), for the neighbourhoods of
+        # the best ones at the end: arrays filled in place as chunks arrive (a million scores are 8 MB).
+        "scores": {},
         "rows": 0,
     }
 
@@ -74,8 +79,17 @@ def add_results(state: State, event: SweepResultsRecorded, keep: int) -> Collect
         by_cell.setdefault(cell_key(row.ticker, row.strategy_type.value, payload.fold), []).append(row)
     top = dict(state["top"])
     stats = dict(state["stats"])
+    grid_scores = dict(state["scores"])
     for key, cell_rows in by_cell.items():
         scores = [row.score for row in cell_rows]
+        if payload.first_combination is not None:
+            if "grid_sizes" not in state:  # once per sweep: counting a grid is arithmetic on its axes
+                parameters = TradingSweepParameters.model_validate(state["parameters"])
+                state = {**state, "grid_sizes": {g.type.value: g.combination_count() for g in parameters.strategies}}
+            if key not in grid_scores:
+                grid_scores[key] = np.full(state["grid_sizes"][cell_rows[0].strategy_type.value], np.nan)
+            first = payload.first_combination
+            grid_scores[key][first : first + len(scores)] = [np.nan if score is None else score for score in scores]
         candidates = [cell_rows[index].model_dump(mode="json") for index in contenders(scores, keep)]
         top[key] = merge_top(top.get(key, []), candidates, keep)
         stats[key] = add_stats(stats.get(key, empty_stats()), scores)
@@ -88,6 +102,7 @@ def add_results(state: State, event: SweepResultsRecorded, keep: int) -> Collect
         "done": done,
         "top": top,
         "stats": stats,
+        "scores": grid_scores,
         "parts": parts,
         "rows": state["rows"] + len(payload.rows),
     }

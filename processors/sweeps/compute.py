@@ -23,9 +23,17 @@ from processors.backtest.engine import BacktestConfig, equity_curve, run_grid
 from processors.backtest.metrics import METRIC_NAMES
 from processors.backtest.simulation import Costs
 from processors.sweeps.grid import grid_arrays, in_sample_bars
+from processors.sweeps.stability import neighbourhoods
 from processors.sweeps.walk_forward import FoldChoice, WalkForwardOutcome, walk_forward
 from schemas.strategies import StrategyType
-from schemas.sweeps import DataFingerprint, Direction, StrategyGrid, SweepChunk, TradingSweepParameters
+from schemas.sweeps import (
+    DataFingerprint,
+    Direction,
+    StrategyGrid,
+    SweepChunk,
+    TradingSweepParameters,
+    parameters_key,
+)
 
 
 @dataclass(frozen=True)
@@ -220,6 +228,76 @@ def evaluate_walk_forward(
         for strategy_type, fold_choices in choices.items()
         for grid in [parameters.grid_of(strategy_type)]
     }
+
+
+@dataclass(frozen=True)
+class GridStability:
+    neighbourhoods: dict[str, dict[str, float | int | None]]
+    """Per asked-for combination (by its parameters' key): its neighbours' mean and worst score and their number."""
+    ranked: list[dict[str, Any]]
+    """When asked to rank by neighbourhood: the best cells by their neighbours' mean score, as result rows (in-sample
+    metrics run again on the ranked bars), each with its neighbourhood."""
+
+
+def grid_stability(
+    parameters_json: str,
+    ticker: str,
+    sha256: str,
+    periods_per_year: float,
+    strategy_type: str,
+    fold: int | None,
+    scores: NDArray[np.float64],
+    wanted: list[dict[str, Any]],
+    keep: int,
+    config: MarketDataConfig,
+) -> GridStability:
+    """The neighbourhoods of one grid's ranking (a ticker, a strategy, a fold) from every cell's score in grid
+    order, for the ``wanted`` combinations and, when the sweep ranks by them, the ``keep`` best by them."""
+    parameters = TradingSweepParameters.model_validate_json(parameters_json)
+    grid = parameters.grid_of(strategy_type)
+    found = neighbourhoods(grid, scores)
+    if found is None:
+        return GridStability({}, [])
+    combinations = grid_combinations(grid.model_dump_json())
+    position = {parameters_key(combination): index for index, combination in enumerate(combinations)}
+    annotated = {
+        key: found.of(position[key]) for key in (parameters_key(values) for values in wanted) if key in position
+    }
+    if not parameters.rank_by_neighbourhood:
+        return GridStability(annotated, [])
+    # Best neighbourhood first; then the cell's own score; then the grid's order.
+    order = np.lexsort((np.arange(len(scores)), _descending(scores), _descending(found.mean)))[:keep]
+    prices = load_prices(config, parameters, ticker)
+    if prices.sha256() != sha256:
+        raise DataChanged(f"the prices of {ticker} changed while the sweep ran")
+    chosen = [combinations[int(index)] for index in order]
+    close, window = ranked_bars(parameters, prices.close, fold)
+    result = run_grid(
+        close,
+        grid.type,
+        grid_arrays(chosen),
+        backtest_config(parameters, periods_per_year),
+        window=window,
+        signal=grid.signal,
+    )
+    rank_scores = result.metrics[parameters.rank_by.value]
+    ranked = [
+        {
+            "ticker": ticker,
+            "strategy_type": grid.type.value,
+            "parameters": combination,
+            "score": _finite(rank_scores[i]),
+            "metrics": _metrics_row(result.metrics, i),
+            "neighbourhood": found.of(int(index)),
+        }
+        for i, (index, combination) in enumerate(zip(order, chosen, strict=True))
+    ]
+    return GridStability(annotated, ranked)
+
+
+def _descending(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A sort key that puts the highest value first and an undefined one last."""
+    return np.where(np.isnan(values), np.inf, -values)
 
 
 def rows_to_parquet(rows: list[dict[str, Any]], fold: int | None = None) -> bytes:

@@ -3,17 +3,25 @@ in the object store and on the job's result."""
 
 import asyncio
 import json
+from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
 from kernel.object_store import ObjectStore, tenant_prefix
 from processors.sweeps.chunks import results_prefix
-from processors.sweeps.collector import State, cell_key, planned_at
-from processors.sweeps.compute import CellReport, MarketDataConfig, evaluate_cells, evaluate_walk_forward
+from processors.sweeps.collector import State, cell_key, keep_per_cell, planned_at
+from processors.sweeps.compute import (
+    CellReport,
+    GridStability,
+    MarketDataConfig,
+    evaluate_cells,
+    evaluate_walk_forward,
+    grid_stability,
+)
 from processors.sweeps.ranking import Row, rank_key, robustness
 from processors.sweeps.walk_forward import FoldChoice, WalkForwardOutcome
-from schemas.sweeps import TradingSweepParameters
+from schemas.sweeps import TradingSweepParameters, parameters_key
 
 
 class SweepFinisher:
@@ -38,10 +46,19 @@ class SweepFinisher:
                 continue
             ticker = fingerprint["ticker"]
             cells = {
-                grid.type.value: state["top"].get(cell_key(ticker, grid.type.value), [])
+                grid.type.value: await self._stable(
+                    parameters,
+                    fingerprint,
+                    state,
+                    grid.type.value,
+                    None,
+                    state["top"].get(cell_key(ticker, grid.type.value), []),
+                )
                 for grid in parameters.strategies
             }
-            best_cells = sorted((row for rows in cells.values() for row in rows), key=rank_key)[: self._top_cells]
+            best_cells = sorted((row for rows in cells.values() for row in rows), key=_ranking(parameters))[
+                : self._top_cells
+            ]
             candidates: list[tuple[Row, bool]] = [(row, False) for rows in cells.values() for row in rows[:top_n]]
             chosen = _dedupe([*[(row, True) for row in best_cells], *candidates])
             reports: list[CellReport] = await loop.run_in_executor(
@@ -118,12 +135,17 @@ class SweepFinisher:
         ticker = fingerprint["ticker"]
         fold_count = plan.fold_count(fingerprint["bars"])
         choices: dict[str, list[FoldChoice]] = {}
+        latest: dict[str, Row] = {}  # each strategy's choice on its latest training window: what to trade next
         for grid in parameters.strategies:
             strategy_type = grid.type.value
             chosen = []
             for fold in range(fold_count):
-                best = state["top"][cell_key(ticker, strategy_type, fold)][0]
-                chosen.append(FoldChoice(fold, best["parameters"], best["score"], best["metrics"]))
+                kept = state["top"][cell_key(ticker, strategy_type, fold)]
+                best = (await self._stable(parameters, fingerprint, state, strategy_type, fold, kept))[0]
+                latest[strategy_type] = best
+                chosen.append(
+                    FoldChoice(fold, best["parameters"], best["score"], best["metrics"], best.get("neighbourhood"))
+                )
             choices[strategy_type] = chosen
         outcomes: dict[str, WalkForwardOutcome] = await asyncio.get_running_loop().run_in_executor(
             self._cpu,
@@ -135,23 +157,22 @@ class SweepFinisher:
             choices,
             self._market_data,
         )
-        reports, strategies_out, keys = [], [], []
+        reports: list[dict[str, Any]] = []
+        strategies_out: list[dict[str, Any]] = []
+        keys: list[str] = []
         for strategy_type, outcome in outcomes.items():
             key = f"{job_prefix}walk_forward/{ticker}/{strategy_type}.parquet"
             await asyncio.to_thread(self._store.put, key, outcome.curve, "application/vnd.apache.parquet")
             keys.append(key)
             signal = parameters.grid_of(strategy_type).signal.value
             reports.append({"strategy_type": strategy_type, "signal": signal, "curve_key": key, **outcome.report})
-            # What to trade next is what the latest training window ranked first.
-            last = cell_key(ticker, strategy_type, fold_count - 1)
-            latest = state["top"][last][0]
-            stats = state["stats"].get(last)
+            stats = state["stats"].get(cell_key(ticker, strategy_type, fold_count - 1))
             strategies_out.append(
                 {
                     "strategy_type": strategy_type,
                     "signal": signal,
-                    "best": latest,
-                    "robustness": robustness(stats, latest["score"]) if stats else None,
+                    "best": latest[strategy_type],
+                    "robustness": robustness(stats, latest[strategy_type]["score"]) if stats else None,
                     "out_of_sample": [],
                 }
             )
@@ -163,6 +184,55 @@ class SweepFinisher:
             "walk_forward": reports,
         }
         return entry, keys
+
+    async def _stable(
+        self,
+        parameters: TradingSweepParameters,
+        fingerprint: dict[str, Any],
+        state: State,
+        strategy_type: str,
+        fold: int | None,
+        kept: list[Row],
+    ) -> list[Row]:
+        """The best rows of one grid's ranking with their neighbourhoods; ranked by them when the sweep asks. Rows
+        as kept by the collector when it has no score by grid position (an external run, a plan logged before)."""
+        ticker = fingerprint["ticker"]
+        scores = state.get("scores", {}).get(cell_key(ticker, strategy_type, fold))
+        if scores is None:
+            return kept
+        stability: GridStability = await asyncio.get_running_loop().run_in_executor(
+            self._cpu,
+            grid_stability,
+            parameters.model_dump_json(),
+            ticker,
+            fingerprint["sha256"],
+            fingerprint["periods_per_year"],
+            strategy_type,
+            fold,
+            scores,
+            [row["parameters"] for row in kept],
+            keep_per_cell(state["parameters"], self._top_cells),
+            self._market_data,
+        )
+        rows = stability.ranked or kept
+        return [
+            {**row, "neighbourhood": stability.neighbourhoods.get(parameters_key(row["parameters"]))}
+            if "neighbourhood" not in row
+            else row
+            for row in rows
+        ]
+
+
+def _ranking(parameters: TradingSweepParameters) -> Callable[[Row], tuple[Any, ...]]:
+    """Best first: by the neighbours' mean score when the sweep ranks by it, else by the cell's own."""
+    if not parameters.rank_by_neighbourhood:
+        return rank_key
+
+    def by_neighbourhood(row: Row) -> tuple[Any, ...]:
+        mean = (row.get("neighbourhood") or {}).get("mean")
+        return (mean is None, -(mean if mean is not None else 0.0), *rank_key(row))
+
+    return by_neighbourhood
 
 
 def _slug(parameters: dict[str, float]) -> str:

@@ -32,6 +32,8 @@ class FoldChoice:
     parameters: dict[str, Any]
     in_sample_score: float | None
     in_sample: Metrics
+    neighbourhood: dict[str, Any] | None = None
+    """Its neighbours' scores in the fold's ranking, when they are known."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def _fold_row(
         "parameters": choice.parameters,
         "in_sample_score": choice.in_sample_score,
         "in_sample": choice.in_sample,
+        "neighbourhood": choice.neighbourhood,
         "out_of_sample_score": tested.get(rank_by),
         "out_of_sample": tested,
     }

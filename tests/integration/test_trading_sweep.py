@@ -244,6 +244,51 @@ def test_a_walk_forward_longer_than_the_data_is_refused_with_the_numbers(sweeps:
     assert detail["msg"] == "WALK has 2,609 bars; a walk-forward fold needs train_bars + test_bars = 2,700"
 
 
+def test_a_sweep_ranked_by_neighbourhood_chooses_the_best_plateau_of_its_grid_in_postgres(
+    sweeps: SweepPipeline, stack: Settings, tenant: str
+) -> None:
+    axes = {"fast": [5, 10, 15, 20, 25, 30], "slow": [40, 60, 80, 100, 120]}
+    body = {
+        "tickers": ["AAPL"],
+        "strategies": [{"type": "sma_crossover", "parameters": axes}],
+        "data_source": "bundled",
+        "rank_by": "sharpe",
+        "rank_by_neighbourhood": True,
+    }
+    job_id = submit_sweep(sweeps, tenant, body)
+    job = wait_until_done(sweeps, tenant, job_id)
+    assert job["status"] == "COMPLETED", job["error_message"]
+    scored = {
+        (p["fast"], p["slow"]): score
+        for p, score in query(stack, "SELECT parameters, score FROM trading_sweep_results WHERE job_id = %s", job_id)
+    }
+    assert len(scored) == 30
+
+    def neighbourhood(fast: int, slow: int) -> list[float]:
+        i, j = axes["fast"].index(fast), axes["slow"].index(slow)
+        return [
+            scored[(axes["fast"][a], axes["slow"][b])]
+            for a in range(max(0, i - 1), min(6, i + 2))
+            for b in range(max(0, j - 1), min(5, j + 2))
+            if (a, b) != (i, j) and scored[(axes["fast"][a], axes["slow"][b])] is not None
+        ]
+
+    means = {cell: np.mean(neighbourhood(*cell)) for cell in scored}
+    [strategy] = job["result"]["tickers"][0]["strategies"]
+    best = strategy["best"]
+    assert (best["parameters"]["fast"], best["parameters"]["slow"]) == max(means, key=lambda cell: means[cell])
+    assert best["neighbourhood"]["mean"] == pytest.approx(max(means.values()))
+    assert best["neighbourhood"]["worst"] == min(neighbourhood(best["parameters"]["fast"], best["parameters"]["slow"]))
+    # Its metrics are those its chunk recorded.
+    [(score,)] = query(
+        stack,
+        "SELECT score FROM trading_sweep_results WHERE job_id = %s AND parameters_key = %s",
+        job_id,
+        f"fast={best['parameters']['fast']},slow={best['parameters']['slow']}",
+    )
+    assert best["score"] == score
+
+
 def test_a_large_sweep_is_shared_by_the_workers_and_survives_losing_one(
     sweeps: SweepPipeline, stack: Settings, tenant: str
 ) -> None:

@@ -1,6 +1,8 @@
 import random
 import uuid
 
+import numpy as np
+
 from processors.sweeps.collector import add_results, keep_per_cell, planned_state
 from processors.sweeps.ranking import add_stats, empty_stats, merge_top, rank_key, robustness
 from schemas.events import SweepPlanned, SweepPlannedPayload, SweepResultsRecorded, SweepResultsRecordedPayload
@@ -108,3 +110,19 @@ def test_each_walk_forward_fold_keeps_its_own_best_rows_of_the_same_grid() -> No
     assert [row["parameters"]["window"] for row in state["top"]["AAPL|momentum|0"]] == [0]
     assert [row["parameters"]["window"] for row in state["top"]["AAPL|momentum|1"]] == [1]
     assert "AAPL|momentum" not in state["top"]
+
+
+def test_every_cells_score_is_kept_at_its_grid_position_for_the_neighbourhoods() -> None:
+    sweep = {
+        "tickers": ["AAPL"],
+        "strategies": [{"type": "momentum", "parameters": {"window": [1, 2, 3, 4, 5], "threshold": [0]}}],
+    }
+    plan = planned()
+    state = planned_state(plan.model_copy(update={"payload": plan.payload.model_copy(update={"parameters": sweep})}))
+    for chunk, (first, scores) in enumerate([(3, [0.5, None]), (0, [2.0, 1.0, 3.0])]):
+        event = results(chunk, scores)
+        payload = event.payload.model_copy(update={"first_combination": first})
+        state = add_results(state, event.model_copy(update={"payload": payload}), keep=1).state
+    kept = state["scores"]["AAPL|momentum"]
+    assert kept[:4].tolist() == [2.0, 1.0, 3.0, 0.5]
+    assert np.isnan(kept[4])  # an undefined score

@@ -1,3 +1,4 @@
+import json
 import uuid
 from pathlib import Path
 
@@ -12,9 +13,11 @@ from processors.sweeps.compute import (
     evaluate_cells,
     fingerprints,
     grid_combinations,
+    grid_stability,
     ranked_bars,
     run_chunk,
 )
+from processors.sweeps.stability import neighbourhoods
 from schemas.sweeps import SweepChunk, TradingSweepParameters
 
 
@@ -140,3 +143,60 @@ def test_the_folds_of_a_walk_forward_rank_the_same_grid_on_different_windows(con
     assert [row["parameters"] for row in first.rows] == [row["parameters"] for row in second.rows]
     assert [row["score"] for row in first.rows] != [row["score"] for row in second.rows]
     assert pq.read_table(pa.BufferReader(second.parquet)).column("fold").to_pylist() == [1] * 6
+
+
+def test_a_grids_stability_gives_each_asked_cell_its_neighbourhood(config: MarketDataConfig) -> None:
+    sweep = parameters()
+    work = chunk(config, sweep)
+    rows = run_chunk(work.model_dump_json(), config).rows
+    scores = np.array([np.nan if row["score"] is None else row["score"] for row in rows])
+    stability = grid_stability(
+        sweep.model_dump_json(),
+        "ACME",
+        work.data.sha256,
+        work.data.periods_per_year,
+        "sma_crossover",
+        None,
+        scores,
+        [{"fast": 10, "slow": 50}],
+        keep=2,
+        config=config,
+    )
+    # fast 5/10/20 x slow 50/100: (10, 50) has every other cell of the grid for a neighbour.
+    others = [score for row, score in zip(rows, scores, strict=True) if row["parameters"] != {"fast": 10, "slow": 50}]
+    assert stability.neighbourhoods == {
+        "fast=10,slow=50": {"mean": pytest.approx(np.mean(others)), "worst": min(others), "neighbours": 5}
+    }
+    assert stability.ranked == []  # the sweep ranks by each cell's own score
+
+
+def test_ranking_by_neighbourhood_runs_the_chosen_cells_again_as_their_chunk_did(config: MarketDataConfig) -> None:
+    sweep = parameters(
+        rank_by_neighbourhood=True,
+        strategies=[{"type": "sma_crossover", "parameters": {"fast": [5, 10, 15, 20, 25], "slow": [50, 60, 100]}}],
+    )
+    work = chunk(config, sweep, stop=15)
+    rows = run_chunk(work.model_dump_json(), config).rows
+    scores = np.array([np.nan if row["score"] is None else row["score"] for row in rows])
+    stability = grid_stability(
+        sweep.model_dump_json(),
+        "ACME",
+        work.data.sha256,
+        work.data.periods_per_year,
+        "sma_crossover",
+        None,
+        scores,
+        [],
+        keep=3,
+        config=config,
+    )
+    means = [row["neighbourhood"]["mean"] for row in stability.ranked]
+    assert len(means) == 3
+    assert means == sorted(means, reverse=True)
+    found = neighbourhoods(sweep.strategies[0], scores)
+    assert found is not None
+    assert means[0] == np.nanmax(found.mean)
+    by_parameters = {json.dumps(row["parameters"]): row for row in rows}
+    for row in stability.ranked:
+        chunk_row = by_parameters[json.dumps(row["parameters"])]
+        assert (row["score"], row["metrics"]) == (chunk_row["score"], chunk_row["metrics"])
