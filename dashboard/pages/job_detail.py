@@ -155,15 +155,29 @@ def _result(job: dict[str, Any]) -> Any:
                     f"{result.get('elapsed_seconds', 0):.1f} s; ranked by {result.get('rank_by')}."
                 ),
                 html.Table(
-                    [html.Tr([html.Th("ticker"), html.Th("best strategy"), html.Th("parameters"), html.Th("score")])]
+                    [
+                        html.Tr(
+                            [
+                                html.Th("ticker"),
+                                html.Th("best strategy"),
+                                html.Th("parameters"),
+                                html.Th("score"),
+                                html.Th("neighbours' mean"),
+                                html.Th("neighbours' worst"),
+                            ]
+                        )
+                    ]
                     + [
                         html.Tr(
                             [
                                 html.Td(ticker),
                                 html.Td(cell["strategy_type"]),
                                 html.Td(json.dumps(cell["parameters"])),
-                                html.Td(f"{cell['score']:.3f}"),
-                            ]
+                                html.Td(_score(cell["score"])),
+                                html.Td(_score((cell.get("neighbourhood") or {}).get("mean"))),
+                                html.Td(_score((cell.get("neighbourhood") or {}).get("worst"))),
+                            ],
+                            className="best-cell",
                         )
                         for ticker, cell in best
                     ],
@@ -175,6 +189,10 @@ def _result(job: dict[str, Any]) -> Any:
             ]
         )
     return html.Pre(json.dumps(result, indent=2, sort_keys=True, default=str))
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _artifacts(job: dict[str, Any], data: PageData, caller: Principal) -> Any:

@@ -316,6 +316,10 @@ async def test_an_operator_reruns_a_completed_sweep_and_sees_that_it_reproduced(
     job_id = submit(pipeline, tenant, SWEEP, kind="trading-sweep")
     wait_for(pipeline, tenant, job_id, {"COMPLETED"}, timeout=120)
     await screen.open(f"/jobs/{job_id}")
+    # Each ticker's best cell with its neighbours' mean and worst score (numbers, not "n/a").
+    best = screen.page.locator("#job-result .best-cell")
+    await expect(best).to_have_count(2, timeout=15_000)
+    await expect(best.first).to_contain_text(re.compile(r"sma_crossover.*-?\d+\.\d{3}\s*-?\d+\.\d{3}\s*-?\d+\.\d{3}$"))
     await screen.page.click("#job-rerun")
     link = screen.page.locator("#job-rerun-link")
     await expect(link).to_contain_text("re-running as job", timeout=15_000)
