@@ -258,10 +258,12 @@ def grid_stability(
     found = neighbourhoods(grid, scores)
     if found is None:
         return GridStability({}, [])
-    combinations = grid_combinations(grid.model_dump_json())
-    position = {parameters_key(combination): index for index, combination in enumerate(combinations)}
+    # Places found on the grid's axes: listing a million-cell grid's combinations to look a few up took a second.
     annotated = {
-        key: found.of(position[key]) for key in (parameters_key(values) for values in wanted) if key in position
+        parameters_key(values): found.of(index)
+        for values in wanted
+        for index in [found.layout.index_of(values)]
+        if index is not None
     }
     if not parameters.rank_by_neighbourhood:
         return GridStability(annotated, [])
@@ -270,7 +272,7 @@ def grid_stability(
     prices = load_prices(config, parameters, ticker)
     if prices.sha256() != sha256:
         raise DataChanged(f"the prices of {ticker} changed while the sweep ran")
-    chosen = [combinations[int(index)] for index in order]
+    chosen = [found.layout.parameters_at(int(index)) for index in order]
     close, window = ranked_bars(parameters, prices.close, fold)
     result = run_grid(
         close,

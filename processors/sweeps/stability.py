@@ -22,10 +22,40 @@ MAX_PRODUCT = 20_000_000
 
 
 @dataclass(frozen=True)
+class Layout:
+    """A grid laid out as the full product of its axes: per combination, in grid order, its flat index there."""
+
+    grid: StrategyGrid
+    axes: dict[str, list[float]]
+    shape: tuple[int, ...]
+    flat: NDArray[np.intp]
+
+    def index_of(self, parameters: dict[str, float]) -> int | None:
+        """A combination's place in the grid's order; None when it is not one of the grid's."""
+        try:
+            position = tuple(self.axes[name].index(parameters[name]) for name in self.axes)
+        except (KeyError, ValueError):
+            return None
+        product_index = int(np.ravel_multi_index(position, self.shape))
+        index = int(np.searchsorted(self.flat, product_index))
+        return index if index < len(self.flat) and self.flat[index] == product_index else None
+
+    def parameters_at(self, index: int) -> dict[str, int | float]:
+        """The combination at a place in the grid's order, as ``StrategyGrid.combinations`` gives it."""
+        position = np.unravel_index(int(self.flat[index]), self.shape)
+        integer = {p.name for p in STRATEGIES[self.grid.type].parameters if p.integer}
+        return {
+            name: int(self.axes[name][p]) if name in integer else self.axes[name][p]
+            for name, p in zip(self.axes, position, strict=True)
+        }
+
+
+@dataclass(frozen=True)
 class Neighbourhoods:
     """Per combination of the grid, in its order: its neighbours' mean and worst score, and how many neighbours
     with a score it has. NaN where it has none."""
 
+    layout: Layout
     mean: NDArray[np.float64]
     worst: NDArray[np.float64]
     count: NDArray[np.int64]
@@ -38,9 +68,8 @@ class Neighbourhoods:
         }
 
 
-def product_layout(grid: StrategyGrid) -> tuple[tuple[int, ...], NDArray[np.intp]] | None:
-    """The grid's axis sizes and, per combination in grid order, its flat index in the full product; None when the
-    product is too large to lay out."""
+def product_layout(grid: StrategyGrid) -> Layout | None:
+    """The grid laid out in the full product of its axes; None when the product is too large to lay out."""
     axes = grid.axes()
     shape = tuple(len(values) for values in axes.values())
     if math.prod(shape) > MAX_PRODUCT:
@@ -51,7 +80,7 @@ def product_layout(grid: StrategyGrid) -> tuple[tuple[int, ...], NDArray[np.intp
     values = {name: np.asarray(axes[name], dtype=np.float64)[coordinates[i]] for i, name in enumerate(names)}
     for lower, upper in STRATEGIES[grid.type].less_than:
         valid &= values[lower] < values[upper]
-    return shape, np.flatnonzero(valid)
+    return Layout(grid, axes, shape, np.flatnonzero(valid))
 
 
 def neighbourhoods(grid: StrategyGrid, scores: NDArray[np.float64]) -> Neighbourhoods | None:
@@ -59,7 +88,7 @@ def neighbourhoods(grid: StrategyGrid, scores: NDArray[np.float64]) -> Neighbour
     layout = product_layout(grid)
     if layout is None:
         return None
-    shape, flat = layout
+    shape, flat = layout.shape, layout.flat
     if len(flat) != len(scores):
         raise ValueError(f"{len(scores)} scores for a grid of {len(flat)} combinations")
     dense = np.full(math.prod(shape), np.nan)
@@ -82,7 +111,7 @@ def neighbourhoods(grid: StrategyGrid, scores: NDArray[np.float64]) -> Neighbour
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     worst = np.where(count > 0, worst, np.nan)
-    return Neighbourhoods(mean.reshape(-1)[flat], worst.reshape(-1)[flat], count.reshape(-1)[flat])
+    return Neighbourhoods(layout, mean.reshape(-1)[flat], worst.reshape(-1)[flat], count.reshape(-1)[flat])
 
 
 def _finite(value: float) -> float | None:

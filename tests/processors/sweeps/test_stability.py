@@ -63,17 +63,17 @@ def test_scores_that_do_not_match_the_grid_are_refused() -> None:
         neighbourhoods(grid, np.zeros(3))
 
 
-def test_the_layout_puts_each_combination_at_its_axes_positions_in_the_full_product() -> None:
+def test_the_layout_finds_each_combination_at_its_place_in_the_grid_and_back() -> None:
     grid = StrategyGrid.model_validate({"type": "sma_crossover", "parameters": {"fast": [5, 10, 30], "slow": [20, 30]}})
     layout = product_layout(grid)
     assert layout is not None
-    shape, flat = layout
-    axes = grid.axes()
-    assert shape == (3, 2)
-    assert len(flat) == grid.combination_count() == 4
-    for combination, index in zip(grid.combinations(), flat, strict=True):
-        position = np.unravel_index(index, shape)
-        assert tuple(axes[name][p] for name, p in zip(axes, position, strict=True)) == tuple(combination.values())
+    assert layout.shape == (3, 2)
+    assert len(layout.flat) == grid.combination_count() == 4
+    for index, combination in enumerate(grid.combinations()):
+        assert layout.index_of(combination) == index
+        assert layout.parameters_at(index) == combination
+    assert layout.index_of({"fast": 30, "slow": 20}) is None  # breaks fast < slow
+    assert layout.index_of({"fast": 7, "slow": 20}) is None  # not a value of the grid
 
 
 def test_a_product_too_large_to_lay_out_has_no_neighbourhoods(monkeypatch: pytest.MonkeyPatch) -> None:
