@@ -128,11 +128,13 @@ def regime_rows(
     """
     rows, n = out.shape
     for i in range(rows):
-        upper = values[fast_rows[i]]
-        lower = values[slow_rows[i]]
+        # Views from ``first``: indexing them from 0 keeps the inner loop as the compiler vectorises it (reading at
+        # first + t cost the whole engine 9 %, `zixly bench sweep`).
+        upper = values[fast_rows[i], first:]
+        lower = values[slow_rows[i], first:]
         for t in range(n):
-            a = upper[first + t]
-            b = lower[first + t]
+            a = upper[t]
+            b = lower[t]
             if a > b:
                 out[i, t] = 1
             elif long_short and a < b:
