@@ -196,9 +196,11 @@ def _attempt_bar(figure: go.Figure, attempt: int, start: datetime, end: datetime
     )
 
 
-def sweep_heatmap(cells: Iterable[dict[str, Any]], x: str, y: str, metric: str) -> go.Figure:
-    """The best ``metric`` at each (x, y), over every value of the other parameters."""
-    best: dict[tuple[float, float], tuple[float, str]] = {}
+def _best_at_points(
+    cells: Iterable[dict[str, Any]], x: str, y: str, metric: str
+) -> dict[tuple[Any, Any], tuple[float, str]]:
+    """The best ``metric`` at each (x, y) and the key of the backtest that has it."""
+    best: dict[tuple[Any, Any], tuple[float, str]] = {}
     for cell in cells:
         parameters, value = cell["parameters"], cell.get(metric)
         if x not in parameters or y not in parameters or value is None:
@@ -206,12 +208,16 @@ def sweep_heatmap(cells: Iterable[dict[str, Any]], x: str, y: str, metric: str) 
         point = (parameters[x], parameters[y])
         if point not in best or value > best[point][0]:
             best[point] = (value, cell["parameters_key"])
-    if not best:
-        return empty("no results yet for this ticker and strategy")
-    xs = sorted({p[0] for p in best})
-    ys = sorted({p[1] for p in best})
-    z: list[list[float | None]] = [[best[(i, j)][0] if (i, j) in best else None for i in xs] for j in ys]
-    keys = [[best[(i, j)][1] if (i, j) in best else "" for i in xs] for j in ys]
+    return best
+
+
+def _heatmap(
+    values: dict[tuple[Any, Any], tuple[float, str]], x: str, y: str, label: str, title: str, zmid: float | None
+) -> go.Figure:
+    xs = sorted({p[0] for p in values})
+    ys = sorted({p[1] for p in values})
+    z: list[list[float | None]] = [[values[(i, j)][0] if (i, j) in values else None for i in xs] for j in ys]
+    keys = [[values[(i, j)][1] if (i, j) in values else "" for i in xs] for j in ys]
     figure = go.Figure(
         go.Heatmap(
             x=xs,
@@ -219,13 +225,42 @@ def sweep_heatmap(cells: Iterable[dict[str, Any]], x: str, y: str, metric: str) 
             z=z,
             customdata=keys,
             colorscale="RdYlGn",
-            zmid=0 if metric != "max_drawdown" else None,
-            colorbar={"title": metric},
-            hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.3f}}<br>%{{customdata}}<extra></extra>",
+            zmid=zmid,
+            colorbar={"title": label},
+            hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{label}=%{{z:.3f}}<br>%{{customdata}}<extra></extra>",
         )
     )
     figure.update_layout(xaxis_title=x, yaxis_title=y)
-    return _styled(figure, f"Best {metric} by {x} and {y}", height=420)
+    return _styled(figure, title, height=420)
+
+
+def sweep_heatmap(cells: Iterable[dict[str, Any]], x: str, y: str, metric: str) -> go.Figure:
+    """The best ``metric`` at each (x, y), over every value of the other parameters."""
+    best = _best_at_points(cells, x, y, metric)
+    if not best:
+        return empty("no results yet for this ticker and strategy")
+    zmid = 0 if metric != "max_drawdown" else None
+    return _heatmap(best, x, y, metric, f"Best {metric} by {x} and {y}", zmid)
+
+
+def sweep_difference(
+    cells: Iterable[dict[str, Any]],
+    other_cells: Iterable[dict[str, Any]],
+    x: str,
+    y: str,
+    metric: str,
+    other: str,
+) -> go.Figure:
+    """This sweep's best ``metric`` at each (x, y) minus the other sweep's there, where both have one."""
+    mine, theirs = _best_at_points(cells, x, y, metric), _best_at_points(other_cells, x, y, metric)
+    difference = {
+        point: (value - theirs[point][0], f"{key} vs {theirs[point][1]}")
+        for point, (value, key) in mine.items()
+        if point in theirs
+    }
+    if not difference:
+        return empty(f"no ({x}, {y}) point in common with {other}")
+    return _heatmap(difference, x, y, f"Δ {metric}", f"Best {metric}: this sweep minus {other}", 0)
 
 
 def equity_curve(

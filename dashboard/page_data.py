@@ -190,6 +190,34 @@ SELECT DISTINCT ON (bx, by) bx, by, value, parameters_key FROM binned ORDER BY b
 """
 
 
+# Spearman's rank correlation of one metric over the cells two rankings have in common (the same parameters of the
+# same ticker and strategy), ties sharing their mean rank. ``metric`` is a column name from SWEEP_METRICS.
+_RANK_CORRELATION = """
+WITH a AS (
+    SELECT parameters_key, {metric} AS v FROM trading_sweep_results
+    WHERE job_id = :a AND ticker = :ticker AND strategy_type = :strategy_type AND fold = :fold AND {metric} IS NOT NULL
+), b AS (
+    SELECT parameters_key, {metric} AS v FROM trading_sweep_results
+    WHERE job_id = :b AND ticker = :ticker AND strategy_type = :strategy_type AND fold = :fold AND {metric} IS NOT NULL
+), common AS (
+    SELECT a.v AS av, b.v AS bv FROM a JOIN b USING (parameters_key)
+), ranked AS (
+    SELECT rank() OVER (ORDER BY av) + (count(*) OVER (PARTITION BY av) - 1) / 2.0 AS ra,
+           rank() OVER (ORDER BY bv) + (count(*) OVER (PARTITION BY bv) - 1) / 2.0 AS rb
+    FROM common
+)
+SELECT count(*) AS cells, corr(ra, rb) AS spearman FROM ranked
+"""
+
+
+@dataclass(frozen=True)
+class RankCorrelation:
+    cells: int
+    """How many cells both rankings have (with the metric defined in both)."""
+    spearman: float | None
+    """Undefined with fewer than two cells, or when one side's values are all equal."""
+
+
 def _edge(value: float) -> float | int:
     """A bin's lower edge as a person reads it: 210, not 210.00000000000003."""
     rounded = round(value, 6)
@@ -442,6 +470,25 @@ class PageData:
             .where(*_one_grid(job_id, ticker, strategy_type, fold))
         )
         return int(self._rows(scope, query)[0]["count"])
+
+    def sweep_rank_correlation(
+        self,
+        scope: TenantScope,
+        job_id: uuid.UUID,
+        other: uuid.UUID,
+        ticker: str,
+        strategy_type: str,
+        metric: str,
+        fold: int = 0,
+    ) -> RankCorrelation:
+        """How alike two sweeps rank the cells of one ticker and strategy by ``metric``, computed by Postgres over
+        the cells they have in common."""
+        if metric not in SWEEP_METRICS:
+            raise ValueError(f"not a metric of a sweep's results: {metric!r}")
+        parameters = {"a": job_id, "b": other, "ticker": ticker, "strategy_type": strategy_type, "fold": fold}
+        [row] = self._rows(scope, text(_RANK_CORRELATION.format(metric=metric)), parameters)
+        spearman = row["spearman"]
+        return RankCorrelation(int(row["cells"]), float(spearman) if spearman is not None else None)
 
     def sweep_folds(self, scope: TenantScope, job_id: uuid.UUID, ticker: str) -> list[int]:
         """The walk-forward folds of one ticker with rankings recorded so far (an index scan of the key)."""

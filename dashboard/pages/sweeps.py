@@ -10,7 +10,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import figures
 from dashboard.authorization import viewer_scope
-from dashboard.page_data import SWEEP_METRICS, PageData
+from dashboard.page_data import SWEEP_METRICS, PageData, RankCorrelation
 from dashboard.pages.clientside import clientside
 from schemas.access import Permission
 from schemas.sweeps import MAX_FOLDS, WalkForward
@@ -58,10 +58,15 @@ def layout(query: dict[str, list[str]], data: PageData) -> html.Section:
                     picker("y axis", dcc.Dropdown(id="sweep-y", clearable=False)),
                     picker("metric", dcc.Dropdown(list(METRICS), "score", id="sweep-metric", clearable=False)),
                     picker("ranked on", dcc.Dropdown(id="sweep-fold", clearable=False)),
+                    picker(
+                        "compare with",
+                        dcc.Dropdown(options, None, id="sweep-compare", placeholder="another sweep (optional)"),
+                    ),
                 ],
                 className="filters",
             ),
             html.P(id="sweep-progress", className="muted"),
+            html.P(id="sweep-compare-summary"),
             dcc.Store(id="sweep-live"),
             html.Span(id="sweep-live-note", hidden=True),
             html.Div(
@@ -241,6 +246,7 @@ def register(app: Dash, data: PageData) -> None:
         Output("sweep-heatmap", "figure"),
         Output("sweep-ranking", "rowData"),
         Output("sweep-progress", "children"),
+        Output("sweep-compare-summary", "children"),
         Input("sweep-job", "value"),
         Input("sweep-ticker", "value"),
         Input("sweep-strategy", "value"),
@@ -248,6 +254,7 @@ def register(app: Dash, data: PageData) -> None:
         Input("sweep-y", "value"),
         Input("sweep-metric", "value"),
         Input("sweep-fold", "value"),
+        Input("sweep-compare", "value"),
         Input("sweep-live", "data"),
     )
     def heatmap(
@@ -258,10 +265,11 @@ def register(app: Dash, data: PageData) -> None:
         y: str | None,
         metric: str,
         fold: int | None,
+        compare: str | None,
         live: dict[str, Any] | None,
     ) -> tuple[Any, ...]:
         if not (job_id and ticker and strategy and x and y):
-            return figures.empty("choose a sweep, a ticker and a strategy"), [], ""
+            return figures.empty("choose a sweep, a ticker and a strategy"), [], "", None
         scope = viewer_scope()
         sweep = uuid.UUID(job_id)
         fold = fold or 0
@@ -271,11 +279,14 @@ def register(app: Dash, data: PageData) -> None:
         recorded = data.sweep_cell_count(scope, sweep, ticker, strategy, fold=fold)
         job = live if live and live.get("id") == job_id else data.job_row(scope, sweep)
         progress = f"{job['status']} · {float(job['progress']):.0%} · " if job else ""
-        return (
-            figures.sweep_heatmap(best, x, y, metric),
-            ranking,
-            f"{progress}{recorded:,} backtests of {ticker} {strategy} recorded",
-        )
+        shown = f"{progress}{recorded:,} backtests of {ticker} {strategy} recorded"
+        if not compare or compare == job_id:
+            return figures.sweep_heatmap(best, x, y, metric), ranking, shown, None
+        other = uuid.UUID(compare)
+        theirs = data.sweep_best_by_point(scope, other, ticker, strategy, x, y, metric, fold=fold)
+        alike = data.sweep_rank_correlation(scope, sweep, other, ticker, strategy, metric, fold=fold)
+        name = f"sweep {compare[:8]}"
+        return figures.sweep_difference(best, theirs, x, y, metric, name), ranking, shown, _comparison(alike, name)
 
     @app.callback(
         Output("sweep-oos", "figure"),
@@ -322,6 +333,23 @@ def _best_cells(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {**cell, "ticker": entry["ticker"]} for entry in summary.get("tickers", []) for cell in entry.get("best", [])
     ]
+
+
+def _comparison(alike: RankCorrelation, other: str) -> Any:
+    if alike.cells == 0:
+        return html.Span(
+            f"{other} has no cell of this ticker and strategy in common with this sweep", id="sweep-rank-correlation"
+        )
+    correlation = "undefined" if alike.spearman is None else f"{alike.spearman:.3f}"
+    return html.Span(
+        [
+            "heatmap: this sweep minus ",
+            html.Strong(other),
+            f"; rank correlation (Spearman) over their {alike.cells:,} common cells: ",
+            html.Strong(correlation),
+        ],
+        id="sweep-rank-correlation",
+    )
 
 
 def _training_windows(job: dict[str, Any], ticker: str, recorded: list[int]) -> dict[int, str]:

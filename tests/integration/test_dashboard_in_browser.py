@@ -310,6 +310,26 @@ async def test_a_walk_forwards_folds_show_on_a_timeline_with_the_stitched_curve_
     await screen.screenshot("sweep-walk-forward")
 
 
+async def test_two_sweeps_side_by_side_show_the_difference_of_their_metric_and_their_rank_correlation(
+    screen: Screen, pipeline: RunningPipeline, tenant: str
+) -> None:
+    regime = submit(pipeline, tenant, SWEEP, kind="trading-sweep")
+    crossing_grid = {**SWEEP["strategies"][0], "signal": "crossing"}
+    crossing = submit(pipeline, tenant, {**SWEEP, "strategies": [crossing_grid]}, kind="trading-sweep")
+    for job_id in (regime, crossing):
+        wait_for(pipeline, tenant, job_id, {"COMPLETED"}, timeout=120)
+    await screen.open(f"/sweeps?job={crossing}")
+    await expect(screen.page.locator("#sweep-progress")).to_contain_text("90 backtests of AAPL sma_crossover")
+    await screen.page.click("#sweep-compare")
+    await screen.page.get_by_role("option", name=re.compile(regime[:8])).click()
+    summary = screen.page.locator("#sweep-rank-correlation")
+    await expect(summary).to_contain_text(f"this sweep minus sweep {regime[:8]}", timeout=15_000)
+    await expect(summary).to_contain_text(re.compile(r"over their 90 common cells: -?[01]\.\d{3}$"))
+    await expect(screen.page.locator("#sweep-heatmap .heatmaplayer")).to_have_count(1)
+    await expect(screen.page.locator("#sweep-heatmap .gtitle")).to_contain_text(f"minus sweep {regime[:8]}")
+    await screen.screenshot("sweep-compare")
+
+
 async def test_an_operator_reruns_a_completed_sweep_and_sees_that_it_reproduced(
     screen: Screen, pipeline: RunningPipeline, tenant: str
 ) -> None:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import random
 import time
 import uuid
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import scipy.stats
 
 from dashboard import figures
 from dashboard.api import create_api
@@ -303,3 +305,38 @@ def test_the_heatmap_reduced_in_postgres_equals_the_one_drawn_from_every_backtes
 
 def _lists(value: Any) -> Any:
     return [_lists(item) for item in value] if isinstance(value, list | tuple) else value
+
+
+def test_two_sweeps_rank_correlation_is_spearmans_over_their_common_cells_ties_included(golden: Settings) -> None:
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    rng = random.Random(11)
+    sharpe: dict[uuid.UUID, dict[str, float | None]] = {first: {}, second: {}}
+    rows = []
+    for job_id, cells in ((first, range(0, 90)), (second, range(10, 100))):
+        for index in cells:
+            key = f"fast={index % 10},slow={index // 10}"
+            value = None if index % 17 == 0 else round(rng.gauss(0, 1), 1)  # rounded: many ties
+            sharpe[job_id][key] = value
+            rows.append(
+                (job_id, "acme", "AAPL", "sma_crossover", key, json.dumps({}), value, value, 1, 0.5, 0, uuid.uuid4())
+            )
+    with psycopg.connect(golden.database, autocommit=True) as connection:
+        connection.cursor().executemany(
+            "INSERT INTO trading_sweep_results (job_id, tenant_id, ticker, strategy_type, parameters_key, parameters, "
+            "score, sharpe, trades, exposure, chunk_index, event_id, recorded_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+            rows,
+        )
+    common = [key for key in sharpe[first] if sharpe[second].get(key) is not None and sharpe[first][key] is not None]
+    expected = scipy.stats.spearmanr([sharpe[first][k] for k in common], [sharpe[second][k] for k in common])
+    data = PageData(golden)
+    try:
+        found = data.sweep_rank_correlation(EVERY_TENANT, first, second, "AAPL", "sma_crossover", "sharpe")
+        assert found.cells == len(common) == 75
+        assert found.spearman == pytest.approx(expected.statistic, abs=1e-12)
+        nothing = data.sweep_rank_correlation(EVERY_TENANT, first, third, "AAPL", "sma_crossover", "sharpe")
+        assert (nothing.cells, nothing.spearman) == (0, None)
+        with pytest.raises(ValueError, match="not a metric"):
+            data.sweep_rank_correlation(EVERY_TENANT, first, second, "AAPL", "sma_crossover", "sharpe) --")
+    finally:
+        data.dispose()
