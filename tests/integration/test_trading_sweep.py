@@ -342,7 +342,7 @@ def test_a_sweep_whose_planner_died_before_queueing_every_chunk_still_completes(
     request = job_requested(webhook, tenant, None)
     started = follow_up(request, JobStarted, producer="test", payload=JobStartedPayload(attempt=1, host="gone"))
     data = fingerprints(market_data_config(stack), sweep)
-    plans = plan_chunks(sweep, 100)
+    plans = plan_chunks(sweep, 100, {})
     planned = follow_up(
         started,
         SweepPlanned,
