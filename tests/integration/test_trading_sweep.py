@@ -182,6 +182,15 @@ WALK_FORWARD = {
 }
 
 
+FOLDS_SQL = """
+SELECT (f->>'fold')::int AS fold, f->'test'->>'first' AS tested_from, f->'parameters' AS chosen,
+       (f->>'in_sample_score')::float8 AS in_sample, (f->>'out_of_sample_score')::float8 AS out_of_sample
+FROM pipeline_jobs, jsonb_array_elements(result->'tickers') t, jsonb_array_elements(t->'walk_forward') w,
+     jsonb_array_elements(w->'folds') f
+WHERE id = %s AND w->>'strategy_type' = %s ORDER BY 1
+"""
+
+
 def test_a_walk_forward_ranks_each_fold_in_postgres_and_stitches_its_test_windows_in_s3(
     sweeps: SweepPipeline, stack: Settings, tenant: str
 ) -> None:
@@ -223,6 +232,18 @@ def test_a_walk_forward_ranks_each_fold_in_postgres_and_stitches_its_test_window
             )
         )
         assert [fold["parameters"] for fold in folds] == [best[index] for index in range(5)]
+        # One row per fold in SQL, as docs/sweeps.md shows it.
+        fold_rows = query(stack, FOLDS_SQL, job_id, strategy_type)
+        assert fold_rows == [
+            (
+                fold["fold"],
+                fold["test"]["first"],
+                fold["parameters"],
+                fold["in_sample_score"],
+                fold["out_of_sample_score"],
+            )
+            for fold in folds
+        ]
         changes = sum(a["parameters"] != b["parameters"] for a, b in itertools.pairwise(folds))
         assert report["parameter_changes"] == changes
         assert report["out_of_sample"]["total_return"] == pytest.approx(
