@@ -171,20 +171,24 @@ class JobFailed(Event):
     payload: JobFailedPayload
 
 
+def added_later(description: str, **constraints: Any) -> Any:
+    """A payload field added after its schema version was first written: None unless given, so that events logged
+    before still decode, and left out of a dump while None, so that they project to the very rows they did (no
+    table of the read model changes for the same log; the golden log holds it)."""
+    return Field(default=None, exclude_if=lambda value: value is None, description=description, **constraints)
+
+
 class SweepPlannedPayload(Payload):
     attempt: int = Field(ge=1)
     chunk_count: int = Field(ge=1)
     backtest_count: int = Field(ge=1)
     data: list[DataFingerprint] = Field(description="Exactly which prices each ticker's backtests use.")
     parameters: dict[str, Any] = Field(description="The sweep as requested, for whoever completes it.")
-    # Added after version 1 was first written, with defaults, so that plans logged before still decode (a re-run of
-    # such a sweep reports their engine as not recorded), and left out of a dump while unset, so that those plans
-    # project to the very rows they did: no table of the read model changes for the same log.
-    engine_version: str | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="The backtest engine's code version (a digest of its source and libraries).",
+    # A re-run of a sweep planned before the engine's version was recorded reports it as not recorded.
+    engine_version: str | None = added_later(
+        "The backtest engine's code version (a digest of its source and libraries)."
     )
+    # Added later too; empty rather than None, and left out of a dump while empty.
     settings: dict[str, Any] = Field(
         default_factory=dict,
         exclude_if=lambda value: not value,
@@ -207,19 +211,9 @@ class SweepResultsRecordedPayload(Payload):
     artifact_key: str | None = Field(default=None, description="The chunk's rows as Parquet in the object store.")
     worker: str = Field(min_length=1, max_length=128)
     duration_ms: float = Field(ge=0)
-    # Added after version 1, left out of a dump while unset like the plan's additions: chunks logged before project
-    # to the very rows they did.
-    fold: int | None = Field(
-        default=None,
-        ge=0,
-        exclude_if=lambda value: value is None,
-        description="The walk-forward fold whose training window these rows were ranked on.",
-    )
-    first_combination: int | None = Field(
-        default=None,
-        ge=0,
-        exclude_if=lambda value: value is None,
-        description="The grid position of the first row (the rows follow the grid's order from there).",
+    fold: int | None = added_later("The walk-forward fold whose training window these rows were ranked on.", ge=0)
+    first_combination: int | None = added_later(
+        "The grid position of the first row (the rows follow the grid's order from there).", ge=0
     )
 
 

@@ -1,6 +1,7 @@
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -9,6 +10,7 @@ import pytest
 
 from processors.sweeps.compute import (
     DataChanged,
+    GridStability,
     MarketDataConfig,
     evaluate_cells,
     fingerprints,
@@ -145,23 +147,31 @@ def test_the_folds_of_a_walk_forward_rank_the_same_grid_on_different_windows(con
     assert pq.read_table(pa.BufferReader(second.parquet)).column("fold").to_pylist() == [1] * 6
 
 
-def test_a_grids_stability_gives_each_asked_cell_its_neighbourhood(config: MarketDataConfig) -> None:
-    sweep = parameters()
-    work = chunk(config, sweep)
+def stability_of_whole_grid(
+    config: MarketDataConfig, sweep: TradingSweepParameters, wanted: list[dict[str, int]], keep: int
+) -> tuple[list[dict[str, Any]], np.ndarray, GridStability]:
+    """The grid's rows as its one chunk records them, their scores in grid order, and the grid's stability."""
+    work = chunk(config, sweep, stop=sweep.strategies[0].combination_count())
     rows = run_chunk(work.model_dump_json(), config).rows
     scores = np.array([np.nan if row["score"] is None else row["score"] for row in rows])
+    data = work.data
     stability = grid_stability(
         sweep.model_dump_json(),
         "ACME",
-        work.data.sha256,
-        work.data.periods_per_year,
+        data.sha256,
+        data.periods_per_year,
         "sma_crossover",
         None,
         scores,
-        [{"fast": 10, "slow": 50}],
-        keep=2,
+        wanted,
+        keep=keep,
         config=config,
     )
+    return rows, scores, stability
+
+
+def test_a_grids_stability_gives_each_asked_cell_its_neighbourhood(config: MarketDataConfig) -> None:
+    rows, scores, stability = stability_of_whole_grid(config, parameters(), [{"fast": 10, "slow": 50}], keep=2)
     # fast 5/10/20 x slow 50/100: (10, 50) has every other cell of the grid for a neighbour.
     others = [score for row, score in zip(rows, scores, strict=True) if row["parameters"] != {"fast": 10, "slow": 50}]
     assert stability.neighbourhoods == {
@@ -175,21 +185,7 @@ def test_ranking_by_neighbourhood_runs_the_chosen_cells_again_as_their_chunk_did
         rank_by_neighbourhood=True,
         strategies=[{"type": "sma_crossover", "parameters": {"fast": [5, 10, 15, 20, 25], "slow": [50, 60, 100]}}],
     )
-    work = chunk(config, sweep, stop=15)
-    rows = run_chunk(work.model_dump_json(), config).rows
-    scores = np.array([np.nan if row["score"] is None else row["score"] for row in rows])
-    stability = grid_stability(
-        sweep.model_dump_json(),
-        "ACME",
-        work.data.sha256,
-        work.data.periods_per_year,
-        "sma_crossover",
-        None,
-        scores,
-        [],
-        keep=3,
-        config=config,
-    )
+    rows, scores, stability = stability_of_whole_grid(config, sweep, [], keep=3)
     means = [row["neighbourhood"]["mean"] for row in stability.ranked]
     assert len(means) == 3
     assert means == sorted(means, reverse=True)
