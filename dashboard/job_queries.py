@@ -280,14 +280,28 @@ RESULT_COLUMNS = (
 )
 
 
-def results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | None) -> Select[Any]:
-    query = select(*(trading_sweep_results.c[name] for name in RESULT_COLUMNS)).where(
-        trading_sweep_results.c.job_id == job_id
-    )
-    if ticker:
-        query = query.where(trading_sweep_results.c.ticker == ticker)
-    if strategy_type:
-        query = query.where(trading_sweep_results.c.strategy_type == strategy_type)
+@dataclass(frozen=True)
+class ResultsFilter:
+    """Which of a sweep's results to read: all of them unless narrowed to a ticker, a strategy or a fold."""
+
+    ticker: str | None = None
+    strategy_type: str | None = None
+    fold: int | None = None
+
+    def conditions(self, job_id: uuid.UUID) -> list[ColumnElement[bool]]:
+        results = trading_sweep_results.c
+        wanted = [results.job_id == job_id]
+        if self.ticker:
+            wanted.append(results.ticker == self.ticker)
+        if self.strategy_type:
+            wanted.append(results.strategy_type == self.strategy_type)
+        if self.fold is not None:
+            wanted.append(results.fold == self.fold)
+        return wanted
+
+
+def results_query(job_id: uuid.UUID, narrowed: ResultsFilter) -> Select[Any]:
+    query = select(*(trading_sweep_results.c[name] for name in RESULT_COLUMNS)).where(*narrowed.conditions(job_id))
     return query.order_by(
         trading_sweep_results.c.score.desc().nulls_last(),
         trading_sweep_results.c.ticker,
@@ -298,32 +312,22 @@ def results_query(job_id: uuid.UUID, ticker: str | None, strategy_type: str | No
 
 
 async def sweep_results(
-    engine: AsyncEngine,
-    scope: TenantScope,
-    job_id: uuid.UUID,
-    ticker: str | None,
-    strategy_type: str | None,
-    limit: int,
-    offset: int,
+    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, narrowed: ResultsFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """The best ``limit`` results (by score) after ``offset``, and how many there are in all."""
-    count = select(func.count()).select_from(trading_sweep_results).where(trading_sweep_results.c.job_id == job_id)
-    if ticker:
-        count = count.where(trading_sweep_results.c.ticker == ticker)
-    if strategy_type:
-        count = count.where(trading_sweep_results.c.strategy_type == strategy_type)
+    count = select(func.count()).select_from(trading_sweep_results).where(*narrowed.conditions(job_id))
     async with scoped(engine, scope) as connection:
         total = int((await connection.execute(count)).scalar_one())
-        rows = await connection.execute(results_query(job_id, ticker, strategy_type).limit(limit).offset(offset))
+        rows = await connection.execute(results_query(job_id, narrowed).limit(limit).offset(offset))
         return [dict(row) for row in rows.mappings()], total
 
 
 async def stream_results(
-    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, ticker: str | None, strategy_type: str | None
+    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, narrowed: ResultsFilter
 ) -> AsyncIterator[dict[str, Any]]:
     """Every result of the job, best first, streamed from a server-side cursor."""
     async with scoped(engine, scope) as connection:
-        rows = await connection.stream(results_query(job_id, ticker, strategy_type).execution_options(yield_per=2000))
+        rows = await connection.stream(results_query(job_id, narrowed).execution_options(yield_per=2000))
         async for row in rows.mappings():
             yield dict(row)
 

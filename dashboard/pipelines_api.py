@@ -22,6 +22,7 @@ from dashboard.job_queries import (
     TIMELINE_EDGE,
     BadCursor,
     JobFilter,
+    ResultsFilter,
     SortField,
     count_jobs,
     job_detail,
@@ -143,6 +144,7 @@ async def results(
     format: Annotated[Literal["json", "csv"], Query(description="csv: every result as a download")] = "json",
     ticker: Annotated[str | None, Query(max_length=32)] = None,
     strategy_type: Annotated[str | None, Query(max_length=32)] = None,
+    fold: Annotated[int | None, Query(ge=0, le=1_000, description="one walk-forward fold's ranking")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any] | StreamingResponse:
@@ -150,6 +152,7 @@ async def results(
     found = await job_row(engine_of(request), scope, job_id)
     if found is None:
         raise HTTPException(404, detail=f"no job {job_id}")
+    narrowed = ResultsFilter(ticker, strategy_type, fold)
     if format == "csv":
         await record(
             engine_of(request),
@@ -162,19 +165,19 @@ async def results(
             ),
         )
         download = {"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'}
-        rows_as_csv = _csv(engine_of(request), scope, job_id, ticker, strategy_type)
+        rows_as_csv = _csv(engine_of(request), scope, job_id, narrowed)
         return StreamingResponse(rows_as_csv, media_type="text/csv", headers=download)
-    rows, total = await sweep_results(engine_of(request), scope, job_id, ticker, strategy_type, limit, offset)
+    rows, total = await sweep_results(engine_of(request), scope, job_id, narrowed, limit, offset)
     return {"job_id": str(job_id), "total": total, "offset": offset, "items": rows}
 
 
 async def _csv(
-    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, ticker: str | None, strategy: str | None
+    engine: AsyncEngine, scope: TenantScope, job_id: uuid.UUID, narrowed: ResultsFilter
 ) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(RESULT_COLUMNS)
-    async for row in stream_results(engine, scope, job_id, ticker, strategy):
+    async for row in stream_results(engine, scope, job_id, narrowed):
         writer.writerow([json.dumps(row[c], sort_keys=True) if c == "parameters" else row[c] for c in RESULT_COLUMNS])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()

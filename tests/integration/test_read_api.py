@@ -122,6 +122,13 @@ async def test_a_sweeps_results_come_best_first_as_json_pages_and_as_one_csv(api
     assert [row["parameters_key"] for row in rows] == [row["parameters_key"] for row in first["items"] + rest["items"]]
     assert (await api.get(f"/api/pipelines/results/{uuid.uuid4()}")).status_code == 404
     assert (await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"format": "xml"})).status_code == 422
+    # A sweep without a walk-forward ranks once, as fold 0; each row says which fold ranked it.
+    assert {row["fold"] for row in rows} == {"0"}
+    assert (await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"fold": 0})).json()["total"] == 4
+    assert (await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"fold": 1})).json()["total"] == 0
+    one_fold = await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"fold": 1, "format": "csv"})
+    assert one_fold.text.strip().splitlines()[1:] == []
+    assert (await api.get(f"/api/pipelines/results/{SWEEP_JOB}", params={"fold": -1})).status_code == 422
 
 
 async def test_service_metrics_count_jobs_by_type_with_success_rates(api: httpx.AsyncClient) -> None:
