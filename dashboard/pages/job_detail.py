@@ -185,10 +185,44 @@ def _result(job: dict[str, Any]) -> Any:
                 )
                 if best
                 else None,
+                _walk_forwards(result),
                 dcc.Link("Explore the sweep →", href=f"/sweeps?job={job['id']}"),
             ]
         )
     return html.Pre(json.dumps(result, indent=2, sort_keys=True, default=str))
+
+
+def _walk_forwards(result: dict[str, Any]) -> Any:
+    """Each ticker and strategy's stitched out-of-sample figures, for a walk-forward sweep."""
+    reports = [
+        (entry["ticker"], report) for entry in result.get("tickers", []) for report in entry.get("walk_forward", [])
+    ]
+    if not reports:
+        return None
+    header = ["ticker", "strategy", "folds", "out-of-sample return", "buy and hold", "efficiency", "choice changes"]
+    return html.Table(
+        [html.Tr([html.Th(name) for name in header])]
+        + [
+            html.Tr(
+                [
+                    html.Td(ticker),
+                    html.Td(report["strategy_type"]),
+                    html.Td(str(len(report["folds"]))),
+                    html.Td(_percent(report["out_of_sample"]["total_return"])),
+                    html.Td(_percent(report["buy_and_hold"]["total_return"])),
+                    html.Td(_score(report["efficiency"])),
+                    html.Td(str(report["parameter_changes"])),
+                ],
+                className="walk-forward-row",
+            )
+            for ticker, report in reports
+        ],
+        className="plain",
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _score(value: float | None) -> str:

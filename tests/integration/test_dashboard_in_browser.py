@@ -309,6 +309,12 @@ async def test_a_walk_forwards_folds_show_on_a_timeline_with_the_stitched_curve_
     await expect(page.locator("#sweep-heatmap .heatmaplayer")).to_have_count(1)
     await screen.screenshot("sweep-walk-forward")
 
+    # The job's page sums it up per ticker and strategy.
+    await screen.open(f"/jobs/{job_id}")
+    row = screen.page.locator("#job-result .walk-forward-row")
+    await expect(row).to_have_count(1, timeout=15_000)
+    await expect(row).to_contain_text(re.compile(r"WALK\s*sma_crossover\s*5\s*-3\.2%\s*-58\.8%"))
+
 
 async def test_two_sweeps_side_by_side_show_the_difference_of_their_metric_and_their_rank_correlation(
     screen: Screen, pipeline: RunningPipeline, tenant: str
