@@ -24,11 +24,10 @@ JOBS = Projection(
     "each job's current state, its timeline of events, and hourly rollups of both for the overview (v2: the worker "
     "of the latest attempt, from JobStarted v2)",
 )
+# The fold column came with migration 0012, which gives every row fold 0 exactly as a replay of the same log would:
+# the version stays 1, and an upgrade does not rebuild a table of millions of rows to the same content.
 SWEEP_RESULTS = Projection(
-    "sweep_results",
-    2,
-    ("trading_sweep_results",),
-    "one row per backtest of every sweep (v2: and per walk-forward fold, in a column of its own)",
+    "sweep_results", 1, ("trading_sweep_results",), "one row per backtest of every sweep and walk-forward fold"
 )
 
 PROJECTIONS: dict[str, Projection] = {p.name: p for p in (JOBS, SWEEP_RESULTS)}
