@@ -381,7 +381,10 @@ def _percent(value: float | None) -> str:
 
 
 def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    if value is None:
+        return "n/a"
+    shown = f"{value:.3f}"
+    return "0.000" if shown == "-0.000" else shown  # a tiny loss rounds to zero, not to "minus zero"
 
 
 def _walk_forward_summary(report: dict[str, Any]) -> Any:
