@@ -304,6 +304,30 @@ async def test_callbacks_asked_about_another_tenants_jobs_show_nothing_of_them(w
     assert "AAPL" in sweep.text
 
 
+INITECH_SWEEP = "00000000-0000-4000-8000-000000000021"
+
+
+async def test_comparing_with_another_tenants_sweep_finds_nothing_of_it(world: World) -> None:
+    key, spec = _callback_of(world, "sweep-heatmap.figure")
+    inputs = {
+        "sweep-job.value": ACME_SWEEP,
+        "sweep-ticker.value": "AAPL",
+        "sweep-strategy.value": "sma_crossover",
+        "sweep-x.value": "fast",
+        "sweep-y.value": "slow",
+        "sweep-metric.value": "score",
+        "sweep-fold.value": 0,
+        "sweep-compare.value": INITECH_SWEEP,
+    }
+    acme = await world.callers["acme viewer user"].post("/_dash-update-component", _callback_request(key, spec, inputs))
+    assert acme.status_code == 200
+    assert "has no cell of this ticker and strategy in common" in acme.text
+    assert "common cells" not in acme.text
+    # Who may see both tenants' sweeps finds the two cells they share: the refusal above is the tenant boundary.
+    admin = await world.callers["platform-admin"].post("/_dash-update-component", _callback_request(key, spec, inputs))
+    assert "over their 2 common cells" in admin.text
+
+
 async def test_a_callback_without_the_sessions_csrf_token_is_refused(world: World) -> None:
     caller = world.callers["acme viewer user"]
     key, spec = _callback_of(world, "page.children")
