@@ -11,6 +11,7 @@ from dash import Dash, Input, Output, State, dcc, html
 
 from dashboard import figures
 from dashboard.authorization import scope_of, viewer
+from dashboard.formats import number, percent
 from dashboard.page_data import PageData
 from dashboard.pages import job_actions
 from dashboard.pages.clientside import clientside
@@ -173,9 +174,9 @@ def _result(job: dict[str, Any]) -> Any:
                                 html.Td(ticker),
                                 html.Td(cell["strategy_type"]),
                                 html.Td(json.dumps(cell["parameters"])),
-                                html.Td(_score(cell["score"])),
-                                html.Td(_score((cell.get("neighbourhood") or {}).get("mean"))),
-                                html.Td(_score((cell.get("neighbourhood") or {}).get("worst"))),
+                                html.Td(number(cell["score"])),
+                                html.Td(number((cell.get("neighbourhood") or {}).get("mean"))),
+                                html.Td(number((cell.get("neighbourhood") or {}).get("worst"))),
                             ],
                             className="best-cell",
                         )
@@ -208,9 +209,9 @@ def _walk_forwards(result: dict[str, Any]) -> Any:
                     html.Td(ticker),
                     html.Td(report["strategy_type"]),
                     html.Td(str(len(report["folds"]))),
-                    html.Td(_percent(report["out_of_sample"]["total_return"])),
-                    html.Td(_percent(report["buy_and_hold"]["total_return"])),
-                    html.Td(_score(report["efficiency"])),
+                    html.Td(percent(report["out_of_sample"]["total_return"])),
+                    html.Td(percent(report["buy_and_hold"]["total_return"])),
+                    html.Td(number(report["efficiency"])),
                     html.Td(str(report["parameter_changes"])),
                 ],
                 className="walk-forward-row",
@@ -219,17 +220,6 @@ def _walk_forwards(result: dict[str, Any]) -> Any:
         ],
         className="plain",
     )
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
-def _score(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    shown = f"{value:.3f}"
-    return "0.000" if shown == "-0.000" else shown  # a tiny loss rounds to zero, not to "minus zero"
 
 
 def _artifacts(job: dict[str, Any], data: PageData, caller: Principal) -> Any:

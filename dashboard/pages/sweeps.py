@@ -10,6 +10,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import figures
 from dashboard.authorization import viewer_scope
+from dashboard.formats import number, percent
 from dashboard.page_data import SWEEP_METRICS, PageData, RankCorrelation
 from dashboard.pages.clientside import clientside
 from schemas.access import Permission
@@ -376,31 +377,20 @@ def _walk_forward_report(job: dict[str, Any], ticker: str | None, strategy: str 
     return None
 
 
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    shown = f"{value:.3f}"
-    return "0.000" if shown == "-0.000" else shown  # a tiny loss rounds to zero, not to "minus zero"
-
-
 def _walk_forward_summary(report: dict[str, Any]) -> Any:
     oos, held = report["out_of_sample"], report["buy_and_hold"]
     folds = len(report["folds"])
     return html.P(
         [
             html.Strong(f"{folds} folds, stitched out of sample: "),
-            f"total return {_percent(oos['total_return'])} (buy and hold {_percent(held['total_return'])}), "
-            f"CAGR {_percent(oos['cagr'])} against {_percent(report['in_sample_cagr'])} in sample, ",
+            f"total return {percent(oos['total_return'])} (buy and hold {percent(held['total_return'])}), "
+            f"CAGR {percent(oos['cagr'])} against {percent(report['in_sample_cagr'])} in sample, ",
             "walk-forward efficiency ",
             html.Span(
-                _number(report["efficiency"]) if report["efficiency"] is not None else "undefined (no in-sample gain)",
+                number(report["efficiency"]) if report["efficiency"] is not None else "undefined (no in-sample gain)",
                 id="sweep-walk-forward-efficiency",
             ),
-            f", Sharpe {_number(oos['sharpe'])}, max drawdown {_percent(oos['max_drawdown'])}; "
+            f", Sharpe {number(oos['sharpe'])}, max drawdown {percent(oos['max_drawdown'])}; "
             f"the chosen parameters changed {report['parameter_changes']} time(s) in {max(folds - 1, 0)} step(s).",
         ]
     )
@@ -417,8 +407,8 @@ def _folds_table(folds: list[dict[str, Any]], rank_by: str) -> Any:
                     html.Td(f"{fold['train']['first']} → {fold['train']['last']}"),
                     html.Td(f"{fold['test']['first']} → {fold['test']['last']}"),
                     html.Td(_key(fold["parameters"])),
-                    html.Td(_number(fold["in_sample_score"])),
-                    html.Td(_number(fold["out_of_sample_score"])),
+                    html.Td(number(fold["in_sample_score"])),
+                    html.Td(number(fold["out_of_sample_score"])),
                 ],
                 className="fold-row",
             )
