@@ -46,17 +46,14 @@ def run_grid(
     ``window`` limits the account to some bars (an in- or out-of-sample period) while the indicators still see the
     whole series up to each bar, so an out-of-sample period starts with warmed-up indicators and no look-ahead.
     """
-    close = np.ascontiguousarray(close, dtype=np.float64)
-    rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
-    first, last, _ = (window or slice(None)).indices(close.shape[0])
-    traded = np.ascontiguousarray(close[first:last])
+    windowed = _Windowed(close, strategy, grid, config, signal, window)
+    rules, traded = windowed.rules, windowed.traded
     block = max(1, BLOCK_CELLS // max(1, traded.shape[0]))
     out = np.empty((rules.size, OUTPUT_COLUMNS))
     no_curve = np.empty((0, 0))
     for start in range(0, rules.size, block):
         stop = min(start + block, rules.size)
-        positions = np.ascontiguousarray(rules.positions(start, stop, first)[:, : last - first])
-        _simulate(traded, positions, config, out[start:stop], no_curve)
+        _simulate(traded, windowed.positions(start, stop), config, out[start:stop], no_curve)
     return GridResult({name: np.ascontiguousarray(out[:, column]) for column, name in enumerate(METRIC_NAMES)})
 
 
@@ -77,14 +74,10 @@ def backtest_cell(
 ) -> CellBacktest:
     """One combination's metrics and equity curve over ``window`` (all bars by default), as ``run_grid`` sees it."""
     grid = {name: np.array([value], dtype=np.float64) for name, value in parameters.items()}
-    close = np.ascontiguousarray(close, dtype=np.float64)
-    rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
-    first, last, _ = (window or slice(None)).indices(close.shape[0])
-    traded = np.ascontiguousarray(close[first:last])
+    windowed = _Windowed(close, strategy, grid, config, signal, window)
     out = np.empty((1, OUTPUT_COLUMNS))
-    curve = np.empty((1, traded.shape[0]))
-    positions = np.ascontiguousarray(rules.positions(0, 1, first)[:, : last - first])
-    _simulate(traded, positions, config, out, curve)
+    curve = np.empty((1, windowed.traded.shape[0]))
+    _simulate(windowed.traded, windowed.positions(0, 1), config, out, curve)
     return CellBacktest({name: float(out[0, column]) for column, name in enumerate(METRIC_NAMES)}, curve[0])
 
 
@@ -97,6 +90,30 @@ def equity_curve(
 ) -> NDArray[np.float64]:
     """The equity curve of one combination (for the artifacts of the best cells)."""
     return backtest_cell(close, strategy, parameters, config, signal).equity
+
+
+class _Windowed:
+    """A grid's rules over the whole series and the window its accounts trade: the one setup of ``run_grid`` and
+    ``backtest_cell``, which must see a window alike."""
+
+    def __init__(
+        self,
+        close: NDArray[np.float64],
+        strategy: StrategyType,
+        grid: Grid,
+        config: BacktestConfig,
+        signal: Signal,
+        window: slice | None,
+    ) -> None:
+        close = np.ascontiguousarray(close, dtype=np.float64)
+        self.rules = STRATEGY_CLASSES[strategy](close, grid, long_short=config.long_short, signal=signal)
+        self._first, self._last, _ = (window or slice(None)).indices(close.shape[0])
+        self.traded = np.ascontiguousarray(close[self._first : self._last])
+
+    def positions(self, start: int, stop: int) -> NDArray[np.int8]:
+        """Combinations [start, stop) over the window's bars."""
+        window = self.rules.positions(start, stop, self._first)[:, : self._last - self._first]
+        return np.ascontiguousarray(window)
 
 
 def _simulate(
