@@ -263,13 +263,14 @@ class WalkForward(BaseModel):
         spare = bars - self.train_bars - self.test_bars
         return 0 if spare < 0 else spare // self.step + 1
 
+    def fold(self, index: int) -> Fold:
+        """Fold ``index``'s windows, which do not depend on the series' length (only how many folds fit does)."""
+        train_stop = self.train_bars + index * self.step
+        train_start = 0 if self.anchored else train_stop - self.train_bars
+        return Fold(index, train_start, train_stop, train_stop, train_stop + self.test_bars)
+
     def folds(self, bars: int) -> list[Fold]:
-        folds = []
-        for index in range(self.fold_count(bars)):
-            train_stop = self.train_bars + index * self.step
-            train_start = 0 if self.anchored else train_stop - self.train_bars
-            folds.append(Fold(index, train_start, train_stop, train_stop, train_stop + self.test_bars))
-        return folds
+        return [self.fold(index) for index in range(self.fold_count(bars))]
 
 
 def walk_forward_problem(walk_forward: WalkForward, ticker: str, bars: int) -> str | None:

@@ -14,7 +14,7 @@ from dashboard.formats import number, percent
 from dashboard.page_data import SWEEP_METRICS, PageData, RankCorrelation
 from dashboard.pages.clientside import clientside
 from schemas.access import Permission
-from schemas.sweeps import MAX_FOLDS, WalkForward
+from schemas.sweeps import WalkForward
 
 PERMISSION = Permission.READ_JOBS
 
@@ -361,12 +361,9 @@ def _training_windows(job: dict[str, Any], ticker: str, recorded: list[int]) -> 
             folds = entry["walk_forward"][0]["folds"]
             return {fold["fold"]: f"trained {fold['train']['first']} → {fold['train']['last']}" for fold in folds}
     plan = WalkForward.model_validate(job["parameters"]["validation"]["walk_forward"])
-    # The windows of the first folds do not depend on the series' length: those of the longest series allowed.
-    folds = plan.folds(plan.train_bars + plan.test_bars + plan.step * (MAX_FOLDS - 1))
     return {
-        index: f"trained on bars {folds[index].train_start:,}-{folds[index].train_stop - 1:,}"
-        for index in recorded
-        if index < len(folds)
+        fold.index: f"trained on bars {fold.train_start:,}-{fold.train_stop - 1:,}"
+        for fold in (plan.fold(index) for index in recorded)
     }
 
 
