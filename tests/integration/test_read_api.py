@@ -268,13 +268,7 @@ def test_the_heatmap_reduced_in_postgres_equals_the_one_drawn_from_every_backtes
                 uuid.uuid4(),
             )
         )
-    with psycopg.connect(golden.database, autocommit=True) as connection:
-        connection.cursor().executemany(
-            "INSERT INTO trading_sweep_results (job_id, tenant_id, ticker, strategy_type, parameters_key, parameters, "
-            "score, sharpe, trades, exposure, chunk_index, event_id, recorded_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
-            rows,
-        )
+    insert_results(golden, rows)
     data = PageData(golden)
     try:
         every = data.sweep_cells(EVERY_TENANT, job_id, "AAPL", "sma_crossover")
@@ -310,6 +304,18 @@ def test_the_heatmap_reduced_in_postgres_equals_the_one_drawn_from_every_backtes
         data.dispose()
 
 
+def insert_results(settings: Settings, rows: list[tuple[Any, ...]]) -> None:
+    """Result rows straight into the table: (job, tenant, ticker, strategy, parameters key, parameters, score,
+    sharpe, trades, exposure, chunk, event id)."""
+    with psycopg.connect(settings.database, autocommit=True) as connection:
+        connection.cursor().executemany(
+            "INSERT INTO trading_sweep_results (job_id, tenant_id, ticker, strategy_type, parameters_key, parameters, "
+            "score, sharpe, trades, exposure, chunk_index, event_id, recorded_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+            rows,
+        )
+
+
 def _lists(value: Any) -> Any:
     return [_lists(item) for item in value] if isinstance(value, list | tuple) else value
 
@@ -327,13 +333,7 @@ def test_two_sweeps_rank_correlation_is_spearmans_over_their_common_cells_ties_i
             rows.append(
                 (job_id, "acme", "AAPL", "sma_crossover", key, json.dumps({}), value, value, 1, 0.5, 0, uuid.uuid4())
             )
-    with psycopg.connect(golden.database, autocommit=True) as connection:
-        connection.cursor().executemany(
-            "INSERT INTO trading_sweep_results (job_id, tenant_id, ticker, strategy_type, parameters_key, parameters, "
-            "score, sharpe, trades, exposure, chunk_index, event_id, recorded_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
-            rows,
-        )
+    insert_results(golden, rows)
     common = [key for key in sharpe[first] if sharpe[second].get(key) is not None and sharpe[first][key] is not None]
     expected = scipy.stats.spearmanr([sharpe[first][k] for k in common], [sharpe[second][k] for k in common])
     data = PageData(golden)
